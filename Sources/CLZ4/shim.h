@@ -1,0 +1,3 @@
+// liblz4 from the system (Debian: liblz4-dev). Only the block API is used: LZ4_compress_default,
+// LZ4_decompress_safe and LZ4_compressBound.
+#include <lz4.h>

@@ -1,0 +1,79 @@
+/// When an append is acknowledged relative to fsync.
+public enum SyncMode: Equatable, Sendable {
+    /// The append returns once its block is written and fdatasync'ed (group commit). The default.
+    case always
+    /// The append returns once written to the OS; fdatasync runs at most `intervalMs` later.
+    /// Risk window: a machine crash (not a process crash) can lose the last `intervalMs` of acks.
+    case batch(intervalMs: Int)
+    /// The append returns once written to the OS; fdatasync only on segment roll and close.
+    case never
+}
+
+/// Which segments may be deleted. Segments hold the message history, so a snapshot alone never
+/// deletes anything.
+public enum RetentionPolicy: Equatable, Sendable {
+    /// Keep every segment (the default).
+    case keepAll
+    /// Delete the oldest segments wholly covered by the newest snapshot while the log is larger than
+    /// `maxBytes`. History before the first kept segment is gone.
+    case maxBytes(Int)
+}
+
+/// A step of the write path at which tests can inject a failure. Production passes no hook.
+public enum WALFaultPoint: Equatable, Sendable {
+    case write, sync
+    case rollCreate, rollPreallocate, rollHeader, rollSyncFile, rollRename, rollSyncDirectory
+}
+
+/// Configuration of a log. Every bound is here with its behaviour at the bound.
+public struct WALOptions: Sendable {
+    public var syncMode: SyncMode = .always
+    /// Size each segment file is preallocated to; a segment rolls when the next block would not fit.
+    public var segmentBytes: Int = 64 << 20
+    /// A block is closed once its records reach this many raw bytes (one oversized record still fits).
+    public var blockTargetBytes: Int = 1 << 20
+    /// Largest record payload accepted (at most `WALFormat.maxRecordPayloadBytes`).
+    public var maxRecordBytes: Int = WALFormat.maxRecordPayloadBytes
+    /// One group commit writes at most this many raw bytes before its fsync.
+    public var maxBatchBytes: Int = 4 << 20
+    /// After taking the first waiting append, the writer waits this long for more (0: no wait;
+    /// appends that arrive during an fsync form the next batch anyway).
+    public var batchDelayMicroseconds: Int = 0
+    /// Appends waiting for the writer, in payload bytes. Past it, `append` fails with `.overloaded`.
+    public var maxPendingBytes: Int = 64 << 20
+    /// One sparse index entry per this many bytes of log (plus one per segment).
+    public var indexIntervalBytes: Int = 64 << 10
+    public var retention: RetentionPolicy = .keepAll
+    /// Snapshot files kept besides the newest.
+    public var snapshotsKept: Int = 1
+    /// Test hook: throw from it to make that step fail as if the system call had.
+    public var faultHook: (@Sendable (WALFaultPoint) throws -> Void)?
+
+    public init() {}
+
+    /// The largest raw block the writer produces: a full block, or one record alone.
+    var maxBlockRawBytes: Int { max(blockTargetBytes, maxRecordBytes + WALFormat.recordHeaderSize) }
+
+    /// A segment must hold its header and the largest possible block.
+    var minimumSegmentBytes: Int {
+        WALFormat.segmentHeaderSize
+            + WALFormat.aligned(WALFormat.blockHeaderSize + maxBlockRawBytes)  // stored is never above raw
+    }
+
+    func validate() throws {
+        guard maxRecordBytes > 0, maxRecordBytes <= WALFormat.maxRecordPayloadBytes else {
+            throw WALError.invalidOptions("record limit \(maxRecordBytes) out of 1...\(WALFormat.maxRecordPayloadBytes)")
+        }
+        guard blockTargetBytes > 0, blockTargetBytes <= WALFormat.maxBlockRawBytes else {
+            throw WALError.invalidOptions("block target \(blockTargetBytes) out of 1...\(WALFormat.maxBlockRawBytes)")
+        }
+        guard segmentBytes >= minimumSegmentBytes else {
+            throw WALError.invalidOptions("segment size \(segmentBytes) below the minimum \(minimumSegmentBytes) for these block sizes")
+        }
+        guard maxBatchBytes >= blockTargetBytes, maxPendingBytes >= WALFormat.maxRecordPayloadBytes else {
+            throw WALError.invalidOptions("batch or pending bound too small")
+        }
+        if case .batch(let ms) = syncMode, ms <= 0 { throw WALError.invalidOptions("batch interval must be positive") }
+        if case .maxBytes(let n) = retention, n <= 0 { throw WALError.invalidOptions("retention size must be positive") }
+    }
+}

@@ -1,0 +1,162 @@
+import ChorusCore
+import Dispatch
+import Logging
+import Synchronization
+
+/// A segment file of the log, by the LSN of its first record.
+struct SegmentRef: Sendable {
+    var firstLSN: UInt64
+    var path: String
+}
+
+/// A sparse index entry: the block holding `firstLSN` starts at `offset` in segment `segmentLSN`.
+struct IndexEntry: Sendable {
+    var firstLSN: UInt64
+    var segmentLSN: UInt64
+    var offset: Int
+}
+
+/// An append waiting for the writer. `completion` is nil for all but the last record of a batch.
+struct PendingAppend: Sendable {
+    var lsn: UInt64
+    var kind: UInt16
+    var payload: [UInt8]
+    var completion: (@Sendable (Result<UInt64, WALError>) -> Void)?
+}
+
+/// The LZ4-compressed, segmented write-ahead log: the only durable state of a node.
+///
+/// Appenders from any thread or task enqueue records and get their LSN once the group commit that
+/// holds them is durable. One writer (a serial dispatch queue) turns everything waiting into blocks,
+/// writes them with one `pwrite` per segment and one `fdatasync`, then completes every waiter.
+/// After any failed write or fsync the log is stopped: every append fails, `isHealthy` is false.
+public final class WriteAheadLog: Journal, Sendable {
+    struct State {
+        var nextLSN: UInt64
+        var pending: [PendingAppend] = []
+        var pendingBytes = 0
+        var writerScheduled = false
+        var failure: String?
+        var closed = false
+        /// Last LSN written to the OS (readable).
+        var writtenLSN: UInt64
+        /// Last LSN known fsynced.
+        var durableLSN: UInt64
+        var segments: [SegmentRef]
+        var index: [IndexEntry]
+        /// First LSN still on disk (retention may raise it).
+        var firstRetainedLSN: UInt64
+    }
+
+    public let directory: String
+    let options: WALOptions
+    let logger: Logger
+    let state: Mutex<State>
+    let writerQueue = DispatchQueue(label: "chorus.wal.writer")
+    /// Only touched on `writerQueue`.
+    let writer: WriterContext
+    /// Read-only descriptors per segment, opened on demand.
+    let readFiles = Mutex<[UInt64: PosixFile]>([:])
+
+    init(directory: String, options: WALOptions, logger: Logger, state: State, writer: WriterContext) {
+        self.directory = directory
+        self.options = options
+        self.logger = logger
+        self.state = Mutex(state)
+        self.writer = writer
+    }
+
+    /// False once a write or fsync failed, or after `close`.
+    public var isHealthy: Bool { state.withLock { $0.failure == nil && !$0.closed } }
+
+    /// Why the log stopped, if it did.
+    public var failure: String? { state.withLock { $0.failure } }
+
+    /// The last LSN written (readable); 0 when the log is empty.
+    public var lastLSN: UInt64 { state.withLock { $0.writtenLSN } }
+
+    /// The last LSN known to be fsynced.
+    public var durableLSN: UInt64 { state.withLock { $0.durableLSN } }
+
+    /// The first LSN still stored (older ones were removed by retention).
+    public var firstLSN: UInt64 { state.withLock { $0.firstRetainedLSN } }
+
+    /// Appends one record; returns its LSN once durable as the sync mode promises.
+    public func append(kind: UInt16, payload: [UInt8]) async throws -> UInt64 {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<UInt64, any Error>) in
+            append(kind: kind, payload: payload) { c.resume(with: $0.mapError { $0 }) }
+        }
+    }
+
+    /// Appends records that get consecutive LSNs; returns them once all are durable.
+    public func append(batch records: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64> {
+        precondition(!records.isEmpty, "empty batch")
+        let last = try await withCheckedThrowingContinuation { (c: CheckedContinuation<UInt64, any Error>) in
+            enqueue(records) { c.resume(with: $0.mapError { $0 }) }
+        }
+        return (last - UInt64(records.count) + 1)...last
+    }
+
+    /// Callback form of `append` for shells that must not await. `completion` runs on the writer.
+    public func append(kind: UInt16, payload: [UInt8], completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void) {
+        enqueue([(kind, payload)], completion: completion)
+    }
+
+    func enqueue(
+        _ records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void
+    ) {
+        var bytes = 0
+        for r in records {
+            guard r.payload.count <= options.maxRecordBytes else {
+                completion(.failure(.recordTooLarge(size: r.payload.count, limit: options.maxRecordBytes)))
+                return
+            }
+            bytes += r.payload.count + WALFormat.recordHeaderSize
+        }
+        let limit = options.maxPendingBytes
+        let outcome: Result<Bool, WALError> = state.withLock { s in
+            if let f = s.failure { return .failure(.stopped(cause: f)) }
+            if s.closed { return .failure(.closed) }
+            if s.pendingBytes + bytes > limit { return .failure(.overloaded(pendingBytes: s.pendingBytes, limit: limit)) }
+            for (i, r) in records.enumerated() {
+                s.pending.append(PendingAppend(
+                    lsn: s.nextLSN, kind: r.kind, payload: r.payload,
+                    completion: i == records.count - 1 ? completion : nil))
+                s.nextLSN += 1
+            }
+            s.pendingBytes += bytes
+            defer { s.writerScheduled = true }
+            return .success(!s.writerScheduled)
+        }
+        switch outcome {
+        case .failure(let e): completion(.failure(e))
+        case .success(true): writerQueue.async { self.drain() }
+        case .success(false): break
+        }
+    }
+
+    /// Drains waiting appends, fsyncs what `always`/`batch` need, and closes every file.
+    /// Appends after this fail with `.closed`. Safe to call twice.
+    public func close() throws {
+        let first = state.withLock { s -> Bool in
+            defer { s.closed = true }
+            return !s.closed
+        }
+        guard first else { return }
+        let result: WALError? = writerQueue.sync {
+            drain()
+            defer { writer.file = nil }
+            if state.withLock({ $0.failure }) == nil, writer.dirty, let file = writer.file {
+                do {
+                    try file.syncData()
+                    writer.dirty = false
+                } catch {
+                    return .wrap(error)
+                }
+            }
+            return nil
+        }
+        readFiles.withLock { $0.removeAll() }
+        if let result { throw result }
+    }
+}

@@ -1,0 +1,158 @@
+import ChorusCore
+import Foundation
+@testable import ChorusWAL
+import Testing
+
+@Suite struct WriteAheadLogTests {
+    @Test func appendsSurviveReopenInOrderAcrossSegments() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, report, replayed) = try openCollecting(dir.path, smallOptions())
+        #expect(report.lastLSN == 0 && replayed.isEmpty)
+        var lsns: [UInt64] = []
+        for i in 0..<3000 { lsns.append(try await log.append(kind: UInt16(i % 5), payload: payload(i, size: 20 + i % 60))) }
+        #expect(lsns == Array(1...3000))
+        try log.close()
+        #expect(dir.files().filter { $0.hasSuffix(".wal") }.count > 1, "rolled into several segments")
+
+        let (again, report2, records) = try openCollecting(dir.path, smallOptions())
+        defer { try? again.close() }
+        #expect(report2.lastLSN == 3000 && report2.tornTail == nil)
+        #expect(records.map(\.lsn) == Array(1...3000))
+        #expect(records.map(\.payload) == (0..<3000).map { payload($0, size: 20 + $0 % 60) })
+        #expect(try await again.append(kind: 1, payload: [1]) == 3001)
+    }
+
+    @Test func concurrentAppendersGetContiguousLSNsAndShareFsyncs() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions())
+        let results = try await withThrowingTaskGroup(of: [(UInt64, Int)].self) { group in
+            for a in 0..<64 {
+                group.addTask {
+                    var mine: [(UInt64, Int)] = []
+                    for j in 0..<20 {
+                        let i = a * 1000 + j
+                        mine.append((try await log.append(kind: 7, payload: payload(i)), i))
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(results.map(\.0).sorted() == Array(1...1280))
+        for (lsn, i) in results.prefix(50) { #expect(try log.read(lsn: lsn).payload == payload(i)) }
+        let inspection = try WALInspection.inspect(directory: dir.path)
+        #expect(inspection.blockCount < 1280, "group commit put many appends in one block")
+        try log.close()
+    }
+
+    @Test func readsAnyLSNThroughTheSparseIndex() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions())
+        _ = try await log.append(batch: (0..<5000).map { (UInt16(1), payload($0, size: 30)) })
+        for lsn in [UInt64(1), 2, 777, 2500, 4999, 5000] {
+            #expect(try log.read(lsn: lsn).payload == payload(Int(lsn) - 1, size: 30))
+        }
+        let page = try log.read(from: 1234, limit: 300)
+        #expect(page.map(\.lsn) == Array(1234..<1534))
+        #expect(try log.read(from: 4990, limit: 50).count == 11)
+        #expect(try log.read(from: 5001, limit: 10).isEmpty)
+        #expect(throws: WALError.notWritten(lsn: 6000, last: 5000)) { try log.read(lsn: 6000) }
+        try log.close()
+        // The index is rebuilt by recovery.
+        let (again, _, _) = try openCollecting(dir.path, smallOptions())
+        #expect(try again.read(from: 3333, limit: 3).map(\.payload) == (3332..<3335).map { payload($0, size: 30) })
+        try again.close()
+    }
+
+    @Test func recordsOverTheLimitAreRefused() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions())
+        await #expect(throws: WALError.recordTooLarge(size: 5000, limit: 4096)) {
+            try await log.append(kind: 1, payload: [UInt8](repeating: 1, count: 5000))
+        }
+        #expect(log.isHealthy)
+        try log.close()
+        await #expect(throws: WALError.closed) { try await log.append(kind: 1, payload: [1]) }
+    }
+
+    @Test func snapshotThenTailReplay() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions())
+        for i in 0..<100 { _ = try await log.append(kind: 1, payload: payload(i)) }
+        try log.writeSnapshot(lsn: 60, payload: Array("state@60".utf8))
+        for i in 100..<120 { _ = try await log.append(kind: 1, payload: payload(i)) }
+        try log.close()
+
+        var restored: WALSnapshot?
+        var replayed: [UInt64] = []
+        let (again, report) = try WriteAheadLog.open(
+            directory: dir.path, options: smallOptions(), restoreSnapshot: { restored = $0 }
+        ) { replayed.append($0.lsn) }
+        #expect(restored?.lsn == 60 && restored?.payload == Array("state@60".utf8))
+        #expect(replayed == Array(61...120))
+        #expect(report.snapshotLSN == 60 && report.recordsReplayed == 60)
+        // Segments hold history: the snapshot deleted nothing.
+        #expect(try again.read(lsn: 1).payload == payload(0))
+        try again.close()
+    }
+
+    @Test func corruptNewestSnapshotFallsBackToAnOlderOne() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions())
+        for i in 0..<50 { _ = try await log.append(kind: 1, payload: payload(i)) }
+        try log.writeSnapshot(lsn: 20, payload: [1])
+        try log.writeSnapshot(lsn: 40, payload: [2])
+        try log.close()
+        let newest = dir.path + "/" + SnapshotStore.fileName(lsn: 40)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: newest)))
+        bytes[bytes.count - 1] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: newest))
+        var restored: UInt64 = 0
+        var replayed = 0
+        let (again, report) = try WriteAheadLog.open(
+            directory: dir.path, options: smallOptions(), restoreSnapshot: { restored = $0.lsn }) { _ in replayed += 1 }
+        #expect(restored == 20 && replayed == 30)
+        #expect(report.skippedSnapshots == [SnapshotStore.fileName(lsn: 40)])
+        try again.close()
+    }
+
+    @Test func retentionDeletesOnlyCoveredSegmentsWhenAsked() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var options = smallOptions()
+        options.retention = .maxBytes(2 * options.segmentBytes)
+        let (log, _, _) = try openCollecting(dir.path, options)
+        _ = try await log.append(batch: (0..<6000).map { (UInt16(1), payload($0, size: 60)) })
+        let before = dir.files().filter { $0.hasSuffix(".wal") }.count
+        #expect(before > 3)
+        try log.writeSnapshot(lsn: 6000, payload: [9])
+        let after = dir.files().filter { $0.hasSuffix(".wal") }
+        #expect(after.count == 2)
+        #expect(log.firstLSN > 1)
+        #expect(throws: WALError.compacted(lsn: 1, firstRetained: log.firstLSN)) { try log.read(lsn: 1) }
+        #expect(try log.read(lsn: 6000).payload == payload(5999, size: 60))
+        try log.close()
+        var replayed = 0
+        let (again, report) = try WriteAheadLog.open(directory: dir.path, options: options) { _ in replayed += 1 }
+        #expect(report.snapshotLSN == 6000 && replayed == 0 && report.lastLSN == 6000)
+        try again.close()
+    }
+
+    @Test(arguments: [SyncMode.batch(intervalMs: 5), .never])
+    func relaxedModesAckAndPersist(_ mode: SyncMode) async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions(mode))
+        for i in 0..<500 { _ = try await log.append(kind: 1, payload: payload(i)) }
+        try log.close()
+        let (again, _, records) = try openCollecting(dir.path, smallOptions(mode))
+        #expect(records.count == 500)
+        try again.close()
+    }
+}
