@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "chorus", targets: ["Chorus"]),
         .library(name: "ChorusWAL", targets: ["ChorusWAL"]),
         .library(name: "ChorusCore", targets: ["ChorusCore"]),
+        .library(name: "ChorusTestKit", targets: ["ChorusTestKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -21,6 +22,8 @@ let package = Package(
             providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
         ),
         .target(name: "ChorusCore"),
+        // Test doubles and generators shared by tests and benchmarks; never linked into `chorus`.
+        .target(name: "ChorusTestKit", dependencies: ["ChorusCore"]),
         .target(
             name: "ChorusWAL",
             dependencies: [
@@ -38,7 +41,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "ChorusWALTests", dependencies: ["ChorusWAL", "ChorusCore"]),
+        .testTarget(name: "ChorusWALTests", dependencies: ["ChorusWAL", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
         .testTarget(
             name: "ChorusIntegrationTests",

@@ -61,16 +61,11 @@ public enum BlockCodec {
 
     /// Appends a complete block (header, stored payload, padding) holding `recordCount` records
     /// framed in `raw` to `out`. Compresses with LZ4 unless storing raw is smaller.
-    /// `scratch` is reused between calls to avoid allocation.
     public static func encodeBlock(
-        firstLSN: UInt64, recordCount: Int, raw: [UInt8], into out: inout [UInt8], scratch: inout [UInt8]
+        firstLSN: UInt64, recordCount: Int, raw: [UInt8], into out: inout [UInt8], compressor: BlockCompressor
     ) {
         precondition(raw.count <= WALFormat.maxBlockRawBytes, "block over the hard bound")
-        let bound = LZ4.compressBound(raw.count)
-        if scratch.count < bound { scratch = [UInt8](repeating: 0, count: bound) }
-        let compressed = raw.withUnsafeBytes { src in
-            scratch.withUnsafeMutableBytes { dst in LZ4.compress(src, into: dst) }
-        }
+        let compressed = raw.withUnsafeBytes { compressor.compress($0) }
         let useLZ4 = compressed.map { $0 < raw.count } ?? false
         let storedLength = useLZ4 ? compressed! : raw.count
 
@@ -84,7 +79,7 @@ public enum BlockCodec {
         out.appendLE(firstLSN)
         out.appendLE(UInt32(recordCount))
         out.appendLE(UInt32(0))  // checksum, patched below
-        if useLZ4 { out.append(contentsOf: scratch[0..<storedLength]) } else { out.append(contentsOf: raw) }
+        if useLZ4 { out.append(contentsOf: compressor.output[0..<storedLength]) } else { out.append(contentsOf: raw) }
         let crc = out.withUnsafeBytes { all -> UInt32 in
             let head = UnsafeRawBufferPointer(rebasing: all[start..<(start + 28)])
             let body = UnsafeRawBufferPointer(rebasing: all[(start + 32)...])

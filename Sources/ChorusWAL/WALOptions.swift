@@ -32,6 +32,10 @@ public struct WALOptions: Sendable {
     public var segmentBytes: Int = 64 << 20
     /// A block is closed once its records reach this many raw bytes (one oversized record still fits).
     public var blockTargetBytes: Int = 1 << 20
+    /// Block compression: 0 is LZ4's fast mode (about 420 MB/s here, ratio 1.65 on chat records in
+    /// 1 MiB blocks); 3...12 are LZ4HC levels. The default, 3, compresses about 70 MB/s per core for a
+    /// ratio about 1.9-2.0 on the same data (measured with `lz4 -b` on this machine).
+    public var compressionLevel: Int = 3
     /// Largest record payload accepted (at most `WALFormat.maxRecordPayloadBytes`).
     public var maxRecordBytes: Int = WALFormat.maxRecordPayloadBytes
     /// One group commit writes at most this many raw bytes before its fsync.
@@ -72,6 +76,9 @@ public struct WALOptions: Sendable {
         }
         guard maxBatchBytes >= blockTargetBytes, maxPendingBytes >= WALFormat.maxRecordPayloadBytes else {
             throw WALError.invalidOptions("batch or pending bound too small")
+        }
+        guard compressionLevel == 0 || (3...12).contains(compressionLevel) else {
+            throw WALError.invalidOptions("compression level \(compressionLevel) is neither 0 (fast) nor 3...12 (LZ4HC)")
         }
         if case .batch(let ms) = syncMode, ms <= 0 { throw WALError.invalidOptions("batch interval must be positive") }
         if case .maxBytes(let n) = retention, n <= 0 { throw WALError.invalidOptions("retention size must be positive") }

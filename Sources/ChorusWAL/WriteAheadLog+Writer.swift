@@ -17,8 +17,10 @@ final class WriterContext: @unchecked Sendable {
     var raw: [UInt8] = []
     var block: [UInt8] = []
     var out: [UInt8] = []
-    var scratch: [UInt8] = []
     var index: [IndexEntry] = []
+    let compressor: BlockCompressor
+
+    init(compressionLevel: Int) { compressor = BlockCompressor(level: compressionLevel) }
 }
 
 extension WriteAheadLog {
@@ -86,7 +88,7 @@ extension WriteAheadLog {
                 i += 1
             }
             w.block.removeAll(keepingCapacity: true)
-            BlockCodec.encodeBlock(firstLSN: firstLSN, recordCount: count, raw: w.raw, into: &w.block, scratch: &w.scratch)
+            BlockCodec.encodeBlock(firstLSN: firstLSN, recordCount: count, raw: w.raw, into: &w.block, compressor: w.compressor)
             if w.file == nil || w.writeOffset + w.out.count + w.block.count > options.segmentBytes {
                 try flushOut()
                 try roll(firstLSN: firstLSN)

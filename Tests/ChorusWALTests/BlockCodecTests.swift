@@ -7,8 +7,7 @@ import Testing
         var raw: [UInt8] = []
         for (k, p) in records { BlockCodec.appendRecord(kind: k, payload: p, to: &raw) }
         var out: [UInt8] = []
-        var scratch: [UInt8] = []
-        BlockCodec.encodeBlock(firstLSN: firstLSN, recordCount: records.count, raw: raw, into: &out, scratch: &scratch)
+        BlockCodec.encodeBlock(firstLSN: firstLSN, recordCount: records.count, raw: raw, into: &out, compressor: BlockCompressor())
         return out
     }
 

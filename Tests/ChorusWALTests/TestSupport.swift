@@ -56,7 +56,6 @@ func buildSegment(
     var out = SegmentScanner.encodeHeader(firstLSN: firstLSN)
     var records: [JournalRecord] = []
     var offsets: [Int] = []
-    var scratch: [UInt8] = []
     var lsn = firstLSN
     for b in 0..<blocks {
         var raw: [UInt8] = []
@@ -68,7 +67,7 @@ func buildSegment(
             lsn += 1
         }
         offsets.append(out.count)
-        BlockCodec.encodeBlock(firstLSN: first, recordCount: perBlock, raw: raw, into: &out, scratch: &scratch)
+        BlockCodec.encodeBlock(firstLSN: first, recordCount: perBlock, raw: raw, into: &out, compressor: BlockCompressor())
     }
     precondition(out.count <= size, "segment too small for the blocks")
     out.append(contentsOf: repeatElement(0, count: size - out.count))

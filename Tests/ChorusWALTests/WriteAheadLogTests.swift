@@ -156,3 +156,137 @@ import Testing
         try again.close()
     }
 }
+
+/// Failure paths: an injected write or fsync error, a crash at each step of a segment roll, torn
+/// tails and damage on real files.
+@Suite struct WriteAheadLogFailureTests {
+    /// A hook that fails at `point` once `armed` is set.
+    final class Fault: @unchecked Sendable {
+        let point: WALFaultPoint
+        private let lock = NSLock()
+        private var _armed = false
+        init(_ point: WALFaultPoint) { self.point = point }
+        var armed: Bool {
+            get { lock.withLock { _armed } }
+            set { lock.withLock { _armed = newValue } }
+        }
+        var hook: @Sendable (WALFaultPoint) throws -> Void {
+            { [self] p in if p == point && armed { throw WALError.io(operation: "\(p)", path: "(test)", errno: EIO) } }
+        }
+    }
+
+    @Test(arguments: [WALFaultPoint.write, .sync])
+    func aFailedWriteOrFsyncIsStickyAndNeverAcked(_ point: WALFaultPoint) async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let fault = Fault(point)
+        var options = smallOptions()
+        options.faultHook = fault.hook
+        let (log, _, _) = try openCollecting(dir.path, options)
+        for i in 0..<10 { _ = try await log.append(kind: 1, payload: payload(i)) }
+        fault.armed = true
+        await #expect(throws: WALError.self) { try await log.append(kind: 1, payload: payload(10)) }
+        #expect(!log.isHealthy)
+        #expect(log.failure?.contains("\(point)") == true)
+        // Disarming does not help: the log never retries and carries on.
+        fault.armed = false
+        do {
+            _ = try await log.append(kind: 1, payload: payload(11))
+            Issue.record("append after a failure was acknowledged")
+        } catch let error as WALError {
+            guard case .stopped = error else { Issue.record("\(error)"); return }
+        }
+        try? log.close()
+        // A restart recovers every acknowledged record (the unacked one may or may not be there).
+        let (again, _, records) = try openCollecting(dir.path, smallOptions())
+        #expect(Array(records.prefix(10).map(\.payload)) == (0..<10).map { payload($0) })
+        #expect(records.count <= 11)
+        try again.close()
+    }
+
+    @Test(arguments: [WALFaultPoint.rollCreate, .rollPreallocate, .rollHeader, .rollSyncFile, .rollRename, .rollSyncDirectory])
+    func aCrashAtEachStepOfASegmentRollRecovers(_ point: WALFaultPoint) async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let fault = Fault(point)
+        var options = smallOptions()
+        options.faultHook = fault.hook
+        let (log, _, _) = try openCollecting(dir.path, options)
+        var acked: [UInt64] = []
+        fault.armed = true
+        var i = 0
+        while log.isHealthy {
+            do { acked.append(try await log.append(kind: 1, payload: payload(i, size: 200))) } catch { break }
+            i += 1
+        }
+        #expect(!acked.isEmpty && acked.count < i + 1)
+        // Simulated crash: the log object is abandoned without close, leaving files as the step left them.
+        let (again, report, records) = try openCollecting(dir.path, smallOptions())
+        #expect(records.map(\.lsn) == acked, "every acked record, nothing else")
+        #expect(records.map(\.payload) == acked.map { payload(Int($0) - 1, size: 200) })
+        #expect(!dir.files().contains { $0.hasSuffix(".tmp") })
+        if point != .rollRename && point != .rollSyncDirectory {
+            #expect(report.removedFiles.contains { $0.hasSuffix(".tmp") } == (point != .rollCreate))
+        }
+        // And the log carries on, rolling for real this time.
+        for j in 0..<400 { _ = try await again.append(kind: 2, payload: payload(j, size: 200)) }
+        try again.close()
+        let (third, _, all) = try openCollecting(dir.path, smallOptions())
+        #expect(all.count == acked.count + 400)
+        #expect(all.map(\.lsn) == Array(1...UInt64(acked.count + 400)))
+        try third.close()
+    }
+
+    func writeLog(_ dir: TempDir, records: Int) async throws {
+        let (log, _, _) = try openCollecting(dir.path, smallOptions())
+        for i in 0..<records { _ = try await log.append(kind: 1, payload: payload(i, size: 100)) }
+        try log.close()
+    }
+
+    func lastSegment(_ dir: TempDir) -> String { dir.path + "/" + dir.files().filter { $0.hasSuffix(".wal") }.last! }
+
+    @Test func tornTailOnDiskIsCutAndReported() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try await writeLog(dir, records: 50)
+        let path = lastSegment(dir)
+        let inspection = try WALInspection.inspect(directory: dir.path)
+        let end = inspection.segments.last!.usedBytes + WALFormat.segmentHeaderSize
+        // A half-written block: a plausible header start and some bytes, then nothing.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(end))
+        handle.write(Data([0x43, 0x48, 0x57, 0x4C, 1, 1, 0, 0, 0xFF, 0x10, 0, 0] + [UInt8](repeating: 7, count: 100)))
+        try handle.close()
+        #expect(try !WALInspection.inspect(directory: dir.path).isDamaged)
+
+        let (log, report, records) = try openCollecting(dir.path, smallOptions())
+        #expect(records.count == 50)
+        let tail = try #require(report.tornTail)
+        #expect(path.hasSuffix(tail.file) && tail.offset == end && tail.bytesDropped == 112)
+        #expect(try await log.append(kind: 1, payload: [1]) == 51)
+        try log.close()
+        let (again, report2, all) = try openCollecting(dir.path, smallOptions())
+        #expect(report2.tornTail == nil && all.count == 51)
+        try again.close()
+    }
+
+    @Test func damageIsRefusedNamingFileAndOffset() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try await writeLog(dir, records: 300)
+        let inspection = try WALInspection.inspect(directory: dir.path)
+        let first = dir.path + "/" + inspection.segments[0].file
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: first)))
+        bytes[WALFormat.segmentHeaderSize + 40] ^= 0x01  // inside the first block, valid blocks follow
+        try Data(bytes).write(to: URL(fileURLWithPath: first))
+        do {
+            _ = try openCollecting(dir.path, smallOptions())
+            Issue.record("a damaged log opened")
+        } catch let WALError.damaged(report) {
+            #expect(report.file == inspection.segments[0].file && report.offset == WALFormat.segmentHeaderSize)
+        }
+        #expect(try WALInspection.inspect(directory: dir.path).isDamaged)
+        // Nothing was changed by the refused open.
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: first))) == bytes)
+    }
+}

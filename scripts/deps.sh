@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what Chorus needs on a fresh Debian machine (run as root). Idempotent: it installs only
+# what is missing. The Swift toolchain itself is expected on PATH (swift 6.1 or newer).
+set -euo pipefail
+
+need_apt=()
+pkg-config --exists liblz4 2>/dev/null || need_apt+=(liblz4-dev)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+[ -x /usr/bin/setpriv ] || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "deps: installing ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || { echo "deps: swift is not on PATH (Swift 6.1+ toolchain required)" >&2; exit 1; }
