@@ -89,7 +89,7 @@ extension WriteAheadLog {
         report.firstLSN = kept.isEmpty ? nextLSN : logFirst
         report.lastLSN = nextLSN - 1
 
-        let writer = WriterContext(compressionLevel: options.compressionLevel)
+        let writer = WriterContext()
         let state = State(
             nextLSN: nextLSN, writtenLSN: nextLSN - 1, durableLSN: nextLSN - 1, segments: segments, index: index,
             firstRetainedLSN: report.firstLSN)

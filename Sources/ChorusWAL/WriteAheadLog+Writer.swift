@@ -13,95 +13,62 @@ final class WriterContext: @unchecked Sendable {
     var dirty = false
     var syncScheduled = false
     var lastSync = ContinuousClock.now
-    // Reused buffers: a group commit allocates nothing once these have grown.
-    var raw: [UInt8] = []
-    var block: [UInt8] = []
-    var out: [UInt8] = []
     var index: [IndexEntry] = []
-    let compressor: BlockCompressor
-
-    init(compressionLevel: Int) { compressor = BlockCompressor(level: compressionLevel) }
+    /// Counters not yet published to `State.stats`.
+    var stats = WALStats()
 }
 
 extension WriteAheadLog {
-    /// Runs on writerQueue: group commits until nothing waits.
-    func drain() {
-        while let batch = takeBatch() {
-            let last = batch[batch.count - 1].lsn
-            do {
-                let synced = try commit(batch)
-                state.withLock { s in
-                    s.writtenLSN = last
-                    if synced { s.durableLSN = last }
-                    s.index.append(contentsOf: writer.index)
-                }
-                writer.index.removeAll(keepingCapacity: true)
-                for p in batch { p.completion?(.success(p.lsn)) }
-            } catch {
-                stop(.wrap(error), failing: batch)
+    /// Runs on writerQueue: writes one encoded group commit (rolling segments as needed), syncs as
+    /// the mode says, publishes the new end of the log, then completes every waiter.
+    func persist(_ batch: EncodedBatch) {
+        if let cause = state.withLock({ $0.failure }) {
+            for w in batch.waiters { w.completion(.failure(.stopped(cause: cause))) }
+            return
+        }
+        do {
+            let synced = try write(batch)
+            state.withLock { s in
+                s.writtenLSN = batch.lastLSN
+                if synced { s.durableLSN = batch.lastLSN }
+                s.index.append(contentsOf: writer.index)
+                s.stats.add(writer.stats)
             }
+            writer.stats = WALStats()
+            writer.index.removeAll(keepingCapacity: true)
+            // Waking appenders is off the write path: the next commit's pwrite need not wait for it.
+            completionQueue.async { for w in batch.waiters { w.completion(.success(w.lsn)) } }
+        } catch {
+            stop(.wrap(error), failing: batch.waiters.map(\.completion))
         }
     }
 
-    /// Takes what waits, up to `maxBatchBytes`; nil (and the writer unscheduled) when nothing does.
-    private func takeBatch() -> [PendingAppend]? {
-        if options.batchDelayMicroseconds > 0 { usleep(UInt32(options.batchDelayMicroseconds)) }
-        let limit = options.maxBatchBytes
-        return state.withLock { s -> [PendingAppend]? in
-            guard s.failure == nil, !s.pending.isEmpty else {
-                s.writerScheduled = false
-                return nil
-            }
-            var bytes = 0
-            var n = 0
-            while n < s.pending.count {
-                let size = s.pending[n].payload.count + WALFormat.recordHeaderSize
-                if n > 0 && bytes + size > limit { break }
-                bytes += size
-                n += 1
-            }
-            s.pendingBytes -= bytes
-            if n == s.pending.count {
-                defer { s.pending.removeAll(keepingCapacity: true) }
-                return s.pending
-            }
-            defer { s.pending.removeFirst(n) }
-            return Array(s.pending[0..<n])
-        }
-    }
-
-    /// Encodes the batch into blocks, writes them (rolling segments as needed) and syncs as the mode
-    /// says. Returns whether the batch is fsynced.
-    private func commit(_ batch: [PendingAppend]) throws -> Bool {
+    /// Writes the blocks at the end of the current segment, one `pwrite` per segment touched.
+    /// Returns whether the batch is fsynced.
+    private func write(_ batch: EncodedBatch) throws -> Bool {
         let w = writer
-        w.out.removeAll(keepingCapacity: true)
-        var i = 0
-        while i < batch.count {
-            w.raw.removeAll(keepingCapacity: true)
-            let firstLSN = batch[i].lsn
-            var count = 0
-            while i < batch.count {
-                let size = batch[i].payload.count + WALFormat.recordHeaderSize
-                if count > 0 && w.raw.count + size > options.blockTargetBytes { break }
-                BlockCodec.appendRecord(kind: batch[i].kind, payload: batch[i].payload, to: &w.raw)
-                count += 1
-                i += 1
+        var flushed = 0
+        var cursor = 0
+        for block in batch.blocks {
+            if w.file == nil || w.writeOffset + (cursor - flushed) + block.size > options.segmentBytes {
+                try writeRange(batch.bytes, flushed..<cursor)
+                flushed = cursor
+                try roll(firstLSN: block.firstLSN)
             }
-            w.block.removeAll(keepingCapacity: true)
-            BlockCodec.encodeBlock(firstLSN: firstLSN, recordCount: count, raw: w.raw, into: &w.block, compressor: w.compressor)
-            if w.file == nil || w.writeOffset + w.out.count + w.block.count > options.segmentBytes {
-                try flushOut()
-                try roll(firstLSN: firstLSN)
-            }
-            let offset = w.writeOffset + w.out.count
+            let offset = w.writeOffset + (cursor - flushed)
             if offset == WALFormat.segmentHeaderSize || w.bytesSinceIndex >= options.indexIntervalBytes {
-                w.index.append(IndexEntry(firstLSN: firstLSN, segmentLSN: w.segmentLSN, offset: offset))
+                w.index.append(IndexEntry(firstLSN: block.firstLSN, segmentLSN: w.segmentLSN, offset: offset))
                 w.bytesSinceIndex = 0
             }
-            w.bytesSinceIndex += w.block.count
-            w.out.append(contentsOf: w.block)
+            w.bytesSinceIndex += block.size
+            cursor += block.size
+            w.stats.blocks += 1
+            w.stats.records += block.records
+            w.stats.rawBytes += block.rawBytes
+            w.stats.storedBytes += block.size
         }
-        try flushOut()
+        try writeRange(batch.bytes, flushed..<cursor)
+        w.stats.commits += 1
         switch options.syncMode {
         case .always:
             try syncNow()
@@ -120,23 +87,24 @@ extension WriteAheadLog {
         }
     }
 
-    /// Writes the accumulated blocks at the current offset of the current segment.
-    private func flushOut() throws {
+    private func writeRange(_ bytes: [UInt8], _ range: Range<Int>) throws {
         let w = writer
-        guard !w.out.isEmpty, let file = w.file else { return }
+        guard !range.isEmpty, let file = w.file else { return }
         try options.faultHook.fault(.write)
-        try w.out.withUnsafeBytes { (b) in try file.write(b, at: w.writeOffset) }
-        w.writeOffset += w.out.count
-        w.out.removeAll(keepingCapacity: true)
+        try bytes.withUnsafeBytes { b in try file.write(UnsafeRawBufferPointer(rebasing: b[range]), at: w.writeOffset) }
+        w.writeOffset += range.count
         w.dirty = true
     }
 
-    private func syncNow() throws {
+    func syncNow() throws {
         guard writer.dirty, let file = writer.file else { return }
         try options.faultHook.fault(.sync)
+        let start = ContinuousClock.now
         try file.syncData()
         writer.dirty = false
         writer.lastSync = ContinuousClock.now
+        writer.stats.syncs += 1
+        writer.stats.syncTime += writer.lastSync - start
     }
 
     /// `batch` mode: one deferred fdatasync, so nothing stays unsynced longer than the interval.
@@ -187,7 +155,7 @@ extension WriteAheadLog {
     }
 
     /// Makes the failure sticky and fails everything waiting. Never retries.
-    func stop(_ error: WALError, failing batch: [PendingAppend]) {
+    func stop(_ error: WALError, failing batch: [@Sendable (Result<UInt64, WALError>) -> Void]) {
         let cause = error.description
         logger.critical("write-ahead log stopped; no further appends are acknowledged", metadata: ["cause": "\(cause)"])
         let waiting = state.withLock { s -> [PendingAppend] in
@@ -199,7 +167,7 @@ extension WriteAheadLog {
             return s.pending
         }
         let failure = WALError.stopped(cause: cause)
-        for p in batch { p.completion?(.failure(failure)) }
+        for c in batch { c(.failure(failure)) }
         for p in waiting { p.completion?(.failure(failure)) }
     }
 }
@@ -211,5 +179,17 @@ extension Optional where Wrapped == @Sendable (WALFaultPoint) throws -> Void {
         do { try hook(point) } catch let e as WALError { throw e } catch {
             throw WALError.io(operation: "\(point)", path: "(injected)", errno: EIO)
         }
+    }
+}
+
+extension WALStats {
+    mutating func add(_ other: WALStats) {
+        commits += other.commits
+        blocks += other.blocks
+        records += other.records
+        rawBytes += other.rawBytes
+        storedBytes += other.storedBytes
+        syncs += other.syncs
+        syncTime += other.syncTime
     }
 }

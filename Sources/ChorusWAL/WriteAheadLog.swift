@@ -24,6 +24,20 @@ struct PendingAppend: Sendable {
     var completion: (@Sendable (Result<UInt64, WALError>) -> Void)?
 }
 
+/// Counters of the write path since the log was opened.
+public struct WALStats: Sendable, Equatable {
+    /// Group commits: batches written with one `pwrite` per segment touched.
+    public var commits = 0
+    public var blocks = 0
+    public var records = 0
+    /// Raw (uncompressed) record bytes and stored block bytes (headers and padding included).
+    public var rawBytes = 0
+    public var storedBytes = 0
+    public var syncs = 0
+    /// Total time spent in fdatasync.
+    public var syncTime = Duration.zero
+}
+
 /// The LZ4-compressed, segmented write-ahead log: the only durable state of a node.
 ///
 /// Appenders from any thread or task enqueue records and get their LSN once the group commit that
@@ -46,13 +60,23 @@ public final class WriteAheadLog: Journal, Sendable {
         var index: [IndexEntry]
         /// First LSN still on disk (retention may raise it).
         var firstRetainedLSN: UInt64
+        var stats = WALStats()
     }
 
     public let directory: String
     let options: WALOptions
     let logger: Logger
     let state: Mutex<State>
+    /// Encodes and compresses group commits (pipeline stage 1).
+    let encoderQueue = DispatchQueue(label: "chorus.wal.encoder")
+    /// Writes and fsyncs them (stage 2), so encoding overlaps the previous fdatasync.
     let writerQueue = DispatchQueue(label: "chorus.wal.writer")
+    /// Runs append completions in LSN order (stage 3).
+    let completionQueue = DispatchQueue(label: "chorus.wal.completions")
+    /// Encoded batches handed to the writer and not yet persisted: at most 2.
+    let inFlight = DispatchSemaphore(value: 2)
+    /// Only touched on `encoderQueue`.
+    let encoder: EncoderContext
     /// Only touched on `writerQueue`.
     let writer: WriterContext
     /// Read-only descriptors per segment, opened on demand.
@@ -64,6 +88,7 @@ public final class WriteAheadLog: Journal, Sendable {
         self.logger = logger
         self.state = Mutex(state)
         self.writer = writer
+        self.encoder = EncoderContext(compressionLevel: options.compressionLevel)
     }
 
     /// False once a write or fsync failed, or after `close`.
@@ -77,6 +102,9 @@ public final class WriteAheadLog: Journal, Sendable {
 
     /// The last LSN known to be fsynced.
     public var durableLSN: UInt64 { state.withLock { $0.durableLSN } }
+
+    /// Counters since open: group commits, blocks, bytes, fsyncs.
+    public var stats: WALStats { state.withLock { $0.stats } }
 
     /// The first LSN still stored (older ones were removed by retention).
     public var firstLSN: UInt64 { state.withLock { $0.firstRetainedLSN } }
@@ -97,7 +125,8 @@ public final class WriteAheadLog: Journal, Sendable {
         return (last - UInt64(records.count) + 1)...last
     }
 
-    /// Callback form of `append` for shells that must not await. `completion` runs on the writer.
+    /// Callback form of `append` for shells that must not await. Completions run on one serial
+    /// queue in LSN order; they must not block and must not call `close`.
     public func append(kind: UInt16, payload: [UInt8], completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void) {
         enqueue([(kind, payload)], completion: completion)
     }
@@ -130,7 +159,7 @@ public final class WriteAheadLog: Journal, Sendable {
         }
         switch outcome {
         case .failure(let e): completion(.failure(e))
-        case .success(true): writerQueue.async { self.drain() }
+        case .success(true): encoderQueue.async { self.encodeLoop() }
         case .success(false): break
         }
     }
@@ -143,8 +172,9 @@ public final class WriteAheadLog: Journal, Sendable {
             return !s.closed
         }
         guard first else { return }
+        // Everything enqueued before `closed` was set is encoded, handed over, and written first.
+        encoderQueue.sync { encodeLoop() }
         let result: WALError? = writerQueue.sync {
-            drain()
             defer { writer.file = nil }
             if state.withLock({ $0.failure }) == nil, writer.dirty, let file = writer.file {
                 do {

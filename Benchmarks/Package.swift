@@ -1,0 +1,26 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Benchmarks live in their own package so `swift build` / `swift test` of Chorus never build them.
+// Run: `swift package benchmark` here (release build); thresholds are in Thresholds/.
+let package = Package(
+    name: "ChorusBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Chorus", path: "../"),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "WALBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ChorusWAL", package: "Chorus"),
+                .product(name: "ChorusCore", package: "Chorus"),
+                .product(name: "ChorusTestKit", package: "Chorus"),
+            ],
+            path: "Benchmarks/WALBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    ]
+)

@@ -1,0 +1,93 @@
+import ChorusCore
+import Dispatch
+import Glibc
+
+/// The encoder's private state. Touched only on `WriteAheadLog.encoderQueue`.
+final class EncoderContext: @unchecked Sendable {
+    var raw: [UInt8] = []
+    let compressor: BlockCompressor
+
+    init(compressionLevel: Int) { compressor = BlockCompressor(level: compressionLevel) }
+}
+
+/// A group commit ready for the disk: its blocks back to back, and whom to tell when it is durable.
+struct EncodedBatch: Sendable {
+    struct Block: Sendable {
+        var firstLSN: UInt64
+        var records: Int
+        var rawBytes: Int
+        var size: Int
+    }
+
+    var bytes: [UInt8] = []
+    var blocks: [Block] = []
+    var waiters: [(lsn: UInt64, completion: @Sendable (Result<UInt64, WALError>) -> Void)] = []
+    var lastLSN: UInt64 = 0
+}
+
+extension WriteAheadLog {
+    /// Runs on encoderQueue: turns waiting appends into blocks while the writer is busy with the
+    /// previous group commit's fdatasync. At most `inFlight` encoded batches wait for the writer.
+    func encodeLoop() {
+        while let batch = takeBatch() {
+            let encoded = encode(batch)
+            inFlight.wait()
+            writerQueue.async {
+                self.persist(encoded)
+                self.inFlight.signal()
+            }
+        }
+    }
+
+    /// Takes what waits, up to `maxBatchBytes`; nil (and the encoder unscheduled) when nothing does.
+    private func takeBatch() -> [PendingAppend]? {
+        if options.batchDelayMicroseconds > 0 { usleep(UInt32(options.batchDelayMicroseconds)) }
+        let limit = options.maxBatchBytes
+        return state.withLock { s -> [PendingAppend]? in
+            guard s.failure == nil, !s.pending.isEmpty else {
+                s.writerScheduled = false
+                return nil
+            }
+            var bytes = 0
+            var n = 0
+            while n < s.pending.count {
+                let size = s.pending[n].payload.count + WALFormat.recordHeaderSize
+                if n > 0 && bytes + size > limit { break }
+                bytes += size
+                n += 1
+            }
+            s.pendingBytes -= bytes
+            if n == s.pending.count {
+                defer { s.pending.removeAll(keepingCapacity: true) }
+                return s.pending
+            }
+            defer { s.pending.removeFirst(n) }
+            return Array(s.pending[0..<n])
+        }
+    }
+
+    /// Frames and compresses a batch into blocks of about `blockTargetBytes` raw bytes each. Pure CPU.
+    private func encode(_ batch: [PendingAppend]) -> EncodedBatch {
+        let e = encoder
+        var out = EncodedBatch()
+        out.lastLSN = batch[batch.count - 1].lsn
+        var i = 0
+        while i < batch.count {
+            e.raw.removeAll(keepingCapacity: true)
+            let firstLSN = batch[i].lsn
+            var count = 0
+            while i < batch.count {
+                let size = batch[i].payload.count + WALFormat.recordHeaderSize
+                if count > 0 && e.raw.count + size > options.blockTargetBytes { break }
+                BlockCodec.appendRecord(kind: batch[i].kind, payload: batch[i].payload, to: &e.raw)
+                if let c = batch[i].completion { out.waiters.append((batch[i].lsn, c)) }
+                count += 1
+                i += 1
+            }
+            let start = out.bytes.count
+            BlockCodec.encodeBlock(firstLSN: firstLSN, recordCount: count, raw: e.raw, into: &out.bytes, compressor: e.compressor)
+            out.blocks.append(.init(firstLSN: firstLSN, records: count, rawBytes: e.raw.count, size: out.bytes.count - start))
+        }
+        return out
+    }
+}
