@@ -8,6 +8,8 @@ enum InspectionText {
             for s in i.segments {
                 var line = "segment \(s.file): first LSN \(s.firstLSN), \(s.blocks) blocks (\(s.compressedBlocks) LZ4), "
                     + "\(s.records) records, \(s.usedBytes) of \(s.fileBytes) bytes used"
+                    + (s.compacted ? ", compacted" : "")
+                    + (s.storedBytes > 0 ? ", ratio \(String(format2: Double(s.rawBytes) / Double(s.storedBytes)))" : "")
                 if let e = s.headerError { line += ", BAD HEADER: \(e)" }
                 if let end = s.end, case .bad(let offset, let reason, let garbageEnd, _) = end {
                     line += ", bad bytes at \(offset)..<\(garbageEnd): \(reason)"

@@ -120,3 +120,12 @@ enum Directory {
         guard unlink(path) == 0 else { throw WALError.io(operation: "unlink", path: path, errno: errno) }
     }
 }
+
+extension PosixFile {
+    /// Takes an exclusive advisory lock (flock) without waiting; false if another holder has it.
+    func tryLock() throws -> Bool {
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+        if errno == EWOULDBLOCK { return false }
+        throw WALError.io(operation: "flock", path: path, errno: errno)
+    }
+}

@@ -23,12 +23,17 @@ public struct SegmentInput: Sendable {
     public var nameLSN: UInt64
     public var header: Result<UInt64, SegmentHeaderError>
     public var scan: SegmentScan?
+    /// The header says the segment was rewritten by compaction.
+    public var compacted: Bool
 
-    public init(file: String, nameLSN: UInt64, header: Result<UInt64, SegmentHeaderError>, scan: SegmentScan?) {
+    public init(
+        file: String, nameLSN: UInt64, header: Result<UInt64, SegmentHeaderError>, scan: SegmentScan?, compacted: Bool = false
+    ) {
         self.file = file
         self.nameLSN = nameLSN
         self.header = header
         self.scan = scan
+        self.compacted = compacted
     }
 }
 

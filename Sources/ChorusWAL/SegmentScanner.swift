@@ -48,13 +48,17 @@ public struct SegmentScan: Equatable, Sendable {
 
 /// Segment header encoding and the block-by-block scan. Pure: a buffer in, a description out.
 public enum SegmentScanner {
-    /// The 32-byte header that opens every segment file.
-    public static func encodeHeader(firstLSN: UInt64) -> [UInt8] {
+    /// Segment header flag: the segment is sealed and was rewritten with the cold compression level.
+    public static let flagCompacted: UInt8 = 1
+
+    /// The 32-byte header that opens every segment file:
+    /// magic u32 | version u8 | flags u8 | 0 u16 | first LSN u64 | 12 zero bytes | CRC32C u32.
+    public static func encodeHeader(firstLSN: UInt64, flags: UInt8 = 0) -> [UInt8] {
         var h: [UInt8] = []
         h.reserveCapacity(WALFormat.segmentHeaderSize)
         h.appendLE(WALFormat.segmentMagic)
         h.append(WALFormat.version)
-        h.append(contentsOf: [0, 0, 0])
+        h.append(contentsOf: [flags, 0, 0])
         h.appendLE(firstLSN)
         h.append(contentsOf: repeatElement(0, count: 12))
         h.appendLE(CRC32C.checksum(h))
@@ -70,6 +74,9 @@ public enum SegmentScanner {
         guard buf[4] == WALFormat.version else { return .failure(.badVersion(buf[4])) }
         return .success(buf.le(8, as: UInt64.self))
     }
+
+    /// The header's flags (meaningful once `decodeHeader` succeeded).
+    public static func headerFlags(_ buf: UnsafeRawBufferPointer) -> UInt8 { buf.count > 5 ? buf[5] : 0 }
 
     /// Scans blocks from just after the header until the first byte that is not a valid block.
     /// Never decompresses and never trusts a length before the header's bounds check.

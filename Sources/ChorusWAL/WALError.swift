@@ -23,6 +23,8 @@ public enum WALError: Error, Equatable, Sendable, CustomStringConvertible {
     case corruptRead(file: String, offset: Int, reason: String)
     /// A snapshot file is unusable.
     case badSnapshot(file: String, reason: String)
+    /// Another log (this process or another) has the directory open.
+    case locked(directory: String)
     /// Options that cannot work together.
     case invalidOptions(String)
 
@@ -38,6 +40,7 @@ public enum WALError: Error, Equatable, Sendable, CustomStringConvertible {
         case .compacted(let lsn, let first): "LSN \(lsn) removed by retention (first kept is \(first))"
         case .corruptRead(let f, let o, let r): "corrupt block read back from \(f) at offset \(o): \(r)"
         case .badSnapshot(let f, let r): "snapshot \(f): \(r)"
+        case .locked(let dir): "\(dir) is in use by another process (its LOCK file is held)"
         case .invalidOptions(let why): "invalid log options: \(why)"
         }
     }

@@ -6,6 +6,8 @@ public struct WALInspection: Sendable {
         public var file: String
         public var firstLSN: UInt64
         public var headerError: String?
+        /// Rewritten by compaction with the cold compression level.
+        public var compacted = false
         public var blocks = 0
         public var records = 0
         public var compressedBlocks = 0
@@ -56,6 +58,7 @@ public struct WALInspection: Sendable {
         result.temporaryFiles = names.filter { $0.hasSuffix(".tmp") }.sorted()
         for input in inputs {
             var seg = Segment(file: input.file, firstLSN: input.nameLSN)
+            seg.compacted = input.compacted
             var st = stat()
             if stat(directory + "/" + input.file, &st) == 0 { seg.fileBytes = Int(st.st_size) }
             if case .failure(let e) = input.header { seg.headerError = e.description }

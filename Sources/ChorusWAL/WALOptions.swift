@@ -32,10 +32,19 @@ public struct WALOptions: Sendable {
     public var segmentBytes: Int = 64 << 20
     /// A block is closed once its records reach this many raw bytes (one oversized record still fits).
     public var blockTargetBytes: Int = 1 << 20
-    /// Block compression: 0 is LZ4's fast mode (about 420 MB/s here, ratio 1.65 on chat records in
-    /// 1 MiB blocks); 3...12 are LZ4HC levels. The default, 3, compresses about 70 MB/s per core for a
-    /// ratio about 1.9-2.0 on the same data (measured with `lz4 -b` on this machine).
-    public var compressionLevel: Int = 3
+    /// Compression of blocks on the commit path: 0 is LZ4's fast mode (about 420 MB/s per core here,
+    /// ratio about 1.6 on chat records); 3...12 are LZ4HC levels. LZ4HC level 3 (about 70 MB/s) cost a
+    /// third of group-commit throughput on this machine's 0.2 ms fdatasync, so the default is fast.
+    public var compressionLevel: Int = 0
+    /// Sealed segments are rewritten in the background into blocks of `coldBlockBytes` compressed at
+    /// this LZ4HC level (ratio about 2.0 on chat records at level 4, about 56 MB/s per core);
+    /// nil leaves them as written.
+    public var coldCompressionLevel: Int? = 4
+    /// Compact sealed segments automatically (after open and after each roll). When false, only
+    /// `compactSealedSegments()` does.
+    public var compactInBackground = true
+    /// Raw size of the blocks compaction writes.
+    public var coldBlockBytes: Int = 1 << 20
     /// Largest record payload accepted (at most `WALFormat.maxRecordPayloadBytes`).
     public var maxRecordBytes: Int = WALFormat.maxRecordPayloadBytes
     /// One group commit writes at most this many raw bytes before its fsync.
@@ -79,6 +88,12 @@ public struct WALOptions: Sendable {
         }
         guard compressionLevel == 0 || (3...12).contains(compressionLevel) else {
             throw WALError.invalidOptions("compression level \(compressionLevel) is neither 0 (fast) nor 3...12 (LZ4HC)")
+        }
+        if let cold = coldCompressionLevel, !(0...12).contains(cold) {
+            throw WALError.invalidOptions("cold compression level \(cold) is not in 0...12")
+        }
+        guard coldBlockBytes > 0, coldBlockBytes <= WALFormat.maxBlockRawBytes else {
+            throw WALError.invalidOptions("cold block size \(coldBlockBytes) out of 1...\(WALFormat.maxBlockRawBytes)")
         }
         if case .batch(let ms) = syncMode, ms <= 0 { throw WALError.invalidOptions("batch interval must be positive") }
         if case .maxBytes(let n) = retention, n <= 0 { throw WALError.invalidOptions("retention size must be positive") }

@@ -71,6 +71,13 @@ extension WriteAheadLog {
         let e = encoder
         var out = EncodedBatch()
         out.lastLSN = batch[batch.count - 1].lsn
+        // Reserve once: stored bytes never exceed raw bytes, plus a header and padding per block.
+        var rawBytes = 0
+        for p in batch { rawBytes += p.payload.count + WALFormat.recordHeaderSize }
+        let blockEstimate = rawBytes / max(options.blockTargetBytes, 1) + 1
+        out.bytes.reserveCapacity(rawBytes + blockEstimate * (WALFormat.blockHeaderSize + WALFormat.alignment))
+        out.blocks.reserveCapacity(blockEstimate)
+        out.waiters.reserveCapacity(batch.count)
         var i = 0
         while i < batch.count {
             e.raw.removeAll(keepingCapacity: true)

@@ -40,6 +40,10 @@ extension WriteAheadLog {
     ) throws -> (WriteAheadLog, RecoveryReport) {
         try options.validate()
         try Directory.createAll(directory)
+        // One log per directory: two writers would interleave blocks. Released on close, on a
+        // sticky failure, and by the kernel when the process dies.
+        let lock = try PosixFile(path: directory + "/LOCK", flags: O_RDWR | O_CREAT)
+        guard try lock.tryLock() else { throw WALError.locked(directory: directory) }
         var report = RecoveryReport()
 
         let names = try Directory.list(directory)
@@ -79,7 +83,7 @@ extension WriteAheadLog {
         var segments: [SegmentRef] = []
         for input in kept {
             let path = directory + "/" + input.file
-            segments.append(SegmentRef(firstLSN: input.nameLSN, path: path))
+            segments.append(SegmentRef(firstLSN: input.nameLSN, path: path, compacted: input.compacted))
             try replaySegment(
                 path: path, scan: input.scan!, after: snapshotLSN, indexInterval: options.indexIntervalBytes,
                 index: &index, report: &report, replay: replay)
@@ -93,7 +97,8 @@ extension WriteAheadLog {
         let state = State(
             nextLSN: nextLSN, writtenLSN: nextLSN - 1, durableLSN: nextLSN - 1, segments: segments, index: index,
             firstRetainedLSN: report.firstLSN)
-        let log = WriteAheadLog(directory: directory, options: options, logger: logger, state: state, writer: writer)
+        let log = WriteAheadLog(
+            directory: directory, options: options, logger: logger, state: state, writer: writer, lock: lock)
         if let last = kept.last {
             writer.file = try PosixFile(path: directory + "/" + last.file, flags: O_RDWR)
             writer.segmentLSN = last.nameLSN
@@ -101,6 +106,7 @@ extension WriteAheadLog {
         } else {
             try log.writerQueue.sync { () in try log.roll(firstLSN: nextLSN) }
         }
+        log.scheduleCompactionOfSealedSegments()
         logger.info("write-ahead log recovered", metadata: ["directory": "\(directory)", "report": "\(report)"])
         return (log, report)
     }
@@ -114,7 +120,8 @@ extension WriteAheadLog {
             return bytes.withUnsafeBytes { buf in
                 let header = SegmentScanner.decodeHeader(buf)
                 let scan = header.map { SegmentScanner.scan(buf, firstLSN: $0) }
-                return SegmentInput(file: name, nameLSN: lsn, header: header, scan: try? scan.get())
+                let compacted = SegmentScanner.headerFlags(buf) & SegmentScanner.flagCompacted != 0
+                return SegmentInput(file: name, nameLSN: lsn, header: header, scan: try? scan.get(), compacted: compacted)
             }
         }
     }

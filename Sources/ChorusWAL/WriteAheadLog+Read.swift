@@ -14,10 +14,13 @@ extension WriteAheadLog {
     /// Every block read back is checked against its CRC32C before it is decoded.
     public func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord] {
         guard limit > 0 else { return [] }
-        let snapshot = state.withLock { s in (s.writtenLSN, s.firstRetainedLSN, s.segments, Self.indexEntry(s.index, lsn)) }
-        let (written, firstRetained, segments, found) = snapshot
+        let snapshot = try state.withLock { s in
+            let entry = Self.indexEntry(s.index, lsn)
+            return (s.writtenLSN, s.firstRetainedLSN, s.segments, entry, try entry.map { try Self.readFile(&s, $0.segmentLSN) })
+        }
+        let (written, firstRetained, segments, found, foundFile) = snapshot
         guard lsn >= firstRetained else { throw WALError.compacted(lsn: lsn, firstRetained: firstRetained) }
-        guard lsn <= written, var entry = found else { return [] }
+        guard lsn <= written, var entry = found, var file = foundFile else { return [] }
         let end = min(written, lsn &+ UInt64(limit) &- 1)
         var records: [JournalRecord] = []
         records.reserveCapacity(Int(end - lsn + 1))
@@ -25,10 +28,11 @@ extension WriteAheadLog {
         var next = lsn
         while next <= end {
             // Jump to a later segment once the wanted LSN lives there.
+            // The first block of every segment sits right after its header, whatever its compaction.
             if let seg = segments.last(where: { $0.firstLSN <= next }), seg.firstLSN > entry.segmentLSN {
                 entry = IndexEntry(firstLSN: seg.firstLSN, segmentLSN: seg.firstLSN, offset: WALFormat.segmentHeaderSize)
+                file = try state.withLock { try Self.readFile(&$0, seg.firstLSN) }
             }
-            let file = try readFile(segmentLSN: entry.segmentLSN, segments: segments)
             let (header, block) = try readBlock(file, at: entry.offset)
             if header.nextLSN > next {
                 try block.withUnsafeBytes { (buf) in
@@ -74,17 +78,15 @@ extension WriteAheadLog {
         return (header, block)
     }
 
-    /// A cached read-only descriptor for a segment (at most 64 kept open).
-    private func readFile(segmentLSN: UInt64, segments: [SegmentRef]) throws -> PosixFile {
-        if let f = readFiles.withLock({ $0[segmentLSN] }) { return f }
-        guard let seg = segments.first(where: { $0.firstLSN == segmentLSN }) else {
-            throw WALError.compacted(lsn: segmentLSN, firstRetained: segments.first?.firstLSN ?? 0)
+    /// A cached read-only descriptor for a segment (at most 64 kept open). Called under the state lock.
+    static func readFile(_ s: inout State, _ segmentLSN: UInt64) throws -> PosixFile {
+        if let f = s.readFiles[segmentLSN] { return f }
+        guard let seg = s.segments.first(where: { $0.firstLSN == segmentLSN }) else {
+            throw WALError.compacted(lsn: segmentLSN, firstRetained: s.firstRetainedLSN)
         }
         let file = try PosixFile(path: seg.path, flags: O_RDONLY)
-        readFiles.withLock { files in
-            if files.count >= 64, let victim = files.keys.first { files[victim] = nil }
-            files[segmentLSN] = file
-        }
+        if s.readFiles.count >= 64, let victim = s.readFiles.keys.first { s.readFiles[victim] = nil }
+        s.readFiles[segmentLSN] = file
         return file
     }
 
@@ -118,10 +120,10 @@ extension WriteAheadLog {
             let first = s.segments[0].firstLSN
             s.index.removeAll { $0.segmentLSN < first }
             s.firstRetainedLSN = first
+            for seg in out { s.readFiles[seg.firstLSN] = nil }
             return out
         }
         guard !doomed.isEmpty else { return }
-        readFiles.withLock { files in for seg in doomed { files[seg.firstLSN] = nil } }
         for seg in doomed { try Directory.remove(seg.path) }
         try Directory.syncDirectory(directory)
         logger.info("retention removed segments", metadata: ["count": "\(doomed.count)", "firstLSN": "\(firstLSN)"])

@@ -152,6 +152,7 @@ extension WriteAheadLog {
         w.writeOffset = WALFormat.segmentHeaderSize
         w.dirty = false
         state.withLock { $0.segments.append(SegmentRef(firstLSN: firstLSN, path: final)) }
+        scheduleCompactionOfSealedSegments()
     }
 
     /// Makes the failure sticky and fails everything waiting. Never retries.
@@ -166,6 +167,8 @@ extension WriteAheadLog {
             }
             return s.pending
         }
+        // A stopped log never writes again, so it gives the directory up for a recovering successor.
+        lock.withLock { $0 = nil }
         let failure = WALError.stopped(cause: cause)
         for c in batch { c(.failure(failure)) }
         for p in waiting { p.completion?(.failure(failure)) }

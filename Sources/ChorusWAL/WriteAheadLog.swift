@@ -7,6 +7,8 @@ import Synchronization
 struct SegmentRef: Sendable {
     var firstLSN: UInt64
     var path: String
+    /// Sealed and rewritten with the cold compression level (header flag).
+    var compacted = false
 }
 
 /// A sparse index entry: the block holding `firstLSN` starts at `offset` in segment `segmentLSN`.
@@ -61,6 +63,9 @@ public final class WriteAheadLog: Journal, Sendable {
         /// First LSN still on disk (retention may raise it).
         var firstRetainedLSN: UInt64
         var stats = WALStats()
+        /// Read-only descriptors per segment, opened on demand (at most 64). Kept under the same lock
+        /// as `index`, so a reader always pairs offsets with the file they belong to.
+        var readFiles: [UInt64: PosixFile] = [:]
     }
 
     public let directory: String
@@ -79,10 +84,14 @@ public final class WriteAheadLog: Journal, Sendable {
     let encoder: EncoderContext
     /// Only touched on `writerQueue`.
     let writer: WriterContext
-    /// Read-only descriptors per segment, opened on demand.
-    let readFiles = Mutex<[UInt64: PosixFile]>([:])
+    /// Rewrites sealed segments with the cold compression level, one at a time, in the background.
+    let compactionQueue = DispatchQueue(label: "chorus.wal.compaction", qos: .utility)
 
-    init(directory: String, options: WALOptions, logger: Logger, state: State, writer: WriterContext) {
+    /// The directory's LOCK file, held while the log is open and healthy.
+    let lock: Mutex<PosixFile?>
+
+    init(directory: String, options: WALOptions, logger: Logger, state: State, writer: WriterContext, lock: PosixFile) {
+        self.lock = Mutex(lock)
         self.directory = directory
         self.options = options
         self.logger = logger
@@ -111,7 +120,7 @@ public final class WriteAheadLog: Journal, Sendable {
 
     /// Appends one record; returns its LSN once durable as the sync mode promises.
     public func append(kind: UInt16, payload: [UInt8]) async throws -> UInt64 {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<UInt64, any Error>) in
+        try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<UInt64, any Error>) in
             append(kind: kind, payload: payload) { c.resume(with: $0.mapError { $0 }) }
         }
     }
@@ -119,7 +128,7 @@ public final class WriteAheadLog: Journal, Sendable {
     /// Appends records that get consecutive LSNs; returns them once all are durable.
     public func append(batch records: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64> {
         precondition(!records.isEmpty, "empty batch")
-        let last = try await withCheckedThrowingContinuation { (c: CheckedContinuation<UInt64, any Error>) in
+        let last = try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<UInt64, any Error>) in
             enqueue(records) { c.resume(with: $0.mapError { $0 }) }
         }
         return (last - UInt64(records.count) + 1)...last
@@ -128,12 +137,14 @@ public final class WriteAheadLog: Journal, Sendable {
     /// Callback form of `append` for shells that must not await. Completions run on one serial
     /// queue in LSN order; they must not block and must not call `close`.
     public func append(kind: UInt16, payload: [UInt8], completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void) {
-        enqueue([(kind, payload)], completion: completion)
+        enqueue(CollectionOfOne((kind: kind, payload: payload)), completion: completion)
     }
 
-    func enqueue(
-        _ records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void
-    ) {
+    /// Assigns LSNs in call order under the lock and wakes the encoder if it sleeps. Each
+    /// continuation is resumed exactly once: by the completion queue, or here on refusal.
+    func enqueue<Records: Collection>(
+        _ records: Records, completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void
+    ) where Records.Element == (kind: UInt16, payload: [UInt8]) {
         var bytes = 0
         for r in records {
             guard r.payload.count <= options.maxRecordBytes else {
@@ -147,10 +158,11 @@ public final class WriteAheadLog: Journal, Sendable {
             if let f = s.failure { return .failure(.stopped(cause: f)) }
             if s.closed { return .failure(.closed) }
             if s.pendingBytes + bytes > limit { return .failure(.overloaded(pendingBytes: s.pendingBytes, limit: limit)) }
-            for (i, r) in records.enumerated() {
+            var left = records.count
+            for r in records {
+                left -= 1
                 s.pending.append(PendingAppend(
-                    lsn: s.nextLSN, kind: r.kind, payload: r.payload,
-                    completion: i == records.count - 1 ? completion : nil))
+                    lsn: s.nextLSN, kind: r.kind, payload: r.payload, completion: left == 0 ? completion : nil))
                 s.nextLSN += 1
             }
             s.pendingBytes += bytes
@@ -186,7 +198,9 @@ public final class WriteAheadLog: Journal, Sendable {
             }
             return nil
         }
-        readFiles.withLock { $0.removeAll() }
+        compactionQueue.sync {}
+        state.withLock { $0.readFiles.removeAll() }
+        lock.withLock { $0 = nil }
         if let result { throw result }
     }
 }

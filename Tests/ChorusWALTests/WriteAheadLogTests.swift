@@ -224,7 +224,7 @@ import Testing
         let (again, report, records) = try openCollecting(dir.path, smallOptions())
         #expect(records.map(\.lsn) == acked, "every acked record, nothing else")
         #expect(records.map(\.payload) == acked.map { payload(Int($0) - 1, size: 200) })
-        #expect(!dir.files().contains { $0.hasSuffix(".tmp") })
+        #expect(!dir.files().contains { $0.hasSuffix(".wal.tmp") })
         if point != .rollRename && point != .rollSyncDirectory {
             #expect(report.removedFiles.contains { $0.hasSuffix(".tmp") } == (point != .rollCreate))
         }

@@ -99,14 +99,18 @@ extension ChatRecordGenerator {
     }
 }
 
-/// `appenders` tasks each appending `each` 200-byte chat records, one at a time.
-func appendConcurrently(_ log: WriteAheadLog, appenders: Int, each: Int) async throws {
+/// `appenders` tasks each appending `each` 200-byte chat records, one at a time. With `distinct`,
+/// every record is a new message (for ratios); otherwise each appender repeats one (for speed).
+func appendConcurrently(_ log: WriteAheadLog, appenders: Int, each: Int, distinct: Bool = false) async throws {
     var gen = ChatRecordGenerator(seed: 2)
-    let payloads = (0..<appenders).map { _ in gen.next(targetBytes: 200) }
+    let payloads = (0..<appenders).map { _ in (0..<(distinct ? each : 1)).map { _ in gen.next(targetBytes: 200) } }
     try await withThrowingTaskGroup(of: Void.self) { group in
         for a in 0..<appenders {
             group.addTask {
-                for _ in 0..<each { _ = try await log.append(kind: ChatRecordGenerator.kind, payload: payloads[a]) }
+                for i in 0..<each {
+                    let payload = payloads[a][distinct ? i : 0]
+                    _ = try await log.append(kind: ChatRecordGenerator.kind, payload: payload)
+                }
             }
         }
         try await group.waitForAll()

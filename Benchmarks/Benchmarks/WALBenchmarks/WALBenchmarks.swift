@@ -5,6 +5,7 @@ import ChorusWAL
 import Glibc
 
 // Write-ahead log benchmarks. Run from Benchmarks/: `swift package benchmark` (release build).
+// Names have no spaces: package-benchmark 1.38 looks static thresholds up by the raw name.
 // Durable benchmarks fsync to the directory in $CHORUS_BENCH_DIR (default /tmp), which must be a
 // real disk, not tmpfs, for the figures to mean anything.
 
@@ -17,16 +18,23 @@ let benchmarks: @Sendable () -> Void = {
         warmupIterations: 1,
         maxDuration: .seconds(5),
         maxIterations: 1_000,
+        // Static thresholds (Thresholds/*.p90.json) are checked with these tolerances. Disk-bound timings
+        // are noisy on a shared VM, so they only catch gross regressions; allocation counts are exact.
         thresholds: [
-            .mallocCountTotal: .init(relative: [.p90: 10], absolute: [.p90: 50]),
-            .wallClock: .init(relative: [.p50: 50]),
-            .throughput: .init(relative: [.p50: 50]),
+            .mallocCountTotal: .init(relative: [.p90: 5], absolute: [.p90: 200]),
+            .wallClock: .init(relative: [.p90: 100]),
+            .throughput: .init(relative: [.p90: 50]),
         ]
     )
 
+    // Tolerances. fdatasync latency on this VM swings 2x between runs, so disk-bound figures only
+    // catch a collapse; CPU-bound codec figures are tighter; allocation counts and ratios are exact-ish.
+    let loose = BenchmarkThresholds(relative: [.p90: 75])
+    let diskTime = BenchmarkThresholds(relative: [.p90: 300])
+    let cpuTime = BenchmarkThresholds(relative: [.p90: 35])
     let appendsPerSecond = BenchmarkMetric.custom("appends/s", polarity: .prefersLarger, useScalingFactor: false)
     let recordsPerSecond = BenchmarkMetric.custom("records replayed/s", polarity: .prefersLarger, useScalingFactor: false)
-    let ratioPercent = BenchmarkMetric.custom("LZ4 ratio x100", polarity: .prefersLarger, useScalingFactor: false)
+    let ratioPercent = BenchmarkMetric.custom("ratio stored x100", polarity: .prefersLarger, useScalingFactor: false)
     let commitBytesMetric = BenchmarkMetric.custom("mean commit bytes", polarity: .prefersLarger, useScalingFactor: false)
     let groupVsRaw = BenchmarkMetric.custom("group commit % of raw fsync loop", polarity: .prefersLarger, useScalingFactor: false)
 
@@ -38,8 +46,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // Commits per second: a plain pwrite+fdatasync loop vs. the log, same bytes per commit.
     Benchmark(
-        "Raw fsync loop (one commit of \(commitBytes) bytes)",
-        configuration: .init(metrics: [.wallClock, .throughput], thresholds: [:])
+        "RawFsyncLoop.commit64Records",
+        configuration: .init(metrics: [.wallClock, .throughput], thresholds: [.wallClock: diskTime, .throughput: loose])
     ) { benchmark in
         let raw = try RawFsyncFile(directory: benchDir)
         let bytes = [UInt8](repeating: 0x5A, count: commitBytes)
@@ -50,8 +58,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark(
-        "WAL group commit (one append(batch:) of \(commitRecords) chat records)",
-        configuration: .init(metrics: [.wallClock, .throughput], thresholds: [:])
+        "WAL.sequentialGroupCommit64Records",
+        configuration: .init(metrics: [.wallClock, .throughput], thresholds: [.wallClock: diskTime, .throughput: loose])
     ) { benchmark in
         let (log, dir) = try openLog()
         benchmark.startMeasurement()
@@ -64,10 +72,10 @@ let benchmarks: @Sendable () -> Void = {
     // Group commit under load vs. the disk's own commit rate: 256 concurrent appenders, then a plain
     // pwrite+fdatasync loop doing the same number of commits of the same mean size, in one iteration.
     Benchmark(
-        "Group commit vs raw fsync loop, same commit size",
-        configuration: .init(metrics: [groupVsRaw, commitBytesMetric], maxDuration: .seconds(10), maxIterations: 20, thresholds: [
-            groupVsRaw: .init(absolute: [.p50: 15]),
-        ])
+        "WAL.groupCommitVsRawFsyncLoop",
+        configuration: .init(
+            metrics: [groupVsRaw, commitBytesMetric, .wallClock], maxDuration: .seconds(10), maxIterations: 20,
+            thresholds: [groupVsRaw: loose, commitBytesMetric: loose, .wallClock: diskTime])
     ) { benchmark in
         let (log, dir) = try openLog()
         let before = log.stats
@@ -89,10 +97,10 @@ let benchmarks: @Sendable () -> Void = {
 
     // Durable appends per second with 256 concurrent appenders of 200-byte chat records.
     Benchmark(
-        "WAL durable appends, 256 concurrent appenders",
-        configuration: .init(metrics: [appendsPerSecond, .wallClock], maxDuration: .seconds(10), maxIterations: 30, thresholds: [
-            appendsPerSecond: .init(relative: [.p50: 40]),
-        ])
+        "WAL.durableAppends256Appenders",
+        configuration: .init(
+            metrics: [appendsPerSecond, .wallClock], maxDuration: .seconds(10), maxIterations: 30,
+            thresholds: [appendsPerSecond: loose, .wallClock: diskTime])
     ) { benchmark in
         let (log, dir) = try openLog()
         let perAppender = 40
@@ -108,7 +116,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // Allocations on the append path (sync mode never, so the figure is about code, not the disk).
     Benchmark(
-        "WAL append allocations (1000 sequential appends, never-sync)",
+        "WAL.appendAllocations1000",
         configuration: .init(metrics: [.mallocCountTotal, .wallClock], maxIterations: 50)
     ) { benchmark in
         var options = WALOptions()
@@ -126,10 +134,10 @@ let benchmarks: @Sendable () -> Void = {
     // Recovery: open a log of 1,000,000 chat records and replay them all.
     let replayDir = benchDir + "/chorus-bench-replay"
     Benchmark(
-        "WAL recovery replay (1,000,000 records)",
+        "WAL.recoveryReplay1M",
         configuration: .init(
             metrics: [recordsPerSecond, .wallClock], maxDuration: .seconds(20), maxIterations: 5,
-            thresholds: [recordsPerSecond: .init(relative: [.p50: 40])],
+            thresholds: [recordsPerSecond: .init(relative: [.p90: 35]), .wallClock: cpuTime],
             setup: { try await writeReplayLog(replayDir, records: 1_000_000) },
             teardown: { removeTree(replayDir) })
     ) { benchmark in
@@ -147,22 +155,57 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.measurement(recordsPerSecond, Int(Double(count) / elapsed))
     }
 
-    // Compression ratio of the log's blocks on realistic chat records (what `wal inspect` reports).
+    // Compression ratio of the log's blocks on realistic chat records (what `wal inspect` reports):
+    // as written by group commits (LZ4 fast), and as stored once sealed segments are compacted.
+    let hotRatio = BenchmarkMetric.custom("ratio as committed x100", polarity: .prefersLarger, useScalingFactor: false)
     Benchmark(
-        "WAL LZ4 block ratio on chat records (256-record group commits)",
-        configuration: .init(metrics: [ratioPercent], maxIterations: 1, thresholds: [
-            ratioPercent: .init(absolute: [.p50: 5]),
-        ])
+        "WAL.lz4RatioChatRecords",
+        configuration: .init(
+            metrics: [hotRatio, ratioPercent, .wallClock], maxIterations: 1,
+            thresholds: [hotRatio: .init(relative: [.p90: 10]), ratioPercent: .init(relative: [.p90: 10]), .wallClock: diskTime])
     ) { benchmark in
-        let (log, dir) = try openLog()
-        var gen = ChatRecordGenerator(seed: 4)
-        for _ in 0..<40 {
-            let batch = (0..<256).map { _ in (kind: ChatRecordGenerator.kind, payload: gen.next(targetBytes: 200)) }
-            _ = try await log.append(batch: batch)
-        }
+        var options = WALOptions()
+        options.segmentBytes = 2 << 20
+        options.compactInBackground = false
+        let (log, dir) = try openLog(options)
+        try await appendConcurrently(log, appenders: 256, each: 400, distinct: true)
+        let committed = try WALInspection.inspect(directory: dir).compressionRatio
+        log.compactSealedSegments()
+        let stored = try WALInspection.inspect(directory: dir).compressionRatio
         try log.close()
-        let inspection = try WALInspection.inspect(directory: dir)
-        benchmark.measurement(ratioPercent, Int((inspection.compressionRatio * 100).rounded()))
+        benchmark.measurement(hotRatio, Int((committed * 100).rounded()))
+        benchmark.measurement(ratioPercent, Int((stored * 100).rounded()))
         removeTree(dir)
+    }
+
+    // CPU only: frame, compress (commit-path level) and checksum 256 chat records into one block,
+    // then validate and decode it back.
+    Benchmark(
+        "BlockCodec.encodeDecode256Records",
+        configuration: .init(
+            metrics: [.wallClock, .mallocCountTotal], maxDuration: .seconds(3),
+            thresholds: [.wallClock: cpuTime, .mallocCountTotal: .init(relative: [.p90: 5], absolute: [.p90: 20])])
+    ) { benchmark in
+        var gen = ChatRecordGenerator(seed: 6)
+        let batch = (0..<256).map { _ in gen.next(targetBytes: 200) }
+        let compressor = BlockCompressor(level: WALOptions().compressionLevel)
+        var raw: [UInt8] = []
+        var block: [UInt8] = []
+        var scratch: [UInt8] = []
+        raw.reserveCapacity(64 << 10)
+        block.reserveCapacity(64 << 10)
+        benchmark.startMeasurement()
+        raw.removeAll(keepingCapacity: true)
+        for p in batch { BlockCodec.appendRecord(kind: 1, payload: p, to: &raw) }
+        block.removeAll(keepingCapacity: true)
+        BlockCodec.encodeBlock(firstLSN: 1, recordCount: batch.count, raw: raw, into: &block, compressor: compressor)
+        var decoded = 0
+        try block.withUnsafeBytes { buf in
+            let header = try BlockCodec.validate(buf, at: 0).get()
+            let payload = UnsafeRawBufferPointer(rebasing: buf[32..<(32 + header.storedLength)])
+            try BlockCodec.decodeRecords(header: header, payload: payload, scratch: &scratch) { _ in decoded += 1 }
+        }
+        benchmark.stopMeasurement()
+        precondition(decoded == 256)
     }
 }
