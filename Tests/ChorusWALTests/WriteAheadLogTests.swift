@@ -290,3 +290,30 @@ import Testing
         #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: first))) == bytes)
     }
 }
+
+@Suite struct SnapshotCodecTests {
+    @Test func roundTripsCompressedAndRaw() throws {
+        let text = Array(String(repeating: "state of many users ", count: 200).utf8)
+        var rng = SplitMix64(seed: 9)
+        let noise = (0..<500).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        for payload in [text, noise, []] {
+            let bytes = SnapshotStore.encode(lsn: 77, payload: payload)
+            let back = try SnapshotStore.decode(bytes, file: "s")
+            #expect(back.lsn == 77 && back.payload == payload)
+        }
+        #expect(SnapshotStore.encode(lsn: 1, payload: text)[5] == WALFormat.flagLZ4)
+        #expect(SnapshotStore.encode(lsn: 1, payload: noise)[5] == 0)
+    }
+
+    @Test func everySingleBitFlipIsRejected() {
+        let bytes = SnapshotStore.encode(lsn: 5, payload: Array(String(repeating: "abc ", count: 40).utf8))
+        for bit in 0..<(bytes.count * 8) {
+            var flipped = bytes
+            flipped[bit / 8] ^= 1 << UInt8(bit % 8)
+            #expect(throws: WALError.self, "bit \(bit)") { try SnapshotStore.decode(flipped, file: "s") }
+        }
+        for cut in 0..<bytes.count {
+            #expect(throws: WALError.self, "cut at \(cut)") { try SnapshotStore.decode(Array(bytes[..<cut]), file: "s") }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+/// A registered account as the log records it.
+public struct UserRecord: Sendable, Equatable {
+    public var userId: String
+    public var username: String
+    public var email: String
+    public var displayName: String
+    public var passwordHash: String
+    public var createdAt: Int64
+
+    public init(userId: String, username: String, email: String, displayName: String, passwordHash: String, createdAt: Int64) {
+        self.userId = userId
+        self.username = username
+        self.email = email
+        self.displayName = displayName
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// A message as stored: its place (`conversationId`, `seq`) and content.
+public struct MessageRecord: Sendable, Equatable {
+    public var conversationId: String
+    public var seq: UInt64
+    public var messageId: String
+    public var from: String
+    public var body: String
+    public var ts: Int64
+    public var clientMsgId: String
+
+    public init(conversationId: String, seq: UInt64, messageId: String, from: String, body: String, ts: Int64, clientMsgId: String) {
+        self.conversationId = conversationId
+        self.seq = seq
+        self.messageId = messageId
+        self.from = from
+        self.body = body
+        self.ts = ts
+        self.clientMsgId = clientMsgId
+    }
+}
+
+public enum ConversationKind: UInt8, Sendable, Equatable {
+    case direct = 1
+    case group = 2
+
+    public var name: String { self == .direct ? "direct" : "group" }
+}
+
+/// Every durable state change of a node. The log stores `kind` and `encode()`; replay calls `decode`.
+/// Each payload starts with a version byte so an event's layout can grow.
+public enum ChorusEvent: Sendable, Equatable {
+    case userRegistered(UserRecord)
+    case loggedIn(userId: String, at: Int64)
+    case tokenIssued(tokenHash: [UInt8], userId: String, expiresAt: Int64)
+    case tokenRevoked(tokenHash: [UInt8], at: Int64)
+    case conversationCreated(conversationId: String, kind: ConversationKind, title: String, members: [String], createdAt: Int64)
+    case memberAdded(conversationId: String, userId: String, at: Int64)
+    case memberRemoved(conversationId: String, userId: String, at: Int64)
+    case messageAppended(MessageRecord)
+    /// A user read a conversation up to `seq`.
+    case readUpTo(userId: String, conversationId: String, seq: UInt64)
+
+    /// The record kind in the log.
+    public var kind: UInt16 {
+        switch self {
+        case .userRegistered: 1
+        case .loggedIn: 2
+        case .tokenIssued: 3
+        case .tokenRevoked: 4
+        case .conversationCreated: 5
+        case .memberAdded: 6
+        case .memberRemoved: 7
+        case .messageAppended: 8
+        case .readUpTo: 9
+        }
+    }
+}
+
+/// Why an event record could not be decoded (a bug or a newer format, never silently skipped).
+public enum EventDecodingError: Error, Equatable, Sendable {
+    case unknownKind(UInt16)
+    case unsupportedVersion(kind: UInt16, version: UInt8)
+    case malformed(kind: UInt16, ByteReaderError)
+    case trailingBytes(kind: UInt16, count: Int)
+    case invalidValue(kind: UInt16, String)
+}
+
+extension ChorusEvent {
+    static let version: UInt8 = 1
+    /// Bound on any string field (ids, names, bodies are far below it).
+    static let stringBound = 16_384
+    static let listBound = 100_000
+
+    /// The compact binary payload (no JSON in the log).
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 96)
+        w.write(Self.version)
+        switch self {
+        case .userRegistered(let u):
+            w.writeString(u.userId); w.writeString(u.username); w.writeString(u.email)
+            w.writeString(u.displayName); w.writeString(u.passwordHash); w.write(u.createdAt)
+        case .loggedIn(let userId, let at):
+            w.writeString(userId); w.write(at)
+        case .tokenIssued(let hash, let userId, let expiresAt):
+            w.writeLengthPrefixed(hash); w.writeString(userId); w.write(expiresAt)
+        case .tokenRevoked(let hash, let at):
+            w.writeLengthPrefixed(hash); w.write(at)
+        case .conversationCreated(let id, let kind, let title, let members, let createdAt):
+            w.writeString(id); w.write(kind.rawValue); w.writeString(title)
+            w.writeVarint(UInt64(members.count))
+            for m in members { w.writeString(m) }
+            w.write(createdAt)
+        case .memberAdded(let id, let userId, let at), .memberRemoved(let id, let userId, let at):
+            w.writeString(id); w.writeString(userId); w.write(at)
+        case .messageAppended(let m):
+            w.writeString(m.conversationId); w.writeVarint(m.seq); w.writeString(m.messageId)
+            w.writeString(m.from); w.writeString(m.body); w.write(m.ts); w.writeString(m.clientMsgId)
+        case .readUpTo(let userId, let id, let seq):
+            w.writeString(userId); w.writeString(id); w.writeVarint(seq)
+        }
+        return w.bytes
+    }
+
+    /// Decodes one record's payload; throws on anything but an exact, complete encoding.
+    public static func decode(kind: UInt16, payload: [UInt8]) throws(EventDecodingError) -> ChorusEvent {
+        var r = ByteReader(payload)
+        let event: ChorusEvent
+        do {
+            let version = try r.readUInt8()
+            guard version == Self.version else { throw EventDecodingError.unsupportedVersion(kind: kind, version: version) }
+            func s() throws(ByteReaderError) -> String { try r.readString(bound: stringBound) }
+            switch kind {
+            case 1:
+                event = .userRegistered(UserRecord(
+                    userId: try s(), username: try s(), email: try s(), displayName: try s(), passwordHash: try s(),
+                    createdAt: try r.readInt64()))
+            case 2: event = .loggedIn(userId: try s(), at: try r.readInt64())
+            case 3:
+                event = .tokenIssued(
+                    tokenHash: Array(try r.readLengthPrefixed(bound: 64)), userId: try s(), expiresAt: try r.readInt64())
+            case 4: event = .tokenRevoked(tokenHash: Array(try r.readLengthPrefixed(bound: 64)), at: try r.readInt64())
+            case 5:
+                let id = try s()
+                let rawKind = try r.readUInt8()
+                guard let convKind = ConversationKind(rawValue: rawKind) else {
+                    throw EventDecodingError.invalidValue(kind: kind, "conversation kind \(rawKind)")
+                }
+                let title = try s()
+                let count = try r.readVarint()
+                guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) members") }
+                var members: [String] = []
+                for _ in 0..<count { members.append(try s()) }
+                event = .conversationCreated(conversationId: id, kind: convKind, title: title, members: members, createdAt: try r.readInt64())
+            case 6: event = .memberAdded(conversationId: try s(), userId: try s(), at: try r.readInt64())
+            case 7: event = .memberRemoved(conversationId: try s(), userId: try s(), at: try r.readInt64())
+            case 8:
+                event = .messageAppended(MessageRecord(
+                    conversationId: try s(), seq: try r.readVarint(), messageId: try s(), from: try s(), body: try s(),
+                    ts: try r.readInt64(), clientMsgId: try s()))
+            case 9: event = .readUpTo(userId: try s(), conversationId: try s(), seq: try r.readVarint())
+            default: throw EventDecodingError.unknownKind(kind)
+            }
+        } catch let e as EventDecodingError {
+            throw e
+        } catch let e as ByteReaderError {
+            throw .malformed(kind: kind, e)
+        } catch {
+            throw .invalidValue(kind: kind, "\(error)")
+        }
+        guard r.isAtEnd else { throw .trailingBytes(kind: kind, count: r.remaining) }
+        return event
+    }
+}
