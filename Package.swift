@@ -77,6 +77,7 @@ let package = Package(
         ),
         .testTarget(name: "ChorusWALTests", dependencies: ["ChorusWAL", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
+        .testTarget(name: "ChorusEngineTests", dependencies: ["ChorusEngine", "ChorusCore", "ChorusTestKit"]),
         .testTarget(
             name: "ChorusIntegrationTests",
             dependencies: ["ChorusWAL", "ChorusCore", "Chorus"]

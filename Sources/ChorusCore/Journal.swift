@@ -1,3 +1,5 @@
+import Glibc
+
 /// One durable event: its log sequence number, a type tag owned by the writer, and encoded bytes.
 public struct JournalRecord: Sendable, Equatable {
     /// Log sequence number: 1 for the first record ever written, +1 for each record after it.
@@ -21,8 +23,27 @@ public protocol Journal: Sendable {
     /// Appends one record and returns its LSN once it is as durable as the log's mode promises
     /// (`always`: written and fsynced).
     func append(kind: UInt16, payload: [UInt8]) async throws -> UInt64
+    /// Appends records with consecutive LSNs; returns them once all are durable.
+    func append(batch records: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64>
     /// Up to `limit` records starting at `lsn`, in LSN order.
     func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord]
     /// False once a write or fsync has failed: from then on every append fails.
     var isHealthy: Bool { get }
+}
+
+/// Wall time in milliseconds since the Unix epoch. Pure cores take `now` as an argument; shells read
+/// it from one of these so tests can drive time.
+public protocol WallClock: Sendable {
+    func nowMs() -> Int64
+}
+
+/// The system's real-time clock.
+public struct SystemWallClock: WallClock {
+    public init() {}
+
+    public func nowMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
 }

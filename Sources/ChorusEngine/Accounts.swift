@@ -1,0 +1,153 @@
+import ChorusCore
+import Crypto
+import Foundation
+import Logging
+
+/// What a successful login returns.
+public struct IssuedToken: Sendable, Equatable {
+    public var token: String
+    public var userId: String
+    public var expiresAt: Int64
+}
+
+/// Accounts and tokens. Every change is logged (and fsynced, in mode `always`) before it is applied
+/// or answered. Password hashing runs off the actor, so a slow KDF never blocks other requests.
+public actor Accounts {
+    public struct Configuration: Sendable {
+        public var limits = ChatLimits()
+        public var hasher = PasswordHasher()
+        /// Token lifetime.
+        public var tokenTTLMs: Int64 = 30 * 24 * 3600 * 1000
+        /// Login attempts per client address; nil is `off`.
+        public var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
+        public init() {}
+    }
+
+    private var state: AccountsState
+    private let journal: any Journal
+    private let clock: any WallClock
+    private let config: Configuration
+    private var loginLimiter: KeyedRateLimiter?
+    /// Usernames between validation and their durable registration (so two requests cannot both win).
+    private var reserved: Set<String> = []
+    /// A fixed hash to verify against for unknown usernames, so timing does not reveal which exist.
+    private let decoyHash: String
+    private var revocationListeners: [@Sendable (TokenHash) -> Void] = []
+
+    public init(state: AccountsState, journal: any Journal, clock: any WallClock, configuration: Configuration) {
+        self.state = state
+        self.journal = journal
+        self.clock = clock
+        config = configuration
+        loginLimiter = configuration.loginRateLimit.map { KeyedRateLimiter(setting: $0) }
+        decoyHash = (try? configuration.hasher.hash("decoy-password-\(UInt64.random(in: 0...UInt64.max))")) ?? ""
+    }
+
+    public var userCount: Int { state.userCount }
+
+    /// Called with the hash of every token revoked from now on (to close its open sessions).
+    public func onRevocation(_ listener: @escaping @Sendable (TokenHash) -> Void) {
+        revocationListeners.append(listener)
+    }
+
+    /// Registers an account; registering counts as a login.
+    public func register(username: String, password: String, email: String, displayName: String?) async throws(ChatError) -> UserRecord {
+        if let refusal = state.validateRegistration(
+            username: username, password: password, email: email, displayName: displayName, limits: config.limits,
+            reserved: reserved)
+        {
+            throw refusal
+        }
+        reserved.insert(username)
+        defer { reserved.remove(username) }
+        let hash: String
+        do { hash = try await Self.hashOffActor(config.hasher, password) } catch {
+            throw .unavailable("password hashing failed")
+        }
+        let now = clock.nowMs()
+        let user = UserRecord(
+            userId: Self.newID(prefix: "u"), username: username, email: email,
+            displayName: displayName ?? username, passwordHash: hash, createdAt: now)
+        try await commit([.userRegistered(user), .loggedIn(userId: user.userId, at: now)])
+        return user
+    }
+
+    /// Checks credentials and issues a token. `clientAddress` keys the login rate limit.
+    public func login(username: String, password: String, clientAddress: String) async throws(ChatError) -> IssuedToken {
+        if case .limited(let ms) = loginLimiter?.take(clientAddress, nowMs: clock.nowMs()) {
+            throw .rateLimited(retryAfterMs: ms)
+        }
+        let user = state.user(named: username)
+        let ok = await Self.verifyOffActor(config.hasher, password, user?.passwordHash ?? decoyHash)
+        guard ok, let user else { throw .invalidCredentials }
+        var raw = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in raw.indices { raw[i] = rng.next() }
+        let token = Self.base64url(raw)
+        let now = clock.nowMs()
+        let expiresAt = now + config.tokenTTLMs
+        try await commit([
+            .tokenIssued(tokenHash: Self.hash(token: token).bytes, userId: user.userId, expiresAt: expiresAt),
+            .loggedIn(userId: user.userId, at: now),
+        ])
+        return IssuedToken(token: token, userId: user.userId, expiresAt: expiresAt)
+    }
+
+    /// The user a bearer token belongs to, or `unauthorized`.
+    public func authenticate(token: String) throws(ChatError) -> UserRecord {
+        guard token.utf8.count <= 128, let userId = state.authenticate(Self.hash(token: token), now: clock.nowMs()),
+            let user = state.user(id: userId)
+        else { throw .unauthorized }
+        return user
+    }
+
+    /// Revokes a token on this node (logged first); listeners close its sessions.
+    public func logout(token: String) async throws(ChatError) {
+        let hash = Self.hash(token: token)
+        guard state.authenticate(hash, now: clock.nowMs()) != nil else { throw .unauthorized }
+        try await commit([.tokenRevoked(tokenHash: hash.bytes, at: clock.nowMs())])
+        for listener in revocationListeners { listener(hash) }
+    }
+
+    public func user(id: String) -> UserRecord? { state.user(id: id) }
+    public func user(named username: String) -> UserRecord? { state.user(named: username) }
+    public func lastLoginAt(_ userId: String) -> Int64? { state.lastLoginAt[userId] }
+
+    /// Logs the events (one group commit), then applies them.
+    private func commit(_ events: [ChorusEvent]) async throws(ChatError) {
+        do {
+            _ = try await journal.append(batch: events.map { ($0.kind, $0.encode()) })
+        } catch {
+            throw .unavailable("the log refused the write: \(error)")
+        }
+        for e in events { state.apply(e) }
+    }
+
+    public static func hash(token: String) -> TokenHash { TokenHash(Array(SHA256.hash(data: Array(token.utf8)))) }
+
+    /// An opaque random id: prefix, underscore, 26 base32 characters (128 bits).
+    public static func newID(prefix: String) -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
+        var rng = SystemRandomNumberGenerator()
+        var out = Array(prefix.utf8) + [0x5F]
+        for _ in 0..<26 { out.append(alphabet[Int(rng.next(upperBound: UInt32(32)))]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func base64url(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// The KDF runs on its own serial queue: a slow hash occupies one thread, never the cooperative
+    /// pool that runs the actors, and hashes queue up instead of starving chat traffic.
+    private static let kdfQueue = DispatchQueue(label: "chorus.kdf", qos: .userInitiated)
+
+    private static func hashOffActor(_ hasher: PasswordHasher, _ password: String) async throws -> String {
+        try await withCheckedThrowingContinuation { c in kdfQueue.async { c.resume(with: Result { try hasher.hash(password) }) } }
+    }
+
+    private static func verifyOffActor(_ hasher: PasswordHasher, _ password: String, _ stored: String) async -> Bool {
+        await withCheckedContinuation { c in kdfQueue.async { c.resume(returning: hasher.verify(password, against: stored)) } }
+    }
+}

@@ -1,0 +1,49 @@
+import ChorusCore
+import Synchronization
+
+/// A `Journal` in memory, for unit tests of logic that logs. Can be told to fail like a stopped log.
+public final class InMemoryJournal: Journal, Sendable {
+    private let state = Mutex<(records: [JournalRecord], failing: Bool)>(([], false))
+
+    public init() {}
+
+    public var records: [JournalRecord] { state.withLock { $0.records } }
+
+    /// From now on every append fails, as a stopped write-ahead log does.
+    public func fail() { state.withLock { $0.failing = true } }
+
+    public var isHealthy: Bool { state.withLock { !$0.failing } }
+
+    public func append(kind: UInt16, payload: [UInt8]) async throws -> UInt64 {
+        try await append(batch: [(kind, payload)]).upperBound
+    }
+
+    public func append(batch: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64> {
+        try state.withLock { s in
+            if s.failing { throw InMemoryJournalError.stopped }
+            let first = UInt64(s.records.count + 1)
+            for r in batch { s.records.append(JournalRecord(lsn: UInt64(s.records.count + 1), kind: r.kind, payload: r.payload)) }
+            return first...UInt64(s.records.count)
+        }
+    }
+
+    public func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord] {
+        state.withLock { s in
+            guard lsn >= 1, lsn <= UInt64(s.records.count) else { return [] }
+            return Array(s.records[Int(lsn - 1)..<min(s.records.count, Int(lsn - 1) + limit)])
+        }
+    }
+}
+
+public enum InMemoryJournalError: Error { case stopped }
+
+/// A wall clock tests set by hand.
+public final class ManualClock: WallClock, Sendable {
+    private let now: Mutex<Int64>
+
+    public init(_ start: Int64 = 1_795_000_000_000) { now = Mutex(start) }
+
+    public func nowMs() -> Int64 { now.withLock { $0 } }
+
+    public func advance(ms: Int64) { now.withLock { $0 += ms } }
+}
