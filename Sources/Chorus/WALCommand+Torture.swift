@@ -79,7 +79,7 @@ enum SyncModeArgument {
         default:
             if text.hasPrefix("batch"), let ms = Int(text.dropFirst(6)), ms > 0 { return .batch(intervalMs: ms) }
             if text == "batch" { return .batch(intervalMs: 10) }
-            throw ValidationError("--sync must be always, batch[:MS] or never, not '\(text)'")
+            throw ValidationError("expected always, batch[:MS] or never, not '\(text)'")
         }
     }
 }

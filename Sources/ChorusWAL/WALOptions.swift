@@ -59,6 +59,9 @@ public struct WALOptions: Sendable {
     public var retention: RetentionPolicy = .keepAll
     /// Snapshot files kept besides the newest.
     public var snapshotsKept: Int = 1
+    /// Called on the writer after each successful fdatasync with its duration (for a latency
+    /// histogram). Must not block.
+    public var onSync: (@Sendable (Duration) -> Void)?
     /// Test hook: throw from it to make that step fail as if the system call had.
     public var faultHook: (@Sendable (WALFaultPoint) throws -> Void)?
 

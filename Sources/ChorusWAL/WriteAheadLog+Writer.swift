@@ -105,6 +105,7 @@ extension WriteAheadLog {
         writer.lastSync = ContinuousClock.now
         writer.stats.syncs += 1
         writer.stats.syncTime += writer.lastSync - start
+        options.onSync?(writer.lastSync - start)
     }
 
     /// `batch` mode: one deferred fdatasync, so nothing stays unsynced longer than the interval.

@@ -38,6 +38,8 @@ public struct WALStats: Sendable, Equatable {
     public var syncs = 0
     /// Total time spent in fdatasync.
     public var syncTime = Duration.zero
+
+    public init() {}
 }
 
 /// The LZ4-compressed, segmented write-ahead log: the only durable state of a node.

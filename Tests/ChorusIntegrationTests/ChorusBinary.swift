@@ -21,10 +21,19 @@ final class Child {
     let process = Process()
     private let out = Pipe()
     private let err = Pipe()
+    /// When set, stderr goes to this file instead of a pipe (for long-running servers that log).
+    private let stderrPath: String?
     private var buffer: [UInt8] = []
     private var eof = false
 
-    init(_ arguments: [String], executable: String = ChorusBinary.path, prefix: [String] = []) throws {
+    init(
+        _ arguments: [String], executable: String = ChorusBinary.path, prefix: [String] = [], stderrPath: String? = nil,
+        environment: [String: String] = [:]
+    ) throws {
+        self.stderrPath = stderrPath
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if prefix.isEmpty {
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
@@ -33,7 +42,12 @@ final class Child {
             process.arguments = Array(prefix.dropFirst()) + [executable] + arguments
         }
         process.standardOutput = out
-        process.standardError = err
+        if let stderrPath {
+            FileManager.default.createFile(atPath: stderrPath, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        } else {
+            process.standardError = err
+        }
         try process.run()
         // Keep only the read ends here, so EOF arrives when the child dies.
         try out.fileHandleForWriting.close()
@@ -60,6 +74,10 @@ final class Child {
 
     /// Waits for exit; returns the status and everything written to stderr.
     func wait() -> (status: Int32, stderr: String) {
+        if let stderrPath {
+            process.waitUntilExit()
+            return (process.terminationStatus, (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
+        }
         let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, errText)

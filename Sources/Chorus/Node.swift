@@ -1,0 +1,139 @@
+import ArgumentParser
+import ChorusCore
+import ChorusEngine
+import ChorusGateway
+import ChorusWAL
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// The composition root of one node: recovers the log, builds the engine, serves, and shuts down in
+/// order (gateway first, log last) on SIGTERM or SIGINT.
+struct Node {
+    let settings: ServeSettings
+
+    func run() async throws {
+        let logger = Self.bootstrapLogging()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        if settings.insecureFastPasswordHash {
+            logger.warning("--insecure-fast-password-hash: passwords are hashed with a cheap KDF; for tests and load runs only")
+        }
+        if settings.smtp != nil {
+            logger.warning("re-engagement email is not available in this build yet; --smtp has no effect")
+        }
+
+        // Recover: snapshot (none yet) and log replay, before anything is served.
+        let started = ContinuousClock.now
+        let metrics = NodeMetrics(registry: registry)
+        var walOptions = WALOptions()
+        walOptions.syncMode = settings.syncMode
+        walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
+        var accountsState = AccountsState()
+        var replayError: Error?
+        let (log, report): (WriteAheadLog, RecoveryReport)
+        do {
+            (log, report) = try WriteAheadLog.open(
+                directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger
+            ) { record in
+                do {
+                    accountsState.apply(try ChorusEvent.decode(kind: record.kind, payload: record.payload))
+                } catch {
+                    replayError = replayError ?? error
+                    throw error
+                }
+            }
+        } catch {
+            logger.critical("cannot start: \(replayError.map { "record does not decode: \($0)" } ?? "\(error)")")
+            throw ExitCode(1)
+        }
+        logger.info("recovered", metadata: [
+            "records": "\(report.recordsReplayed)", "lastLSN": "\(report.lastLSN)", "users": "\(accountsState.userCount)",
+            "elapsed": "\(ContinuousClock.now - started)",
+        ])
+
+        var accountsConfig = Accounts.Configuration()
+        accountsConfig.loginRateLimit = settings.loginRateLimit
+        accountsConfig.hasher = PasswordHasher(
+            iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)
+        let accounts = Accounts(state: accountsState, journal: log, clock: SystemWallClock(), configuration: accountsConfig)
+
+        let readiness = ReadinessFlag()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        metrics.attach(log)
+        var gatewayConfig = GatewayConfiguration()
+        gatewayConfig.host = settings.host
+        gatewayConfig.port = settings.port
+        gatewayConfig.maxConnections = settings.maxConnections
+        let router = APIRouter(
+            accounts: accounts,
+            health: {
+                let healthy = log.isHealthy
+                return NodeHealth(
+                    alive: healthy, ready: healthy && readiness.isReady,
+                    reason: healthy ? (readiness.isReady ? nil : "starting or stopping") : log.failure)
+            },
+            metricsText: { metrics.render() })
+        let nodeId = settings.nodeId
+        let dataDirectory = settings.dataDirectory
+        let syncMode = settings.syncMode
+        let gateway = GatewayServer(configuration: gatewayConfig, router: router, group: group, logger: logger) { address in
+            readiness.set(true)
+            // The one line that says where the node listens (tests and scripts read it from stdout).
+            Output.line("chorus \(nodeId) listening on http://\(address.ipAddress ?? "?"):\(address.port ?? 0) (data \(dataDirectory), fsync \(syncMode))")
+        }
+        metrics.connections.withLock { $0 = { gateway.openConnections } }
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: LogService(log: log, logger: logger)),
+                    .init(service: gateway),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await services.run()
+        readiness.set(false)
+        try await group.shutdownGracefully()
+        logger.info("stopped cleanly")
+    }
+
+    static func bootstrapLogging() -> Logger {
+        let level = ProcessInfo.processInfo.environment["CHORUS_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "chorus")
+    }
+}
+
+/// Ready once the gateway listens; not ready again once shutdown starts.
+final class ReadinessFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isReady: Bool { value.load(ordering: .relaxed) }
+    func set(_ ready: Bool) { value.store(ready, ordering: .relaxed) }
+}
+
+/// The log as a `Service`: it runs until graceful shutdown, then flushes and closes. Listed first in
+/// the group, so it stops last, after the gateway has stopped taking client traffic.
+struct LogService: Service {
+    let log: WriteAheadLog
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        do {
+            try log.close()
+            logger.info("write-ahead log flushed and closed")
+        } catch {
+            logger.critical("write-ahead log close failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+}

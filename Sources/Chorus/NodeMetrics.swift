@@ -1,0 +1,62 @@
+import ChorusWAL
+import Prometheus
+import Synchronization
+
+/// Node-level Prometheus series, refreshed from their sources at each scrape of `/metrics`.
+final class NodeMetrics: Sendable {
+    private let registry: PrometheusCollectorRegistry
+    let connections = Mutex<@Sendable () -> Int>({ 0 })
+    private let lastStats = Mutex(WALStats())
+
+    private let openConnections: Gauge
+    private let walHealthy: Gauge
+    private let walLastLSN: Gauge
+    private let walCommits: Counter
+    private let walRecords: Counter
+    private let walStoredBytes: Counter
+    private let walFsyncs: Counter
+    let walFsyncSeconds: DurationHistogram
+
+    /// Series are created before the log opens (the fsync histogram is fed by the log itself).
+    private let logBox = Mutex<WriteAheadLog?>(nil)
+    private var log: WriteAheadLog? { logBox.withLock { $0 } }
+
+    func attach(_ log: WriteAheadLog) { logBox.withLock { $0 = log } }
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        openConnections = registry.makeGauge(name: "chorus_connections_open", help: "Open client connections (HTTP and WebSocket).")
+        walHealthy = registry.makeGauge(name: "chorus_wal_healthy", help: "1 while the write-ahead log accepts appends, 0 once stopped.")
+        walLastLSN = registry.makeGauge(name: "chorus_wal_last_lsn", help: "Last log sequence number written.")
+        walCommits = registry.makeCounter(name: "chorus_wal_commits_total", help: "Group commits written.")
+        walRecords = registry.makeCounter(name: "chorus_wal_records_total", help: "Records appended to the log.")
+        walStoredBytes = registry.makeCounter(name: "chorus_wal_stored_bytes_total", help: "Block bytes written to the log.")
+        walFsyncs = registry.makeCounter(name: "chorus_wal_fsyncs_total", help: "fdatasync calls on the log.")
+        walFsyncSeconds = registry.makeDurationHistogram(
+            name: "chorus_wal_fsync_seconds",
+            buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+                      .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100)],
+            help: "fdatasync latency of the write-ahead log.")
+    }
+
+    /// The Prometheus text exposition of every series.
+    func render() -> String {
+        guard let log else { return registry.emitToString() }
+        let stats = log.stats
+        let delta = lastStats.withLock { last -> WALStats in
+            defer { last = stats }
+            var d = stats
+            d.commits -= last.commits; d.records -= last.records; d.storedBytes -= last.storedBytes
+            d.syncs -= last.syncs
+            return d
+        }
+        openConnections.set(to: Double(connections.withLock { $0 }()))
+        walHealthy.set(to: log.isHealthy ? 1.0 : 0.0)
+        walLastLSN.set(to: Double(log.lastLSN))
+        walCommits.increment(by: Int64(delta.commits))
+        walRecords.increment(by: Int64(delta.records))
+        walStoredBytes.increment(by: Int64(delta.storedBytes))
+        walFsyncs.increment(by: Int64(delta.syncs))
+        return registry.emitToString()
+    }
+}

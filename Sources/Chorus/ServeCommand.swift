@@ -1,0 +1,102 @@
+import ArgumentParser
+import ChorusCore
+import ChorusEngine
+import ChorusWAL
+import Foundation
+
+/// `chorus serve`: one node. Options as PROTOCOL.md section 5, each also `CHORUS_<NAME>`.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run a Chorus node (HTTP API, WebSocket, web client, metrics on one port).")
+
+    @Option(help: "HTTP and WebSocket listener.") var http = "127.0.0.1:8080"
+    @Option(help: "Write-ahead log and snapshots.") var data = "./chorus-data"
+    @Option(name: .customLong("node-id"), help: "This node's name in a cluster.") var nodeId = "node1"
+    @Option(help: "Listener for peer nodes (cluster; not available yet).") var mesh: String?
+    @Option(help: "A peer node ID@HOST:PORT, repeatable (cluster; not available yet).") var peer: [String] = []
+    @Option(help: "Durability of acks: always (group commit), batch[:MS], never.") var fsync = "always"
+    @Option(name: .customLong("inactivity-after"), help: "Re-engagement email after this long without a login.")
+    var inactivityAfter = "10d"
+    @Option(help: "SMTP server HOST:PORT for re-engagement email.") var smtp: String?
+    @Option(name: .customLong("mail-from"), help: "From address of re-engagement email.") var mailFrom: String?
+    @Option(name: .customLong("public-url"), help: "Base URL used in links sent by email.") var publicURL: String?
+    @Option(name: .customLong("session-rate-limit"), help: "Client frames per second per WebSocket session, RATE:BURST.")
+    var sessionRateLimit = "100:300"
+    @Option(name: .customLong("login-rate-limit"), help: "Login attempts per second per client address, RATE:BURST or off.")
+    var loginRateLimit = "1:10"
+    @Option(name: .customLong("max-connections"), help: "Open connections accepted; past it new ones get 503.")
+    var maxConnections = 19_000
+    @Flag(name: .customLong("insecure-fast-password-hash"), help: "A cheap password hash for tests and load runs only.")
+    var insecureFastPasswordHash = false
+
+    /// Every option checked before anything starts; a failure exits 2 with the reason.
+    func settings() throws -> ServeSettings {
+        func check<T>(_ option: String, _ parse: () throws -> T) throws -> T {
+            do { return try parse() } catch { throw ValidationError("--\(option): \(error)") }
+        }
+        if mesh != nil || !peer.isEmpty {
+            throw ValidationError("--mesh/--peer: clustering is not available in this build yet; run a single node without them")
+        }
+        var s = ServeSettings()
+        (s.host, s.port) = try check("http") { try ConfigParsing.hostPort(http) }
+        s.dataDirectory = data
+        s.nodeId = try check("node-id") {
+            guard ChatLimits().isValidID(nodeId) else { throw ConfigParsing.Failure("expected up to 64 printable ASCII characters") }
+            return nodeId
+        }
+        s.syncMode = try check("fsync") { try SyncModeArgument.parse(fsync) }
+        s.inactivityAfterMs = try check("inactivity-after") { try ConfigParsing.durationMs(inactivityAfter) }
+        if let smtp { _ = try check("smtp") { try ConfigParsing.hostPort(smtp, allowEphemeral: false) } }
+        if let mailFrom, !ChatLimits().isValidEmail(mailFrom) { throw ValidationError("--mail-from: not an email address") }
+        if let publicURL, !(publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://")) {
+            throw ValidationError("--public-url: expected an http:// or https:// URL")
+        }
+        s.smtp = smtp
+        s.sessionRateLimit = try check("session-rate-limit") {
+            guard let limit = try RateLimitSetting.parse(sessionRateLimit) else { throw ConfigParsing.Failure("cannot be off") }
+            return limit
+        }
+        s.loginRateLimit = try check("login-rate-limit") { try RateLimitSetting.parse(loginRateLimit) }
+        let ceiling = ServeSettings.connectionCeiling()
+        guard (1...ceiling).contains(maxConnections) else {
+            throw ValidationError("--max-connections: must be 1...\(ceiling) (the process may open \(ceiling + ServeSettings.reservedDescriptors) files)")
+        }
+        s.maxConnections = maxConnections
+        s.insecureFastPasswordHash = insecureFastPasswordHash
+        return s
+    }
+
+    func validate() throws { _ = try settings() }
+
+    func run() async throws {
+        // A shell starts background jobs with SIGINT ignored; a node must still stop cleanly on it.
+        signal(SIGINT, SIG_DFL)
+        try await Node(settings: try settings()).run()
+    }
+}
+
+/// Validated settings of one node.
+struct ServeSettings {
+    /// Descriptors kept back from the connection cap for segments, snapshots and the listener.
+    static let reservedDescriptors = 500
+
+    var host = "127.0.0.1"
+    var port = 8080
+    var dataDirectory = "./chorus-data"
+    var nodeId = "node1"
+    var syncMode = SyncMode.always
+    var inactivityAfterMs: Int64 = 864_000_000
+    var smtp: String?
+    var sessionRateLimit = RateLimitSetting(rate: 100, burst: 300)
+    var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
+    var maxConnections = 19_000
+    var insecureFastPasswordHash = false
+
+    /// The process's open-file limit less what the node needs for itself.
+    static func connectionCeiling() -> Int {
+        var rl = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl)
+        let limit = rl.rlim_cur > 1 << 30 ? 1 << 30 : Int(rl.rlim_cur)
+        return max(1, limit - reservedDescriptors)
+    }
+}

@@ -1,0 +1,88 @@
+import ChorusCore
+import ChorusEngine
+import Foundation
+
+/// Whether the node is alive and ready, as `/healthz` and `/readyz` report it.
+public struct NodeHealth: Sendable {
+    public var alive: Bool
+    public var ready: Bool
+    public var reason: String?
+
+    public init(alive: Bool, ready: Bool, reason: String? = nil) {
+        self.alive = alive
+        self.ready = ready
+        self.reason = reason
+    }
+}
+
+/// Maps HTTP requests to engine calls and engine answers to PROTOCOL.md's JSON. No I/O of its own.
+public struct APIRouter: Sendable {
+    public let accounts: Accounts
+    public let health: @Sendable () -> NodeHealth
+    public let metricsText: @Sendable () -> String
+
+    public init(accounts: Accounts, health: @escaping @Sendable () -> NodeHealth, metricsText: @escaping @Sendable () -> String) {
+        self.accounts = accounts
+        self.health = health
+        self.metricsText = metricsText
+    }
+
+    public func handle(_ request: APIRequest) async -> APIResponse {
+        do {
+            return try await route(request)
+        } catch {
+            return .error(error)
+        }
+    }
+
+    private func route(_ r: APIRequest) async throws(ChatError) -> APIResponse {
+        switch (r.method, r.path) {
+        case ("GET", "/healthz"):
+            let h = health()
+            return .json(h.alive ? 200 : 503, ["status": h.alive ? "ok" : "unhealthy", "reason": h.reason ?? NSNull()])
+        case ("GET", "/readyz"):
+            let h = health()
+            return .json(h.ready ? 200 : 503, ["status": h.ready ? "ready" : "not ready", "reason": h.reason ?? NSNull()])
+        case ("GET", "/metrics"):
+            return APIResponse(
+                status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metricsText().utf8))
+        case ("POST", "/v1/users"):
+            let body = try r.jsonObject()
+            let user = try await accounts.register(
+                username: try body.string("username"), password: try body.string("password"), email: try body.string("email"),
+                displayName: try body.optionalString("displayName"))
+            return .json(201, ["userId": user.userId, "username": user.username, "displayName": user.displayName, "email": user.email])
+        case ("POST", "/v1/sessions"):
+            let body = try r.jsonObject()
+            let issued = try await accounts.login(
+                username: try body.string("username"), password: try body.string("password"), clientAddress: r.clientAddress)
+            return .json(201, ["token": issued.token, "userId": issued.userId, "expiresAt": issued.expiresAt])
+        case ("DELETE", "/v1/sessions/current"):
+            guard let token = r.bearerToken else { throw .unauthorized }
+            try await accounts.logout(token: token)
+            return APIResponse(status: 204)
+        case ("GET", "/v1/me"):
+            let user = try await authenticate(r)
+            let lastLogin = await accounts.lastLoginAt(user.userId)
+            return .json(200, [
+                "userId": user.userId, "username": user.username, "displayName": user.displayName, "email": user.email,
+                "lastLoginAt": lastLogin ?? user.createdAt,
+            ])
+        case ("GET", "/v1/users"):
+            _ = try await authenticate(r)
+            guard let name = r.query["username"], !name.isEmpty else { throw .badRequest("missing query parameter 'username'") }
+            guard let user = await accounts.user(named: name) else { throw .unknownUser }
+            return .json(200, ["userId": user.userId, "username": user.username, "displayName": user.displayName])
+        default:
+            if r.path.hasPrefix("/v1/") && !r.path.hasPrefix("/v1/unsubscribe") && r.path != "/v1/cluster" {
+                _ = try await authenticate(r)
+            }
+            return .error(404, code: "not_found", message: "no such endpoint: \(r.method) \(r.path)")
+        }
+    }
+
+    private func authenticate(_ r: APIRequest) async throws(ChatError) -> UserRecord {
+        guard let token = r.bearerToken else { throw .unauthorized }
+        return try await accounts.authenticate(token: token)
+    }
+}

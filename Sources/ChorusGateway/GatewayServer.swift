@@ -1,0 +1,100 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Counts open client connections against `maxConnections`.
+final class ConnectionCounter: Sendable {
+    let open = Atomic<Int>(0)
+}
+
+/// The HTTP (and, next, WebSocket) listener as a `Service`: binds, serves until graceful shutdown,
+/// then stops accepting and closes its connections.
+public final class GatewayServer: Service, Sendable {
+    private let configuration: GatewayConfiguration
+    private let router: APIRouter
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let counter = ConnectionCounter()
+    private let bound = Mutex<SocketAddress?>(nil)
+    private let onListening: @Sendable (SocketAddress) -> Void
+
+    public init(
+        configuration: GatewayConfiguration, router: APIRouter, group: MultiThreadedEventLoopGroup, logger: Logger,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.router = router
+        self.group = group
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Open client connections right now.
+    public var openConnections: Int { counter.open.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        let config = configuration
+        let router = self.router
+        let counter = self.counter
+        let children = Mutex<[ObjectIdentifier: Channel]>([:])
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                let open = counter.open.add(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { _ in
+                    counter.open.subtract(1, ordering: .relaxed)
+                    children.withLock { $0[ObjectIdentifier(channel)] = nil }
+                }
+                if open > config.maxConnections {
+                    // Past the cap: a complete 503 and close; nothing else is disturbed.
+                    return channel.pipeline.addHandler(OverCapacityHandler())
+                }
+                children.withLock { $0[ObjectIdentifier(channel)] = channel }
+                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
+                    channel.pipeline.addHandler(HTTPServerHandler(router: router, maxBodyBytes: config.maxRequestBodyBytes))
+                }
+            }
+            .bind(host: config.host, port: config.port).get()
+        if let address = server.localAddress {
+            bound.withLock { $0 = address }
+            onListening(address)
+        }
+        try await gracefulShutdown()
+        logger.info("gateway stopping: no new connections, closing open ones")
+        try? await server.close()
+        for channel in children.withLock({ Array($0.values) }) { try? await channel.close() }
+    }
+
+}
+
+/// Answers a connection past the cap with a complete `503` as soon as it is active, then closes it.
+final class OverCapacityHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// How long the client gets to read the answer before the connection is closed regardless.
+    static let lingerTime = TimeAmount.seconds(2)
+
+    // Closing with the request still unread would make the kernel send RST, which can destroy the
+    // 503 before the client reads it: so shut down our side, drain, and close on EOF or after a linger.
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: Self.response))).whenComplete { _ in
+            context.close(mode: .output, promise: nil)
+        }
+        context.eventLoop.scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
+    }
+
+    /// Whatever the client sends is dropped.
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    static let response: [UInt8] = {
+        let body = #"{"error":{"code":"unavailable","message":"server is at its connection limit"}}"#
+        return Array(("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body).utf8)
+    }()
+}
