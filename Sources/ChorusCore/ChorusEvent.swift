@@ -58,6 +58,8 @@ public enum ChorusEvent: Sendable, Equatable {
     case messageAppended(MessageRecord)
     /// A user read a conversation up to `seq`.
     case readUpTo(userId: String, conversationId: String, seq: UInt64)
+    /// Entry `inboxSeq` of a user's inbox: a message (`receiptFrom` nil) or a receipt from another member.
+    case inboxAppended(userId: String, inboxSeq: UInt64, conversationId: String, seq: UInt64, receiptFrom: String?, receiptKind: UInt8)
 
     /// The record kind in the log.
     public var kind: UInt16 {
@@ -71,6 +73,7 @@ public enum ChorusEvent: Sendable, Equatable {
         case .memberRemoved: 7
         case .messageAppended: 8
         case .readUpTo: 9
+        case .inboxAppended: 10
         }
     }
 }
@@ -116,6 +119,10 @@ extension ChorusEvent {
             w.writeString(m.from); w.writeString(m.body); w.write(m.ts); w.writeString(m.clientMsgId)
         case .readUpTo(let userId, let id, let seq):
             w.writeString(userId); w.writeString(id); w.writeVarint(seq)
+        case .inboxAppended(let userId, let inboxSeq, let id, let seq, let from, let receiptKind):
+            w.writeString(userId); w.writeVarint(inboxSeq); w.writeString(id); w.writeVarint(seq)
+            w.write(from != nil)
+            if let from { w.writeString(from); w.write(receiptKind) }
         }
         return w.bytes
     }
@@ -157,6 +164,12 @@ extension ChorusEvent {
                     conversationId: try s(), seq: try r.readVarint(), messageId: try s(), from: try s(), body: try s(),
                     ts: try r.readInt64(), clientMsgId: try s()))
             case 9: event = .readUpTo(userId: try s(), conversationId: try s(), seq: try r.readVarint())
+            case 10:
+                let userId = try s(), inboxSeq = try r.readVarint(), id = try s(), seq = try r.readVarint()
+                let isReceipt = try r.readBool()
+                let from = isReceipt ? try s() : nil
+                let receiptKind = isReceipt ? try r.readUInt8() : 0
+                event = .inboxAppended(userId: userId, inboxSeq: inboxSeq, conversationId: id, seq: seq, receiptFrom: from, receiptKind: receiptKind)
             default: throw EventDecodingError.unknownKind(kind)
             }
         } catch let e as EventDecodingError {

@@ -1,0 +1,125 @@
+import ChorusCore
+
+/// What to do with a `send`, decided by `ConversationCore.decideSend`. Pure.
+public enum SendDecision: Equatable, Sendable {
+    /// Log this message (its `seq` is reserved), then acknowledge.
+    case append(seq: UInt64)
+    /// Already durable with this `seq`: answer with the stored message, append nothing.
+    case duplicate(seq: UInt64)
+    /// The same client id is being logged right now: wait for that one's outcome.
+    case inFlight(seq: UInt64)
+    case refused(ChatError)
+}
+
+/// One conversation's rules as plain state: membership, sequencing, the dedup window, the history
+/// index. Actors carry its decisions out; replay rebuilds it from events. No I/O, no clock.
+public struct ConversationCore: Sendable {
+    public let id: String
+    public let kind: ConversationKind
+    public private(set) var title: String
+    /// Members in the order they joined.
+    public private(set) var members: [String]
+    public private(set) var lastSeq: UInt64 = 0
+    public private(set) var lastActivity: Int64
+    public private(set) var lastMessage: MessageRecord?
+    /// LSN of each message by `seq - 1` (8 bytes a message), so history reads the log directly.
+    public private(set) var lsnBySeq: [UInt64] = []
+
+    private var memberSet: Set<String>
+    /// Seqs handed out and not yet durable (or failed).
+    private var reservedSeq: UInt64 = 0
+    private var pendingClientIds: [String: UInt64] = [:]
+    /// clientMsgId -> seq for the last `dedupWindow` messages; older ids are forgotten (bound).
+    private var dedup: [String: UInt64] = [:]
+    private var dedupOrder: [String] = []
+    private var dedupHead = 0
+    public let dedupWindow: Int
+
+    public init(id: String, kind: ConversationKind, title: String, members: [String], createdAt: Int64, dedupWindow: Int = 10_000) {
+        self.id = id
+        self.kind = kind
+        self.title = title
+        self.members = members
+        memberSet = Set(members)
+        lastActivity = createdAt
+        self.dedupWindow = dedupWindow
+    }
+
+    public func isMember(_ userId: String) -> Bool { memberSet.contains(userId) }
+
+    /// Decides a send and, for `.append`, reserves the next seq.
+    public mutating func decideSend(from: String, clientMsgId: String, body: String, limits: ChatLimits) -> SendDecision {
+        guard memberSet.contains(from) else { return .refused(.notMember) }
+        guard !clientMsgId.isEmpty, clientMsgId.utf8.count <= limits.idLength else {
+            return .refused(.badRequest("clientMsgId: 1 to \(limits.idLength) characters"))
+        }
+        if let seq = dedup[clientMsgId] { return .duplicate(seq: seq) }
+        if let seq = pendingClientIds[clientMsgId] { return .inFlight(seq: seq) }
+        let bytes = body.utf8.count
+        if bytes < limits.bodyBytes.lowerBound { return .refused(.emptyBody) }
+        if bytes > limits.bodyBytes.upperBound { return .refused(.bodyTooLarge(limit: limits.bodyBytes.upperBound)) }
+        reservedSeq = max(reservedSeq, lastSeq) + 1
+        pendingClientIds[clientMsgId] = reservedSeq
+        return .append(seq: reservedSeq)
+    }
+
+    /// The log refused the append of a reserved seq. The log is stopped, so nothing after it becomes
+    /// durable either: the seq is given back when nothing later was reserved.
+    public mutating func sendFailed(clientMsgId: String, seq: UInt64) {
+        pendingClientIds[clientMsgId] = nil
+        if reservedSeq == seq { reservedSeq = seq - 1 }
+    }
+
+    /// Applies a durable message (live after its log ack, or on replay).
+    public mutating func apply(_ m: MessageRecord, lsn: UInt64) {
+        pendingClientIds[m.clientMsgId] = nil
+        if m.seq > lastSeq {
+            lastSeq = m.seq
+            lastMessage = m
+        }
+        lastActivity = max(lastActivity, m.ts)
+        let index = Int(m.seq) - 1
+        if lsnBySeq.count <= index { lsnBySeq.append(contentsOf: repeatElement(0, count: index + 1 - lsnBySeq.count)) }
+        lsnBySeq[index] = lsn
+        remember(m.clientMsgId, seq: m.seq)
+    }
+
+    public mutating func addMember(_ userId: String, at: Int64) {
+        guard memberSet.insert(userId).inserted else { return }
+        members.append(userId)
+        lastActivity = max(lastActivity, at)
+    }
+
+    public mutating func removeMember(_ userId: String, at: Int64) {
+        guard memberSet.remove(userId) != nil else { return }
+        members.removeAll { $0 == userId }
+        lastActivity = max(lastActivity, at)
+    }
+
+    /// Seqs for a history page (PROTOCOL.md section 2), ascending, and whether more exist that way.
+    public func historyPage(before: UInt64?, after: UInt64?, limit: Int) -> (seqs: ClosedRange<UInt64>?, hasMore: Bool) {
+        guard lastSeq > 0, limit > 0 else { return (nil, false) }
+        let n = UInt64(limit)
+        if let after {
+            guard after < lastSeq else { return (nil, false) }
+            let upper = min(lastSeq, after + n)
+            return ((after + 1)...upper, upper < lastSeq)
+        }
+        let top = min(before.map { $0 == 0 ? 0 : $0 - 1 } ?? lastSeq, lastSeq)
+        guard top >= 1 else { return (nil, false) }
+        let lower = top >= n ? top - n + 1 : 1
+        return (lower...top, lower > 1)
+    }
+
+    private mutating func remember(_ clientMsgId: String, seq: UInt64) {
+        guard dedup[clientMsgId] == nil else { return }
+        dedup[clientMsgId] = seq
+        if dedupOrder.count < dedupWindow {
+            dedupOrder.append(clientMsgId)
+        } else {
+            dedup[dedupOrder[dedupHead]] = nil
+            dedupOrder[dedupHead] = clientMsgId
+            dedupHead = (dedupHead + 1) % dedupWindow
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import ChorusCore
+@testable import ChorusEngine
+import Testing
+
+@Suite struct ConversationCoreTests {
+    let limits = ChatLimits()
+
+    func message(_ c: ConversationCore, seq: UInt64, from: String = "a", client: String) -> MessageRecord {
+        MessageRecord(conversationId: c.id, seq: seq, messageId: "\(c.id):\(seq)", from: from, body: "hi", ts: Int64(seq), clientMsgId: client)
+    }
+
+    @Test func seqStartsAtOneAndRisesByOne() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0)
+        for i in 1...5 {
+            let d = c.decideSend(from: i % 2 == 0 ? "a" : "b", clientMsgId: "m\(i)", body: "x", limits: limits)
+            #expect(d == .append(seq: UInt64(i)))
+            c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(100 + i))
+        }
+        #expect(c.lastSeq == 5 && c.lsnBySeq == [101, 102, 103, 104, 105])
+    }
+
+    @Test func concurrentSendsReserveDistinctSeqs() {
+        var c = ConversationCore(id: "c", kind: .group, title: "t", members: ["a", "b"], createdAt: 0)
+        #expect(c.decideSend(from: "a", clientMsgId: "1", body: "x", limits: limits) == .append(seq: 1))
+        #expect(c.decideSend(from: "b", clientMsgId: "2", body: "x", limits: limits) == .append(seq: 2))
+        #expect(c.decideSend(from: "a", clientMsgId: "1", body: "x", limits: limits) == .inFlight(seq: 1))
+        c.apply(message(c, seq: 1, client: "1"), lsn: 1)
+        #expect(c.decideSend(from: "a", clientMsgId: "1", body: "changed", limits: limits) == .duplicate(seq: 1))
+    }
+
+    @Test func aFailedAppendGivesItsSeqBack() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0)
+        #expect(c.decideSend(from: "a", clientMsgId: "1", body: "x", limits: limits) == .append(seq: 1))
+        c.sendFailed(clientMsgId: "1", seq: 1)
+        #expect(c.decideSend(from: "a", clientMsgId: "1", body: "x", limits: limits) == .append(seq: 1))
+    }
+
+    @Test func refusals() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0)
+        #expect(c.decideSend(from: "z", clientMsgId: "1", body: "x", limits: limits) == .refused(.notMember))
+        #expect(c.decideSend(from: "a", clientMsgId: "1", body: "", limits: limits) == .refused(.emptyBody))
+        #expect(c.decideSend(from: "a", clientMsgId: "1", body: String(repeating: "é", count: 2049), limits: limits) == .refused(.bodyTooLarge(limit: 4096)))
+        #expect(c.decideSend(from: "a", clientMsgId: "1", body: String(repeating: "é", count: 2048), limits: limits) == .append(seq: 1))
+        if case .refused(let e) = c.decideSend(from: "a", clientMsgId: "", body: "x", limits: limits) { #expect(e.code == "bad_request") } else {
+            Issue.record("empty clientMsgId accepted")
+        }
+        c.removeMember("b", at: 1)
+        #expect(c.decideSend(from: "b", clientMsgId: "2", body: "x", limits: limits) == .refused(.notMember))
+    }
+
+    @Test func dedupWindowIsBounded() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a"], createdAt: 0, dedupWindow: 3)
+        for i in 1...4 {
+            _ = c.decideSend(from: "a", clientMsgId: "m\(i)", body: "x", limits: limits)
+            c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(i))
+        }
+        #expect(c.decideSend(from: "a", clientMsgId: "m4", body: "x", limits: limits) == .duplicate(seq: 4))
+        #expect(c.decideSend(from: "a", clientMsgId: "m2", body: "x", limits: limits) == .duplicate(seq: 2))
+        // m1 fell out of the window of 3: it is a new message now (documented bound).
+        #expect(c.decideSend(from: "a", clientMsgId: "m1", body: "x", limits: limits) == .append(seq: 5))
+    }
+
+    @Test func historyPagesFollowTheContract() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a"], createdAt: 0)
+        for i in 1...10 {
+            _ = c.decideSend(from: "a", clientMsgId: "m\(i)", body: "x", limits: limits)
+            c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(i))
+        }
+        #expect(c.historyPage(before: nil, after: nil, limit: 3) == (8...10, true))
+        #expect(c.historyPage(before: nil, after: nil, limit: 50) == (1...10, false))
+        #expect(c.historyPage(before: 8, after: nil, limit: 3) == (5...7, true))
+        #expect(c.historyPage(before: 3, after: nil, limit: 3) == (1...2, false))
+        #expect(c.historyPage(before: 1, after: nil, limit: 3).seqs == nil)
+        #expect(c.historyPage(before: 100, after: nil, limit: 2) == (9...10, true))
+        #expect(c.historyPage(before: nil, after: 0, limit: 4) == (1...4, true))
+        #expect(c.historyPage(before: nil, after: 6, limit: 4) == (7...10, false))
+        #expect(c.historyPage(before: nil, after: 10, limit: 4).seqs == nil)
+    }
+}
