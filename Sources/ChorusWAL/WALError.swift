@@ -11,6 +11,8 @@ public enum WALError: Error, Equatable, Sendable, CustomStringConvertible {
     case damaged(DamageReport)
     /// A record above `WALFormat.maxRecordPayloadBytes`.
     case recordTooLarge(size: Int, limit: Int)
+    /// One `append(batch:)` above `WALOptions.maxAtomicBatchBytes` (a batch must fit in one block).
+    case batchTooLarge(size: Int, limit: Int)
     /// The queue of appends waiting for the writer is at its bound; retry later.
     case overloaded(pendingBytes: Int, limit: Int)
     /// The log was closed.
@@ -34,6 +36,7 @@ public enum WALError: Error, Equatable, Sendable, CustomStringConvertible {
         case .stopped(let cause): "write-ahead log stopped after a failure: \(cause)"
         case .damaged(let d): "write-ahead log damaged: \(d)"
         case .recordTooLarge(let size, let limit): "record of \(size) bytes over the limit of \(limit)"
+        case .batchTooLarge(let size, let limit): "batch of \(size) bytes over the atomic limit of \(limit)"
         case .overloaded(let p, let l): "append queue full (\(p) of \(l) bytes pending)"
         case .closed: "write-ahead log is closed"
         case .notWritten(let lsn, let last): "LSN \(lsn) not written (last is \(last))"

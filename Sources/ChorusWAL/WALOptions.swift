@@ -67,8 +67,11 @@ public struct WALOptions: Sendable {
 
     public init() {}
 
-    /// The largest raw block the writer produces: a full block, or one record alone.
-    var maxBlockRawBytes: Int { max(blockTargetBytes, maxRecordBytes + WALFormat.recordHeaderSize) }
+    /// The largest batch of one `append(batch:)` call, in raw bytes: a batch must fit in one block.
+    public var maxAtomicBatchBytes: Int { max(blockTargetBytes, maxRecordBytes + WALFormat.recordHeaderSize) }
+
+    /// The largest raw block the writer produces: a block filled to the target, then one more batch.
+    var maxBlockRawBytes: Int { blockTargetBytes + maxAtomicBatchBytes }
 
     /// A segment must hold its header and the largest possible block.
     var minimumSegmentBytes: Int {
@@ -80,13 +83,13 @@ public struct WALOptions: Sendable {
         guard maxRecordBytes > 0, maxRecordBytes <= WALFormat.maxRecordPayloadBytes else {
             throw WALError.invalidOptions("record limit \(maxRecordBytes) out of 1...\(WALFormat.maxRecordPayloadBytes)")
         }
-        guard blockTargetBytes > 0, blockTargetBytes <= WALFormat.maxBlockRawBytes else {
-            throw WALError.invalidOptions("block target \(blockTargetBytes) out of 1...\(WALFormat.maxBlockRawBytes)")
+        guard blockTargetBytes > 0, maxBlockRawBytes <= WALFormat.maxBlockRawBytes else {
+            throw WALError.invalidOptions("block target \(blockTargetBytes) with records of \(maxRecordBytes) bytes makes blocks over \(WALFormat.maxBlockRawBytes)")
         }
         guard segmentBytes >= minimumSegmentBytes else {
             throw WALError.invalidOptions("segment size \(segmentBytes) below the minimum \(minimumSegmentBytes) for these block sizes")
         }
-        guard maxBatchBytes >= blockTargetBytes, maxPendingBytes >= WALFormat.maxRecordPayloadBytes else {
+        guard maxBatchBytes >= maxAtomicBatchBytes, maxPendingBytes >= maxAtomicBatchBytes else {
             throw WALError.invalidOptions("batch or pending bound too small")
         }
         guard compressionLevel == 0 || (3...12).contains(compressionLevel) else {

@@ -52,7 +52,8 @@ extension WriteAheadLog {
             var n = 0
             while n < s.pending.count {
                 let size = s.pending[n].payload.count + WALFormat.recordHeaderSize
-                if n > 0 && bytes + size > limit { break }
+                // Only between batches: a batch's records are written together or not at all.
+                if n > 0 && bytes + size > limit && s.pending[n - 1].completion != nil { break }
                 bytes += size
                 n += 1
             }
@@ -85,7 +86,9 @@ extension WriteAheadLog {
             var count = 0
             while i < batch.count {
                 let size = batch[i].payload.count + WALFormat.recordHeaderSize
-                if count > 0 && e.raw.count + size > options.blockTargetBytes { break }
+                // A block closes only between batches, so a batch is never split across blocks and a
+                // torn tail (cut at a block boundary) can never keep half of one.
+                if count > 0 && e.raw.count + size > options.blockTargetBytes && batch[i - 1].completion != nil { break }
                 BlockCodec.appendRecord(kind: batch[i].kind, payload: batch[i].payload, to: &e.raw)
                 if let c = batch[i].completion { out.waiters.append((batch[i].lsn, c)) }
                 count += 1

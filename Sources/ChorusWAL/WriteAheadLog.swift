@@ -127,7 +127,8 @@ public final class WriteAheadLog: Journal, Sendable {
         }
     }
 
-    /// Appends records that get consecutive LSNs; returns them once all are durable.
+    /// Appends records that get consecutive LSNs; returns them once all are durable. Atomic: the
+    /// records share one block, so after a crash either all of them are in the log or none is.
     public func append(batch records: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64> {
         precondition(!records.isEmpty, "empty batch")
         let last = try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<UInt64, any Error>) in
@@ -154,6 +155,10 @@ public final class WriteAheadLog: Journal, Sendable {
                 return
             }
             bytes += r.payload.count + WALFormat.recordHeaderSize
+        }
+        guard bytes <= options.maxAtomicBatchBytes else {
+            completion(.failure(.batchTooLarge(size: bytes, limit: options.maxAtomicBatchBytes)))
+            return
         }
         let limit = options.maxPendingBytes
         let outcome: Result<Bool, WALError> = state.withLock { s in

@@ -19,8 +19,8 @@ import Testing
     func fill(_ log: WriteAheadLog, records: Int) async throws -> [[UInt8]] {
         var gen = ChatRecordGenerator(seed: 11)
         var payloads: [[UInt8]] = []
-        for _ in 0..<(records / 50) {
-            let batch = (0..<50).map { _ in (kind: ChatRecordGenerator.kind, payload: gen.next(targetBytes: 200)) }
+        for _ in 0..<(records / 30) {
+            let batch = (0..<30).map { _ in (kind: ChatRecordGenerator.kind, payload: gen.next(targetBytes: 200)) }
             payloads += batch.map(\.payload)
             _ = try await log.append(batch: batch)
         }

@@ -51,7 +51,9 @@ import Testing
         let dir = TempDir()
         defer { dir.cleanup() }
         let (log, _, _) = try openCollecting(dir.path, smallOptions())
-        _ = try await log.append(batch: (0..<5000).map { (UInt16(1), payload($0, size: 30)) })
+        for b in stride(from: 0, to: 5000, by: 50) {
+            _ = try await log.append(batch: (b..<(b + 50)).map { (UInt16(1), payload($0, size: 30)) })
+        }
         for lsn in [UInt64(1), 2, 777, 2500, 4999, 5000] {
             #expect(try log.read(lsn: lsn).payload == payload(Int(lsn) - 1, size: 30))
         }
@@ -128,7 +130,9 @@ import Testing
         var options = smallOptions()
         options.retention = .maxBytes(2 * options.segmentBytes)
         let (log, _, _) = try openCollecting(dir.path, options)
-        _ = try await log.append(batch: (0..<6000).map { (UInt16(1), payload($0, size: 60)) })
+        for b in stride(from: 0, to: 6000, by: 50) {
+            _ = try await log.append(batch: (b..<(b + 50)).map { (UInt16(1), payload($0, size: 60)) })
+        }
         let before = dir.files().filter { $0.hasSuffix(".wal") }.count
         #expect(before > 3)
         try log.writeSnapshot(lsn: 6000, payload: [9])
@@ -315,5 +319,52 @@ import Testing
         for cut in 0..<bytes.count {
             #expect(throws: WALError.self, "cut at \(cut)") { try SnapshotStore.decode(Array(bytes[..<cut]), file: "s") }
         }
+    }
+}
+
+@Suite struct AtomicBatchTests {
+    @Test func aBatchIsNeverSplitAcrossBlocks() async throws {
+        let dir = TempDir("atomic")
+        defer { dir.cleanup() }
+        var options = smallOptions()
+        options.compactInBackground = false  // compaction re-blocks sealed segments; look at blocks as committed
+        let (log, _, _) = try openCollecting(dir.path, options)
+        // Concurrent batches of 1-9 records of ~300 bytes against 2 KiB blocks: many would straddle.
+        let ranges = try await withThrowingTaskGroup(of: [ClosedRange<UInt64>].self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    var mine: [ClosedRange<UInt64>] = []
+                    for b in 0..<25 {
+                        let n = 1 + (t + b) % 9
+                        mine.append(try await log.append(batch: (0..<n).map { (UInt16(1), payload(t * 1000 + b * 10 + $0, size: 300)) }))
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        try log.close()
+        let starts = Set(ranges.map(\.lowerBound))
+        let ends = Set(ranges.map(\.upperBound))
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.path + "/" + dir.files().first { $0.hasSuffix(".wal") }!)))
+        let scan = bytes.withUnsafeBytes { SegmentScanner.scan($0, firstLSN: 1) }
+        #expect(scan.blocks.count > 10)
+        for block in scan.blocks {
+            #expect(starts.contains(block.header.firstLSN), "block starts inside a batch at \(block.header.firstLSN)")
+            #expect(ends.contains(block.header.nextLSN - 1), "block ends inside a batch at \(block.header.nextLSN - 1)")
+        }
+    }
+
+    @Test func aBatchLargerThanABlockIsRefusedWhole() async throws {
+        let dir = TempDir("atomic-big")
+        defer { dir.cleanup() }
+        let options = smallOptions()
+        let (log, _, _) = try openCollecting(dir.path, options)
+        let big = (0..<20).map { (UInt16(1), payload($0, size: 400)) }
+        await #expect(throws: WALError.batchTooLarge(size: 20 * 406, limit: options.maxAtomicBatchBytes)) {
+            try await log.append(batch: big)
+        }
+        #expect(log.lastLSN == 0 && log.isHealthy)
+        try log.close()
     }
 }

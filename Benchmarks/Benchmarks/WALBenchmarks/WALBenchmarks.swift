@@ -165,7 +165,7 @@ let benchmarks: @Sendable () -> Void = {
             thresholds: [hotRatio: .init(relative: [.p90: 10]), ratioPercent: .init(relative: [.p90: 10]), .wallClock: diskTime])
     ) { benchmark in
         var options = WALOptions()
-        options.segmentBytes = 2 << 20
+        options.segmentBytes = 4 << 20
         options.compactInBackground = false
         let (log, dir) = try openLog(options)
         try await appendConcurrently(log, appenders: 256, each: 400, distinct: true)
