@@ -34,7 +34,8 @@ struct Node {
         var walOptions = WALOptions()
         walOptions.syncMode = settings.syncMode
         walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
-        var accountsState = AccountsState()
+        var state = EngineState()
+        let inboxes = InboxDirectory()
         var replayError: Error?
         let (log, report): (WriteAheadLog, RecoveryReport)
         do {
@@ -42,7 +43,7 @@ struct Node {
                 directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger
             ) { record in
                 do {
-                    accountsState.apply(try ChorusEvent.decode(kind: record.kind, payload: record.payload))
+                    state.apply(try ChorusEvent.decode(kind: record.kind, payload: record.payload), lsn: record.lsn, inboxes: inboxes)
                 } catch {
                     replayError = replayError ?? error
                     throw error
@@ -53,7 +54,7 @@ struct Node {
             throw ExitCode(1)
         }
         logger.info("recovered", metadata: [
-            "records": "\(report.recordsReplayed)", "lastLSN": "\(report.lastLSN)", "users": "\(accountsState.userCount)",
+            "records": "\(report.recordsReplayed)", "lastLSN": "\(report.lastLSN)", "users": "\(state.accounts.userCount)", "conversations": "\(state.conversations.count)",
             "elapsed": "\(ContinuousClock.now - started)",
         ])
 
@@ -61,7 +62,10 @@ struct Node {
         accountsConfig.loginRateLimit = settings.loginRateLimit
         accountsConfig.hasher = PasswordHasher(
             iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)
-        let accounts = Accounts(state: accountsState, journal: log, clock: SystemWallClock(), configuration: accountsConfig)
+        let clock = SystemWallClock()
+        let accounts = Accounts(state: state.accounts, journal: log, clock: clock, configuration: accountsConfig)
+        let conversations = Conversations(
+            state: state, accounts: accounts, journal: log, inboxes: inboxes, clock: clock, limits: accountsConfig.limits)
 
         let readiness = ReadinessFlag()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -71,7 +75,7 @@ struct Node {
         gatewayConfig.port = settings.port
         gatewayConfig.maxConnections = settings.maxConnections
         let router = APIRouter(
-            accounts: accounts,
+            accounts: accounts, conversations: conversations,
             health: {
                 let healthy = log.isHealthy
                 return NodeHealth(

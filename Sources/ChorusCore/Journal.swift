@@ -25,6 +25,10 @@ public protocol Journal: Sendable {
     func append(kind: UInt16, payload: [UInt8]) async throws -> UInt64
     /// Appends records with consecutive LSNs; returns them once all are durable.
     func append(batch records: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64>
+    /// Enqueues records with consecutive LSNs, assigned in call order, and returns at once;
+    /// `completion` gets the last LSN once all are durable. Contract the engine relies on: completions
+    /// run one at a time, in LSN order, and must not block. The batch is atomic across crashes.
+    func append(batch records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void)
     /// Up to `limit` records starting at `lsn`, in LSN order.
     func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord]
     /// False once a write or fsync has failed: from then on every append fails.
@@ -45,5 +49,18 @@ public struct SystemWallClock: WallClock {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+extension Journal {
+    /// Enqueues on the caller's actor, so the order of one actor's calls is their LSN order, then
+    /// waits until durable. (A plain `async` call would first hop off the actor, and another call of
+    /// the same actor could enqueue ahead of it.)
+    public func appendInOrder(
+        _ records: [(kind: UInt16, payload: [UInt8])], isolation: isolated (any Actor)? = #isolation
+    ) async throws -> UInt64 {
+        try await withCheckedThrowingContinuation(isolation: isolation) { c in
+            append(batch: records) { c.resume(with: $0) }
+        }
     }
 }

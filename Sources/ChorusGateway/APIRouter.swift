@@ -18,11 +18,16 @@ public struct NodeHealth: Sendable {
 /// Maps HTTP requests to engine calls and engine answers to PROTOCOL.md's JSON. No I/O of its own.
 public struct APIRouter: Sendable {
     public let accounts: Accounts
+    public let conversations: Conversations
     public let health: @Sendable () -> NodeHealth
     public let metricsText: @Sendable () -> String
 
-    public init(accounts: Accounts, health: @escaping @Sendable () -> NodeHealth, metricsText: @escaping @Sendable () -> String) {
+    public init(
+        accounts: Accounts, conversations: Conversations, health: @escaping @Sendable () -> NodeHealth,
+        metricsText: @escaping @Sendable () -> String
+    ) {
         self.accounts = accounts
+        self.conversations = conversations
         self.health = health
         self.metricsText = metricsText
     }
@@ -75,7 +80,8 @@ public struct APIRouter: Sendable {
             return .json(200, ["userId": user.userId, "username": user.username, "displayName": user.displayName])
         default:
             if r.path.hasPrefix("/v1/") && !r.path.hasPrefix("/v1/unsubscribe") && r.path != "/v1/cluster" {
-                _ = try await authenticate(r)
+                let user = try await authenticate(r)
+                if let response = try await routeConversations(r, user: user) { return response }
             }
             return .error(404, code: "not_found", message: "no such endpoint: \(r.method) \(r.path)")
         }

@@ -27,6 +27,18 @@ public final class InMemoryJournal: Journal, Sendable {
         }
     }
 
+    /// Completes synchronously, so completions run in call order, which is LSN order.
+    public func append(
+        batch records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void
+    ) {
+        let result: Result<UInt64, any Error> = state.withLock { s in
+            if s.failing { return .failure(InMemoryJournalError.stopped) }
+            for r in records { s.records.append(JournalRecord(lsn: UInt64(s.records.count + 1), kind: r.kind, payload: r.payload)) }
+            return .success(UInt64(s.records.count))
+        }
+        completion(result)
+    }
+
     public func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord] {
         state.withLock { s in
             guard lsn >= 1, lsn <= UInt64(s.records.count) else { return [] }

@@ -137,6 +137,13 @@ public final class WriteAheadLog: Journal, Sendable {
         return (last - UInt64(records.count) + 1)...last
     }
 
+    /// `Journal`'s callback form of a batch append (completions in LSN order on one serial queue).
+    public func append(
+        batch records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void
+    ) {
+        enqueue(records) { completion($0.mapError { $0 }) }
+    }
+
     /// Callback form of `append` for shells that must not await. Completions run on one serial
     /// queue in LSN order; they must not block and must not call `close`.
     public func append(kind: UInt16, payload: [UInt8], completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void) {

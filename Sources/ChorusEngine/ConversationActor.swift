@@ -1,0 +1,139 @@
+import ChorusCore
+import Logging
+
+/// A message with the sender's inbox entry for it (what an `ack` carries).
+public struct SentMessage: Sendable, Equatable {
+    public var message: MessageRecord
+    /// The entry in the sender's own inbox; 0 when answered from the dedup window.
+    public var inboxSeq: UInt64
+    /// False when this was a repeat of an earlier `clientMsgId`.
+    public var created: Bool
+}
+
+/// One conversation. Decisions come from `ConversationCore`; each change is logged first. The log
+/// append is enqueued while still on this actor, so seq order is LSN order; inbox entries are
+/// assigned on the log's completion path, in LSN order, exactly as replay assigns them.
+public actor ConversationActor {
+    public nonisolated let id: String
+    private var core: ConversationCore
+    private let journal: any Journal
+    private let inboxes: InboxDirectory
+    private let clock: any WallClock
+    private let limits: ChatLimits
+    /// Sends waiting for the same clientMsgId that is being logged now.
+    private var waiters: [String: [CheckedContinuation<SentMessage, any Error>]] = [:]
+    /// The most recent messages, for duplicates and history without a log read (bounded).
+    private var recent: [UInt64: MessageRecord] = [:]
+    private let recentCapacity = 256
+
+    public init(core: ConversationCore, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
+        id = core.id
+        self.core = core
+        self.journal = journal
+        self.inboxes = inboxes
+        self.clock = clock
+        self.limits = limits
+    }
+
+    public var snapshot: ConversationCore { core }
+
+    public func isMember(_ userId: String) -> Bool { core.isMember(userId) }
+
+    /// Sends a message: durable (per the log's mode) before this returns.
+    public func send(from: String, clientMsgId: String, body: String) async throws(ChatError) -> SentMessage {
+        switch core.decideSend(from: from, clientMsgId: clientMsgId, body: body, limits: limits) {
+        case .refused(let e):
+            throw e
+        case .duplicate(let seq):
+            return SentMessage(message: try message(seq: seq), inboxSeq: 0, created: false)
+        case .inFlight:
+            do {
+                var again = try await withCheckedThrowingContinuation { waiters[clientMsgId, default: []].append($0) }
+                again.created = false
+                again.inboxSeq = 0
+                return again
+            } catch let e as ChatError { throw e } catch { throw .unavailable("\(error)") }
+        case .append(let seq):
+            let m = MessageRecord(
+                conversationId: id, seq: seq, messageId: "\(id):\(seq)", from: from, body: body, ts: clock.nowMs(),
+                clientMsgId: clientMsgId)
+            let recipients = core.members
+            let inboxes = self.inboxes
+            let event = ChorusEvent.messageAppended(m)
+            let outcome: Result<(lsn: UInt64, senderInboxSeq: UInt64), any Error> = await withCheckedContinuation { c in
+                // Runs on this actor: the append is enqueued before any other send can reserve a seq.
+                journal.append(batch: [(event.kind, event.encode())]) { result in
+                    // Completion path: serial, in LSN order (Journal contract).
+                    c.resume(returning: result.map { lsn in
+                        var senderSeq: UInt64 = 0
+                        for r in recipients {
+                            let s = inboxes.inbox(r).append(.message(conversationId: m.conversationId, seq: m.seq))
+                            if r == from { senderSeq = s }
+                        }
+                        return (lsn, senderSeq)
+                    })
+                }
+            }
+            switch outcome {
+            case .success(let (lsn, senderInboxSeq)):
+                core.apply(m, lsn: lsn)
+                remember(m)
+                let sent = SentMessage(message: m, inboxSeq: senderInboxSeq, created: true)
+                for w in waiters.removeValue(forKey: clientMsgId) ?? [] { w.resume(returning: sent) }
+                return sent
+            case .failure(let error):
+                core.sendFailed(clientMsgId: clientMsgId, seq: seq)
+                let refusal = ChatError.unavailable("the log refused the message: \(error)")
+                for w in waiters.removeValue(forKey: clientMsgId) ?? [] { w.resume(throwing: refusal) }
+                throw refusal
+            }
+        }
+    }
+
+    /// A history page (PROTOCOL.md section 2) for a member.
+    public func history(for userId: String, before: UInt64?, after: UInt64?, limit: Int) throws(ChatError) -> (messages: [MessageRecord], hasMore: Bool) {
+        guard core.isMember(userId) else { throw .notMember }
+        let (range, hasMore) = core.historyPage(before: before, after: after, limit: limit)
+        guard let range else { return ([], false) }
+        return (try range.map { seq throws(ChatError) in try message(seq: seq) }, hasMore)
+    }
+
+    /// Adds or removes a member, logged first. The caller has checked that `by` may do it.
+    public func changeMember(_ userId: String, add: Bool, by: String) async throws(ChatError) -> ConversationCore {
+        guard core.isMember(by) else { throw .notMember }
+        guard core.kind == .group else { throw .badRequest("members of a direct conversation cannot change") }
+        if add {
+            guard !core.isMember(userId) else { return core }
+            guard core.members.count < limits.groupMembers else { throw .groupTooLarge(limit: limits.groupMembers) }
+        } else {
+            guard core.isMember(userId) else { return core }
+        }
+        let now = clock.nowMs()
+        let event: ChorusEvent = add ? .memberAdded(conversationId: id, userId: userId, at: now) : .memberRemoved(conversationId: id, userId: userId, at: now)
+        // Applied at enqueue, so a send decided after this sees the new membership, as replay will.
+        if add { core.addMember(userId, at: now) } else { core.removeMember(userId, at: now) }
+        do {
+            _ = try await journal.appendInOrder([(event.kind, event.encode())])
+        } catch {
+            throw .unavailable("the log refused the change: \(error)")
+        }
+        return core
+    }
+
+    /// A stored message by seq: from memory if recent, else read back from the log by its LSN.
+    private func message(seq: UInt64) throws(ChatError) -> MessageRecord {
+        if let m = recent[seq] { return m }
+        let index = Int(seq) - 1
+        guard index >= 0, index < core.lsnBySeq.count else { throw .unavailable("message \(seq) is not durable yet") }
+        let lsn = core.lsnBySeq[index]
+        guard let record = try? journal.read(from: lsn, limit: 1).first, record.lsn == lsn,
+            case .messageAppended(let m)? = try? ChorusEvent.decode(kind: record.kind, payload: record.payload), m.seq == seq
+        else { throw .unavailable("message \(seq) could not be read back from the log") }
+        return m
+    }
+
+    private func remember(_ m: MessageRecord) {
+        recent[m.seq] = m
+        if recent.count > recentCapacity, m.seq > UInt64(recentCapacity) { recent[m.seq - UInt64(recentCapacity)] = nil }
+    }
+}

@@ -1,0 +1,105 @@
+import ChorusCore
+
+/// All conversations of the node: creation (logged), lookup, each user's list. One actor per
+/// conversation does the rest.
+public actor Conversations {
+    private var actors: [String: ConversationActor] = [:]
+    private var directPairs: [String: String]
+    private var userConversations: [String: Set<String>]
+    private var readSeq: [String: [String: UInt64]]
+    /// Direct conversations being created now, so two requests for one pair get one conversation.
+    private var creatingDirect: [String: Task<ConversationCore, any Error>] = [:]
+    private let accounts: Accounts
+    private let journal: any Journal
+    private let inboxes: InboxDirectory
+    private let clock: any WallClock
+    private let limits: ChatLimits
+
+    public init(state: EngineState, accounts: Accounts, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
+        directPairs = state.directPairs
+        userConversations = state.userConversations
+        readSeq = state.readSeq
+        self.accounts = accounts
+        self.journal = journal
+        self.inboxes = inboxes
+        self.clock = clock
+        self.limits = limits
+        for (id, core) in state.conversations {
+            actors[id] = ConversationActor(core: core, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+        }
+    }
+
+    public func conversation(_ id: String) throws(ChatError) -> ConversationActor {
+        guard let c = actors[id] else { throw .unknownConversation }
+        return c
+    }
+
+    /// The conversations `userId` belongs to.
+    public func list(for userId: String) -> [ConversationActor] {
+        (userConversations[userId] ?? []).compactMap { actors[$0] }
+    }
+
+    public func readSeq(_ userId: String, _ conversationId: String) -> UInt64 { readSeq[userId]?[conversationId] ?? 0 }
+
+    /// Creates a conversation (PROTOCOL.md `POST /v1/conversations`). Returns it and whether it is new:
+    /// exactly one other distinct user gives the pair's single direct conversation.
+    public func create(by creator: String, members requested: [String], title: String?) async throws(ChatError) -> (ConversationCore, created: Bool) {
+        var others: [String] = []
+        for m in requested where m != creator && !others.contains(m) {
+            guard limits.isValidID(m), await accounts.user(id: m) != nil else { throw .unknownUser }
+            others.append(m)
+        }
+        guard !others.isEmpty else { throw .badRequest("members: name at least one other user") }
+        if let title, title.utf8.count > limits.titleBytes { throw .badRequest("title: at most \(limits.titleBytes) bytes") }
+        if others.count == 1 {
+            let key = EngineState.pairKey(creator, others[0])
+            if let id = directPairs[key], let actor = actors[id] { return (await actor.snapshot, false) }
+            if let pending = creatingDirect[key] {
+                do { return (try await pending.value, false) } catch { throw .unavailable("\(error)") }
+            }
+            let members = [creator, others[0]]
+            let task = Task { try await self.log(kind: .direct, title: "", members: members) }
+            creatingDirect[key] = task
+            defer { creatingDirect[key] = nil }
+            do {
+                let core = try await task.value
+                directPairs[key] = core.id
+                return (core, true)
+            } catch let e as ChatError { throw e } catch { throw .unavailable("\(error)") }
+        }
+        guard others.count + 1 <= limits.groupMembers else { throw .groupTooLarge(limit: limits.groupMembers) }
+        do {
+            return (try await log(kind: .group, title: title ?? "", members: [creator] + others), true)
+        } catch let e as ChatError { throw e } catch { throw .unavailable("\(error)") }
+    }
+
+    /// Logs the creation, then registers the conversation.
+    private func log(kind: ConversationKind, title: String, members: [String]) async throws -> ConversationCore {
+        let id = Accounts.newID(prefix: "c")
+        let now = clock.nowMs()
+        let event = ChorusEvent.conversationCreated(conversationId: id, kind: kind, title: title, members: members, createdAt: now)
+        do {
+            _ = try await journal.append(batch: [(event.kind, event.encode())])
+        } catch {
+            throw ChatError.unavailable("the log refused the conversation: \(error)")
+        }
+        let core = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: now)
+        actors[id] = ConversationActor(core: core, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+        for m in members { userConversations[m, default: []].insert(id) }
+        return core
+    }
+
+    /// Adds or removes a member through the conversation's actor, then updates the user's list.
+    public func changeMember(_ conversationId: String, userId: String, add: Bool, by: String) async throws(ChatError) -> ConversationCore {
+        let actor = try conversation(conversationId)
+        if add, await accounts.user(id: userId) == nil { throw .unknownUser }
+        let core = try await actor.changeMember(userId, add: add, by: by)
+        if add { userConversations[userId, default: []].insert(conversationId) } else { userConversations[userId]?.remove(conversationId) }
+        return core
+    }
+
+    /// Records that a user sent (and so read) up to `seq`.
+    public func noteSent(_ userId: String, _ conversationId: String, seq: UInt64) {
+        readSeq[userId, default: [:]][conversationId] = max(readSeq[userId]?[conversationId] ?? 0, seq)
+    }
+}

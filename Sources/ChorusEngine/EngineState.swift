@@ -1,0 +1,45 @@
+import ChorusCore
+
+/// Everything replay rebuilds, applied event by event in LSN order. Live changes go through the same
+/// cores in the same order (see docs/ENGINE.md), so a restart reproduces every seq and inboxSeq.
+public struct EngineState: Sendable {
+    public var accounts = AccountsState()
+    public var conversations: [String: ConversationCore] = [:]
+    /// "userA|userB" (sorted) -> the pair's one direct conversation.
+    public var directPairs: [String: String] = [:]
+    /// The conversations each user belongs to.
+    public var userConversations: [String: Set<String>] = [:]
+    /// Per user and conversation: the highest seq read (sending counts as reading).
+    public var readSeq: [String: [String: UInt64]] = [:]
+
+    public init() {}
+
+    public static func pairKey(_ a: String, _ b: String) -> String { a < b ? "\(a)|\(b)" : "\(b)|\(a)" }
+
+    /// Applies one replayed event; message events append to members' inboxes.
+    public mutating func apply(_ event: ChorusEvent, lsn: UInt64, inboxes: InboxDirectory) {
+        accounts.apply(event)
+        switch event {
+        case .conversationCreated(let id, let kind, let title, let members, let createdAt):
+            conversations[id] = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: createdAt)
+            if kind == .direct, members.count == 2 { directPairs[Self.pairKey(members[0], members[1])] = id }
+            for m in members { userConversations[m, default: []].insert(id) }
+        case .memberAdded(let id, let userId, let at):
+            conversations[id]?.addMember(userId, at: at)
+            userConversations[userId, default: []].insert(id)
+        case .memberRemoved(let id, let userId, let at):
+            conversations[id]?.removeMember(userId, at: at)
+            userConversations[userId]?.remove(id)
+        case .messageAppended(let m):
+            guard var c = conversations[m.conversationId] else { return }
+            c.apply(m, lsn: lsn)
+            for member in c.members { inboxes.inbox(member).append(.message(conversationId: m.conversationId, seq: m.seq)) }
+            conversations[m.conversationId] = c
+            readSeq[m.from, default: [:]][m.conversationId] = m.seq
+        case .readUpTo(let userId, let id, let seq):
+            readSeq[userId, default: [:]][id] = max(readSeq[userId]?[id] ?? 0, seq)
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import ChorusCore
+import ChorusEngine
+import Foundation
+
+/// `/v1/conversations...` endpoints.
+extension APIRouter {
+    func routeConversations(_ r: APIRequest, user: UserRecord) async throws(ChatError) -> APIResponse? {
+        let parts = r.path.split(separator: "/").map(String.init)  // ["v1", "conversations", id?, sub?, arg?]
+        guard parts.count >= 2, parts[0] == "v1", parts[1] == "conversations" else { return nil }
+        switch (r.method, parts.count) {
+        case ("POST", 2):
+            let body = try r.jsonObject()
+            let (core, created) = try await conversations.create(
+                by: user.userId, members: try body.stringArray("members"), title: try body.optionalString("title"))
+            return .json(created ? 201 : 200, await json(core, for: user.userId))
+        case ("GET", 2):
+            var list: [ConversationCore] = []
+            for actor in await conversations.list(for: user.userId) { list.append(await actor.snapshot) }
+            list.sort { ($0.lastActivity, $0.id) > ($1.lastActivity, $1.id) }
+            var out: [[String: Any]] = []
+            for core in list { out.append(await json(core, for: user.userId)) }
+            return .json(200, ["conversations": out])
+        case ("GET", 3):
+            let core = await try conversations.conversation(parts[2]).snapshot
+            guard core.isMember(user.userId) else { throw .notMember }
+            return .json(200, await json(core, for: user.userId))
+        case ("POST", 4) where parts[3] == "members":
+            let body = try r.jsonObject()
+            let core = try await conversations.changeMember(parts[2], userId: try body.string("userId"), add: true, by: user.userId)
+            return .json(200, await json(core, for: user.userId))
+        case ("DELETE", 5) where parts[3] == "members":
+            let core = try await conversations.changeMember(parts[2], userId: parts[4], add: false, by: user.userId)
+            return .json(200, await json(core, for: user.userId))
+        case ("GET", 4) where parts[3] == "messages":
+            let actor = try await conversations.conversation(parts[2])
+            let limit = try Self.intParameter(r, "limit", default: 50, range: 1...200)
+            let before = try Self.seqParameter(r, "before")
+            let after = try Self.seqParameter(r, "after")
+            if before != nil && after != nil { throw .badRequest("use either before or after, not both") }
+            let page = try await actor.history(for: user.userId, before: before, after: after, limit: limit)
+            return .json(200, ["messages": page.messages.map(Self.json), "hasMore": page.hasMore])
+        case ("POST", 4) where parts[3] == "messages":
+            let body = try r.jsonObject()
+            let actor = try await conversations.conversation(parts[2])
+            let sent = try await actor.send(from: user.userId, clientMsgId: try body.string("clientMsgId"), body: try body.string("body"))
+            if sent.created { await conversations.noteSent(user.userId, parts[2], seq: sent.message.seq) }
+            return .json(sent.created ? 201 : 200, Self.json(sent.message))
+        default:
+            return nil
+        }
+    }
+
+    func json(_ c: ConversationCore, for userId: String) async -> [String: Any] {
+        let read = await conversations.readSeq(userId, c.id)
+        var out: [String: Any] = [
+            "conversationId": c.id, "kind": c.kind.name, "title": c.title, "members": c.members, "lastSeq": c.lastSeq,
+            "unread": c.lastSeq > read ? c.lastSeq - read : 0,
+        ]
+        if let m = c.lastMessage { out["lastMessage"] = Self.json(m) }
+        return out
+    }
+
+    static func json(_ m: MessageRecord) -> [String: Any] {
+        ["conversationId": m.conversationId, "seq": m.seq, "messageId": m.messageId, "from": m.from, "body": m.body, "ts": m.ts,
+         "clientMsgId": m.clientMsgId]
+    }
+
+    static func intParameter(_ r: APIRequest, _ name: String, default value: Int, range: ClosedRange<Int>) throws(ChatError) -> Int {
+        guard let text = r.query[name] else { return value }
+        guard let n = Int(text), range.contains(n) else { throw .badRequest("\(name) must be \(range.lowerBound) to \(range.upperBound)") }
+        return n
+    }
+
+    static func seqParameter(_ r: APIRequest, _ name: String) throws(ChatError) -> UInt64? {
+        guard let text = r.query[name] else { return nil }
+        guard let n = UInt64(text) else { throw .badRequest("\(name) must be a non-negative integer") }
+        return n
+    }
+}

@@ -1,0 +1,97 @@
+import ChorusCore
+@testable import ChorusEngine
+import ChorusTestKit
+import Testing
+
+/// Live changes and replay of the same log must build the same state: same seqs, same inboxSeqs.
+@Suite struct EngineReplayTests {
+    struct Setup {
+        let journal = InMemoryJournal()
+        let clock = ManualClock()
+        let inboxes = InboxDirectory()
+        let accounts: Accounts
+        let conversations: Conversations
+
+        init(limits: ChatLimits = ChatLimits()) {
+            var config = Accounts.Configuration()
+            config.hasher = PasswordHasher(iterations: PasswordHasher.insecureFastIterations)
+            config.limits = limits
+            accounts = Accounts(state: AccountsState(), journal: journal, clock: clock, configuration: config)
+            conversations = Conversations(
+                state: EngineState(), accounts: accounts, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+        }
+
+        func user(_ name: String) async throws -> String {
+            try await accounts.register(username: name, password: "password1", email: "\(name)@example.com", displayName: nil).userId
+        }
+    }
+
+    @Test func liveAndReplayedInboxesAreIdentical() async throws {
+        let s = Setup()
+        let a = try await s.user("ann"), b = try await s.user("bea"), c = try await s.user("cid")
+        let (direct, _) = try await s.conversations.create(by: a, members: [b], title: nil)
+        let (group, _) = try await s.conversations.create(by: a, members: [b, c], title: "g")
+        // Interleave sends across conversations from concurrent tasks.
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for i in 0..<20 {
+                tasks.addTask {
+                    let id = i % 2 == 0 ? direct.id : group.id
+                    let actor = try await s.conversations.conversation(id)
+                    _ = try await actor.send(from: i % 3 == 0 ? b : a, clientMsgId: "m\(i)", body: "hello \(i)")
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        _ = try await s.conversations.changeMember(group.id, userId: c, add: false, by: a)
+        _ = try await s.conversations.conversation(group.id).send(from: a, clientMsgId: "after", body: "c is gone")
+
+        var replayed = EngineState()
+        let replayInboxes = InboxDirectory()
+        for r in s.journal.records {
+            replayed.apply(try ChorusEvent.decode(kind: r.kind, payload: r.payload), lsn: r.lsn, inboxes: replayInboxes)
+        }
+        for u in [a, b, c] {
+            let live = s.inboxes.inbox(u).entries(after: 0, limit: 1000)
+            let again = replayInboxes.inbox(u).entries(after: 0, limit: 1000)
+            #expect(live.map(\.seq) == again.map(\.seq) && live.map(\.entry) == again.map(\.entry), "inbox of \(u)")
+            #expect(live.map(\.seq) == Array(1...UInt64(live.count)), "no gaps")
+        }
+        #expect(s.inboxes.inbox(c).entries(after: 0, limit: 1000).count == 10, "c got group messages until removed, nothing after")
+        for id in [direct.id, group.id] {
+            let live = await (try s.conversations.conversation(id)).snapshot
+            #expect(replayed.conversations[id]?.lastSeq == live.lastSeq)
+            #expect(replayed.conversations[id]?.lsnBySeq == live.lsnBySeq)
+            #expect(replayed.conversations[id]?.members == live.members)
+        }
+    }
+
+    @Test func groupSizeIsBounded() async throws {
+        var limits = ChatLimits()
+        limits.groupMembers = 3
+        let s = Setup(limits: limits)
+        let a = try await s.user("ann"), b = try await s.user("bea"), c = try await s.user("cid"), d = try await s.user("dov")
+        await #expect(throws: ChatError.groupTooLarge(limit: 3)) { try await s.conversations.create(by: a, members: [b, c, d], title: nil) }
+        let (g, _) = try await s.conversations.create(by: a, members: [b, c], title: nil)
+        await #expect(throws: ChatError.groupTooLarge(limit: 3)) { try await s.conversations.changeMember(g.id, userId: d, add: true, by: a) }
+    }
+
+    @Test func concurrentDirectCreatesYieldOneConversation() async throws {
+        let s = Setup()
+        let a = try await s.user("ann"), b = try await s.user("bea")
+        let ids = try await withThrowingTaskGroup(of: String.self) { tasks in
+            for i in 0..<10 { tasks.addTask { try await s.conversations.create(by: i % 2 == 0 ? a : b, members: [i % 2 == 0 ? b : a], title: nil).0.id } }
+            return try await tasks.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(ids.count == 1)
+    }
+
+    @Test func aStoppedLogRefusesSendsWithUnavailable() async throws {
+        let s = Setup()
+        let a = try await s.user("ann"), b = try await s.user("bea")
+        let (direct, _) = try await s.conversations.create(by: a, members: [b], title: nil)
+        s.journal.fail()
+        let actor = try await s.conversations.conversation(direct.id)
+        await #expect(throws: ChatError.self) { try await actor.send(from: a, clientMsgId: "x", body: "hi") }
+        #expect(s.inboxes.inbox(b).lastSeq == 0, "nothing delivered that is not durable")
+    }
+}
