@@ -86,7 +86,14 @@ struct Node {
         let nodeId = settings.nodeId
         let dataDirectory = settings.dataDirectory
         let syncMode = settings.syncMode
-        let gateway = GatewayServer(configuration: gatewayConfig, router: router, group: group, logger: logger) { address in
+        let sessionRegistry = SessionRegistry()
+        await accounts.onRevocation { hash in sessionRegistry.revoked(hash) }
+        let sessions = SessionServices(
+            accounts: accounts, conversations: conversations, inboxes: inboxes, registry: sessionRegistry, clock: clock,
+            heartbeatMs: settings.heartbeatMs, rateLimit: settings.sessionRateLimit, maxOutboundFrames: gatewayConfig.maxOutboundFrames,
+            logger: logger)
+        metrics.sessions.withLock { $0 = { sessionRegistry.openSessions } }
+        let gateway = GatewayServer(configuration: gatewayConfig, router: router, sessions: sessions, group: group, logger: logger) { address in
             readiness.set(true)
             // The one line that says where the node listens (tests and scripts read it from stdout).
             Output.line("chorus \(nodeId) listening on http://\(address.ipAddress ?? "?"):\(address.port ?? 0) (data \(dataDirectory), fsync \(syncMode))")

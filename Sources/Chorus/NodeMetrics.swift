@@ -6,6 +6,8 @@ import Synchronization
 final class NodeMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     let connections = Mutex<@Sendable () -> Int>({ 0 })
+    let sessions = Mutex<@Sendable () -> Int>({ 0 })
+    private let openSessions: Gauge
     private let lastStats = Mutex(WALStats())
 
     private let openConnections: Gauge
@@ -26,6 +28,7 @@ final class NodeMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         openConnections = registry.makeGauge(name: "chorus_connections_open", help: "Open client connections (HTTP and WebSocket).")
+        openSessions = registry.makeGauge(name: "chorus_sessions_open", help: "Open WebSocket sessions.")
         walHealthy = registry.makeGauge(name: "chorus_wal_healthy", help: "1 while the write-ahead log accepts appends, 0 once stopped.")
         walLastLSN = registry.makeGauge(name: "chorus_wal_last_lsn", help: "Last log sequence number written.")
         walCommits = registry.makeCounter(name: "chorus_wal_commits_total", help: "Group commits written.")
@@ -51,6 +54,7 @@ final class NodeMetrics: Sendable {
             return d
         }
         openConnections.set(to: Double(connections.withLock { $0 }()))
+        openSessions.set(to: Double(sessions.withLock { $0 }()))
         walHealthy.set(to: log.isHealthy ? 1.0 : 0.0)
         walLastLSN.set(to: Double(log.lastLSN))
         walCommits.increment(by: Int64(delta.commits))

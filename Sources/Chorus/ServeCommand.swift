@@ -26,6 +26,8 @@ struct ServeCommand: AsyncParsableCommand {
     var loginRateLimit = "1:10"
     @Option(name: .customLong("max-connections"), help: "Open connections accepted; past it new ones get 503.")
     var maxConnections = 19_000
+    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval announced in hello; a session silent for twice this is closed.")
+    var heartbeatMs = 30_000
     @Flag(name: .customLong("insecure-fast-password-hash"), help: "A cheap password hash for tests and load runs only.")
     var insecureFastPasswordHash = false
 
@@ -62,6 +64,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-connections: must be 1...\(ceiling) (the process may open \(ceiling + ServeSettings.reservedDescriptors) files)")
         }
         s.maxConnections = maxConnections
+        guard (100...3_600_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms: must be 100...3600000") }
+        s.heartbeatMs = heartbeatMs
         s.insecureFastPasswordHash = insecureFastPasswordHash
         return s
     }
@@ -90,6 +94,7 @@ struct ServeSettings {
     var sessionRateLimit = RateLimitSetting(rate: 100, burst: 300)
     var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
     var maxConnections = 19_000
+    var heartbeatMs = 30_000
     var insecureFastPasswordHash = false
 
     /// The process's open-file limit less what the node needs for itself.

@@ -39,8 +39,9 @@ public actor ConversationActor {
 
     public func isMember(_ userId: String) -> Bool { core.isMember(userId) }
 
-    /// Sends a message: durable (per the log's mode) before this returns.
-    public func send(from: String, clientMsgId: String, body: String) async throws(ChatError) -> SentMessage {
+    /// Sends a message: durable (per the log's mode) before this returns. `origin` is the sending
+    /// session, which gets no live copy (it gets the `ack`).
+    public func send(from: String, clientMsgId: String, body: String, origin: ObjectIdentifier? = nil) async throws(ChatError) -> SentMessage {
         switch core.decideSend(from: from, clientMsgId: clientMsgId, body: body, limits: limits) {
         case .refused(let e):
             throw e
@@ -67,7 +68,8 @@ public actor ConversationActor {
                     c.resume(returning: result.map { lsn in
                         var senderSeq: UInt64 = 0
                         for r in recipients {
-                            let s = inboxes.inbox(r).append(.message(conversationId: m.conversationId, seq: m.seq))
+                            let s = inboxes.inbox(r).append(
+                                .message(conversationId: m.conversationId, seq: m.seq), message: m, except: r == from ? origin : nil)
                             if r == from { senderSeq = s }
                         }
                         return (lsn, senderSeq)
@@ -121,7 +123,7 @@ public actor ConversationActor {
     }
 
     /// A stored message by seq: from memory if recent, else read back from the log by its LSN.
-    private func message(seq: UInt64) throws(ChatError) -> MessageRecord {
+    public func message(seq: UInt64) throws(ChatError) -> MessageRecord {
         if let m = recent[seq] { return m }
         let index = Int(seq) - 1
         guard index >= 0, index < core.lsnBySeq.count else { throw .unavailable("message \(seq) is not durable yet") }

@@ -3,7 +3,8 @@ import Synchronization
 
 /// Receives a user's inbox entries live, in inboxSeq order (a WebSocket session). Must not block.
 public protocol InboxListener: AnyObject, Sendable {
-    func deliver(inboxSeq: UInt64, entry: InboxEntry)
+    /// `message` is the message a `.message` entry refers to (nil for receipts).
+    func deliver(inboxSeq: UInt64, entry: InboxEntry, message: MessageRecord?)
 }
 
 /// One user's inbox and the sessions listening to it.
@@ -20,15 +21,16 @@ public final class UserInbox: Sendable {
 
     public var lastSeq: UInt64 { state.withLock { $0.core.lastSeq } }
 
-    /// Assigns the next inboxSeq to `entry` and pushes it to listening sessions; returns the seq.
+    /// Assigns the next inboxSeq to `entry` and pushes it to listening sessions except `origin` (the
+    /// session that sent the message gets an `ack` instead); returns the seq.
     @discardableResult
-    public func append(_ entry: InboxEntry) -> UInt64 {
+    public func append(_ entry: InboxEntry, message: MessageRecord? = nil, except origin: ObjectIdentifier? = nil) -> UInt64 {
         let (seq, listeners) = state.withLock { s -> (UInt64, [any InboxListener]) in
             let seq = s.core.nextSeq
             try! s.core.apply(seq: seq, entry)  // nextSeq is always in order
-            return (seq, Array(s.listeners.values))
+            return (seq, s.listeners.filter { $0.key != origin }.map(\.value))
         }
-        for l in listeners { l.deliver(inboxSeq: seq, entry: entry) }
+        for l in listeners { l.deliver(inboxSeq: seq, entry: entry, message: message) }
         return seq
     }
 
@@ -42,6 +44,15 @@ public final class UserInbox: Sendable {
 
     public func detach(_ listener: any InboxListener) {
         _ = state.withLock { $0.listeners.removeValue(forKey: ObjectIdentifier(listener)) }
+    }
+
+    /// The inboxSeq of a message's entry (newest first search; 0 if absent).
+    public func seq(of m: MessageRecord) -> UInt64 {
+        state.withLock { s in
+            let target = InboxEntry.message(conversationId: m.conversationId, seq: m.seq)
+            guard let i = s.core.entries.lastIndex(of: target) else { return 0 }
+            return UInt64(i + 1)
+        }
     }
 
     public func entries(after: UInt64, limit: Int) -> [(seq: UInt64, entry: InboxEntry)] {

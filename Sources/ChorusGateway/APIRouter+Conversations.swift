@@ -21,7 +21,7 @@ extension APIRouter {
             for core in list { out.append(await json(core, for: user.userId)) }
             return .json(200, ["conversations": out])
         case ("GET", 3):
-            let core = await try conversations.conversation(parts[2]).snapshot
+            let core = try await conversations.conversation(parts[2]).snapshot
             guard core.isMember(user.userId) else { throw .notMember }
             return .json(200, await json(core, for: user.userId))
         case ("POST", 4) where parts[3] == "members":

@@ -66,6 +66,11 @@ public struct APIRouter: Sendable {
             guard let token = r.bearerToken else { throw .unauthorized }
             try await accounts.logout(token: token)
             return APIResponse(status: 204)
+        case ("GET", "/v1/ws"):
+            // Reached only when the upgrade was refused.
+            guard let token = r.bearerToken ?? r.query["token"] else { throw .unauthorized }
+            _ = try await accounts.authenticate(token: token)
+            throw .badRequest("expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         case ("GET", "/v1/me"):
             let user = try await authenticate(r)
             let lastLogin = await accounts.lastLoginAt(user.userId)

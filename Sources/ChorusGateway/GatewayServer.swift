@@ -1,7 +1,9 @@
+import ChorusEngine
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOWebSocket
 import ServiceLifecycle
 import Synchronization
 
@@ -15,6 +17,7 @@ final class ConnectionCounter: Sendable {
 public final class GatewayServer: Service, Sendable {
     private let configuration: GatewayConfiguration
     private let router: APIRouter
+    private let sessions: SessionServices
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let counter = ConnectionCounter()
@@ -22,11 +25,12 @@ public final class GatewayServer: Service, Sendable {
     private let onListening: @Sendable (SocketAddress) -> Void
 
     public init(
-        configuration: GatewayConfiguration, router: APIRouter, group: MultiThreadedEventLoopGroup, logger: Logger,
-        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        configuration: GatewayConfiguration, router: APIRouter, sessions: SessionServices, group: MultiThreadedEventLoopGroup,
+        logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.router = router
+        self.sessions = sessions
         self.group = group
         self.logger = logger
         self.onListening = onListening
@@ -38,6 +42,7 @@ public final class GatewayServer: Service, Sendable {
     public func run() async throws {
         let config = configuration
         let router = self.router
+        let sessions = self.sessions
         let counter = self.counter
         let children = Mutex<[ObjectIdentifier: Channel]>([:])
         let server = try await ServerBootstrap(group: group)
@@ -55,8 +60,13 @@ public final class GatewayServer: Service, Sendable {
                     return channel.pipeline.addHandler(OverCapacityHandler())
                 }
                 children.withLock { $0[ObjectIdentifier(channel)] = channel }
-                return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(HTTPServerHandler(router: router, maxBodyBytes: config.maxRequestBodyBytes))
+                let http = HTTPServerHandler(router: router, maxBodyBytes: config.maxRequestBodyBytes)
+                let upgrade: NIOHTTPServerUpgradeConfiguration = (
+                    upgraders: [Self.webSocketUpgrader(config: config, sessions: sessions)],
+                    completionHandler: { context in context.pipeline.removeHandler(http, promise: nil) }
+                )
+                return channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: upgrade, withErrorHandling: true).flatMap {
+                    channel.pipeline.addHandler(http)
                 }
             }
             .bind(host: config.host, port: config.port).get()
@@ -70,6 +80,37 @@ public final class GatewayServer: Service, Sendable {
         for channel in children.withLock({ Array($0.values) }) { try? await channel.close() }
     }
 
+
+    /// Upgrades `GET /v1/ws` with a valid token (header or `?token=`); anything else stays HTTP and the
+    /// router answers it (401 without a valid token).
+    static func webSocketUpgrader(config: GatewayConfiguration, sessions: SessionServices) -> NIOWebSocketServerUpgrader {
+        NIOWebSocketServerUpgrader(
+            maxFrameSize: config.maxFrameBytes, automaticErrorHandling: true,
+            shouldUpgrade: { channel, head in
+                guard let token = webSocketToken(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
+                return channel.eventLoop.makeFutureWithTask {
+                    (try? await sessions.accounts.authenticate(token: token)) == nil ? nil : HTTPHeaders()
+                }
+            },
+            upgradePipelineHandler: { channel, head in
+                let token = webSocketToken(head) ?? ""
+                return channel.eventLoop.makeFutureWithTask { try await sessions.accounts.authenticate(token: token) }
+                    .flatMap { user in
+                        channel.pipeline.addHandlers([
+                            NIOWebSocketFrameAggregator(
+                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: config.maxFrameBytes),
+                            WebSocketSessionHandler(services: sessions, user: user, tokenHash: Accounts.hash(token: token)),
+                        ])
+                    }
+            })
+    }
+
+    /// The bearer token of a `/v1/ws` request: `Authorization: Bearer` or, for browsers, `?token=`.
+    static func webSocketToken(_ head: HTTPRequestHead) -> String? {
+        let request = APIRequest(method: "GET", uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: [], clientAddress: "")
+        guard request.path == "/v1/ws" else { return nil }
+        return request.bearerToken ?? request.query["token"]
+    }
 }
 
 /// Answers a connection past the cap with a complete `503` as soon as it is active, then closes it.

@@ -1,0 +1,164 @@
+import ChorusCore
+import ChorusEngine
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// What every WebSocket session needs from the node.
+public struct SessionServices: Sendable {
+    public var accounts: Accounts
+    public var conversations: Conversations
+    public var inboxes: InboxDirectory
+    public var registry: SessionRegistry
+    public var clock: any WallClock
+    public var heartbeatMs: Int
+    public var rateLimit: RateLimitSetting
+    public var maxOutboundFrames: Int
+    public var logger: Logger
+
+    public init(
+        accounts: Accounts, conversations: Conversations, inboxes: InboxDirectory, registry: SessionRegistry, clock: any WallClock,
+        heartbeatMs: Int, rateLimit: RateLimitSetting, maxOutboundFrames: Int, logger: Logger
+    ) {
+        self.accounts = accounts
+        self.conversations = conversations
+        self.inboxes = inboxes
+        self.registry = registry
+        self.clock = clock
+        self.heartbeatMs = heartbeatMs
+        self.rateLimit = rateLimit
+        self.maxOutboundFrames = maxOutboundFrames
+        self.logger = logger
+    }
+}
+
+/// Close codes this server uses (RFC 6455 and PROTOCOL.md).
+public enum CloseCode {
+    public static let goingAway: UInt16 = 1001
+    public static let policyViolation: UInt16 = 1008
+    public static let tooBig: UInt16 = 1009
+    public static let tokenRevoked: UInt16 = 4001
+    /// The session's outbound queue overflowed (a slow reader); reconnect and `sync`.
+    public static let outboundOverflow: UInt16 = 4008
+}
+
+/// One open session: the inbox listener and the writer of server frames. Thread-safe entry points hop
+/// to the channel's event loop; frames written in one loop tick are flushed once.
+public final class WebSocketSession: InboxListener, Sendable {
+    public let userId: String
+    public let sessionId: String
+    public let tokenHash: TokenHash
+    let channel: any Channel
+    private let maxOutbound: Int
+    private let state: NIOLoopBoundBox<OutboundState>
+
+    struct OutboundState {
+        var queued = 0
+        var flushScheduled = false
+        var closing = false
+        /// Live entries held while a `sync` is being answered, so entries arrive in inboxSeq order.
+        var syncing = false
+        var held: [[UInt8]] = []
+    }
+
+    init(userId: String, sessionId: String, tokenHash: TokenHash, channel: any Channel, maxOutbound: Int) {
+        self.userId = userId
+        self.sessionId = sessionId
+        self.tokenHash = tokenHash
+        self.channel = channel
+        self.maxOutbound = maxOutbound
+        state = NIOLoopBoundBox(OutboundState(), eventLoop: channel.eventLoop)
+    }
+
+    public func deliver(inboxSeq: UInt64, entry: InboxEntry, message: MessageRecord?) {
+        guard case .message = entry, let message else { return }
+        let frame = ServerFrame.message(message, inboxSeq: inboxSeq)
+        channel.eventLoop.execute {
+            if self.state.value.syncing {
+                self.state.value.held.append(frame)
+                if self.state.value.held.count > self.maxOutbound { self.close(code: CloseCode.outboundOverflow) }
+            } else {
+                self.send(frame)
+            }
+        }
+    }
+
+    /// Queues a text frame; flushes once per loop tick. Past the bound the session is closed (4008).
+    func send(_ bytes: [UInt8]) {
+        state.value.queued += 1
+        guard state.value.queued <= maxOutbound else {
+            close(code: CloseCode.outboundOverflow)
+            return
+        }
+        let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(bytes: bytes))
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in self.state.value.queued -= 1 }
+        channel.write(frame, promise: promise)
+        if !state.value.flushScheduled {
+            state.value.flushScheduled = true
+            channel.eventLoop.execute {
+                self.state.value.flushScheduled = false
+                self.channel.flush()
+            }
+        }
+    }
+
+    /// Sends from any thread.
+    func sendFromAnyThread(_ bytes: [UInt8]) {
+        channel.eventLoop.execute { self.send(bytes) }
+    }
+
+    func beginSync() { state.value.syncing = true }
+
+    /// Ends a sync: writes `synced`, then the live entries held meanwhile.
+    func endSync(_ syncedFrame: [UInt8]) {
+        send(syncedFrame)
+        state.value.syncing = false
+        let held = state.value.held
+        state.value.held = []
+        for f in held { send(f) }
+    }
+
+    /// Sends a close frame with `code` and closes the channel. Idempotent.
+    public func close(code: UInt16, reason: String = "") {
+        channel.eventLoop.execute {
+            guard !self.state.value.closing else { return }
+            self.state.value.closing = true
+            var data = self.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+            data.writeInteger(code)
+            data.writeString(reason)
+            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+            self.channel.writeAndFlush(frame).whenComplete { _ in self.channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Open sessions by token, so a revoked token's sessions close at once (4001).
+public final class SessionRegistry: Sendable {
+    private let byToken = Mutex<[TokenHash: [ObjectIdentifier: WebSocketSession]]>([:])
+    private let count = Atomic<Int>(0)
+
+    public init() {}
+
+    public var openSessions: Int { count.load(ordering: .relaxed) }
+
+    func add(_ s: WebSocketSession) {
+        byToken.withLock { $0[s.tokenHash, default: [:]][ObjectIdentifier(s)] = s }
+        count.add(1, ordering: .relaxed)
+    }
+
+    func remove(_ s: WebSocketSession) {
+        let removed = byToken.withLock { all -> Bool in
+            guard all[s.tokenHash]?.removeValue(forKey: ObjectIdentifier(s)) != nil else { return false }
+            if all[s.tokenHash]?.isEmpty == true { all[s.tokenHash] = nil }
+            return true
+        }
+        if removed { count.subtract(1, ordering: .relaxed) }
+    }
+
+    /// Closes every session opened with this token.
+    public func revoked(_ hash: TokenHash) {
+        for s in byToken.withLock({ Array(($0[hash] ?? [:]).values) }) { s.close(code: CloseCode.tokenRevoked, reason: "token revoked") }
+    }
+}

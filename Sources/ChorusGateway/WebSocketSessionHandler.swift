@@ -1,0 +1,208 @@
+import ChorusCore
+import ChorusEngine
+import Foundation
+import NIOCore
+import NIOWebSocket
+
+/// Frames and codecs for one WebSocket connection: decodes client frames, enforces the per-session
+/// rate limit, bad-frame and heartbeat rules, and hands work to the engine. No Task lives per
+/// connection: one exists only while a `send` or `sync` is being answered.
+final class WebSocketSessionHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    /// Consecutive `bad_frame` errors after which the connection is closed with 1008.
+    static let maxConsecutiveBadFrames = 20
+    /// Inbox entries resolved per page while answering `sync`.
+    static let syncPage = 256
+
+    private let services: SessionServices
+    private let user: UserRecord
+    private let tokenHash: TokenHash
+    private var session: WebSocketSession?
+    private var bucket: TokenBucket
+    private var badFrames = 0
+    private var lastSeen = NIODeadline.now()
+    private var heartbeat: RepeatedTask?
+    /// The inboxSeq in `hello`: later entries arrive live, earlier ones only by `sync`.
+    private var liveFrom: UInt64 = 0
+
+    init(services: SessionServices, user: UserRecord, tokenHash: TokenHash) {
+        self.services = services
+        self.user = user
+        self.tokenHash = tokenHash
+        bucket = TokenBucket(rate: services.rateLimit.rate, burst: services.rateLimit.burst, nowMs: services.clock.nowMs())
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let s = WebSocketSession(
+            userId: user.userId, sessionId: Accounts.newID(prefix: "s"), tokenHash: tokenHash, channel: context.channel,
+            maxOutbound: services.maxOutboundFrames)
+        session = s
+        services.registry.add(s)
+        liveFrom = services.inboxes.inbox(user.userId).attach(s)
+        s.send(ServerFrame.hello(userId: user.userId, sessionId: s.sessionId, inboxSeq: liveFrom, heartbeatMs: services.heartbeatMs))
+        let window = TimeAmount.milliseconds(Int64(services.heartbeatMs) * 2)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: window, delay: .milliseconds(Int64(services.heartbeatMs) / 2)) { _ in
+            let handler = bound.value
+            if NIODeadline.now() - handler.lastSeen > window { handler.session?.close(code: CloseCode.goingAway, reason: "no frame for 2 x heartbeatMs") }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        heartbeat?.cancel()
+        if let s = session {
+            services.inboxes.inbox(user.userId).detach(s)
+            services.registry.remove(s)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        heartbeat?.cancel()
+        if let s = session {
+            services.inboxes.inbox(user.userId).detach(s)
+            services.registry.remove(s)
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastSeen = .now()
+        switch frame.opcode {
+        case .connectionClose:
+            let payload = frame.unmaskedData
+            session?.close(code: payload.getInteger(at: payload.readerIndex, as: UInt16.self) ?? 1000)
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        case .pong:
+            break
+        case .text:
+            guard take(ref: nil) else { return }
+            handle(Array(frame.unmaskedData.readableBytesView))
+        default:
+            guard take(ref: nil) else { return }
+            badFrame(FrameError(message: "only JSON text frames are accepted"))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The aggregator refuses a reassembled message over the limit.
+        if error is NIOWebSocketFrameAggregator.Error {
+            session?.close(code: CloseCode.tooBig, reason: "message over the frame limit")
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Every client frame costs one token; without one the frame is refused with `rate_limited`.
+    private func take(ref: String?) -> Bool {
+        if case .limited(let ms) = bucket.take(nowMs: services.clock.nowMs()) {
+            session?.send(ServerFrame.error(.rateLimited(retryAfterMs: ms), ref: ref))
+            return false
+        }
+        return true
+    }
+
+    private func badFrame(_ e: FrameError) {
+        badFrames += 1
+        session?.send(ServerFrame.error(code: "bad_frame", message: e.message, ref: e.ref))
+        if badFrames >= Self.maxConsecutiveBadFrames {
+            session?.close(code: CloseCode.policyViolation, reason: "too many bad frames")
+        }
+    }
+
+    private func handle(_ bytes: [UInt8]) {
+        let frame: ClientFrame
+        switch ClientFrameCodec.decode(bytes) {
+        case .failure(let e):
+            badFrame(e)
+            return
+        case .success(let f):
+            frame = f
+            badFrames = 0
+        }
+        guard let session else { return }
+        let services = self.services
+        let userId = user.userId
+        switch frame {
+        case .ping:
+            session.send(ServerFrame.encode(["type": "pong"]))
+        case .send(let clientMsgId, let target, let body):
+            Task {
+                do {
+                    let conversation: ConversationActor
+                    switch target {
+                    case .conversation(let id): conversation = try await services.conversations.conversation(id)
+                    case .user(let to):
+                        let (core, _) = try await services.conversations.create(by: userId, members: [to], title: nil)
+                        conversation = try await services.conversations.conversation(core.id)
+                    }
+                    let sent = try await conversation.send(
+                        from: userId, clientMsgId: clientMsgId, body: body, origin: ObjectIdentifier(session))
+                    if sent.created { await services.conversations.noteSent(userId, sent.message.conversationId, seq: sent.message.seq) }
+                    let inboxSeq = sent.created ? sent.inboxSeq : services.inboxes.inbox(userId).seq(of: sent.message)
+                    session.sendFromAnyThread(ServerFrame.ack(sent.message, inboxSeq: inboxSeq))
+                } catch let e as ChatError {
+                    session.sendFromAnyThread(ServerFrame.error(e, ref: clientMsgId))
+                } catch {
+                    session.sendFromAnyThread(ServerFrame.error(.unavailable("\(error)"), ref: clientMsgId))
+                }
+            }
+        case .sync(let after):
+            startSync(after: after, session: session)
+        case .typing, .read, .received, .watch:
+            session.send(ServerFrame.error(code: "unavailable", message: "this frame type is not available in this build yet"))
+        }
+    }
+
+    private func startSync(after: UInt64, session: WebSocketSession) {
+        session.beginSync()
+        let request = SyncRequest(services: services, session: session, userId: user.userId, after: after, upTo: liveFrom)
+        Task { await answerSyncRequest(request) }
+    }
+
+    struct SyncRequest: Sendable {
+        let services: SessionServices
+        let session: WebSocketSession
+        let userId: String
+        let after: UInt64
+        let upTo: UInt64
+    }
+
+    fileprivate static func answerSync(_ r: SyncRequest) async {
+        await answerSync(services: r.services, session: r.session, userId: r.userId, after: r.after, upTo: r.upTo)
+    }
+
+    /// Sends every inbox entry in (after, upTo] page by page, then `synced`; live entries wait meanwhile.
+    private static func answerSync(services: SessionServices, session: WebSocketSession, userId: String, after: UInt64, upTo: UInt64) async {
+        var cursor = after
+        while cursor < upTo {
+            let page = services.inboxes.inbox(userId).entries(after: cursor, limit: syncPage).filter { $0.seq <= upTo }
+            guard let last = page.last else { break }
+            let frames = await messageFrames(page, services: services)
+            // One page at a time, written before the next is read: sync never floods the queue.
+            try? await session.channel.eventLoop.submit { for f in frames { session.send(f) } }.get()
+            cursor = last.seq
+        }
+        let synced = ServerFrame.encode(["type": "synced", "inboxSeq": max(after, upTo)])
+        session.channel.eventLoop.execute { session.endSync(synced) }
+    }
+
+    private static func messageFrames(_ page: [(seq: UInt64, entry: InboxEntry)], services: SessionServices) async -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        for (seq, entry) in page {
+            guard case .message(let conversationId, let mseq) = entry else { continue }
+            guard let actor = try? await services.conversations.conversation(conversationId),
+                let m = try? await actor.message(seq: mseq)
+            else { continue }
+            frames.append(ServerFrame.message(m, inboxSeq: seq))
+        }
+        return frames
+    }
+}
+
+private func answerSyncRequest(_ r: WebSocketSessionHandler.SyncRequest) async {
+    await WebSocketSessionHandler.answerSync(r)
+}
