@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything (the `chorus` binary the integration tests start
-# included) and runs the whole test suite.
+# included) and runs the whole test suite: Swift unit and integration tests, then the acceptance
+# tests in Tests/acceptance (pytest + websockets against the real binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 swift build --build-tests
 swift test --skip-build
+# Acceptance tests: the real binary driven by Python's websockets client over real sockets.
+python3 -m pytest -q Tests/acceptance

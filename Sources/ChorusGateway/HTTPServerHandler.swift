@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 
 /// Frames HTTP/1.1 requests (head + bounded body) into `APIRequest`s, hands them to the router one at
 /// a time per connection, and writes the responses back in order. No business logic here.
@@ -88,6 +89,9 @@ final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A declined WebSocket upgrade (no or bad token): the request comes next as plain HTTP and
+        // the router answers it (401), so the connection stays.
+        if error is NIOWebSocketUpgradeError { return }
         // Malformed HTTP from the client: answer 400 once if we can, then close.
         if error is HTTPParserError {
             write(context, APIResponse.error(400, code: "bad_request", message: "malformed HTTP request"), keepAlive: false)

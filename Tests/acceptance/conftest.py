@@ -1,0 +1,88 @@
+"""Starts the real `chorus` binary for acceptance tests and talks to it as any client would."""
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def chorus_binary() -> str:
+    env = os.environ.get("CHORUS_BIN")
+    if env:
+        return env
+    for candidate in (ROOT / ".build" / "debug" / "chorus", ROOT / ".build" / "release" / "chorus"):
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError("chorus binary not found: run `swift build` first or set CHORUS_BIN")
+
+
+class Server:
+    def __init__(self, data: str, *extra: str):
+        self.data = data
+        self.stderr = open(data + ".stderr.log", "ab")
+        self.proc = subprocess.Popen(
+            [chorus_binary(), "serve", "--http", "127.0.0.1:0", "--data", data, "--insecure-fast-password-hash", *extra],
+            stdout=subprocess.PIPE, stderr=self.stderr)
+        line = self.proc.stdout.readline().decode()
+        if "listening on http://127.0.0.1:" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
+        self.base = f"127.0.0.1:{self.port}"
+
+    def http(self, method, path, body=None, token=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://{self.base}{path}", method=method, data=data)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else {}
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            return e.code, json.loads(raw) if raw else {}
+
+    def user(self, name):
+        status, created = self.http("POST", "/v1/users", {"username": name, "password": "password1", "email": f"{name}@example.com"})
+        assert status == 201, created
+        status, session = self.http("POST", "/v1/sessions", {"username": name, "password": "password1"})
+        assert status == 201, session
+        return {"id": created["userId"], "token": session["token"], "name": name}
+
+    def ws_url(self, token=None):
+        return f"ws://{self.base}/v1/ws" + (f"?token={token}" if token else "")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        self.stderr.close()
+        return self.proc.returncode
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=20)
+        self.stderr.close()
+
+
+@pytest.fixture
+def datadir():
+    d = tempfile.mkdtemp(prefix="chorus-acceptance-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def server(datadir):
+    s = Server(datadir + "/data")
+    yield s
+    s.stop()

@@ -1,0 +1,258 @@
+"""PROTOCOL.md section 3 against the real binary, with the `websockets` client from PyPI."""
+import asyncio
+import json
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from conftest import Server
+
+
+async def recv(ws, timeout=10):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_until(ws, type_, timeout=10):
+    while True:
+        frame = await recv(ws, timeout)
+        if frame["type"] == type_:
+            return frame
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_hello_send_ack_and_live_message(server):
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a, \
+                websockets.connect(server.ws_url(), additional_headers={"Authorization": f"Bearer {bob['token']}"}) as b:
+            ha, hb = await recv(a), await recv(b)
+            assert ha["type"] == "hello" and ha["userId"] == ann["id"] and ha["inboxSeq"] == 0 and ha["heartbeatMs"] > 0
+            assert hb["userId"] == bob["id"] and ha["sessionId"] != hb["sessionId"]
+            await a.send(json.dumps({"type": "send", "clientMsgId": "c1", "to": bob["id"], "body": "hi bob"}))
+            ack = await recv(a)
+            assert ack["type"] == "ack" and ack["clientMsgId"] == "c1" and ack["seq"] == 1 and ack["inboxSeq"] == 1
+            msg = await recv(b)
+            assert msg["type"] == "message" and msg["body"] == "hi bob" and msg["from"] == ann["id"]
+            assert msg["seq"] == 1 and msg["inboxSeq"] == 1 and msg["conversationId"] == ack["conversationId"]
+            assert msg["messageId"] == ack["messageId"] and msg["clientMsgId"] == "c1"
+    run(go())
+
+
+def test_other_sessions_of_the_sender_get_the_message_the_sending_one_gets_the_ack(server):
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as phone, websockets.connect(server.ws_url(ann["token"])) as laptop:
+            await recv(phone), await recv(laptop)
+            await phone.send(json.dumps({"type": "send", "clientMsgId": "m", "to": bob["id"], "body": "from phone"}))
+            assert (await recv(phone))["type"] == "ack"
+            copy = await recv(laptop)
+            assert copy["type"] == "message" and copy["body"] == "from phone" and copy["inboxSeq"] == 1
+            await phone.send(json.dumps({"type": "ping"}))
+            assert (await recv(phone))["type"] == "pong", "the sending session got no copy of its own message"
+    run(go())
+
+
+def test_no_duplicates_and_order_across_reconnects(server):
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            seqs = []
+            for i in range(10):
+                await a.send(json.dumps({"type": "send", "clientMsgId": f"m{i}", "to": bob["id"], "body": f"n{i}"}))
+                seqs.append((await recv_until(a, "ack"))["seq"])
+            assert seqs == list(range(1, 11))
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            await a.send(json.dumps({"type": "send", "clientMsgId": "m3", "to": bob["id"], "body": "retry"}))
+            ack = await recv_until(a, "ack")
+            assert ack["seq"] == 4 and ack["inboxSeq"] == 4, "same clientMsgId, same seq and inbox entry"
+    run(go())
+    status, page = server.http("GET", "/v1/conversations", token=bob["token"])
+    conv = page["conversations"][0]
+    assert conv["lastSeq"] == 10
+    status, history = server.http("GET", f"/v1/conversations/{conv['conversationId']}/messages", token=bob["token"])
+    assert [m["body"] for m in history["messages"]] == [f"n{i}" for i in range(10)]
+
+
+def test_offline_member_gets_everything_by_sync_exactly_once(server):
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            for i in range(5):
+                await a.send(json.dumps({"type": "send", "clientMsgId": f"m{i}", "to": bob["id"], "body": f"n{i}"}))
+                await recv_until(a, "ack")
+        async with websockets.connect(server.ws_url(bob["token"])) as b:
+            hello = await recv(b)
+            assert hello["inboxSeq"] == 5
+            await b.send(json.dumps({"type": "sync", "after": 2}))
+            got = []
+            while True:
+                f = await recv(b)
+                if f["type"] == "synced":
+                    assert f["inboxSeq"] == 5
+                    break
+                got.append(f)
+            assert [f["inboxSeq"] for f in got] == [3, 4, 5] and [f["body"] for f in got] == ["n2", "n3", "n4"]
+    run(go())
+
+
+def test_error_codes_and_bad_frame_limit(server):
+    ann, bob, cid = server.user("ann"), server.user("bob"), server.user("cid")
+    status, conv = server.http("POST", "/v1/conversations", {"members": [bob["id"]]}, token=ann["token"])
+
+    async def go():
+        async with websockets.connect(server.ws_url(cid["token"])) as c:
+            await recv(c)
+            cases = [
+                ({"type": "send", "clientMsgId": "x", "conversationId": conv["conversationId"], "body": "hi"}, "not_member"),
+                ({"type": "send", "clientMsgId": "x", "conversationId": "c_nope", "body": "hi"}, "unknown_conversation"),
+                ({"type": "send", "clientMsgId": "x", "to": "u_nobody", "body": "hi"}, "unknown_user"),
+                ({"type": "send", "clientMsgId": "x", "to": ann["id"], "body": ""}, "empty_body"),
+                ({"type": "send", "clientMsgId": "x", "to": ann["id"], "body": "a" * 4097}, "body_too_large"),
+            ]
+            for frame, code in cases:
+                await c.send(json.dumps(frame))
+                err = await recv(c)
+                assert err["type"] == "error" and err["code"] == code and err["ref"] == "x", (frame, err)
+            for bad, words in [("nope", "JSON"), ("{}", "type"), ('{"type":"dance"}', "dance"),
+                               ('{"type":"send","to":"u"}', "clientMsgId"), ('{"type":"sync","after":"x"}', "after")]:
+                await c.send(bad)
+                err = await recv(c)
+                assert err["code"] == "bad_frame" and words in err["message"], (bad, err)
+            await c.send(json.dumps({"type": "ping"}))
+            assert (await recv(c))["type"] == "pong", "a valid frame resets the count"
+            for _ in range(19):
+                await c.send("{")
+                assert (await recv(c))["code"] == "bad_frame"
+            await c.send(json.dumps({"type": "ping"}))
+            await recv(c)
+            with pytest.raises(ConnectionClosed) as closed:
+                for _ in range(21):
+                    await c.send("{")
+                    await recv(c)
+            assert closed.value.rcvd.code == 1008
+    run(go())
+
+
+def test_oversized_frame_closes_with_1009(server):
+    ann = server.user("ann")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"]), max_size=None) as a:
+            await recv(a)
+            with pytest.raises(ConnectionClosed) as closed:
+                await a.send("x" * 70_000)
+                await recv(a)
+            assert closed.value.rcvd.code == 1009
+        # Other clients are not disturbed.
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            assert (await recv(a))["type"] == "hello"
+    run(go())
+
+
+def test_missing_or_bad_token_is_401_without_upgrade(server):
+    async def go():
+        for url in (server.ws_url(), server.ws_url("forged")):
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(url):
+                    pass
+            assert refused.value.response.status_code == 401
+    run(go())
+
+
+def test_revoked_token_closes_its_sessions_with_4001(server):
+    ann = server.user("ann")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            status, _ = await asyncio.to_thread(server.http, "DELETE", "/v1/sessions/current", None, ann["token"])
+            assert status == 204
+            with pytest.raises(ConnectionClosed) as closed:
+                await recv(a)
+            assert closed.value.rcvd.code == 4001
+    run(go())
+
+
+def test_session_rate_limit(datadir):
+    server = Server(datadir + "/data", "--session-rate-limit", "1:5")
+    try:
+        ann = server.user("ann")
+
+        async def go():
+            async with websockets.connect(server.ws_url(ann["token"])) as a:
+                await recv(a)
+                for _ in range(5):
+                    await a.send(json.dumps({"type": "ping"}))
+                    assert (await recv(a))["type"] == "pong"
+                await a.send(json.dumps({"type": "ping"}))
+                err = await recv(a)
+                assert err["code"] == "rate_limited" and err["retryAfterMs"] > 0
+        run(go())
+    finally:
+        server.stop()
+
+
+def test_silent_session_is_closed_with_1001(datadir):
+    server = Server(datadir + "/data", "--heartbeat-ms", "300")
+    try:
+        ann = server.user("ann")
+
+        async def go():
+            # The client library's own pings would count as frames: turn them off.
+            async with websockets.connect(server.ws_url(ann["token"]), ping_interval=None) as a:
+                assert (await recv(a))["heartbeatMs"] == 300
+                with pytest.raises(ConnectionClosed) as closed:
+                    await recv(a, timeout=5)
+                assert closed.value.rcvd.code == 1001
+        run(go())
+    finally:
+        server.stop()
+
+
+def test_acked_messages_survive_kill_9(datadir):
+    server = Server(datadir + "/data")
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def send_all():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            acked = []
+            for i in range(30):
+                await a.send(json.dumps({"type": "send", "clientMsgId": f"k{i}", "to": bob["id"], "body": f"b{i}"}))
+                acked.append((await recv_until(a, "ack"))["seq"])
+            return acked
+    acked = run(send_all())
+    server.kill()
+    server = Server(datadir + "/data")
+    try:
+        status, login = server.http("POST", "/v1/sessions", {"username": "bob", "password": "password1"})
+        token = login["token"]
+
+        async def sync_all():
+            async with websockets.connect(server.ws_url(token)) as b:
+                hello = await recv(b)
+                await b.send(json.dumps({"type": "sync", "after": 0}))
+                got = []
+                while True:
+                    f = await recv(b)
+                    if f["type"] == "synced":
+                        return hello, got
+                    got.append(f)
+        hello, got = run(sync_all())
+        assert hello["inboxSeq"] == 30
+        assert [f["seq"] for f in got] == acked == list(range(1, 31))
+        assert [f["inboxSeq"] for f in got] == list(range(1, 31))
+        assert [f["body"] for f in got] == [f"b{i}" for i in range(30)]
+    finally:
+        server.stop()
