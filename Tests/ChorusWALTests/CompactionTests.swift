@@ -27,14 +27,20 @@ import Testing
         return payloads
     }
 
-    @Test func compactionKeepsEveryRecordAndImprovesTheRatio() async throws {
-        let dir = TempDir("compact")
-        defer { dir.cleanup() }
+    /// A closed log of chat records whose sealed segments are still as committed.
+    func writeUncompacted(_ dir: TempDir, records: Int) async throws -> [[UInt8]] {
         var options = chatOptions()
         options.coldCompressionLevel = nil
         let (plain, _, _) = try openCollecting(dir.path, options)
-        let payloads = try await fill(plain, records: 6000)
+        let payloads = try await fill(plain, records: records)
         try plain.close()
+        return payloads
+    }
+
+    @Test func compactionKeepsEveryRecordAndImprovesTheRatio() async throws {
+        let dir = TempDir("compact")
+        defer { dir.cleanup() }
+        let payloads = try await writeUncompacted(dir, records: 6000)
         let before = try WALInspection.inspect(directory: dir.path)
         #expect(before.segments.count >= 3 && before.segments.allSatisfy { !$0.compacted })
 
@@ -60,11 +66,7 @@ import Testing
     @Test func readsDuringCompactionStayCorrect() async throws {
         let dir = TempDir("compact-read")
         defer { dir.cleanup() }
-        var options = chatOptions()
-        options.coldCompressionLevel = nil
-        let (plain, _, _) = try openCollecting(dir.path, options)
-        let payloads = try await fill(plain, records: 6000)
-        try plain.close()
+        let payloads = try await writeUncompacted(dir, records: 6000)
         var manual = chatOptions()
         manual.compactInBackground = false
         let (log, _, _) = try openCollecting(dir.path, manual)
@@ -105,11 +107,7 @@ extension CompactionTests {
     @Test func aCompactionCutShortByACrashLeavesTheOriginalInPlace() async throws {
         let dir = TempDir("compact-crash")
         defer { dir.cleanup() }
-        var options = chatOptions()
-        options.coldCompressionLevel = nil
-        let (plain, _, _) = try openCollecting(dir.path, options)
-        let payloads = try await fill(plain, records: 3000)
-        try plain.close()
+        let payloads = try await writeUncompacted(dir, records: 3000)
         // What a crash before the rename leaves: a half-written temporary beside the original.
         let first = dir.files().first { $0.hasSuffix(".wal") }!
         let temporary = dir.path + "/" + first + ".compact.tmp"

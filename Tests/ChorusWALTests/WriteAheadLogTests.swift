@@ -179,14 +179,18 @@ import Testing
         }
     }
 
+    func openWithFault(_ point: WALFaultPoint, in dir: TempDir) throws -> (Fault, WriteAheadLog) {
+        let fault = Fault(point)
+        var options = smallOptions()
+        options.faultHook = fault.hook
+        return (fault, try openCollecting(dir.path, options).0)
+    }
+
     @Test(arguments: [WALFaultPoint.write, .sync])
     func aFailedWriteOrFsyncIsStickyAndNeverAcked(_ point: WALFaultPoint) async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let fault = Fault(point)
-        var options = smallOptions()
-        options.faultHook = fault.hook
-        let (log, _, _) = try openCollecting(dir.path, options)
+        let (fault, log) = try openWithFault(point, in: dir)
         for i in 0..<10 { _ = try await log.append(kind: 1, payload: payload(i)) }
         fault.armed = true
         await #expect(throws: WALError.self) { try await log.append(kind: 1, payload: payload(10)) }
@@ -212,10 +216,7 @@ import Testing
     func aCrashAtEachStepOfASegmentRollRecovers(_ point: WALFaultPoint) async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let fault = Fault(point)
-        var options = smallOptions()
-        options.faultHook = fault.hook
-        let (log, _, _) = try openCollecting(dir.path, options)
+        let (fault, log) = try openWithFault(point, in: dir)
         var acked: [UInt64] = []
         fault.armed = true
         var i = 0
