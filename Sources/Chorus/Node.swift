@@ -74,8 +74,10 @@ struct Node {
         gatewayConfig.host = settings.host
         gatewayConfig.port = settings.port
         gatewayConfig.maxConnections = settings.maxConnections
+        let sessionRegistry = SessionRegistry(clock: clock)
+        await accounts.onRevocation { hash in sessionRegistry.revoked(hash) }
         let router = APIRouter(
-            accounts: accounts, conversations: conversations,
+            accounts: accounts, conversations: conversations, sessions: sessionRegistry,
             health: {
                 let healthy = log.isHealthy
                 return NodeHealth(
@@ -86,8 +88,6 @@ struct Node {
         let nodeId = settings.nodeId
         let dataDirectory = settings.dataDirectory
         let syncMode = settings.syncMode
-        let sessionRegistry = SessionRegistry()
-        await accounts.onRevocation { hash in sessionRegistry.revoked(hash) }
         let sessions = SessionServices(
             accounts: accounts, conversations: conversations, inboxes: inboxes, registry: sessionRegistry, clock: clock,
             heartbeatMs: settings.heartbeatMs, rateLimit: settings.sessionRateLimit, maxOutboundFrames: gatewayConfig.maxOutboundFrames,

@@ -19,15 +19,17 @@ public struct NodeHealth: Sendable {
 public struct APIRouter: Sendable {
     public let accounts: Accounts
     public let conversations: Conversations
+    public let sessions: SessionRegistry
     public let health: @Sendable () -> NodeHealth
     public let metricsText: @Sendable () -> String
 
     public init(
-        accounts: Accounts, conversations: Conversations, health: @escaping @Sendable () -> NodeHealth,
+        accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, health: @escaping @Sendable () -> NodeHealth,
         metricsText: @escaping @Sendable () -> String
     ) {
         self.accounts = accounts
         self.conversations = conversations
+        self.sessions = sessions
         self.health = health
         self.metricsText = metricsText
     }
@@ -71,6 +73,14 @@ public struct APIRouter: Sendable {
             guard let token = r.bearerToken ?? r.query["token"] else { throw .unauthorized }
             _ = try await accounts.authenticate(token: token)
             throw .badRequest("expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
+        case ("GET", "/v1/presence"):
+            _ = try await authenticate(r)
+            let ids = (r.query["userIds"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+            guard ids.count <= 1000 else { throw .badRequest("userIds: at most 1000") }
+            let presence = sessions.presence(of: ids).map { p -> [String: Any] in
+                ["userId": p.userId, "status": p.online ? "online" : "offline", "lastSeen": p.lastSeen]
+            }
+            return .json(200, ["presence": presence])
         case ("GET", "/v1/me"):
             let user = try await authenticate(r)
             let lastLogin = await accounts.lastLoginAt(user.userId)

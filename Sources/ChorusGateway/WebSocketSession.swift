@@ -134,31 +134,78 @@ public final class WebSocketSession: InboxListener, Sendable {
     }
 }
 
-/// Open sessions by token, so a revoked token's sessions close at once (4001).
+/// Open sessions: by token (a revoked token's sessions close at once, 4001), by user (typing), and
+/// presence (`PresenceCore`, lazy: only watchers are told of changes).
 public final class SessionRegistry: Sendable {
-    private let byToken = Mutex<[TokenHash: [ObjectIdentifier: WebSocketSession]]>([:])
-    private let count = Atomic<Int>(0)
+    struct State {
+        var byToken: [TokenHash: [ObjectIdentifier: WebSocketSession]] = [:]
+        var byUser: [String: [ObjectIdentifier: WebSocketSession]] = [:]
+        var byID: [ObjectIdentifier: WebSocketSession] = [:]
+        var presence = PresenceCore()
+    }
 
-    public init() {}
+    private let state = Mutex(State())
+    private let clock: any WallClock
 
-    public var openSessions: Int { count.load(ordering: .relaxed) }
+    public init(clock: any WallClock) { self.clock = clock }
+
+    public var openSessions: Int { state.withLock { $0.byID.count } }
 
     func add(_ s: WebSocketSession) {
-        byToken.withLock { $0[s.tokenHash, default: [:]][ObjectIdentifier(s)] = s }
-        count.add(1, ordering: .relaxed)
+        let id = ObjectIdentifier(s)
+        let (change, targets) = state.withLock { st -> (PresenceCore.Change?, [WebSocketSession]) in
+            st.byToken[s.tokenHash, default: [:]][id] = s
+            st.byUser[s.userId, default: [:]][id] = s
+            st.byID[id] = s
+            let change = st.presence.opened(s.userId, now: clock.nowMs())
+            return (change, change?.watchers.compactMap { st.byID[$0] } ?? [])
+        }
+        if let change { notify(change, targets) }
     }
 
     func remove(_ s: WebSocketSession) {
-        let removed = byToken.withLock { all -> Bool in
-            guard all[s.tokenHash]?.removeValue(forKey: ObjectIdentifier(s)) != nil else { return false }
-            if all[s.tokenHash]?.isEmpty == true { all[s.tokenHash] = nil }
-            return true
+        let id = ObjectIdentifier(s)
+        let (change, targets) = state.withLock { st -> (PresenceCore.Change?, [WebSocketSession]) in
+            guard st.byID.removeValue(forKey: id) != nil else { return (nil, []) }
+            st.byToken[s.tokenHash]?.removeValue(forKey: id)
+            if st.byToken[s.tokenHash]?.isEmpty == true { st.byToken[s.tokenHash] = nil }
+            st.byUser[s.userId]?.removeValue(forKey: id)
+            if st.byUser[s.userId]?.isEmpty == true { st.byUser[s.userId] = nil }
+            let change = st.presence.closed(s.userId, session: id, now: clock.nowMs())
+            return (change, change?.watchers.compactMap { st.byID[$0] } ?? [])
         }
-        if removed { count.subtract(1, ordering: .relaxed) }
+        if let change { notify(change, targets) }
     }
 
     /// Closes every session opened with this token.
     public func revoked(_ hash: TokenHash) {
-        for s in byToken.withLock({ Array(($0[hash] ?? [:]).values) }) { s.close(code: CloseCode.tokenRevoked, reason: "token revoked") }
+        for s in state.withLock({ Array(($0.byToken[hash] ?? [:]).values) }) { s.close(code: CloseCode.tokenRevoked, reason: "token revoked") }
+    }
+
+    /// Open sessions of a user.
+    func sessions(of userId: String) -> [WebSocketSession] {
+        state.withLock { Array(($0.byUser[userId] ?? [:]).values) }
+    }
+
+    /// Starts telling `session` about these users; sends their presence now.
+    func watch(_ session: WebSocketSession, users: [String]) {
+        let now = clock.nowMs()
+        let statuses = state.withLock { $0.presence.watch(ObjectIdentifier(session), users: users, now: now) }
+        for (u, status) in statuses { session.sendFromAnyThread(Self.frame(u, status)) }
+    }
+
+    /// Presence as `GET /v1/presence` reports it.
+    public func presence(of users: [String]) -> [(userId: String, online: Bool, lastSeen: Int64)] {
+        let now = clock.nowMs()
+        return state.withLock { st in users.map { u in let p = st.presence.status(u, now: now); return (u, p.online, p.lastSeen) } }
+    }
+
+    private func notify(_ change: PresenceCore.Change, _ targets: [WebSocketSession]) {
+        let frame = Self.frame(change.userId, change.status)
+        for t in targets { t.sendFromAnyThread(frame) }
+    }
+
+    static func frame(_ userId: String, _ status: PresenceCore.Status) -> [UInt8] {
+        ServerFrame.encode(["type": "presence", "userId": userId, "status": status.online ? "online" : "offline", "lastSeen": status.lastSeen])
     }
 }

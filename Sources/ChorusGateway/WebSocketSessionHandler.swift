@@ -152,8 +152,24 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
             }
         case .sync(let after):
             startSync(after: after, session: session)
-        case .typing, .read, .received, .watch:
-            session.send(ServerFrame.error(code: "unavailable", message: "this frame type is not available in this build yet"))
+        case .watch(let users):
+            services.registry.watch(session, users: users)
+        case .typing(let conversationId):
+            Task {
+                do {
+                    let conversation = try await services.conversations.conversation(conversationId)
+                    let core = await conversation.snapshot
+                    guard core.isMember(userId) else { throw ChatError.notMember }
+                    let frame = ServerFrame.encode(["type": "typing", "conversationId": conversationId, "userId": userId])
+                    for member in core.members where member != userId {
+                        for other in services.registry.sessions(of: member) { other.sendFromAnyThread(frame) }
+                    }
+                } catch let e as ChatError {
+                    session.sendFromAnyThread(ServerFrame.error(e))
+                } catch {}
+            }
+        case .read, .received:
+            session.send(ServerFrame.error(code: "unavailable", message: "receipts are not available in this build yet"))
         }
     }
 

@@ -256,3 +256,65 @@ def test_acked_messages_survive_kill_9(datadir):
         assert [f["body"] for f in got] == [f"b{i}" for i in range(30)]
     finally:
         server.stop()
+
+
+def test_typing_reaches_other_online_members_only(server):
+    ann, bob, cid = server.user("ann"), server.user("bob"), server.user("cid")
+    status, conv = server.http("POST", "/v1/conversations", {"members": [bob["id"]]}, token=ann["token"])
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a, websockets.connect(server.ws_url(bob["token"])) as b, \
+                websockets.connect(server.ws_url(cid["token"])) as c:
+            await recv(a), await recv(b), await recv(c)
+            await a.send(json.dumps({"type": "typing", "conversationId": conv["conversationId"]}))
+            t = await recv(b)
+            assert t == {"type": "typing", "conversationId": conv["conversationId"], "userId": ann["id"]}
+            await c.send(json.dumps({"type": "typing", "conversationId": conv["conversationId"]}))
+            assert (await recv(c))["code"] == "not_member"
+            await a.send(json.dumps({"type": "ping"}))
+            assert (await recv(a))["type"] == "pong", "the typist gets no echo"
+    run(go())
+
+
+def test_presence_watch_and_http(server):
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            await a.send(json.dumps({"type": "watch", "userIds": [bob["id"]]}))
+            p = await recv(a)
+            assert p["type"] == "presence" and p["userId"] == bob["id"] and p["status"] == "offline"
+            async with websockets.connect(server.ws_url(bob["token"])) as b:
+                await recv(b)
+                p = await recv(a)
+                assert p["status"] == "online" and p["userId"] == bob["id"]
+                status, body = await asyncio.to_thread(server.http, "GET", f"/v1/presence?userIds={bob['id']},{ann['id']}", None, ann["token"])
+                assert status == 200 and [x["status"] for x in body["presence"]] == ["online", "online"]
+            p = await recv(a)
+            assert p["status"] == "offline" and p["lastSeen"] > 0, "a clean close makes the user offline at once"
+    run(go())
+
+
+def test_silent_session_goes_offline_for_watchers(datadir):
+    server = Server(datadir + "/data", "--heartbeat-ms", "300")
+    try:
+        ann, bob = server.user("ann"), server.user("bob")
+
+        async def go():
+            async with websockets.connect(server.ws_url(ann["token"])) as a, \
+                    websockets.connect(server.ws_url(bob["token"]), ping_interval=None) as b:
+                await recv(a), await recv(b)
+                await a.send(json.dumps({"type": "watch", "userIds": [bob["id"]]}))
+                assert (await recv(a))["status"] == "online"
+                # ann keeps sending pings; bob stays silent and is cut off after 2 x heartbeatMs.
+                while True:
+                    await a.send(json.dumps({"type": "ping"}))
+                    f = await recv(a, timeout=5)
+                    if f["type"] == "presence":
+                        assert f["status"] == "offline" and f["userId"] == bob["id"]
+                        break
+                    await asyncio.sleep(0.1)
+        run(go())
+    finally:
+        server.stop()

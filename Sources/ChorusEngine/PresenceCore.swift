@@ -1,0 +1,73 @@
+/// Who is online, and who watches whom. Pure: the hub calls it under a lock with `now` and carries
+/// out the notifications it returns. Not durable: after a restart everyone starts offline.
+public struct PresenceCore: Sendable {
+    /// A watcher: one session.
+    public typealias Watcher = ObjectIdentifier
+
+    public struct Status: Equatable, Sendable {
+        public var online: Bool
+        /// When the user last had an open session (ms); 0 if never seen on this node.
+        public var lastSeen: Int64
+    }
+
+    /// A status change and the sessions to tell.
+    public struct Change: Equatable, Sendable {
+        public var userId: String
+        public var status: Status
+        public var watchers: [Watcher]
+    }
+
+    private var sessions: [String: Int] = [:]
+    private var lastSeen: [String: Int64] = [:]
+    private var watchersOf: [String: Set<Watcher>] = [:]
+    private var watchedBy: [Watcher: Set<String>] = [:]
+
+    public init() {}
+
+    public func status(_ userId: String, now: Int64) -> Status {
+        let online = (sessions[userId] ?? 0) > 0
+        return Status(online: online, lastSeen: online ? now : lastSeen[userId] ?? 0)
+    }
+
+    /// A session opened; the first one makes the user online.
+    public mutating func opened(_ userId: String, now: Int64) -> Change? {
+        let count = (sessions[userId] ?? 0) + 1
+        sessions[userId] = count
+        lastSeen[userId] = now
+        return count == 1 ? change(userId, Status(online: true, lastSeen: now)) : nil
+    }
+
+    /// A session closed (cleanly or by heartbeat timeout); the last one makes the user offline at once.
+    /// The session also stops watching.
+    public mutating func closed(_ userId: String, session: Watcher, now: Int64) -> Change? {
+        unwatchAll(session)
+        let count = max(0, (sessions[userId] ?? 0) - 1)
+        sessions[userId] = count == 0 ? nil : count
+        lastSeen[userId] = now
+        return count == 0 ? change(userId, Status(online: false, lastSeen: now)) : nil
+    }
+
+    /// Adds users to what `session` watches (a later `watch` adds to the set); returns their status now.
+    public mutating func watch(_ session: Watcher, users: [String], now: Int64) -> [(String, Status)] {
+        var out: [(String, Status)] = []
+        for u in users {
+            watchersOf[u, default: []].insert(session)
+            watchedBy[session, default: []].insert(u)
+            out.append((u, status(u, now: now)))
+        }
+        return out
+    }
+
+    public mutating func unwatchAll(_ session: Watcher) {
+        for u in watchedBy.removeValue(forKey: session) ?? [] {
+            watchersOf[u]?.remove(session)
+            if watchersOf[u]?.isEmpty == true { watchersOf[u] = nil }
+        }
+    }
+
+    private func change(_ userId: String, _ status: Status) -> Change? {
+        // Lazy: nobody watching means no fan-out at all.
+        guard let w = watchersOf[userId], !w.isEmpty else { return nil }
+        return Change(userId: userId, status: status, watchers: Array(w))
+    }
+}
