@@ -92,6 +92,29 @@ public actor ConversationActor {
         }
     }
 
+    /// Records that `userId` read up to `seq` (logged first), then gives every other member a `read`
+    /// receipt, assigned on the completion path in LSN order as replay assigns it. A read that moves
+    /// nothing logs nothing.
+    public func read(by userId: String, upTo seq: UInt64) async throws(ChatError) {
+        guard let target = try core.decideRead(by: userId, upTo: seq).get() else { return }
+        core.applyRead(by: userId, upTo: target)
+        let others = core.members.filter { $0 != userId }
+        let inboxes = self.inboxes
+        let event = ChorusEvent.readUpTo(userId: userId, conversationId: id, seq: target)
+        let conversationId = id
+        let result: Result<UInt64, any Error> = await withCheckedContinuation { c in
+            journal.append(batch: [(event.kind, event.encode())]) { result in
+                if case .success = result {
+                    for o in others {
+                        inboxes.inbox(o).append(.receipt(conversationId: conversationId, userId: userId, kind: .read, seq: target))
+                    }
+                }
+                c.resume(returning: result)
+            }
+        }
+        if case .failure(let error) = result { throw .unavailable("the log refused the read: \(error)") }
+    }
+
     /// A history page (PROTOCOL.md section 2) for a member.
     public func history(for userId: String, before: UInt64?, after: UInt64?, limit: Int) throws(ChatError) -> (messages: [MessageRecord], hasMore: Bool) {
         guard core.isMember(userId) else { throw .notMember }

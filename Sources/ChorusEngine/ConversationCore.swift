@@ -24,6 +24,8 @@ public struct ConversationCore: Sendable {
     public private(set) var lastMessage: MessageRecord?
     /// LSN of each message by `seq - 1` (8 bytes a message), so history reads the log directly.
     public private(set) var lsnBySeq: [UInt64] = []
+    /// Per member: the highest seq read (sending counts as reading).
+    public private(set) var readSeq: [String: UInt64] = [:]
 
     private var memberSet: Set<String>
     /// Seqs handed out and not yet durable (or failed).
@@ -82,6 +84,26 @@ public struct ConversationCore: Sendable {
         if lsnBySeq.count <= index { lsnBySeq.append(contentsOf: repeatElement(0, count: index + 1 - lsnBySeq.count)) }
         lsnBySeq[index] = lsn
         remember(m.clientMsgId, seq: m.seq)
+        readSeq[m.from] = max(readSeq[m.from] ?? 0, m.seq)
+    }
+
+    /// Unread messages for a member.
+    public func unread(for userId: String) -> UInt64 {
+        let read = readSeq[userId] ?? 0
+        return lastSeq > read ? lastSeq - read : 0
+    }
+
+    /// Decides a `read`: nil when it moves nothing (no receipt), else the seq to record (clamped to
+    /// the newest message).
+    public func decideRead(by userId: String, upTo seq: UInt64) -> Result<UInt64?, ChatError> {
+        guard memberSet.contains(userId) else { return .failure(.notMember) }
+        let target = min(seq, lastSeq)
+        return .success(target > (readSeq[userId] ?? 0) ? target : nil)
+    }
+
+    /// Applies a durable read cursor.
+    public mutating func applyRead(by userId: String, upTo seq: UInt64) {
+        readSeq[userId] = max(readSeq[userId] ?? 0, seq)
     }
 
     public mutating func addMember(_ userId: String, at: Int64) {
@@ -92,6 +114,7 @@ public struct ConversationCore: Sendable {
 
     public mutating func removeMember(_ userId: String, at: Int64) {
         guard memberSet.remove(userId) != nil else { return }
+        readSeq[userId] = nil
         members.removeAll { $0 == userId }
         lastActivity = max(lastActivity, at)
     }

@@ -6,7 +6,6 @@ public actor Conversations {
     private var actors: [String: ConversationActor] = [:]
     private var directPairs: [String: String]
     private var userConversations: [String: Set<String>]
-    private var readSeq: [String: [String: UInt64]]
     /// Direct conversations being created now, so two requests for one pair get one conversation.
     private var creatingDirect: [String: Task<ConversationCore, any Error>] = [:]
     private let accounts: Accounts
@@ -18,7 +17,6 @@ public actor Conversations {
     public init(state: EngineState, accounts: Accounts, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
         directPairs = state.directPairs
         userConversations = state.userConversations
-        readSeq = state.readSeq
         self.accounts = accounts
         self.journal = journal
         self.inboxes = inboxes
@@ -38,8 +36,6 @@ public actor Conversations {
     public func list(for userId: String) -> [ConversationActor] {
         (userConversations[userId] ?? []).compactMap { actors[$0] }
     }
-
-    public func readSeq(_ userId: String, _ conversationId: String) -> UInt64 { readSeq[userId]?[conversationId] ?? 0 }
 
     /// Creates a conversation (PROTOCOL.md `POST /v1/conversations`). Returns it and whether it is new:
     /// exactly one other distinct user gives the pair's single direct conversation.
@@ -98,8 +94,4 @@ public actor Conversations {
         return core
     }
 
-    /// Records that a user sent (and so read) up to `seq`.
-    public func noteSent(_ userId: String, _ conversationId: String, seq: UInt64) {
-        readSeq[userId, default: [:]][conversationId] = max(readSeq[userId]?[conversationId] ?? 0, seq)
-    }
 }

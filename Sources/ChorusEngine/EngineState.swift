@@ -9,8 +9,6 @@ public struct EngineState: Sendable {
     public var directPairs: [String: String] = [:]
     /// The conversations each user belongs to.
     public var userConversations: [String: Set<String>] = [:]
-    /// Per user and conversation: the highest seq read (sending counts as reading).
-    public var readSeq: [String: [String: UInt64]] = [:]
 
     public init() {}
 
@@ -35,9 +33,13 @@ public struct EngineState: Sendable {
             c.apply(m, lsn: lsn)
             for member in c.members { inboxes.inbox(member).append(.message(conversationId: m.conversationId, seq: m.seq)) }
             conversations[m.conversationId] = c
-            readSeq[m.from, default: [:]][m.conversationId] = m.seq
         case .readUpTo(let userId, let id, let seq):
-            readSeq[userId, default: [:]][id] = max(readSeq[userId]?[id] ?? 0, seq)
+            guard var c = conversations[id] else { return }
+            c.applyRead(by: userId, upTo: seq)
+            conversations[id] = c
+            for member in c.members where member != userId {
+                inboxes.inbox(member).append(.receipt(conversationId: id, userId: userId, kind: .read, seq: seq))
+            }
         default:
             break
         }

@@ -43,7 +43,6 @@ extension APIRouter {
             let body = try r.jsonObject()
             let actor = try await conversations.conversation(parts[2])
             let sent = try await actor.send(from: user.userId, clientMsgId: try body.string("clientMsgId"), body: try body.string("body"))
-            if sent.created { await conversations.noteSent(user.userId, parts[2], seq: sent.message.seq) }
             return .json(sent.created ? 201 : 200, Self.json(sent.message))
         default:
             return nil
@@ -51,10 +50,9 @@ extension APIRouter {
     }
 
     func json(_ c: ConversationCore, for userId: String) async -> [String: Any] {
-        let read = await conversations.readSeq(userId, c.id)
         var out: [String: Any] = [
             "conversationId": c.id, "kind": c.kind.name, "title": c.title, "members": c.members, "lastSeq": c.lastSeq,
-            "unread": c.lastSeq > read ? c.lastSeq - read : 0,
+            "unread": c.unread(for: userId),
         ]
         if let m = c.lastMessage { out["lastMessage"] = Self.json(m) }
         return out

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusEngine
 import Foundation
 
 /// A frame a client may send (PROTOCOL.md section 3), decoded and validated. Pure: no NIO.
@@ -114,6 +115,12 @@ public enum ServerFrame {
     public static func message(_ m: MessageRecord, inboxSeq: UInt64) -> [UInt8] {
         encode(["type": "message", "inboxSeq": inboxSeq, "conversationId": m.conversationId, "seq": m.seq, "messageId": m.messageId,
                 "from": m.from, "body": m.body, "ts": m.ts, "clientMsgId": m.clientMsgId])
+    }
+
+    public static func receipt(_ entry: InboxEntry, inboxSeq: UInt64) -> [UInt8] {
+        guard case .receipt(let conversationId, let userId, let kind, let seq) = entry else { return [] }
+        return encode(["type": "receipt", "inboxSeq": inboxSeq, "conversationId": conversationId, "userId": userId,
+                       "kind": kind.name, "seq": seq])
     }
 
     public static func ack(_ m: MessageRecord, inboxSeq: UInt64) -> [UInt8] {

@@ -72,8 +72,14 @@ public final class WebSocketSession: InboxListener, Sendable {
     }
 
     public func deliver(inboxSeq: UInt64, entry: InboxEntry, message: MessageRecord?) {
-        guard case .message = entry, let message else { return }
-        let frame = ServerFrame.message(message, inboxSeq: inboxSeq)
+        let frame: [UInt8]
+        switch entry {
+        case .message:
+            guard let message else { return }
+            frame = ServerFrame.message(message, inboxSeq: inboxSeq)
+        case .receipt:
+            frame = ServerFrame.receipt(entry, inboxSeq: inboxSeq)
+        }
         channel.eventLoop.execute {
             if self.state.value.syncing {
                 self.state.value.held.append(frame)

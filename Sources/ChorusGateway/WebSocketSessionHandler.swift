@@ -141,7 +141,6 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
                     }
                     let sent = try await conversation.send(
                         from: userId, clientMsgId: clientMsgId, body: body, origin: ObjectIdentifier(session))
-                    if sent.created { await services.conversations.noteSent(userId, sent.message.conversationId, seq: sent.message.seq) }
                     let inboxSeq = sent.created ? sent.inboxSeq : services.inboxes.inbox(userId).seq(of: sent.message)
                     session.sendFromAnyThread(ServerFrame.ack(sent.message, inboxSeq: inboxSeq))
                 } catch let e as ChatError {
@@ -168,8 +167,16 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
                     session.sendFromAnyThread(ServerFrame.error(e))
                 } catch {}
             }
-        case .read, .received:
-            session.send(ServerFrame.error(code: "unavailable", message: "receipts are not available in this build yet"))
+        case .read(let conversationId, let seq):
+            Task {
+                do {
+                    try await services.conversations.conversation(conversationId).read(by: userId, upTo: seq)
+                } catch let e as ChatError {
+                    session.sendFromAnyThread(ServerFrame.error(e))
+                } catch {}
+            }
+        case .received:
+            session.send(ServerFrame.error(code: "unavailable", message: "delivered receipts are not available in this build yet"))
         }
     }
 
@@ -209,7 +216,10 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
     private static func messageFrames(_ page: [(seq: UInt64, entry: InboxEntry)], services: SessionServices) async -> [[UInt8]] {
         var frames: [[UInt8]] = []
         for (seq, entry) in page {
-            guard case .message(let conversationId, let mseq) = entry else { continue }
+            guard case .message(let conversationId, let mseq) = entry else {
+                frames.append(ServerFrame.receipt(entry, inboxSeq: seq))
+                continue
+            }
             guard let actor = try? await services.conversations.conversation(conversationId),
                 let m = try? await actor.message(seq: mseq)
             else { continue }

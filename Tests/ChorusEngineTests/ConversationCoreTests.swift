@@ -76,4 +76,18 @@ import Testing
         #expect(c.historyPage(before: nil, after: 6, limit: 4) == (7...10, false))
         #expect(c.historyPage(before: nil, after: 10, limit: 4).seqs == nil)
     }
+
+    @Test func readsMoveForwardOnlyAndClampToTheNewest() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0)
+        for i in 1...3 {
+            _ = c.decideSend(from: "a", clientMsgId: "m\(i)", body: "x", limits: limits)
+            c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(i))
+        }
+        #expect(c.unread(for: "b") == 3 && c.unread(for: "a") == 0, "sending counts as reading")
+        #expect(c.decideRead(by: "b", upTo: 99) == .success(3))
+        c.applyRead(by: "b", upTo: 2)
+        #expect(c.decideRead(by: "b", upTo: 1) == .success(nil))
+        #expect(c.unread(for: "b") == 1)
+        #expect(c.decideRead(by: "z", upTo: 1) == .failure(.notMember))
+    }
 }

@@ -42,6 +42,8 @@ import Testing
             }
             try await tasks.waitForAll()
         }
+        try await s.conversations.conversation(group.id).read(by: c, upTo: 3)
+        try await s.conversations.conversation(group.id).read(by: c, upTo: 2)  // moves nothing: no receipt
         _ = try await s.conversations.changeMember(group.id, userId: c, add: false, by: a)
         _ = try await s.conversations.conversation(group.id).send(from: a, clientMsgId: "after", body: "c is gone")
 
@@ -57,6 +59,8 @@ import Testing
             #expect(live.map(\.seq) == Array(1...UInt64(live.count)), "no gaps")
         }
         #expect(s.inboxes.inbox(c).entries(after: 0, limit: 1000).count == 10, "c got group messages until removed, nothing after")
+        let receipts = s.inboxes.inbox(a).entries(after: 0, limit: 1000).filter { if case .receipt = $0.entry { true } else { false } }
+        #expect(receipts.map(\.entry) == [.receipt(conversationId: group.id, userId: c, kind: .read, seq: 3)])
         for id in [direct.id, group.id] {
             let live = await (try s.conversations.conversation(id)).snapshot
             #expect(replayed.conversations[id]?.lastSeq == live.lastSeq)

@@ -318,3 +318,33 @@ def test_silent_session_goes_offline_for_watchers(datadir):
         run(go())
     finally:
         server.stop()
+
+
+def test_read_receipts_reach_the_other_members_and_unread_drops(server):
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a, websockets.connect(server.ws_url(bob["token"])) as b:
+            await recv(a), await recv(b)
+            for i in range(3):
+                await a.send(json.dumps({"type": "send", "clientMsgId": f"r{i}", "to": bob["id"], "body": f"x{i}"}))
+                ack = await recv_until(a, "ack")
+            conv = ack["conversationId"]
+            status, before = await asyncio.to_thread(server.http, "GET", f"/v1/conversations/{conv}", None, bob["token"])
+            assert before["unread"] == 3
+            for _ in range(3):
+                await recv_until(b, "message")
+            await b.send(json.dumps({"type": "read", "conversationId": conv, "seq": 2}))
+            r = await recv_until(a, "receipt")
+            assert r["kind"] == "read" and r["userId"] == bob["id"] and r["seq"] == 2 and r["conversationId"] == conv
+            assert r["inboxSeq"] == 4, "a receipt is an entry in the receiver's inbox"
+            status, after = await asyncio.to_thread(server.http, "GET", f"/v1/conversations/{conv}", None, bob["token"])
+            assert after["unread"] == 1
+        # The receipt is also there for a later sync.
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            await a.send(json.dumps({"type": "sync", "after": 3}))
+            r = await recv(a)
+            assert r["type"] == "receipt" and r["seq"] == 2
+            assert (await recv(a))["type"] == "synced"
+    run(go())
