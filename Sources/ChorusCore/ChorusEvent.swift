@@ -38,6 +38,19 @@ public struct MessageRecord: Sendable, Equatable {
     }
 }
 
+/// One delivered receipt of a `delivered` event.
+public struct DeliveredItem: Sendable, Equatable {
+    public var conversationId: String
+    public var seq: UInt64
+    public var recipients: [String]
+
+    public init(conversationId: String, seq: UInt64, recipients: [String]) {
+        self.conversationId = conversationId
+        self.seq = seq
+        self.recipients = recipients
+    }
+}
+
 public enum ConversationKind: UInt8, Sendable, Equatable {
     case direct = 1
     case group = 2
@@ -58,6 +71,9 @@ public enum ChorusEvent: Sendable, Equatable {
     case messageAppended(MessageRecord)
     /// A user read a conversation up to `seq`.
     case readUpTo(userId: String, conversationId: String, seq: UInt64)
+    /// A user holds its inbox up to `inboxUpTo`; each item is a delivered receipt (the highest seq held
+    /// in that conversation) for the listed senders' inboxes.
+    case delivered(userId: String, inboxUpTo: UInt64, items: [DeliveredItem])
     /// Entry `inboxSeq` of a user's inbox: a message (`receiptFrom` nil) or a receipt from another member.
     case inboxAppended(userId: String, inboxSeq: UInt64, conversationId: String, seq: UInt64, receiptFrom: String?, receiptKind: UInt8)
 
@@ -74,6 +90,7 @@ public enum ChorusEvent: Sendable, Equatable {
         case .messageAppended: 8
         case .readUpTo: 9
         case .inboxAppended: 10
+        case .delivered: 11
         }
     }
 }
@@ -119,6 +136,12 @@ extension ChorusEvent {
             w.writeString(m.from); w.writeString(m.body); w.write(m.ts); w.writeString(m.clientMsgId)
         case .readUpTo(let userId, let id, let seq):
             w.writeString(userId); w.writeString(id); w.writeVarint(seq)
+        case .delivered(let userId, let upTo, let items):
+            w.writeString(userId); w.writeVarint(upTo); w.writeVarint(UInt64(items.count))
+            for item in items {
+                w.writeString(item.conversationId); w.writeVarint(item.seq); w.writeVarint(UInt64(item.recipients.count))
+                for r in item.recipients { w.writeString(r) }
+            }
         case .inboxAppended(let userId, let inboxSeq, let id, let seq, let from, let receiptKind):
             w.writeString(userId); w.writeVarint(inboxSeq); w.writeString(id); w.writeVarint(seq)
             w.write(from != nil)
@@ -170,6 +193,18 @@ extension ChorusEvent {
                 let from = isReceipt ? try s() : nil
                 let receiptKind = isReceipt ? try r.readUInt8() : 0
                 event = .inboxAppended(userId: userId, inboxSeq: inboxSeq, conversationId: id, seq: seq, receiptFrom: from, receiptKind: receiptKind)
+            case 11:
+                let userId = try s(), upTo = try r.readVarint(), count = try r.readVarint()
+                guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) items") }
+                var items: [DeliveredItem] = []
+                for _ in 0..<count {
+                    let id = try s(), seq = try r.readVarint(), n = try r.readVarint()
+                    guard n <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(n) recipients") }
+                    var recipients: [String] = []
+                    for _ in 0..<n { recipients.append(try s()) }
+                    items.append(DeliveredItem(conversationId: id, seq: seq, recipients: recipients))
+                }
+                event = .delivered(userId: userId, inboxUpTo: upTo, items: items)
             default: throw EventDecodingError.unknownKind(kind)
             }
         } catch let e as EventDecodingError {

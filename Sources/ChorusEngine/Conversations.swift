@@ -94,4 +94,42 @@ public actor Conversations {
         return core
     }
 
+
+    /// `received {upTo}`: one delivered receipt per conversation and sender for the messages the user
+    /// now holds, carrying the highest seq held there. Logged first; the receipts are assigned to the
+    /// senders' inboxes on the completion path (LSN order), as replay assigns them.
+    public func received(by userId: String, upTo: UInt64) async throws(ChatError) {
+        let inbox = inboxes.inbox(userId)
+        guard let claim = inbox.claimReceived(upTo: upTo) else { return }
+        var highest: [String: UInt64] = [:]
+        var senders: [String: Set<String>] = [:]
+        for (_, entry) in claim.entries {
+            guard case .message(let conversationId, let seq) = entry, let actor = actors[conversationId],
+                let m = try? await actor.message(seq: seq), m.from != userId
+            else { continue }
+            highest[conversationId] = max(highest[conversationId] ?? 0, seq)
+            senders[conversationId, default: []].insert(m.from)
+        }
+        let items = highest.keys.sorted().map { id in
+            DeliveredItem(conversationId: id, seq: highest[id]!, recipients: senders[id]!.sorted())
+        }
+        // Nothing from anyone else: nothing to tell, nothing to log (a re-claim after a restart finds
+        // the same nothing).
+        guard !items.isEmpty else { return }
+        let event = ChorusEvent.delivered(userId: userId, inboxUpTo: claim.range.upperBound, items: items)
+        let inboxes = self.inboxes
+        let result: Result<UInt64, any Error> = await withCheckedContinuation { c in
+            journal.append(batch: [(event.kind, event.encode())]) { result in
+                if case .success = result {
+                    for item in items {
+                        for r in item.recipients {
+                            inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
+                        }
+                    }
+                }
+                c.resume(returning: result)
+            }
+        }
+        if case .failure(let error) = result { throw .unavailable("the log refused the receipt: \(error)") }
+    }
 }

@@ -40,6 +40,13 @@ public struct EngineState: Sendable {
             for member in c.members where member != userId {
                 inboxes.inbox(member).append(.receipt(conversationId: id, userId: userId, kind: .read, seq: seq))
             }
+        case .delivered(let userId, let upTo, let items):
+            inboxes.inbox(userId).noteReceived(upTo: upTo)
+            for item in items {
+                for r in item.recipients {
+                    inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
+                }
+            }
         default:
             break
         }

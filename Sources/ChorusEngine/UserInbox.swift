@@ -15,7 +15,8 @@ public protocol InboxListener: AnyObject, Sendable {
 /// live (seq > the `hello` value) or by `sync`, never both, never neither.
 public final class UserInbox: Sendable {
     public let userId: String
-    private let state = Mutex<(core: InboxCore, listeners: [ObjectIdentifier: any InboxListener])>((InboxCore(), [:]))
+    private let state = Mutex<(core: InboxCore, listeners: [ObjectIdentifier: any InboxListener], receivedUpTo: UInt64)>(
+        (InboxCore(), [:], 0))
 
     public init(userId: String) { self.userId = userId }
 
@@ -53,6 +54,24 @@ public final class UserInbox: Sendable {
             guard let i = s.core.entries.lastIndex(of: target) else { return 0 }
             return UInt64(i + 1)
         }
+    }
+
+    /// Claims the entries in (previous claim, min(upTo, lastSeq)] for delivered receipts; nil when the
+    /// claim moves nothing. Claims only move forward, so two sessions never report one entry twice.
+    public func claimReceived(upTo: UInt64) -> (range: ClosedRange<UInt64>, entries: [(seq: UInt64, entry: InboxEntry)])? {
+        state.withLock { s in
+            let top = min(upTo, s.core.lastSeq)
+            guard top > s.receivedUpTo else { return nil }
+            let range = (s.receivedUpTo + 1)...top
+            let entries = s.core.entries(after: s.receivedUpTo, limit: Int(top - s.receivedUpTo))
+            s.receivedUpTo = top
+            return (range, entries)
+        }
+    }
+
+    /// Replay of a `delivered` event.
+    public func noteReceived(upTo: UInt64) {
+        state.withLock { $0.receivedUpTo = max($0.receivedUpTo, upTo) }
     }
 
     public func entries(after: UInt64, limit: Int) -> [(seq: UInt64, entry: InboxEntry)] {

@@ -175,8 +175,14 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
                     session.sendFromAnyThread(ServerFrame.error(e))
                 } catch {}
             }
-        case .received:
-            session.send(ServerFrame.error(code: "unavailable", message: "delivered receipts are not available in this build yet"))
+        case .received(let upTo):
+            Task {
+                do {
+                    try await services.conversations.received(by: userId, upTo: upTo)
+                } catch let e as ChatError {
+                    session.sendFromAnyThread(ServerFrame.error(e))
+                } catch {}
+            }
         }
     }
 

@@ -16,6 +16,10 @@ import Testing
         .readUpTo(userId: "u3", conversationId: "c1", seq: 299),
         .inboxAppended(userId: "u2", inboxSeq: 17, conversationId: "c1", seq: 300, receiptFrom: nil, receiptKind: 0),
         .inboxAppended(userId: "u1", inboxSeq: 18, conversationId: "c1", seq: 300, receiptFrom: "u2", receiptKind: 2),
+        .delivered(userId: "u2", inboxUpTo: 40, items: [
+            DeliveredItem(conversationId: "c1", seq: 300, recipients: ["u1"]),
+            DeliveredItem(conversationId: "c2", seq: 7, recipients: ["u3", "u4"]),
+        ]),
     ]
 
     @Test(arguments: samples)

@@ -348,3 +348,24 @@ def test_read_receipts_reach_the_other_members_and_unread_drops(server):
             assert r["type"] == "receipt" and r["seq"] == 2
             assert (await recv(a))["type"] == "synced"
     run(go())
+
+
+def test_received_gives_one_delivered_receipt_per_conversation_and_sender(server):
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a, websockets.connect(server.ws_url(bob["token"])) as b:
+            await recv(a), await recv(b)
+            for i in range(3):
+                await a.send(json.dumps({"type": "send", "clientMsgId": f"d{i}", "to": bob["id"], "body": f"x{i}"}))
+                await recv_until(a, "ack")
+            last = None
+            for _ in range(3):
+                last = await recv_until(b, "message")
+            await b.send(json.dumps({"type": "received", "upTo": last["inboxSeq"]}))
+            r = await recv_until(a, "receipt")
+            assert r["kind"] == "delivered" and r["userId"] == bob["id"] and r["seq"] == 3
+            await b.send(json.dumps({"type": "received", "upTo": last["inboxSeq"]}))
+            await a.send(json.dumps({"type": "ping"}))
+            assert (await recv(a))["type"] == "pong", "the same holding is reported once"
+    run(go())
