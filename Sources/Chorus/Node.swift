@@ -74,10 +74,11 @@ struct Node {
         gatewayConfig.host = settings.host
         gatewayConfig.port = settings.port
         gatewayConfig.maxConnections = settings.maxConnections
+        let gatewayMetrics = GatewayMetrics()
         let sessionRegistry = SessionRegistry(clock: clock)
         await accounts.onRevocation { hash in sessionRegistry.revoked(hash) }
         let router = APIRouter(
-            accounts: accounts, conversations: conversations, sessions: sessionRegistry,
+            accounts: accounts, conversations: conversations, sessions: sessionRegistry, metrics: gatewayMetrics,
             health: {
                 let healthy = log.isHealthy
                 return NodeHealth(
@@ -91,7 +92,7 @@ struct Node {
         let sessions = SessionServices(
             accounts: accounts, conversations: conversations, inboxes: inboxes, registry: sessionRegistry, clock: clock,
             heartbeatMs: settings.heartbeatMs, rateLimit: settings.sessionRateLimit, maxOutboundFrames: gatewayConfig.maxOutboundFrames,
-            logger: logger)
+            logger: logger, metrics: gatewayMetrics)
         metrics.sessions.withLock { $0 = { sessionRegistry.openSessions } }
         let gateway = GatewayServer(configuration: gatewayConfig, router: router, sessions: sessions, group: group, logger: logger) { address in
             readiness.set(true)

@@ -13,6 +13,7 @@ final class NodeMetrics: Sendable {
     private let openConnections: Gauge
     private let walHealthy: Gauge
     private let walLastLSN: Gauge
+    private let walSize: Gauge
     private let walCommits: Counter
     private let walRecords: Counter
     private let walStoredBytes: Counter
@@ -31,6 +32,7 @@ final class NodeMetrics: Sendable {
         openSessions = registry.makeGauge(name: "chorus_sessions_open", help: "Open WebSocket sessions.")
         walHealthy = registry.makeGauge(name: "chorus_wal_healthy", help: "1 while the write-ahead log accepts appends, 0 once stopped.")
         walLastLSN = registry.makeGauge(name: "chorus_wal_last_lsn", help: "Last log sequence number written.")
+        walSize = registry.makeGauge(name: "chorus_wal_size_bytes", help: "Bytes of the log's segment files on disk.")
         walCommits = registry.makeCounter(name: "chorus_wal_commits_total", help: "Group commits written.")
         walRecords = registry.makeCounter(name: "chorus_wal_records_total", help: "Records appended to the log.")
         walStoredBytes = registry.makeCounter(name: "chorus_wal_stored_bytes_total", help: "Block bytes written to the log.")
@@ -57,6 +59,7 @@ final class NodeMetrics: Sendable {
         openSessions.set(to: Double(sessions.withLock { $0 }()))
         walHealthy.set(to: log.isHealthy ? 1.0 : 0.0)
         walLastLSN.set(to: Double(log.lastLSN))
+        walSize.set(to: Double(log.diskBytes))
         walCommits.increment(by: Int64(delta.commits))
         walRecords.increment(by: Int64(delta.records))
         walStoredBytes.increment(by: Int64(delta.storedBytes))

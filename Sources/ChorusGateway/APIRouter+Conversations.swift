@@ -43,6 +43,7 @@ extension APIRouter {
             let body = try r.jsonObject()
             let actor = try await conversations.conversation(parts[2])
             let sent = try await actor.send(from: user.userId, clientMsgId: try body.string("clientMsgId"), body: try body.string("body"))
+            if sent.created { metrics.messagesAccepted.increment() }
             return .json(sent.created ? 201 : 200, Self.json(sent.message))
         default:
             return nil

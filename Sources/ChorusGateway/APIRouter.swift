@@ -20,16 +20,19 @@ public struct APIRouter: Sendable {
     public let accounts: Accounts
     public let conversations: Conversations
     public let sessions: SessionRegistry
+    public let metrics: GatewayMetrics
     public let health: @Sendable () -> NodeHealth
     public let metricsText: @Sendable () -> String
 
     public init(
-        accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, health: @escaping @Sendable () -> NodeHealth,
+        accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, metrics: GatewayMetrics,
+        health: @escaping @Sendable () -> NodeHealth,
         metricsText: @escaping @Sendable () -> String
     ) {
         self.accounts = accounts
         self.conversations = conversations
         self.sessions = sessions
+        self.metrics = metrics
         self.health = health
         self.metricsText = metricsText
     }
@@ -38,6 +41,7 @@ public struct APIRouter: Sendable {
         do {
             return try await route(request)
         } catch {
+            if case .rateLimited = error { metrics.rateLimited.increment() }
             return .error(error)
         }
     }

@@ -1,6 +1,7 @@
 import ChorusCore
 import ChorusEngine
 import Logging
+import Metrics
 import NIOCore
 import NIOWebSocket
 import Synchronization
@@ -16,11 +17,13 @@ public struct SessionServices: Sendable {
     public var rateLimit: RateLimitSetting
     public var maxOutboundFrames: Int
     public var logger: Logger
+    public var metrics: GatewayMetrics
 
     public init(
         accounts: Accounts, conversations: Conversations, inboxes: InboxDirectory, registry: SessionRegistry, clock: any WallClock,
-        heartbeatMs: Int, rateLimit: RateLimitSetting, maxOutboundFrames: Int, logger: Logger
+        heartbeatMs: Int, rateLimit: RateLimitSetting, maxOutboundFrames: Int, logger: Logger, metrics: GatewayMetrics
     ) {
+        self.metrics = metrics
         self.accounts = accounts
         self.conversations = conversations
         self.inboxes = inboxes
@@ -62,7 +65,10 @@ public final class WebSocketSession: InboxListener, Sendable {
         var held: [[UInt8]] = []
     }
 
-    init(userId: String, sessionId: String, tokenHash: TokenHash, channel: any Channel, maxOutbound: Int) {
+    private let delivered: Counter
+
+    init(userId: String, sessionId: String, tokenHash: TokenHash, channel: any Channel, maxOutbound: Int, delivered: Counter) {
+        self.delivered = delivered
         self.userId = userId
         self.sessionId = sessionId
         self.tokenHash = tokenHash
@@ -77,6 +83,7 @@ public final class WebSocketSession: InboxListener, Sendable {
         case .message:
             guard let message else { return }
             frame = ServerFrame.message(message, inboxSeq: inboxSeq)
+            delivered.increment()
         case .receipt:
             frame = ServerFrame.receipt(entry, inboxSeq: inboxSeq)
         }

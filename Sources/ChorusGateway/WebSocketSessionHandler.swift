@@ -37,7 +37,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         let s = WebSocketSession(
             userId: user.userId, sessionId: Accounts.newID(prefix: "s"), tokenHash: tokenHash, channel: context.channel,
-            maxOutbound: services.maxOutboundFrames)
+            maxOutbound: services.maxOutboundFrames, delivered: services.metrics.messagesDelivered)
         session = s
         services.registry.add(s)
         liveFrom = services.inboxes.inbox(user.userId).attach(s)
@@ -99,6 +99,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
     /// Every client frame costs one token; without one the frame is refused with `rate_limited`.
     private func take(ref: String?) -> Bool {
         if case .limited(let ms) = bucket.take(nowMs: services.clock.nowMs()) {
+            services.metrics.rateLimited.increment()
             session?.send(ServerFrame.error(.rateLimited(retryAfterMs: ms), ref: ref))
             return false
         }
@@ -130,6 +131,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         case .ping:
             session.send(ServerFrame.encode(["type": "pong"]))
         case .send(let clientMsgId, let target, let body):
+            let received = ContinuousClock.now
             Task {
                 do {
                     let conversation: ConversationActor
@@ -143,6 +145,8 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
                         from: userId, clientMsgId: clientMsgId, body: body, origin: ObjectIdentifier(session))
                     let inboxSeq = sent.created ? sent.inboxSeq : services.inboxes.inbox(userId).seq(of: sent.message)
                     session.sendFromAnyThread(ServerFrame.ack(sent.message, inboxSeq: inboxSeq))
+                    if sent.created { services.metrics.messagesAccepted.increment() }
+                    services.metrics.ackLatency.recordNanoseconds(nanoseconds(ContinuousClock.now - received))
                 } catch let e as ChatError {
                     session.sendFromAnyThread(ServerFrame.error(e, ref: clientMsgId))
                 } catch {
@@ -237,4 +241,9 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
 
 private func answerSyncRequest(_ r: WebSocketSessionHandler.SyncRequest) async {
     await WebSocketSessionHandler.answerSync(r)
+}
+
+/// A duration in whole nanoseconds (for swift-metrics timers).
+func nanoseconds(_ d: Duration) -> Int64 {
+    d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
 }

@@ -1,5 +1,6 @@
 import ChorusCore
 import Dispatch
+import Glibc
 import Logging
 import Synchronization
 
@@ -116,6 +117,14 @@ public final class WriteAheadLog: Journal, Sendable {
 
     /// Counters since open: group commits, blocks, bytes, fsyncs.
     public var stats: WALStats { state.withLock { $0.stats } }
+
+    /// Bytes the log's segment files take on disk (preallocated space included).
+    public var diskBytes: Int {
+        state.withLock { $0.segments.map(\.path) }.reduce(0) { total, path in
+            var st = stat()
+            return total + (stat(path, &st) == 0 ? Int(st.st_size) : 0)
+        }
+    }
 
     /// The first LSN still stored (older ones were removed by retention).
     public var firstLSN: UInt64 { state.withLock { $0.firstRetainedLSN } }

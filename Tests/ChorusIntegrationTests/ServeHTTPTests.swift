@@ -131,9 +131,15 @@ import Testing
         let server = try ServerProcess(data: dir.path + "/data")
         defer { _ = server.stop() }
         _ = try server.request("POST", "/v1/users", json: ["username": "erin", "password": "password1", "email": "e@example.com"])
+        let frank = try server.request("POST", "/v1/users", json: ["username": "frank", "password": "password1", "email": "f@example.com"])
+        let token = try server.request("POST", "/v1/sessions", json: ["username": "erin", "password": "password1"]).json["token"] as? String
+        let conv = try server.request("POST", "/v1/conversations", json: ["members": [frank.json["userId"] as? String ?? ""]], token: token)
+        let id = conv.json["conversationId"] as? String ?? ""
+        #expect(try server.request("POST", "/v1/conversations/\(id)/messages", json: ["clientMsgId": "1", "body": "hi"], token: token).status == 201)
         let metrics = try server.request("GET", "/metrics")
         #expect(metrics.status == 200 && metrics.headers["content-type"]?.hasPrefix("text/plain") == true)
-        for series in ["chorus_connections_open", "chorus_wal_fsync_seconds_bucket", "chorus_wal_commits_total", "chorus_wal_healthy 1"] {
+        for series in ["chorus_connections_open", "chorus_wal_fsync_seconds_bucket", "chorus_wal_commits_total", "chorus_wal_healthy 1",
+                       "chorus_messages_accepted_total 1", "chorus_wal_size_bytes", "chorus_sessions_open 0"] {
             #expect(metrics.text.contains(series), "\(series)")
         }
     }
