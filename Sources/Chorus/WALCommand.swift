@@ -6,7 +6,7 @@ struct WALCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wal",
         abstract: "Inspect and verify a write-ahead log directory.",
-        subcommands: [Inspect.self, Verify.self, Torture.self]
+        subcommands: [Inspect.self, Verify.self, Torture.self, Generate.self]
     )
 
     /// Accepts a `--data` directory (uses its `wal/`) or the log directory itself.

@@ -29,15 +29,17 @@ public struct EngineState: Sendable {
             conversations[id]?.removeMember(userId, at: at)
             userConversations[userId]?.remove(id)
         case .messageAppended(let m):
-            guard var c = conversations[m.conversationId] else { return }
-            c.apply(m, lsn: lsn)
-            for member in c.members { inboxes.inbox(member).append(.message(conversationId: m.conversationId, seq: m.seq)) }
-            conversations[m.conversationId] = c
+            // Mutated in place: copying the core out and back would copy its dedup window and index
+            // on every message (copy-on-write), making replay quadratic.
+            guard conversations[m.conversationId] != nil else { return }
+            conversations[m.conversationId]!.apply(m, lsn: lsn)
+            for member in conversations[m.conversationId]!.members {
+                inboxes.inbox(member).append(.message(conversationId: m.conversationId, seq: m.seq))
+            }
         case .readUpTo(let userId, let id, let seq):
-            guard var c = conversations[id] else { return }
-            c.applyRead(by: userId, upTo: seq)
-            conversations[id] = c
-            for member in c.members where member != userId {
+            guard conversations[id] != nil else { return }
+            conversations[id]!.applyRead(by: userId, upTo: seq)
+            for member in conversations[id]!.members where member != userId {
                 inboxes.inbox(member).append(.receipt(conversationId: id, userId: userId, kind: .read, seq: seq))
             }
         case .delivered(let userId, let upTo, let items):
