@@ -63,4 +63,15 @@ extension Journal {
             append(batch: records) { c.resume(with: $0) }
         }
     }
+
+    /// `appendInOrder`, running `onDurable` with the last LSN on the completion path (one at a time,
+    /// in LSN order) before returning its result: how live changes keep replay's order.
+    public func appendInOrder<T: Sendable>(
+        _ records: [(kind: UInt16, payload: [UInt8])], isolation: isolated (any Actor)? = #isolation,
+        onDurable: @escaping @Sendable (UInt64) -> T
+    ) async -> Result<T, any Error> {
+        await withCheckedContinuation(isolation: isolation) { c in
+            append(batch: records) { result in c.resume(returning: result.map(onDurable)) }
+        }
+    }
 }

@@ -61,20 +61,15 @@ public actor ConversationActor {
             let recipients = core.members
             let inboxes = self.inboxes
             let event = ChorusEvent.messageAppended(m)
-            let outcome: Result<(lsn: UInt64, senderInboxSeq: UInt64), any Error> = await withCheckedContinuation { c in
-                // Runs on this actor: the append is enqueued before any other send can reserve a seq.
-                journal.append(batch: [(event.kind, event.encode())]) { result in
-                    // Completion path: serial, in LSN order (Journal contract).
-                    c.resume(returning: result.map { lsn in
-                        var senderSeq: UInt64 = 0
-                        for r in recipients {
-                            let s = inboxes.inbox(r).append(
-                                .message(conversationId: m.conversationId, seq: m.seq), message: m, except: r == from ? origin : nil)
-                            if r == from { senderSeq = s }
-                        }
-                        return (lsn, senderSeq)
-                    })
+            // Enqueued while still on this actor; inbox entries assigned on the completion path.
+            let outcome = await journal.appendInOrder([(event.kind, event.encode())]) { lsn in
+                var senderSeq: UInt64 = 0
+                for r in recipients {
+                    let s = inboxes.inbox(r).append(
+                        .message(conversationId: m.conversationId, seq: m.seq), message: m, except: r == from ? origin : nil)
+                    if r == from { senderSeq = s }
                 }
+                return (lsn: lsn, senderInboxSeq: senderSeq)
             }
             switch outcome {
             case .success(let (lsn, senderInboxSeq)):
@@ -102,14 +97,9 @@ public actor ConversationActor {
         let inboxes = self.inboxes
         let event = ChorusEvent.readUpTo(userId: userId, conversationId: id, seq: target)
         let conversationId = id
-        let result: Result<UInt64, any Error> = await withCheckedContinuation { c in
-            journal.append(batch: [(event.kind, event.encode())]) { result in
-                if case .success = result {
-                    for o in others {
-                        inboxes.inbox(o).append(.receipt(conversationId: conversationId, userId: userId, kind: .read, seq: target))
-                    }
-                }
-                c.resume(returning: result)
+        let result = await journal.appendInOrder([(event.kind, event.encode())]) { _ in
+            for o in others {
+                inboxes.inbox(o).append(.receipt(conversationId: conversationId, userId: userId, kind: .read, seq: target))
             }
         }
         if case .failure(let error) = result { throw .unavailable("the log refused the read: \(error)") }

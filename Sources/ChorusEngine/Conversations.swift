@@ -118,16 +118,11 @@ public actor Conversations {
         guard !items.isEmpty else { return }
         let event = ChorusEvent.delivered(userId: userId, inboxUpTo: claim.range.upperBound, items: items)
         let inboxes = self.inboxes
-        let result: Result<UInt64, any Error> = await withCheckedContinuation { c in
-            journal.append(batch: [(event.kind, event.encode())]) { result in
-                if case .success = result {
-                    for item in items {
-                        for r in item.recipients {
-                            inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
-                        }
-                    }
+        let result = await journal.appendInOrder([(event.kind, event.encode())]) { _ in
+            for item in items {
+                for r in item.recipients {
+                    inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
                 }
-                c.resume(returning: result)
             }
         }
         if case .failure(let error) = result { throw .unavailable("the log refused the receipt: \(error)") }
