@@ -72,6 +72,12 @@ public struct ConversationCore: Sendable {
         if reservedSeq == seq { reservedSeq = seq - 1 }
     }
 
+    /// Applies a durable message and returns the members it goes to (one dictionary access in replay).
+    public mutating func applyReturningMembers(_ m: MessageRecord, lsn: UInt64) -> [String] {
+        apply(m, lsn: lsn)
+        return members
+    }
+
     /// Applies a durable message (live after its log ack, or on replay).
     public mutating func apply(_ m: MessageRecord, lsn: UInt64) {
         pendingClientIds[m.clientMsgId] = nil

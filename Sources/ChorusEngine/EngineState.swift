@@ -31,9 +31,8 @@ public struct EngineState: Sendable {
         case .messageAppended(let m):
             // Mutated in place: copying the core out and back would copy its dedup window and index
             // on every message (copy-on-write), making replay quadratic.
-            guard conversations[m.conversationId] != nil else { return }
-            conversations[m.conversationId]!.apply(m, lsn: lsn)
-            for member in conversations[m.conversationId]!.members {
+            guard let members = conversations[m.conversationId]?.applyReturningMembers(m, lsn: lsn) else { return }
+            for member in members {
                 inboxes.inbox(member).append(.message(conversationId: m.conversationId, seq: m.seq))
             }
         case .readUpTo(let userId, let id, let seq):

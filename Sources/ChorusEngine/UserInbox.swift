@@ -29,7 +29,9 @@ public final class UserInbox: Sendable {
         let (seq, listeners) = state.withLock { s -> (UInt64, [any InboxListener]) in
             let seq = s.core.nextSeq
             try! s.core.apply(seq: seq, entry)  // nextSeq is always in order
-            return (seq, s.listeners.filter { $0.key != origin }.map(\.value))
+            // Most inboxes have no session listening (always during replay): skip the copy then.
+            if s.listeners.isEmpty { return (seq, []) }
+            return (seq, s.listeners.compactMap { $0.key == origin ? nil : $0.value })
         }
         for l in listeners { l.deliver(inboxSeq: seq, entry: entry, message: message) }
         return seq
