@@ -27,7 +27,8 @@ public protocol Journal: Sendable {
     func append(batch records: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64>
     /// Enqueues records with consecutive LSNs, assigned in call order, and returns at once;
     /// `completion` gets the last LSN once all are durable. Contract the engine relies on: completions
-    /// run one at a time, in LSN order, and must not block. The batch is atomic across crashes.
+    /// run one at a time, in LSN order, and must not block. The batch is atomic across crashes. A
+    /// refusal (no LSN assigned: too large, log stopped or closed) may complete at once on the caller.
     func append(batch records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void)
     /// Up to `limit` records starting at `lsn`, in LSN order.
     func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord]

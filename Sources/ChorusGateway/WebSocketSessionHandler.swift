@@ -50,21 +50,20 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        heartbeat?.cancel()
-        if let s = session {
-            services.inboxes.inbox(user.userId).detach(s)
-            services.registry.remove(s)
-        }
-    }
+    func handlerRemoved(context: ChannelHandlerContext) { end() }
 
     func channelInactive(context: ChannelHandlerContext) {
-        heartbeat?.cancel()
-        if let s = session {
-            services.inboxes.inbox(user.userId).detach(s)
-            services.registry.remove(s)
-        }
+        end()
         context.fireChannelInactive()
+    }
+
+    /// Stops the heartbeat and unregisters the session; safe to run twice (whichever comes first).
+    private func end() {
+        heartbeat?.cancel()
+        guard let s = session else { return }
+        session = nil
+        services.inboxes.inbox(user.userId).detach(s)
+        services.registry.remove(s)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -72,8 +71,11 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         lastSeen = .now()
         switch frame.opcode {
         case .connectionClose:
+            // Echo the client's code when it is one that may be sent (RFC 6455 7.4); 1000 otherwise.
             let payload = frame.unmaskedData
-            session?.close(code: payload.getInteger(at: payload.readerIndex, as: UInt16.self) ?? 1000)
+            let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self) ?? 1000
+            let sendable = (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
+            session?.close(code: sendable ? code : 1000)
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .pong:
