@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -61,6 +62,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The load generator: a NIO WebSocket client and latency histograms (`chorus load`).
+        .target(
+            name: "ChorusLoad",
+            dependencies: [
+                "ChorusCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "Chorus",
             dependencies: [
@@ -68,6 +81,7 @@ let package = Package(
                 "ChorusCore",
                 "ChorusEngine",
                 "ChorusGateway",
+                "ChorusLoad",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -78,9 +92,11 @@ let package = Package(
         .testTarget(name: "ChorusWALTests", dependencies: ["ChorusWAL", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
         .testTarget(name: "ChorusEngineTests", dependencies: ["ChorusEngine", "ChorusCore", "ChorusTestKit"]),
+        .testTarget(name: "ChorusGatewayTests", dependencies: ["ChorusGateway", "ChorusEngine", "ChorusCore"]),
+        .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusCore"]),
         .testTarget(
             name: "ChorusIntegrationTests",
-            dependencies: ["ChorusWAL", "ChorusCore", "Chorus"]
+            dependencies: ["ChorusWAL", "ChorusCore", "ChorusLoad", "Chorus"]
         ),
     ]
 )

@@ -1,6 +1,5 @@
 import ChorusCore
 import ChorusEngine
-import Foundation
 
 /// A frame a client may send (PROTOCOL.md section 3), decoded and validated. Pure: no NIO.
 public enum ClientFrame: Equatable, Sendable {
@@ -22,6 +21,11 @@ public enum ClientFrame: Equatable, Sendable {
 public struct FrameError: Error, Equatable, Sendable {
     public var message: String
     public var ref: String?
+
+    public init(message: String, ref: String? = nil) {
+        self.message = message
+        self.ref = ref
+    }
 }
 
 public enum ClientFrameCodec {
@@ -30,109 +34,155 @@ public enum ClientFrameCodec {
 
     /// Decodes one text frame's bytes. Unknown fields are ignored; a missing or mistyped field is named.
     public static func decode(_ bytes: [UInt8]) -> Result<ClientFrame, FrameError> {
-        let data = Data(bytes)
-        let decoder = JSONDecoder()
-        guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
-            return .failure(FrameError(message: "frame is not a JSON object"))
-        }
-        let head: Head
-        do { head = try decoder.decode(Head.self, from: data) } catch { return .failure(describe(error, ref: nil)) }
-        guard let type = head.type else { return .failure(FrameError(message: "missing field 'type'")) }
+        guard let o = FlatJSON.parse(bytes) else { return .failure(FrameError(message: "frame is not a JSON object")) }
+        let ref = o.string("clientMsgId")
+        var fields = Fields(object: o, ref: ref)
         do {
+            guard o["type"] != nil else { throw FrameError(message: "missing field 'type'") }
+            let type = try fields.string("type")
             switch type {
             case "send":
-                let f = try decoder.decode(Send.self, from: data)
-                if let to = f.to { return .success(.send(clientMsgId: f.clientMsgId, target: .user(to), body: f.body)) }
-                guard let id = f.conversationId else {
-                    return .failure(FrameError(message: "missing field 'to' or 'conversationId'", ref: f.clientMsgId))
-                }
-                return .success(.send(clientMsgId: f.clientMsgId, target: .conversation(id), body: f.body))
-            case "sync": return .success(.sync(after: try decoder.decode(Sync.self, from: data).after))
-            case "received": return .success(.received(upTo: try decoder.decode(Received.self, from: data).upTo))
-            case "read":
-                let f = try decoder.decode(Read.self, from: data)
-                return .success(.read(conversationId: f.conversationId, seq: f.seq))
-            case "typing": return .success(.typing(conversationId: try decoder.decode(Typing.self, from: data).conversationId))
+                let clientMsgId = try fields.string("clientMsgId")
+                let body = try fields.string("body")
+                if o["to"] != nil { return .success(.send(clientMsgId: clientMsgId, target: .user(try fields.string("to")), body: body)) }
+                guard o["conversationId"] != nil else { throw FrameError(message: "missing field 'to' or 'conversationId'", ref: ref) }
+                return .success(.send(clientMsgId: clientMsgId, target: .conversation(try fields.string("conversationId")), body: body))
+            case "sync": return .success(.sync(after: try fields.count("after")))
+            case "received": return .success(.received(upTo: try fields.count("upTo")))
+            case "read": return .success(.read(conversationId: try fields.string("conversationId"), seq: try fields.count("seq")))
+            case "typing": return .success(.typing(conversationId: try fields.string("conversationId")))
             case "watch":
-                let f = try decoder.decode(Watch.self, from: data)
-                guard f.userIds.count <= maxWatch else { return .failure(FrameError(message: "field 'userIds' holds at most \(maxWatch) ids")) }
-                return .success(.watch(userIds: f.userIds))
+                let ids = try fields.strings("userIds")
+                guard ids.count <= maxWatch else { throw FrameError(message: "field 'userIds' holds at most \(maxWatch) ids") }
+                return .success(.watch(userIds: ids))
             case "ping": return .success(.ping)
-            default: return .failure(FrameError(message: "unknown type '\(type)'", ref: head.clientMsgId))
+            default: throw FrameError(message: "unknown type '\(type)'", ref: ref)
             }
+        } catch let error as FrameError {
+            return .failure(error)
         } catch {
-            return .failure(describe(error, ref: head.clientMsgId))
+            return .failure(FrameError(message: "frame could not be decoded", ref: ref))
         }
     }
 
-    private struct Head: Decodable {
-        var type: String?
-        var clientMsgId: String?
+    /// Typed access to a frame's members; a missing or mistyped one throws a `FrameError` naming it.
+    private struct Fields {
+        let object: [String: FlatJSON.Value]
+        let ref: String?
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            type = try c.decodeIfPresent(String.self, forKey: .type)
-            clientMsgId = try? c.decodeIfPresent(String.self, forKey: .clientMsgId)
+        func missing(_ name: String) -> FrameError { FrameError(message: "missing field '\(name)'", ref: ref) }
+
+        func string(_ name: String) throws(FrameError) -> String {
+            guard let v = object[name] else { throw missing(name) }
+            guard case .string(let s) = v else { throw FrameError(message: "field '\(name)' must be a string", ref: ref) }
+            return s
         }
 
-        enum CodingKeys: String, CodingKey { case type, clientMsgId }
-    }
+        func count(_ name: String) throws(FrameError) -> UInt64 {
+            guard let v = object[name] else { throw missing(name) }
+            guard case .integer(let n) = v, n >= 0 else {
+                throw FrameError(message: "field '\(name)' must be a non-negative integer", ref: ref)
+            }
+            return UInt64(n)
+        }
 
-    private struct Send: Decodable { var clientMsgId: String; var body: String; var to: String?; var conversationId: String? }
-    private struct Sync: Decodable { var after: UInt64 }
-    private struct Received: Decodable { var upTo: UInt64 }
-    private struct Read: Decodable { var conversationId: String; var seq: UInt64 }
-    private struct Typing: Decodable { var conversationId: String }
-    private struct Watch: Decodable { var userIds: [String] }
-
-    /// Names the field a decoding error is about.
-    private static func describe(_ error: any Error, ref: String?) -> FrameError {
-        switch error {
-        case DecodingError.keyNotFound(let key, _):
-            return FrameError(message: "missing field '\(key.stringValue)'", ref: ref)
-        case DecodingError.typeMismatch(let type, let context), DecodingError.valueNotFound(let type, let context):
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return FrameError(message: "field '\(field)' must be \(type == UInt64.self ? "a non-negative integer" : "\(type)".lowercased())", ref: ref)
-        case DecodingError.dataCorrupted(let context):
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return FrameError(message: field.isEmpty ? "frame is not valid JSON" : "field '\(field)' is out of range", ref: ref)
-        default:
-            return FrameError(message: "frame could not be decoded", ref: ref)
+        func strings(_ name: String) throws(FrameError) -> [String] {
+            guard let v = object[name] else { throw missing(name) }
+            guard case .array(let items) = v else { throw FrameError(message: "field '\(name)' must be an array of strings", ref: ref) }
+            var out: [String] = []
+            for item in items {
+                guard case .string(let s) = item else { throw FrameError(message: "field '\(name)' must be an array of strings", ref: ref) }
+                out.append(s)
+            }
+            return out
         }
     }
 }
 
-/// Server frames as JSON text.
+/// Server frames as JSON text, written directly (no Foundation on the hot path).
 public enum ServerFrame {
-    public static func encode(_ object: [String: Any]) -> [UInt8] {
-        [UInt8]((try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8))
-    }
-
     public static func hello(userId: String, sessionId: String, inboxSeq: UInt64, heartbeatMs: Int) -> [UInt8] {
-        encode(["type": "hello", "userId": userId, "sessionId": sessionId, "inboxSeq": inboxSeq, "heartbeatMs": heartbeatMs])
+        var w = JSONObjectWriter()
+        w.string("type", "hello")
+        w.string("userId", userId)
+        w.string("sessionId", sessionId)
+        w.integer("inboxSeq", inboxSeq)
+        w.integer("heartbeatMs", heartbeatMs)
+        return w.finished()
     }
 
     public static func message(_ m: MessageRecord, inboxSeq: UInt64) -> [UInt8] {
-        encode(["type": "message", "inboxSeq": inboxSeq, "conversationId": m.conversationId, "seq": m.seq, "messageId": m.messageId,
-                "from": m.from, "body": m.body, "ts": m.ts, "clientMsgId": m.clientMsgId])
+        var w = JSONObjectWriter(capacity: 200 + m.body.utf8.count)
+        w.string("type", "message")
+        w.integer("inboxSeq", inboxSeq)
+        w.string("conversationId", m.conversationId)
+        w.integer("seq", m.seq)
+        w.string("messageId", m.messageId)
+        w.string("from", m.from)
+        w.string("body", m.body)
+        w.integer("ts", m.ts)
+        w.string("clientMsgId", m.clientMsgId)
+        return w.finished()
     }
 
     public static func receipt(_ entry: InboxEntry, inboxSeq: UInt64) -> [UInt8] {
         guard case .receipt(let conversationId, let userId, let kind, let seq) = entry else { return [] }
-        return encode(["type": "receipt", "inboxSeq": inboxSeq, "conversationId": conversationId, "userId": userId,
-                       "kind": kind.name, "seq": seq])
+        var w = JSONObjectWriter()
+        w.string("type", "receipt")
+        w.integer("inboxSeq", inboxSeq)
+        w.string("conversationId", conversationId)
+        w.string("userId", userId)
+        w.string("kind", kind.name)
+        w.integer("seq", seq)
+        return w.finished()
     }
 
     public static func ack(_ m: MessageRecord, inboxSeq: UInt64) -> [UInt8] {
-        encode(["type": "ack", "clientMsgId": m.clientMsgId, "conversationId": m.conversationId, "seq": m.seq,
-                "messageId": m.messageId, "ts": m.ts, "inboxSeq": inboxSeq])
+        var w = JSONObjectWriter()
+        w.string("type", "ack")
+        w.string("clientMsgId", m.clientMsgId)
+        w.string("conversationId", m.conversationId)
+        w.integer("seq", m.seq)
+        w.string("messageId", m.messageId)
+        w.integer("ts", m.ts)
+        w.integer("inboxSeq", inboxSeq)
+        return w.finished()
     }
 
+    public static func presence(userId: String, online: Bool, lastSeen: Int64) -> [UInt8] {
+        var w = JSONObjectWriter()
+        w.string("type", "presence")
+        w.string("userId", userId)
+        w.string("status", online ? "online" : "offline")
+        w.integer("lastSeen", lastSeen)
+        return w.finished()
+    }
+
+    public static func typing(conversationId: String, userId: String) -> [UInt8] {
+        var w = JSONObjectWriter()
+        w.string("type", "typing")
+        w.string("conversationId", conversationId)
+        w.string("userId", userId)
+        return w.finished()
+    }
+
+    public static func synced(inboxSeq: UInt64) -> [UInt8] {
+        var w = JSONObjectWriter()
+        w.string("type", "synced")
+        w.integer("inboxSeq", inboxSeq)
+        return w.finished()
+    }
+
+    public static let pong: [UInt8] = Array(#"{"type":"pong"}"#.utf8)
+
     public static func error(code: String, message: String, ref: String? = nil, retryAfterMs: Int? = nil) -> [UInt8] {
-        var o: [String: Any] = ["type": "error", "code": code, "message": message]
-        if let ref { o["ref"] = ref }
-        if let retryAfterMs { o["retryAfterMs"] = retryAfterMs }
-        return encode(o)
+        var w = JSONObjectWriter()
+        w.string("type", "error")
+        w.string("code", code)
+        w.string("message", message)
+        if let ref { w.string("ref", ref) }
+        if let retryAfterMs { w.integer("retryAfterMs", retryAfterMs) }
+        return w.finished()
     }
 
     public static func error(_ e: ChatError, ref: String? = nil) -> [UInt8] {

@@ -219,6 +219,6 @@ public final class SessionRegistry: Sendable {
     }
 
     static func frame(_ userId: String, _ status: PresenceCore.Status) -> [UInt8] {
-        ServerFrame.encode(["type": "presence", "userId": userId, "status": status.online ? "online" : "offline", "lastSeen": status.lastSeen])
+        ServerFrame.presence(userId: userId, online: status.online, lastSeen: status.lastSeen)
     }
 }

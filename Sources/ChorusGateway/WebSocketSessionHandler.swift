@@ -131,7 +131,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         let userId = user.userId
         switch frame {
         case .ping:
-            session.send(ServerFrame.encode(["type": "pong"]))
+            session.send(ServerFrame.pong)
         case .send(let clientMsgId, let target, let body):
             let received = ContinuousClock.now
             Task {
@@ -165,7 +165,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
                     let conversation = try await services.conversations.conversation(conversationId)
                     let core = await conversation.snapshot
                     guard core.isMember(userId) else { throw ChatError.notMember }
-                    let frame = ServerFrame.encode(["type": "typing", "conversationId": conversationId, "userId": userId])
+                    let frame = ServerFrame.typing(conversationId: conversationId, userId: userId)
                     for member in core.members where member != userId {
                         for other in services.registry.sessions(of: member) { other.sendFromAnyThread(frame) }
                     }
@@ -221,7 +221,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
             try? await session.channel.eventLoop.submit { for f in frames { session.send(f) } }.get()
             cursor = last.seq
         }
-        let synced = ServerFrame.encode(["type": "synced", "inboxSeq": max(after, upTo)])
+        let synced = ServerFrame.synced(inboxSeq: max(after, upTo))
         session.channel.eventLoop.execute { session.endSync(synced) }
     }
 
