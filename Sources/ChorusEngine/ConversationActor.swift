@@ -1,5 +1,6 @@
 import ChorusCore
 import Logging
+import Synchronization
 
 /// A message with the sender's inbox entry for it (what an `ack` carries).
 public struct SentMessage: Sendable, Equatable {
@@ -8,6 +9,26 @@ public struct SentMessage: Sendable, Equatable {
     public var inboxSeq: UInt64
     /// False when this was a repeat of an earlier `clientMsgId`.
     public var created: Bool
+}
+
+/// A send waiting for its turn on a conversation; `reply` runs once with the outcome, on any thread.
+public struct SendRequest: Sendable {
+    public var from: String
+    public var clientMsgId: String
+    public var body: String
+    public var origin: ObjectIdentifier?
+    public var reply: @Sendable (Result<SentMessage, ChatError>) -> Void
+
+    public init(
+        from: String, clientMsgId: String, body: String, origin: ObjectIdentifier? = nil,
+        reply: @escaping @Sendable (Result<SentMessage, ChatError>) -> Void
+    ) {
+        self.from = from
+        self.clientMsgId = clientMsgId
+        self.body = body
+        self.origin = origin
+        self.reply = reply
+    }
 }
 
 /// One conversation. Decisions come from `ConversationCore`; each change is logged first. The log
@@ -25,6 +46,17 @@ public actor ConversationActor {
     /// The most recent messages, for duplicates and history without a log read (bounded).
     private var recent: [UInt64: MessageRecord] = [:]
     private let recentCapacity = 256
+    /// Sends submitted from any thread, taken in arrival order (see `submit`).
+    private nonisolated let intake = Mutex(Intake())
+
+    struct Intake: ~Copyable {
+        var queue: [SendRequest] = []
+        var draining = false
+    }
+
+    /// At most this many sends wait in `intake`; past it a send is refused as `unavailable` (retry
+    /// with the same clientMsgId).
+    public static let intakeBound = 10_000
 
     public init(core: ConversationCore, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
         id = core.id
@@ -38,6 +70,46 @@ public actor ConversationActor {
     public var snapshot: ConversationCore { core }
 
     public func isMember(_ userId: String) -> Bool { core.isMember(userId) }
+
+    /// Submits a send from any thread and returns at once; `reply` gets the outcome. Sends submitted
+    /// one after another from one thread (a session's event loop) take seqs in that order: they are
+    /// queued under a lock and started by one drain on this actor, each start (a `Task` created on the
+    /// actor, which Swift enqueues on the actor in creation order) deciding its seq before it awaits.
+    public nonisolated func submit(_ request: SendRequest) {
+        let start = intake.withLock { i -> Bool? in
+            guard i.queue.count < Self.intakeBound else { return nil }
+            i.queue.append(request)
+            if i.draining { return false }
+            i.draining = true
+            return true
+        }
+        switch start {
+        case nil: request.reply(.failure(.unavailable("conversation \(id) has \(Self.intakeBound) sends waiting")))
+        case true?: Task { await self.drainIntake() }
+        case false?: break
+        }
+    }
+
+    /// Starts every queued send in order. Runs on this actor and never awaits.
+    private func drainIntake() {
+        while true {
+            let batch = intake.withLock { i -> [SendRequest] in
+                if i.queue.isEmpty { i.draining = false }
+                defer { i.queue.removeAll(keepingCapacity: true) }
+                return i.queue
+            }
+            if batch.isEmpty { return }
+            for r in batch {
+                Task {
+                    do throws(ChatError) {
+                        r.reply(.success(try await self.send(from: r.from, clientMsgId: r.clientMsgId, body: r.body, origin: r.origin)))
+                    } catch {
+                        r.reply(.failure(error))
+                    }
+                }
+            }
+        }
+    }
 
     /// Sends a message: durable (per the log's mode) before this returns. `origin` is the sending
     /// session, which gets no live copy (it gets the `ack`).

@@ -1,9 +1,12 @@
 import ChorusCore
+import Synchronization
 
 /// All conversations of the node: creation (logged), lookup, each user's list. One actor per
 /// conversation does the rest.
 public actor Conversations {
-    private var actors: [String: ConversationActor] = [:]
+    /// Read from any thread without a hop (a send looks its conversation up on the event loop, so
+    /// that sends keep their order); written only by this actor.
+    private nonisolated let actors = Mutex<[String: ConversationActor]>([:])
     private var directPairs: [String: String]
     private var userConversations: [String: Set<String>]
     /// Direct conversations being created now, so two requests for one pair get one conversation.
@@ -22,19 +25,22 @@ public actor Conversations {
         self.inboxes = inboxes
         self.clock = clock
         self.limits = limits
+        var made: [String: ConversationActor] = [:]
         for (id, core) in state.conversations {
-            actors[id] = ConversationActor(core: core, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+            made[id] = ConversationActor(core: core, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
         }
+        actors.withLock { $0 = made }
     }
 
-    public func conversation(_ id: String) throws(ChatError) -> ConversationActor {
-        guard let c = actors[id] else { throw .unknownConversation }
+    public nonisolated func conversation(_ id: String) throws(ChatError) -> ConversationActor {
+        guard let c = actors.withLock({ $0[id] }) else { throw .unknownConversation }
         return c
     }
 
     /// The conversations `userId` belongs to.
     public func list(for userId: String) -> [ConversationActor] {
-        (userConversations[userId] ?? []).compactMap { actors[$0] }
+        let ids = userConversations[userId] ?? []
+        return actors.withLock { a in ids.compactMap { a[$0] } }
     }
 
     /// Creates a conversation (PROTOCOL.md `POST /v1/conversations`). Returns it and whether it is new:
@@ -49,7 +55,7 @@ public actor Conversations {
         if let title, title.utf8.count > limits.titleBytes { throw .badRequest("title: at most \(limits.titleBytes) bytes") }
         if others.count == 1 {
             let key = EngineState.pairKey(creator, others[0])
-            if let id = directPairs[key], let actor = actors[id] { return (await actor.snapshot, false) }
+            if let id = directPairs[key], let actor = try? conversation(id) { return (await actor.snapshot, false) }
             if let pending = creatingDirect[key] {
                 do { return (try await pending.value, false) } catch { throw .unavailable("\(error)") }
             }
@@ -80,7 +86,8 @@ public actor Conversations {
             throw ChatError.unavailable("the log refused the conversation: \(error)")
         }
         let core = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: now)
-        actors[id] = ConversationActor(core: core, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+        let actor = ConversationActor(core: core, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+        actors.withLock { $0[id] = actor }
         for m in members { userConversations[m, default: []].insert(id) }
         return core
     }
@@ -104,7 +111,7 @@ public actor Conversations {
         var highest: [String: UInt64] = [:]
         var senders: [String: Set<String>] = [:]
         for (_, entry) in claim.entries {
-            guard case .message(let conversationId, let seq) = entry, let actor = actors[conversationId],
+            guard case .message(let conversationId, let seq) = entry, let actor = try? conversation(conversationId),
                 let m = try? await actor.message(seq: seq), m.from != userId
             else { continue }
             highest[conversationId] = max(highest[conversationId] ?? 0, seq)

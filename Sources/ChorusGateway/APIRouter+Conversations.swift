@@ -32,7 +32,7 @@ extension APIRouter {
             let core = try await conversations.changeMember(parts[2], userId: parts[4], add: false, by: user.userId)
             return .json(200, await json(core, for: user.userId))
         case ("GET", 4) where parts[3] == "messages":
-            let actor = try await conversations.conversation(parts[2])
+            let actor = try conversations.conversation(parts[2])
             let limit = try Self.intParameter(r, "limit", default: 50, range: 1...200)
             let before = try Self.seqParameter(r, "before")
             let after = try Self.seqParameter(r, "after")
@@ -41,7 +41,7 @@ extension APIRouter {
             return .json(200, ["messages": page.messages.map(Self.json), "hasMore": page.hasMore])
         case ("POST", 4) where parts[3] == "messages":
             let body = try r.jsonObject()
-            let actor = try await conversations.conversation(parts[2])
+            let actor = try conversations.conversation(parts[2])
             let sent = try await actor.send(from: user.userId, clientMsgId: try body.string("clientMsgId"), body: try body.string("body"))
             if sent.created { metrics.messagesAccepted.increment() }
             return .json(sent.created ? 201 : 200, Self.json(sent.message))

@@ -134,25 +134,38 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
             session.send(ServerFrame.pong)
         case .send(let clientMsgId, let target, let body):
             let received = ContinuousClock.now
-            Task {
-                do {
-                    let conversation: ConversationActor
-                    switch target {
-                    case .conversation(let id): conversation = try await services.conversations.conversation(id)
-                    case .user(let to):
-                        let (core, _) = try await services.conversations.create(by: userId, members: [to], title: nil)
-                        conversation = try await services.conversations.conversation(core.id)
-                    }
-                    let sent = try await conversation.send(
-                        from: userId, clientMsgId: clientMsgId, body: body, origin: ObjectIdentifier(session))
+            let request = SendRequest(from: userId, clientMsgId: clientMsgId, body: body, origin: ObjectIdentifier(session)) {
+                [services] result in
+                switch result {
+                case .success(let sent):
                     let inboxSeq = sent.created ? sent.inboxSeq : services.inboxes.inbox(userId).seq(of: sent.message)
                     session.sendFromAnyThread(ServerFrame.ack(sent.message, inboxSeq: inboxSeq))
                     if sent.created { services.metrics.messagesAccepted.increment() }
                     services.metrics.ackLatency.recordNanoseconds(nanoseconds(ContinuousClock.now - received))
-                } catch let e as ChatError {
+                case .failure(let e):
                     session.sendFromAnyThread(ServerFrame.error(e, ref: clientMsgId))
+                }
+            }
+            switch target {
+            case .conversation(let id):
+                // Looked up and queued here, on the event loop, so one session's sends keep their order.
+                do {
+                    try services.conversations.conversation(id).submit(request)
                 } catch {
-                    session.sendFromAnyThread(ServerFrame.error(.unavailable("\(error)"), ref: clientMsgId))
+                    request.reply(.failure(error))
+                }
+            case .user(let to):
+                // The first message to a user may create the pair's conversation (an actor call);
+                // later ones should name the conversation to keep their order with this one.
+                Task {
+                    do {
+                        let (core, _) = try await services.conversations.create(by: userId, members: [to], title: nil)
+                        try services.conversations.conversation(core.id).submit(request)
+                    } catch let e as ChatError {
+                        request.reply(.failure(e))
+                    } catch {
+                        request.reply(.failure(.unavailable("\(error)")))
+                    }
                 }
             }
         case .sync(let after):
@@ -162,7 +175,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         case .typing(let conversationId):
             Task {
                 do {
-                    let conversation = try await services.conversations.conversation(conversationId)
+                    let conversation = try services.conversations.conversation(conversationId)
                     let core = await conversation.snapshot
                     guard core.isMember(userId) else { throw ChatError.notMember }
                     let frame = ServerFrame.typing(conversationId: conversationId, userId: userId)
@@ -232,7 +245,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
                 frames.append(ServerFrame.receipt(entry, inboxSeq: seq))
                 continue
             }
-            guard let actor = try? await services.conversations.conversation(conversationId),
+            guard let actor = try? services.conversations.conversation(conversationId),
                 let m = try? await actor.message(seq: mseq)
             else { continue }
             frames.append(ServerFrame.message(m, inboxSeq: seq))
