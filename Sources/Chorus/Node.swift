@@ -43,7 +43,7 @@ struct Node {
                 directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger
             ) { record in
                 do {
-                    state.apply(try ChorusEvent.decode(kind: record.kind, payload: record.payload), lsn: record.lsn, inboxes: inboxes)
+                    try state.apply(kind: record.kind, payload: record.payload, lsn: record.lsn, inboxes: inboxes)
                 } catch {
                     replayError = replayError ?? error
                     throw error

@@ -114,11 +114,18 @@ public actor ConversationActor {
     /// Sends a message: durable (per the log's mode) before this returns. `origin` is the sending
     /// session, which gets no live copy (it gets the `ack`).
     public func send(from: String, clientMsgId: String, body: String, origin: ObjectIdentifier? = nil) async throws(ChatError) -> SentMessage {
-        switch core.decideSend(from: from, clientMsgId: clientMsgId, body: body, limits: limits) {
+        var decision = core.decideSend(from: from, clientMsgId: clientMsgId, body: body, limits: limits)
+        if case .duplicate(let seq) = decision {
+            let original = try message(seq: seq)
+            if original.clientMsgId == clientMsgId { return SentMessage(message: original, inboxSeq: 0, created: false) }
+            // Another id with the same 64-bit hash: not a repeat.
+            decision = core.decideSend(from: from, clientMsgId: clientMsgId, body: body, limits: limits, ignoringDedupHit: true)
+        }
+        switch decision {
         case .refused(let e):
             throw e
-        case .duplicate(let seq):
-            return SentMessage(message: try message(seq: seq), inboxSeq: 0, created: false)
+        case .duplicate:
+            throw .unavailable("dedup decided twice")
         case .inFlight:
             do {
                 var again = try await withCheckedThrowingContinuation { waiters[clientMsgId, default: []].append($0) }

@@ -21,7 +21,23 @@ public struct ConversationCore: Sendable {
     public private(set) var members: [String]
     public private(set) var lastSeq: UInt64 = 0
     public private(set) var lastActivity: Int64
-    public private(set) var lastMessage: MessageRecord?
+    /// The newest message: kept as the record, or after replay as its log payload, decoded on demand.
+    public var lastMessage: MessageRecord? {
+        switch lastMessageSource {
+        case .none: return nil
+        case .record(let m): return m
+        case .payload(let p):
+            guard case .messageAppended(let m)? = try? ChorusEvent.decode(kind: 8, payload: p) else { return nil }
+            return m
+        }
+    }
+    private var lastMessageSource = LastMessage.none
+
+    enum LastMessage: Sendable {
+        case none
+        case record(MessageRecord)
+        case payload([UInt8])
+    }
     /// LSN of each message by `seq - 1` (8 bytes a message), so history reads the log directly.
     public private(set) var lsnBySeq: [UInt64] = []
     /// Per member: the highest seq read (sending counts as reading).
@@ -31,10 +47,12 @@ public struct ConversationCore: Sendable {
     /// Seqs handed out and not yet durable (or failed).
     private var reservedSeq: UInt64 = 0
     private var pendingClientIds: [String: UInt64] = [:]
-    /// clientMsgId -> seq for the last `dedupWindow` messages; older ids are forgotten (bound).
-    private var dedup: [String: UInt64] = [:]
-    private var dedupOrder: [String] = []
-    private var dedupHead = 0
+    /// Stable hash of each message's clientMsgId by `seq - 1` (8 bytes a message).
+    public private(set) var clientIdHashBySeq: [UInt64] = []
+    /// clientMsgId hash -> seq for the last `dedupWindow` messages (older ids are forgotten: the
+    /// bound). Built on the first send after a start, so replay never pays for it. A hash hit is a
+    /// candidate: the actor compares the stored message's clientMsgId before answering (collisions).
+    private var dedupIndex: [UInt64: UInt64]?
     public let dedupWindow: Int
 
     public init(id: String, kind: ConversationKind, title: String, members: [String], createdAt: Int64, dedupWindow: Int = 10_000) {
@@ -50,12 +68,15 @@ public struct ConversationCore: Sendable {
     public func isMember(_ userId: String) -> Bool { memberSet.contains(userId) }
 
     /// Decides a send and, for `.append`, reserves the next seq.
-    public mutating func decideSend(from: String, clientMsgId: String, body: String, limits: ChatLimits) -> SendDecision {
+    /// `ignoringDedupHit`: the dedup index matched by hash only and the stored message has another id.
+    public mutating func decideSend(
+        from: String, clientMsgId: String, body: String, limits: ChatLimits, ignoringDedupHit: Bool = false
+    ) -> SendDecision {
         guard memberSet.contains(from) else { return .refused(.notMember) }
         guard !clientMsgId.isEmpty, clientMsgId.utf8.count <= limits.idLength else {
             return .refused(.badRequest("clientMsgId: 1 to \(limits.idLength) characters"))
         }
-        if let seq = dedup[clientMsgId] { return .duplicate(seq: seq) }
+        if !ignoringDedupHit, let seq = dedupSeq(for: clientMsgId) { return .duplicate(seq: seq) }
         if let seq = pendingClientIds[clientMsgId] { return .inFlight(seq: seq) }
         let bytes = body.utf8.count
         if bytes < limits.bodyBytes.lowerBound { return .refused(.emptyBody) }
@@ -73,9 +94,9 @@ public struct ConversationCore: Sendable {
     }
 
     /// Applies a durable message and returns the members it goes to (one dictionary access in replay).
-    public mutating func applyReturningMembers(_ m: MessageRecord, lsn: UInt64) -> [String] {
+    public mutating func applyReturningMembers(_ m: MessageRecord, lsn: UInt64) -> (id: String, members: [String]) {
         apply(m, lsn: lsn)
-        return members
+        return (id, members)
     }
 
     /// Applies a durable message (live after its log ack, or on replay).
@@ -83,14 +104,33 @@ public struct ConversationCore: Sendable {
         pendingClientIds[m.clientMsgId] = nil
         if m.seq > lastSeq {
             lastSeq = m.seq
-            lastMessage = m
+            lastMessageSource = .record(m)
         }
-        lastActivity = max(lastActivity, m.ts)
-        let index = Int(m.seq) - 1
+        record(seq: m.seq, lsn: lsn, ts: m.ts, clientMsgIdHash: StableHash.fnv1a64(m.clientMsgId))
+        readSeq[m.from] = max(readSeq[m.from] ?? 0, m.seq)
+    }
+
+    /// Replay's `apply`: the same changes from a record's summary, the payload kept for `lastMessage`.
+    public mutating func applyReplayed(_ m: MessageSummary, payload: [UInt8], lsn: UInt64) -> (id: String, members: [String]) {
+        if m.seq > lastSeq {
+            lastSeq = m.seq
+            lastMessageSource = .payload(payload)
+        }
+        record(seq: m.seq, lsn: lsn, ts: m.ts, clientMsgIdHash: m.clientMsgIdHash)
+        // The sender is a member: find its string without decoding one (small conversations).
+        let from = payload[m.from]
+        let sender = members.count <= 16 ? members.first { $0.utf8.elementsEqual(from) } : nil
+        let key = sender ?? String(decoding: from, as: UTF8.self)
+        readSeq[key] = max(readSeq[key] ?? 0, m.seq)
+        return (id, members)
+    }
+
+    private mutating func record(seq: UInt64, lsn: UInt64, ts: Int64, clientMsgIdHash: UInt64) {
+        lastActivity = max(lastActivity, ts)
+        let index = Int(seq) - 1
         if lsnBySeq.count <= index { lsnBySeq.append(contentsOf: repeatElement(0, count: index + 1 - lsnBySeq.count)) }
         lsnBySeq[index] = lsn
-        remember(m.clientMsgId, seq: m.seq)
-        readSeq[m.from] = max(readSeq[m.from] ?? 0, m.seq)
+        remember(clientMsgIdHash, seq: seq)
     }
 
     /// Unread messages for a member.
@@ -140,15 +180,33 @@ public struct ConversationCore: Sendable {
         return (lower...top, lower > 1)
     }
 
-    private mutating func remember(_ clientMsgId: String, seq: UInt64) {
-        guard dedup[clientMsgId] == nil else { return }
-        dedup[clientMsgId] = seq
-        if dedupOrder.count < dedupWindow {
-            dedupOrder.append(clientMsgId)
-        } else {
-            dedup[dedupOrder[dedupHead]] = nil
-            dedupOrder[dedupHead] = clientMsgId
-            dedupHead = (dedupHead + 1) % dedupWindow
+    /// The seq whose clientMsgId hashes like this one, within the window (building the index once).
+    private mutating func dedupSeq(for clientMsgId: String) -> UInt64? {
+        if dedupIndex == nil {
+            var index: [UInt64: UInt64] = [:]
+            let from = max(0, clientIdHashBySeq.count - dedupWindow)
+            index.reserveCapacity(clientIdHashBySeq.count - from)
+            for i in from..<clientIdHashBySeq.count where clientIdHashBySeq[i] != 0 {
+                index[clientIdHashBySeq[i]] = index[clientIdHashBySeq[i]] ?? UInt64(i + 1)
+            }
+            dedupIndex = index
+        }
+        return dedupIndex![StableHash.fnv1a64(clientMsgId)]
+    }
+
+    private mutating func remember(_ hash: UInt64, seq: UInt64) {
+        let index = Int(seq) - 1
+        if clientIdHashBySeq.count <= index {
+            clientIdHashBySeq.append(contentsOf: repeatElement(0, count: index + 1 - clientIdHashBySeq.count))
+        }
+        clientIdHashBySeq[index] = hash
+        guard dedupIndex != nil else { return }
+        if dedupIndex![hash] == nil { dedupIndex![hash] = seq }
+        // The message leaving the window takes its id along (unless a newer seq holds that hash).
+        if seq > UInt64(dedupWindow) {
+            let old = seq - UInt64(dedupWindow)
+            let oldHash = clientIdHashBySeq[Int(old) - 1]
+            if dedupIndex![oldHash] == old { dedupIndex![oldHash] = nil }
         }
     }
 }

@@ -9,10 +9,32 @@ public struct EngineState: Sendable {
     public var directPairs: [String: String] = [:]
     /// The conversations each user belongs to.
     public var userConversations: [String: Set<String>] = [:]
+    /// Replay's cache of each conversation's member inboxes (dropped when membership changes).
+    private var memberInboxes: [String: (symbol: UInt32, inboxes: [UserInbox])] = [:]
 
     public init() {}
 
     public static func pairKey(_ a: String, _ b: String) -> String { a < b ? "\(a)|\(b)" : "\(b)|\(a)" }
+
+    /// Applies one replayed record. Messages (most of any log) take a summary path that builds no
+    /// message; everything else is decoded in full.
+    public mutating func apply(kind: UInt16, payload: [UInt8], lsn: UInt64, inboxes: InboxDirectory) throws(EventDecodingError) {
+        guard kind == 8 else { return apply(try ChorusEvent.decode(kind: kind, payload: payload), lsn: lsn, inboxes: inboxes) }
+        let m = try ChorusEvent.decodeMessageSummary(payload)
+        guard let (id, members) = conversations[m.conversationId]?.applyReplayed(m, payload: payload, lsn: lsn) else { return }
+        appendToMembers(seq: m.seq, conversation: id, members: members, inboxes: inboxes)
+    }
+
+    private mutating func appendToMembers(seq: UInt64, conversation id: String, members: [String], inboxes: InboxDirectory) {
+        let target: (symbol: UInt32, inboxes: [UserInbox])
+        if let cached = memberInboxes[id] {
+            target = cached
+        } else {
+            target = (inboxes.symbols.intern(id), members.map { inboxes.inbox($0) })
+            memberInboxes[id] = target
+        }
+        for inbox in target.inboxes { inbox.appendReplayed(.message(conversation: target.symbol, seq: seq)) }
+    }
 
     /// Applies one replayed event; message events append to members' inboxes.
     public mutating func apply(_ event: ChorusEvent, lsn: UInt64, inboxes: InboxDirectory) {
@@ -25,16 +47,16 @@ public struct EngineState: Sendable {
         case .memberAdded(let id, let userId, let at):
             conversations[id]?.addMember(userId, at: at)
             userConversations[userId, default: []].insert(id)
+            memberInboxes[id] = nil
         case .memberRemoved(let id, let userId, let at):
             conversations[id]?.removeMember(userId, at: at)
             userConversations[userId]?.remove(id)
+            memberInboxes[id] = nil
         case .messageAppended(let m):
             // Mutated in place: copying the core out and back would copy its dedup window and index
             // on every message (copy-on-write), making replay quadratic.
-            guard let members = conversations[m.conversationId]?.applyReturningMembers(m, lsn: lsn) else { return }
-            for member in members {
-                inboxes.inbox(member).append(.message(conversationId: m.conversationId, seq: m.seq))
-            }
+            guard let (id, members) = conversations[m.conversationId]?.applyReturningMembers(m, lsn: lsn) else { return }
+            appendToMembers(seq: m.seq, conversation: id, members: members, inboxes: inboxes)
         case .readUpTo(let userId, let id, let seq):
             guard conversations[id] != nil else { return }
             conversations[id]!.applyRead(by: userId, upTo: seq)

@@ -15,10 +15,14 @@ public protocol InboxListener: AnyObject, Sendable {
 /// live (seq > the `hello` value) or by `sync`, never both, never neither.
 public final class UserInbox: Sendable {
     public let userId: String
+    private let symbols: SymbolTable
     private let state = Mutex<(core: InboxCore, listeners: [ObjectIdentifier: any InboxListener], receivedUpTo: UInt64)>(
         (InboxCore(), [:], 0))
 
-    public init(userId: String) { self.userId = userId }
+    public init(userId: String, symbols: SymbolTable) {
+        self.userId = userId
+        self.symbols = symbols
+    }
 
     public var lastSeq: UInt64 { state.withLock { $0.core.lastSeq } }
 
@@ -26,15 +30,21 @@ public final class UserInbox: Sendable {
     /// session that sent the message gets an `ack` instead); returns the seq.
     @discardableResult
     public func append(_ entry: InboxEntry, message: MessageRecord? = nil, except origin: ObjectIdentifier? = nil) -> UInt64 {
+        let packed = symbols.pack(entry)
         let (seq, listeners) = state.withLock { s -> (UInt64, [any InboxListener]) in
             let seq = s.core.nextSeq
-            try! s.core.apply(seq: seq, entry)  // nextSeq is always in order
+            try! s.core.apply(seq: seq, packed)  // nextSeq is always in order
             // Most inboxes have no session listening (always during replay): skip the copy then.
             if s.listeners.isEmpty { return (seq, []) }
             return (seq, s.listeners.compactMap { $0.key == origin ? nil : $0.value })
         }
         for l in listeners { l.deliver(inboxSeq: seq, entry: entry, message: message) }
         return seq
+    }
+
+    /// Replay's append: an entry already packed, no listeners to tell.
+    public func appendReplayed(_ packed: PackedInboxEntry) {
+        state.withLock { s in try! s.core.apply(seq: s.core.nextSeq, packed) }
     }
 
     /// Registers a session for live entries; returns the inboxSeq its `hello` reports.
@@ -52,7 +62,7 @@ public final class UserInbox: Sendable {
     /// The inboxSeq of a message's entry (newest first search; 0 if absent).
     public func seq(of m: MessageRecord) -> UInt64 {
         state.withLock { s in
-            let target = InboxEntry.message(conversationId: m.conversationId, seq: m.seq)
+            let target = PackedInboxEntry.message(conversation: symbols.intern(m.conversationId), seq: m.seq)
             guard let i = s.core.entries.lastIndex(of: target) else { return 0 }
             return UInt64(i + 1)
         }
@@ -67,7 +77,7 @@ public final class UserInbox: Sendable {
             let range = (s.receivedUpTo + 1)...top
             let entries = s.core.entries(after: s.receivedUpTo, limit: Int(top - s.receivedUpTo))
             s.receivedUpTo = top
-            return (range, entries)
+            return (range, symbols.unpack(entries))
         }
     }
 
@@ -77,20 +87,22 @@ public final class UserInbox: Sendable {
     }
 
     public func entries(after: UInt64, limit: Int) -> [(seq: UInt64, entry: InboxEntry)] {
-        state.withLock { $0.core.entries(after: after, limit: limit) }
+        symbols.unpack(state.withLock { $0.core.entries(after: after, limit: limit) })
     }
 }
 
 /// Every user's inbox, created on first use.
 public final class InboxDirectory: Sendable {
     private let inboxes = Mutex<[String: UserInbox]>([:])
+    /// The ids every inbox's entries refer to.
+    public let symbols: SymbolTable
 
-    public init() {}
+    public init(symbols: SymbolTable = SymbolTable()) { self.symbols = symbols }
 
     public func inbox(_ userId: String) -> UserInbox {
         inboxes.withLock { all in
             if let i = all[userId] { return i }
-            let i = UserInbox(userId: userId)
+            let i = UserInbox(userId: userId, symbols: symbols)
             all[userId] = i
             return i
         }

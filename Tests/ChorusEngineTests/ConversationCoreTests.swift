@@ -91,3 +91,35 @@ import Testing
         #expect(c.decideRead(by: "z", upTo: 1) == .failure(.notMember))
     }
 }
+
+@Suite struct DedupIndexTests {
+    func message(_ c: ConversationCore, seq: UInt64, client: String) -> MessageRecord {
+        MessageRecord(conversationId: c.id, seq: seq, messageId: "\(c.id):\(seq)", from: "a", body: "b", ts: 0, clientMsgId: client)
+    }
+
+    @Test func indexBuiltAfterReplayFindsRecentIdsAndForgetsOldOnes() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0, dedupWindow: 4)
+        for i in 1...6 { c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(i)) }
+        // Built lazily on this first decision, from the last 4 messages only.
+        #expect(c.decideSend(from: "a", clientMsgId: "m3", body: "x", limits: ChatLimits()) == .duplicate(seq: 3))
+        #expect(c.decideSend(from: "a", clientMsgId: "m2", body: "x", limits: ChatLimits()) == .append(seq: 7))
+        // Kept up to date once built: m7 enters, m3 leaves.
+        c.apply(message(c, seq: 7, client: "m2"), lsn: 7)
+        #expect(c.decideSend(from: "a", clientMsgId: "m2", body: "x", limits: ChatLimits()) == .duplicate(seq: 7))
+        #expect(c.decideSend(from: "a", clientMsgId: "m3", body: "x", limits: ChatLimits()) == .append(seq: 8))
+    }
+
+    @Test func aHashHitCanBeOverruled() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0)
+        c.apply(message(c, seq: 1, client: "m1"), lsn: 1)
+        // The actor overrules a hit whose stored message has another id (a 64-bit collision).
+        #expect(c.decideSend(from: "a", clientMsgId: "m1", body: "x", limits: ChatLimits(), ignoringDedupHit: true) == .append(seq: 2))
+    }
+
+    @Test func stableHashIsFNV1a() {
+        #expect(StableHash.fnv1a64("") == 0xcbf2_9ce4_8422_2325)
+        #expect(StableHash.fnv1a64("a") == 0xaf63_dc4c_8601_ec8c)
+        #expect(StableHash.fnv1a64("foobar") == 0x8594_4171_f739_67e8)
+        #expect(StableHash.fnv1a64(bytes: Array("foobar".utf8)) == StableHash.fnv1a64("foobar"))
+    }
+}

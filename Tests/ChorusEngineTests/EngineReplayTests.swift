@@ -52,7 +52,7 @@ import Testing
         var replayed = EngineState()
         let replayInboxes = InboxDirectory()
         for r in s.journal.records {
-            replayed.apply(try ChorusEvent.decode(kind: r.kind, payload: r.payload), lsn: r.lsn, inboxes: replayInboxes)
+            try replayed.apply(kind: r.kind, payload: r.payload, lsn: r.lsn, inboxes: replayInboxes)  // as Node replays
         }
         for u in [a, b, c] {
             let live = s.inboxes.inbox(u).entries(after: 0, limit: 1000)
@@ -71,6 +71,10 @@ import Testing
             #expect(replayed.conversations[id]?.lastSeq == live.lastSeq)
             #expect(replayed.conversations[id]?.lsnBySeq == live.lsnBySeq)
             #expect(replayed.conversations[id]?.members == live.members)
+            #expect(replayed.conversations[id]?.readSeq == live.readSeq)
+            #expect(replayed.conversations[id]?.clientIdHashBySeq == live.clientIdHashBySeq)
+            #expect(replayed.conversations[id]?.lastMessage == live.lastMessage)
+            #expect(replayed.conversations[id]?.lastActivity == live.lastActivity)
         }
     }
 
