@@ -49,7 +49,7 @@ struct ChorusCommand: AsyncParsableCommand {
 enum EnvironmentOptions {
     static let serveOptions = [
         "http", "data", "node-id", "mesh", "peer", "fsync", "inactivity-after", "smtp", "mail-from", "public-url",
-        "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms",
+        "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms", "snapshot-every",
     ]
     static let serveFlags = ["insecure-fast-password-hash"]
 

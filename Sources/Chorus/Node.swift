@@ -28,19 +28,20 @@ struct Node {
             logger.warning("re-engagement email is not available in this build yet; --smtp has no effect")
         }
 
-        // Recover: snapshot (none yet) and log replay, before anything is served.
+        // Recover: the newest engine snapshot, then the log after it, before anything is served.
         let started = ContinuousClock.now
         let metrics = NodeMetrics(registry: registry)
         var walOptions = WALOptions()
         walOptions.syncMode = settings.syncMode
         walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
         var state = EngineState()
-        let inboxes = InboxDirectory()
+        var inboxes = InboxDirectory()
         var replayError: Error?
         let (log, report): (WriteAheadLog, RecoveryReport)
         do {
             (log, report) = try WriteAheadLog.open(
-                directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger
+                directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger,
+                restoreSnapshot: { snapshot in (state, inboxes) = try EngineSnapshot.decode(snapshot.payload) }
             ) { record in
                 do {
                     try state.apply(kind: record.kind, payload: record.payload, lsn: record.lsn, inboxes: inboxes)
@@ -54,7 +55,7 @@ struct Node {
             throw ExitCode(1)
         }
         logger.info("recovered", metadata: [
-            "records": "\(report.recordsReplayed)", "lastLSN": "\(report.lastLSN)", "users": "\(state.accounts.userCount)", "conversations": "\(state.conversations.count)",
+            "snapshotLSN": "\(report.snapshotLSN)", "records": "\(report.recordsReplayed)", "lastLSN": "\(report.lastLSN)", "users": "\(state.accounts.userCount)", "conversations": "\(state.conversations.count)",
             "elapsed": "\(ContinuousClock.now - started)",
         ])
 
@@ -104,6 +105,9 @@ struct Node {
             configuration: .init(
                 services: [
                     .init(service: LogService(log: log, logger: logger)),
+                    .init(service: Checkpointer(
+                        log: log, directory: settings.dataDirectory + "/wal", everyRecords: settings.snapshotEveryRecords,
+                        initialSnapshotLSN: report.snapshotLSN, logger: logger)),
                     .init(service: gateway),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

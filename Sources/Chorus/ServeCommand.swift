@@ -28,8 +28,11 @@ struct ServeCommand: AsyncParsableCommand {
     var maxConnections = 19_000
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval announced in hello; a session silent for twice this is closed.")
     var heartbeatMs = 30_000
+    @Option(name: .customLong("snapshot-every"), help: "Write an engine snapshot after this many new log records (0: never).")
+    var snapshotEvery = 1_000_000
     @Flag(name: .customLong("insecure-fast-password-hash"), help: "A cheap password hash for tests and load runs only.")
     var insecureFastPasswordHash = false
+    var snapshotEveryRecords: UInt64 = 1_000_000
 
     /// Every option checked before anything starts; a failure exits 2 with the reason.
     func settings() throws -> ServeSettings {
@@ -66,6 +69,8 @@ struct ServeCommand: AsyncParsableCommand {
         s.maxConnections = maxConnections
         guard (100...3_600_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms: must be 100...3600000") }
         s.heartbeatMs = heartbeatMs
+        guard snapshotEvery >= 0 else { throw ValidationError("--snapshot-every: must be 0 (never) or a record count") }
+        s.snapshotEveryRecords = UInt64(snapshotEvery)
         s.insecureFastPasswordHash = insecureFastPasswordHash
         return s
     }
@@ -96,6 +101,7 @@ struct ServeSettings {
     var maxConnections = 19_000
     var heartbeatMs = 30_000
     var insecureFastPasswordHash = false
+    var snapshotEveryRecords: UInt64 = 1_000_000
 
     /// The process's open-file limit less what the node needs for itself.
     static func connectionCeiling() -> Int {

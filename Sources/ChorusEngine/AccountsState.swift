@@ -9,10 +9,10 @@ public struct TokenHash: Hashable, Sendable {
 /// Accounts and tokens as plain state: rebuilt by replaying events, changed only by `apply`.
 /// Pure: no I/O, no clock; `now` comes in as an argument.
 public struct AccountsState: Sendable {
-    public private(set) var users: [String: UserRecord] = [:]
-    private var byUsername: [String: String] = [:]
-    public private(set) var lastLoginAt: [String: Int64] = [:]
-    private var tokens: [TokenHash: (userId: String, expiresAt: Int64)] = [:]
+    public internal(set) var users: [String: UserRecord] = [:]
+    var byUsername: [String: String] = [:]
+    public internal(set) var lastLoginAt: [String: Int64] = [:]
+    var tokens: [TokenHash: (userId: String, expiresAt: Int64)] = [:]
 
     public init() {}
 

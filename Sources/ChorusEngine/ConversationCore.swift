@@ -19,8 +19,8 @@ public struct ConversationCore: Sendable {
     public private(set) var title: String
     /// Members in the order they joined.
     public private(set) var members: [String]
-    public private(set) var lastSeq: UInt64 = 0
-    public private(set) var lastActivity: Int64
+    public internal(set) var lastSeq: UInt64 = 0
+    public internal(set) var lastActivity: Int64
     /// The newest message: kept as the record, or after replay as its log payload, decoded on demand.
     public var lastMessage: MessageRecord? {
         switch lastMessageSource {
@@ -31,7 +31,7 @@ public struct ConversationCore: Sendable {
             return m
         }
     }
-    private var lastMessageSource = LastMessage.none
+    var lastMessageSource = LastMessage.none
 
     enum LastMessage: Sendable {
         case none
@@ -39,16 +39,16 @@ public struct ConversationCore: Sendable {
         case payload([UInt8])
     }
     /// LSN of each message by `seq - 1` (8 bytes a message), so history reads the log directly.
-    public private(set) var lsnBySeq: [UInt64] = []
+    public internal(set) var lsnBySeq: [UInt64] = []
     /// Per member: the highest seq read (sending counts as reading).
-    public private(set) var readSeq: [String: UInt64] = [:]
+    public internal(set) var readSeq: [String: UInt64] = [:]
 
-    private var memberSet: Set<String>
+    var memberSet: Set<String>
     /// Seqs handed out and not yet durable (or failed).
-    private var reservedSeq: UInt64 = 0
+    var reservedSeq: UInt64 = 0
     private var pendingClientIds: [String: UInt64] = [:]
     /// Stable hash of each message's clientMsgId by `seq - 1` (8 bytes a message).
-    public private(set) var clientIdHashBySeq: [UInt64] = []
+    public internal(set) var clientIdHashBySeq: [UInt64] = []
     /// clientMsgId hash -> seq for the last `dedupWindow` messages (older ids are forgotten: the
     /// bound). Built on the first send after a start, so replay never pays for it. A hash hit is a
     /// candidate: the actor compares the stored message's clientMsgId before answering (collisions).

@@ -51,6 +51,7 @@ public struct EngineState: Sendable {
         case .memberRemoved(let id, let userId, let at):
             conversations[id]?.removeMember(userId, at: at)
             userConversations[userId]?.remove(id)
+            if userConversations[userId]?.isEmpty == true { userConversations[userId] = nil }
             memberInboxes[id] = nil
         case .messageAppended(let m):
             // Mutated in place: copying the core out and back would copy its dedup window and index

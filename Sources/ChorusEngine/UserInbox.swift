@@ -42,6 +42,19 @@ public final class UserInbox: Sendable {
         return seq
     }
 
+    /// Entries and the received claim, for a snapshot.
+    var snapshotState: (entries: [PackedInboxEntry], receivedUpTo: UInt64) {
+        state.withLock { ($0.core.entries, $0.receivedUpTo) }
+    }
+
+    /// Restores a snapshot's entries (before anything else touches this inbox).
+    func restore(entries: [PackedInboxEntry], receivedUpTo: UInt64) {
+        state.withLock { s in
+            s.core = InboxCore(entries: entries)
+            s.receivedUpTo = receivedUpTo
+        }
+    }
+
     /// Replay's append: an entry already packed, no listeners to tell.
     public func appendReplayed(_ packed: PackedInboxEntry) {
         state.withLock { s in try! s.core.apply(seq: s.core.nextSeq, packed) }
@@ -98,6 +111,9 @@ public final class InboxDirectory: Sendable {
     public let symbols: SymbolTable
 
     public init(symbols: SymbolTable = SymbolTable()) { self.symbols = symbols }
+
+    /// Every inbox created so far.
+    public var all: [UserInbox] { inboxes.withLock { Array($0.values) } }
 
     public func inbox(_ userId: String) -> UserInbox {
         inboxes.withLock { all in

@@ -1,0 +1,86 @@
+import ChorusCore
+import ChorusEngine
+import ChorusWAL
+import Dispatch
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Writes engine snapshots in the background so that a restart replays a bounded tail of the log.
+///
+/// It never touches live state: each time `everyRecords` new records are durable, it loads the newest
+/// snapshot, replays the durable records after it into a private copy of the state, and writes that
+/// as the new snapshot (the log prunes older snapshots and applies retention). The copy lives only
+/// while the snapshot is built. A failure is logged and retried at the next threshold; acks never
+/// depend on snapshots. Graceful shutdown abandons a snapshot in progress (the old one stays valid).
+struct Checkpointer: Service {
+    let log: WriteAheadLog
+    let directory: String
+    let everyRecords: UInt64
+    let initialSnapshotLSN: UInt64
+    let logger: Logger
+
+    func run() async throws {
+        guard everyRecords > 0 else {
+            try? await gracefulShutdown()
+            return
+        }
+        let stopping = Atomic<Bool>(false)
+        var last = initialSnapshotLSN
+        await withGracefulShutdownHandler {
+            while !stopping.load(ordering: .relaxed) {
+                // A periodic look at the log's size, not a wait for an event: cheap and bounded.
+                try? await Task.sleep(for: .seconds(1))
+                let durable = log.durableLSN
+                guard durable >= last + everyRecords, log.isHealthy else { continue }
+                let from = last
+                do {
+                    last = try await Self.offThread { [self] in
+                        try build(after: from, upTo: durable, stopping: stopping)
+                    }
+                } catch {
+                    logger.error("snapshot failed; will retry", metadata: ["error": "\(error)"])
+                    last = max(last, durable)  // retry after another `everyRecords`, not in a loop
+                }
+            }
+        } onGracefulShutdown: {
+            stopping.store(true, ordering: .relaxed)
+        }
+    }
+
+    struct Abandoned: Error {}
+
+    /// Builds and writes the snapshot at `upTo`; returns its LSN. Runs on a utility thread.
+    func build(after lastLSN: UInt64, upTo: UInt64, stopping: borrowing Atomic<Bool>) throws -> UInt64 {
+        let started = ContinuousClock.now
+        var state = EngineState()
+        var inboxes = InboxDirectory()
+        var from: UInt64 = 1
+        if let newest = try SnapshotStore(directory: directory).loadNewest().0 {
+            (state, inboxes) = try EngineSnapshot.decode(newest.payload)
+            from = newest.lsn + 1
+        }
+        var next = from
+        while next <= upTo {
+            guard !stopping.load(ordering: .relaxed) else { throw Abandoned() }
+            let records = try log.read(from: next, limit: 4096)
+            guard let lastRead = records.last else { break }
+            for r in records where r.lsn <= upTo {
+                try state.apply(kind: r.kind, payload: r.payload, lsn: r.lsn, inboxes: inboxes)
+            }
+            next = lastRead.lsn + 1
+        }
+        let payload = EngineSnapshot.encode(state, inboxes: inboxes)
+        try log.writeSnapshot(lsn: upTo, payload: payload)
+        logger.info("snapshot written", metadata: [
+            "lsn": "\(upTo)", "bytes": "\(payload.count)", "replayed": "\(upTo + 1 - from)", "elapsed": "\(ContinuousClock.now - started)",
+        ])
+        return upTo
+    }
+
+    static let queue = DispatchQueue(label: "chorus.checkpointer", qos: .utility)
+
+    static func offThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { c in queue.async { c.resume(with: Result { try work() }) } }
+    }
+}

@@ -1,0 +1,89 @@
+import ChorusCore
+
+extension AccountsState {
+    func encode(into w: inout ByteWriter) {
+        w.writeVarint(UInt64(users.count))
+        for u in users.values.sorted(by: { $0.userId < $1.userId }) {
+            w.writeString(u.userId); w.writeString(u.username); w.writeString(u.email); w.writeString(u.displayName)
+            w.writeString(u.passwordHash); w.write(u.createdAt)
+            w.write(lastLoginAt[u.userId] ?? 0)
+        }
+        w.writeVarint(UInt64(tokens.count))
+        for (hash, t) in tokens.sorted(by: { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }) {
+            w.writeLengthPrefixed(hash.bytes); w.writeString(t.userId); w.write(t.expiresAt)
+        }
+    }
+
+    static func decode(from r: inout ByteReader) throws -> AccountsState {
+        var a = AccountsState()
+        let n = try r.readVarint()
+        guard n <= UInt64(EngineSnapshot.countBound) else { throw EngineSnapshotError.invalid("\(n) users") }
+        func s() throws(ByteReaderError) -> String { try r.readString(bound: EngineSnapshot.stringBound) }
+        for _ in 0..<n {
+            let u = UserRecord(
+                userId: try s(), username: try s(), email: try s(), displayName: try s(), passwordHash: try s(),
+                createdAt: try r.readInt64())
+            let lastLogin = try r.readInt64()
+            a.users[u.userId] = u
+            a.byUsername[u.username] = u.userId
+            if lastLogin != 0 { a.lastLoginAt[u.userId] = lastLogin }
+        }
+        let t = try r.readVarint()
+        guard t <= UInt64(EngineSnapshot.countBound) else { throw EngineSnapshotError.invalid("\(t) tokens") }
+        for _ in 0..<t {
+            let hash = TokenHash(Array(try r.readLengthPrefixed(bound: 64)))
+            a.tokens[hash] = (try s(), try r.readInt64())
+        }
+        return a
+    }
+}
+
+extension ConversationCore {
+    /// Durable state only: nothing is in flight in replayed state, and the dedup index is rebuilt
+    /// from the hashes on the first send.
+    func encode(into w: inout ByteWriter) {
+        w.writeString(id); w.write(kind.rawValue); w.writeString(title)
+        w.writeVarint(UInt64(members.count))
+        for m in members { w.writeString(m) }
+        w.writeVarint(lastSeq); w.write(lastActivity)
+        switch lastMessageSource {
+        case .none: w.write(UInt8(0))
+        case .record(let m):
+            w.write(UInt8(1)); w.writeLengthPrefixed(ChorusEvent.messageAppended(m).encode())
+        case .payload(let p):
+            w.write(UInt8(1)); w.writeLengthPrefixed(p)
+        }
+        w.writeVarint(UInt64(readSeq.count))
+        for (user, seq) in readSeq.sorted(by: { $0.key < $1.key }) { w.writeString(user); w.writeVarint(seq) }
+        w.writeArray(lsnBySeq)
+        w.writeArray(clientIdHashBySeq)
+    }
+
+    static func decode(from r: inout ByteReader) throws -> ConversationCore {
+        func s() throws(ByteReaderError) -> String { try r.readString(bound: EngineSnapshot.stringBound) }
+        let id = try s()
+        let rawKind = try r.readUInt8()
+        guard let kind = ConversationKind(rawValue: rawKind) else { throw EngineSnapshotError.invalid("conversation kind \(rawKind)") }
+        let title = try s()
+        let n = try r.readVarint()
+        guard n <= 1_000_000 else { throw EngineSnapshotError.invalid("\(n) members") }
+        var members: [String] = []
+        for _ in 0..<n { members.append(try s()) }
+        var core = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: 0)
+        core.lastSeq = try r.readVarint()
+        core.reservedSeq = core.lastSeq
+        core.lastActivity = try r.readInt64()
+        if try r.readUInt8() == 1 {
+            core.lastMessageSource = .payload(Array(try r.readLengthPrefixed(bound: 1 << 20)))
+        }
+        let reads = try r.readVarint()
+        guard reads <= n else { throw EngineSnapshotError.invalid("\(reads) read cursors for \(n) members") }
+        for _ in 0..<reads { core.readSeq[try s()] = try r.readVarint() }
+        core.lsnBySeq = try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound)
+        core.clientIdHashBySeq = try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound)
+        guard core.lsnBySeq.count == Int(core.lastSeq), core.clientIdHashBySeq.count == Int(core.lastSeq) else {
+            throw EngineSnapshotError.invalid("conversation \(id): \(core.lsnBySeq.count) index entries for \(core.lastSeq) messages")
+        }
+        return core
+    }
+}

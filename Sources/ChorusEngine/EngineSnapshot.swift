@@ -1,0 +1,90 @@
+import ChorusCore
+
+/// Why a snapshot payload could not be restored (the log then falls back to an older one or fails).
+public enum EngineSnapshotError: Error, Equatable, Sendable {
+    case unsupportedVersion(UInt8)
+    case malformed(ByteReaderError)
+    case invalid(String)
+}
+
+/// The engine's replayed state (accounts, conversations, every inbox) as one snapshot payload, so a
+/// restart loads it and replays only the log after it. Pure. The big arrays (LSN index, clientMsgId
+/// hashes, inbox entries) are written as raw blocks, so loading is mostly copying.
+public enum EngineSnapshot {
+    static let version: UInt8 = 1
+    static let stringBound = 16_384
+    static let countBound = 1 << 31
+
+    public static func encode(_ state: EngineState, inboxes: InboxDirectory) -> [UInt8] {
+        var w = ByteWriter(capacity: 1 << 20)
+        w.write(version)
+        state.accounts.encode(into: &w)
+        w.writeVarint(UInt64(state.conversations.count))
+        for core in state.conversations.values.sorted(by: { $0.id < $1.id }) { core.encode(into: &w) }
+        let symbols = inboxes.symbols.strings
+        w.writeVarint(UInt64(symbols.count))
+        for s in symbols { w.writeString(s) }
+        let all = inboxes.all.sorted { $0.userId < $1.userId }
+        w.writeVarint(UInt64(all.count))
+        for inbox in all {
+            let (entries, receivedUpTo) = inbox.snapshotState
+            w.writeString(inbox.userId)
+            w.writeVarint(receivedUpTo)
+            w.writeArray(entries)
+        }
+        return w.bytes
+    }
+
+    public static func decode(_ payload: [UInt8]) throws(EngineSnapshotError) -> (EngineState, InboxDirectory) {
+        var r = ByteReader(payload)
+        do {
+            let v = try r.readUInt8()
+            guard v == version else { throw EngineSnapshotError.unsupportedVersion(v) }
+            var state = EngineState()
+            state.accounts = try AccountsState.decode(from: &r)
+            let conversations = try r.readVarint()
+            guard conversations <= UInt64(countBound) else { throw EngineSnapshotError.invalid("\(conversations) conversations") }
+            for _ in 0..<conversations {
+                let core = try ConversationCore.decode(from: &r)
+                state.restore(core)
+            }
+            let symbolCount = try r.readVarint()
+            guard symbolCount <= UInt64(countBound) else { throw EngineSnapshotError.invalid("\(symbolCount) symbols") }
+            var strings: [String] = []
+            strings.reserveCapacity(Int(symbolCount))
+            for _ in 0..<symbolCount { strings.append(try r.readString(bound: stringBound)) }
+            let inboxes = InboxDirectory(symbols: SymbolTable(strings: strings))
+            let inboxCount = try r.readVarint()
+            guard inboxCount <= UInt64(countBound) else { throw EngineSnapshotError.invalid("\(inboxCount) inboxes") }
+            for _ in 0..<inboxCount {
+                let userId = try r.readString(bound: stringBound)
+                let receivedUpTo = try r.readVarint()
+                let entries = try r.readArray(of: PackedInboxEntry.self, bound: countBound)
+                // Every number must name a symbol: a bad one would trap later, on a live read.
+                let limit = UInt32(strings.count)
+                for e in entries where e.conversation >= limit || (e.receipt & 0x7FFF_FFFF) > limit {
+                    throw EngineSnapshotError.invalid("inbox of \(userId) names symbol \(max(e.conversation, e.receipt & 0x7FFF_FFFF))")
+                }
+                guard receivedUpTo <= UInt64(entries.count) else { throw EngineSnapshotError.invalid("inbox of \(userId) received past its end") }
+                inboxes.inbox(userId).restore(entries: entries, receivedUpTo: receivedUpTo)
+            }
+            guard r.isAtEnd else { throw EngineSnapshotError.invalid("\(r.remaining) trailing bytes") }
+            return (state, inboxes)
+        } catch let e as EngineSnapshotError {
+            throw e
+        } catch let e as ByteReaderError {
+            throw .malformed(e)
+        } catch {
+            throw .invalid("\(error)")
+        }
+    }
+}
+
+extension EngineState {
+    /// Registers a restored conversation and everything derived from its membership.
+    mutating func restore(_ core: ConversationCore) {
+        conversations[core.id] = core
+        if core.kind == .direct, core.members.count == 2 { directPairs[Self.pairKey(core.members[0], core.members[1])] = core.id }
+        for m in core.members { userConversations[m, default: []].insert(core.id) }
+    }
+}

@@ -1,0 +1,84 @@
+import ChorusCore
+@testable import ChorusEngine
+import ChorusTestKit
+import Testing
+
+/// A snapshot taken at any LSN, plus replay of the records after it, rebuilds exactly the state a
+/// full replay builds.
+@Suite struct EngineSnapshotTests {
+    /// A log with users, tokens, a revoked token, direct and group conversations, messages, reads,
+    /// delivered receipts and a member removal.
+    func richLog() async throws -> [JournalRecord] {
+        let s = EngineReplayTests.Setup()
+        let a = try await s.user("ann"), b = try await s.user("bea"), c = try await s.user("cid")
+        let session = try await s.accounts.login(username: "bea", password: "password1", clientAddress: "t")
+        try await s.accounts.logout(token: session.token)
+        _ = try await s.accounts.login(username: "cid", password: "password1", clientAddress: "t")
+        let (direct, _) = try await s.conversations.create(by: a, members: [b], title: nil)
+        let (group, _) = try await s.conversations.create(by: a, members: [b, c], title: "g")
+        for i in 0..<30 {
+            let id = i % 2 == 0 ? direct.id : group.id
+            _ = try await s.conversations.conversation(id).send(from: i % 3 == 0 ? b : a, clientMsgId: "m\(i)", body: "hello \(i)")
+        }
+        try await s.conversations.conversation(group.id).read(by: c, upTo: 4)
+        try await s.conversations.received(by: b, upTo: 9)
+        _ = try await s.conversations.changeMember(group.id, userId: c, add: false, by: a)
+        _ = try await s.conversations.conversation(group.id).send(from: a, clientMsgId: "late", body: "after c left")
+        return s.journal.records
+    }
+
+    func replay(_ records: some Sequence<JournalRecord>, into state: inout EngineState, _ inboxes: InboxDirectory) throws {
+        for r in records { try state.apply(kind: r.kind, payload: r.payload, lsn: r.lsn, inboxes: inboxes) }
+    }
+
+    func expectSame(_ x: (EngineState, InboxDirectory), _ y: (EngineState, InboxDirectory)) {
+        #expect(x.0.accounts.users == y.0.accounts.users)
+        #expect(x.0.accounts.lastLoginAt == y.0.accounts.lastLoginAt)
+        #expect(x.0.accounts.tokenCount == y.0.accounts.tokenCount)
+        #expect(x.0.directPairs == y.0.directPairs && x.0.userConversations == y.0.userConversations)
+        #expect(Set(x.0.conversations.keys) == Set(y.0.conversations.keys))
+        for (id, c) in x.0.conversations {
+            let d = y.0.conversations[id]
+            #expect(c.members == d?.members && c.lastSeq == d?.lastSeq && c.lastActivity == d?.lastActivity)
+            #expect(c.lsnBySeq == d?.lsnBySeq && c.clientIdHashBySeq == d?.clientIdHashBySeq && c.readSeq == d?.readSeq)
+            #expect(c.lastMessage == d?.lastMessage && c.title == d?.title)
+        }
+        let xs = Dictionary(uniqueKeysWithValues: x.1.all.map { ($0.userId, $0) })
+        let ys = Dictionary(uniqueKeysWithValues: y.1.all.map { ($0.userId, $0) })
+        #expect(Set(xs.keys) == Set(ys.keys))
+        for (user, inbox) in xs {
+            let a = inbox.entries(after: 0, limit: 10_000), b = ys[user]?.entries(after: 0, limit: 10_000) ?? []
+            #expect(a.map(\.seq) == b.map(\.seq) && a.map(\.entry) == b.map(\.entry), "inbox of \(user)")
+            #expect(inbox.snapshotState.receivedUpTo == ys[user]?.snapshotState.receivedUpTo)
+        }
+    }
+
+    @Test func snapshotAtEveryLSNPlusTheRestEqualsFullReplay() async throws {
+        let records = try await richLog()
+        var full = EngineState()
+        let fullInboxes = InboxDirectory()
+        try replay(records, into: &full, fullInboxes)
+        for cut in 0...records.count {
+            var head = EngineState()
+            let headInboxes = InboxDirectory()
+            try replay(records[..<cut], into: &head, headInboxes)
+            var (restored, restoredInboxes) = try EngineSnapshot.decode(EngineSnapshot.encode(head, inboxes: headInboxes))
+            try replay(records[cut...], into: &restored, restoredInboxes)
+            expectSame((full, fullInboxes), (restored, restoredInboxes))
+        }
+    }
+
+    @Test func damagedSnapshotsAreRefusedNotTrusted() async throws {
+        let records = try await richLog()
+        var state = EngineState()
+        let inboxes = InboxDirectory()
+        try replay(records, into: &state, inboxes)
+        let good = EngineSnapshot.encode(state, inboxes: inboxes)
+        // Every truncation is an error, never a crash or a partial state.
+        for cut in stride(from: 0, to: good.count, by: max(1, good.count / 200)) {
+            #expect(throws: EngineSnapshotError.self) { try EngineSnapshot.decode(Array(good[..<cut])) }
+        }
+        #expect(throws: EngineSnapshotError.unsupportedVersion(9)) { try EngineSnapshot.decode([9] + good.dropFirst()) }
+        #expect(throws: EngineSnapshotError.self) { try EngineSnapshot.decode(good + [0]) }
+    }
+}
