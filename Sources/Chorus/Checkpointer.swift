@@ -12,7 +12,8 @@ import Synchronization
 /// snapshot, replays the durable records after it into a private copy of the state, and writes that
 /// as the new snapshot (the log prunes older snapshots and applies retention). The copy lives only
 /// while the snapshot is built. A failure is logged and retried at the next threshold; acks never
-/// depend on snapshots. Graceful shutdown abandons a snapshot in progress (the old one stays valid).
+/// depend on snapshots. Graceful shutdown abandons a snapshot in progress (the old one stays valid)
+/// and, once clients are gone, writes a final one if one is due.
 struct Checkpointer: Service {
     let log: WriteAheadLog
     let directory: String
@@ -32,12 +33,14 @@ struct Checkpointer: Service {
                 // A periodic look at the log's size, not a wait for an event: cheap and bounded.
                 try? await Task.sleep(for: .seconds(1))
                 let durable = log.durableLSN
-                guard durable >= last + everyRecords, log.isHealthy else { continue }
+                guard !stopping.load(ordering: .relaxed), durable >= last + everyRecords, log.isHealthy else { continue }
                 let from = last
                 do {
                     last = try await Self.offThread { [self] in
                         try build(after: from, upTo: durable, stopping: stopping)
                     }
+                } catch is Abandoned {
+                    break
                 } catch {
                     logger.error("snapshot failed; will retry", metadata: ["error": "\(error)"])
                     last = max(last, durable)  // retry after another `everyRecords`, not in a loop
@@ -45,6 +48,16 @@ struct Checkpointer: Service {
             }
         } onGracefulShutdown: {
             stopping.store(true, ordering: .relaxed)
+        }
+        // The gateway has stopped (it shuts down first): one last snapshot if one is due, so a clean
+        // restart replays (almost) nothing. The log closes after this returns.
+        let durable = log.durableLSN
+        guard durable >= last + everyRecords, log.isHealthy else { return }
+        let from = last
+        do {
+            _ = try await Self.offThread { [self] in try build(after: from, upTo: durable, stopping: Atomic(false)) }
+        } catch {
+            logger.error("snapshot at shutdown failed", metadata: ["error": "\(error)"])
         }
     }
 
