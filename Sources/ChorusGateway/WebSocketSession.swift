@@ -143,8 +143,15 @@ public final class WebSocketSession: InboxListener, Sendable {
             data.writeString(reason)
             let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
             self.channel.writeAndFlush(frame).whenComplete { _ in self.channel.close(promise: nil) }
+            // A client that does not read never lets the close frame out: the connection goes anyway
+            // after `closeGrace`, dropping what is still queued (the client recovers with `sync`).
+            let channel = self.channel
+            channel.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
         }
     }
+
+    /// How long a closing session waits for its close frame to be written.
+    static let closeGrace = TimeAmount.seconds(30)
 }
 
 /// Open sessions: by token (a revoked token's sessions close at once, 4001), by user (typing), and
