@@ -2,6 +2,7 @@ import ChorusCore
 import ChorusEngine
 import ChorusWAL
 import Dispatch
+import Glibc
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -84,11 +85,23 @@ struct Checkpointer: Service {
             next = lastRead.lsn + 1
         }
         let payload = EngineSnapshot.encode(state, inboxes: inboxes)
+        defer {
+            // The private copy is gone after this function: give its pages back to the system, or
+            // the process keeps the peak (state twice) as resident memory.
+            Self.trimMalloc()
+        }
         try log.writeSnapshot(lsn: upTo, payload: payload)
         logger.info("snapshot written", metadata: [
             "lsn": "\(upTo)", "bytes": "\(payload.count)", "replayed": "\(upTo + 1 - from)", "elapsed": "\(ContinuousClock.now - started)",
         ])
         return upTo
+    }
+
+    /// glibc's `malloc_trim(0)` (not in Swift's Glibc module), found at run time; a no-op elsewhere.
+    static func trimMalloc() {
+        typealias Trim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
     }
 
     static let queue = DispatchQueue(label: "chorus.checkpointer", qos: .utility)
