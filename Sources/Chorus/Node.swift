@@ -33,6 +33,7 @@ struct Node {
         let metrics = NodeMetrics(registry: registry)
         var walOptions = WALOptions()
         walOptions.syncMode = settings.syncMode
+        if let bytes = settings.walSegmentBytes { walOptions.segmentBytes = bytes }
         walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
         var state = EngineState()
         var inboxes = InboxDirectory()

@@ -30,9 +30,10 @@ struct ServeCommand: AsyncParsableCommand {
     var heartbeatMs = 30_000
     @Option(name: .customLong("snapshot-every"), help: "Write an engine snapshot after this many new log records (0: never).")
     var snapshotEvery = 1_000_000
+    /// For tests that fill a small disk: the log's segment size (default 64 MiB).
+    @Option(name: .customLong("wal-segment-bytes"), help: .hidden) var walSegmentBytes: Int?
     @Flag(name: .customLong("insecure-fast-password-hash"), help: "A cheap password hash for tests and load runs only.")
     var insecureFastPasswordHash = false
-    var snapshotEveryRecords: UInt64 = 1_000_000
 
     /// Every option checked before anything starts; a failure exits 2 with the reason.
     func settings() throws -> ServeSettings {
@@ -71,6 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
         s.heartbeatMs = heartbeatMs
         guard snapshotEvery >= 0 else { throw ValidationError("--snapshot-every: must be 0 (never) or a record count") }
         s.snapshotEveryRecords = UInt64(snapshotEvery)
+        s.walSegmentBytes = walSegmentBytes
         s.insecureFastPasswordHash = insecureFastPasswordHash
         return s
     }
@@ -102,6 +104,7 @@ struct ServeSettings {
     var heartbeatMs = 30_000
     var insecureFastPasswordHash = false
     var snapshotEveryRecords: UInt64 = 1_000_000
+    var walSegmentBytes: Int?
 
     /// The process's open-file limit less what the node needs for itself.
     static func connectionCeiling() -> Int {

@@ -52,3 +52,42 @@ import Testing
         #expect(last == "hello 15")
     }
 }
+
+/// A node whose log stops (the disk fills) stops acknowledging and says so on /healthz and /readyz,
+/// while everything it acknowledged before stays readable.
+@Suite(.serialized) struct ServeLogFailureTests {
+    @Test(.enabled(if: Tmpfs.canMount, "needs root to mount a tmpfs"))
+    func fullDiskTurnsHealthRedAndStopsAcks() throws {
+        let fs = try #require(Tmpfs(options: "size=6m"))
+        defer { fs.unmount() }
+        let server = try ServerProcess(data: fs.path + "/data", extra: ["--wal-segment-bytes", "\(4 << 20)", "--snapshot-every", "0"])
+        defer { _ = server.stop() }
+        let tests = ServeConversationTests()
+        let alice = try tests.user(server, "alice"), bob = try tests.user(server, "bob")
+        let created = try server.request("POST", "/v1/conversations", json: ["members": [bob.id]], token: alice.token)
+        let id = try #require(created.json["conversationId"] as? String)
+        #expect(try server.request("GET", "/healthz").status == 200)
+        var acked = 0
+        var refusal: HTTPTestResponse?
+        let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        for i in 1...5000 {
+            let body = String((0..<4000).map { _ in letters.randomElement()! })  // barely compressible
+            let r = try tests.send(server, alice, id, "m\(i)", body)
+            if r.status != 201 {
+                refusal = r
+                break
+            }
+            acked += 1
+        }
+        let refused = try #require(refusal, "the 6 MiB disk never filled")
+        #expect(refused.status == 503 && refused.errorCode == "unavailable", "\(refused.status) \(refused.text)")
+        #expect(acked > 100)
+        let health = try server.request("GET", "/healthz")
+        #expect(health.status == 503)
+        #expect(health.text.contains("No space left on device"), "\(health.text)")
+        #expect(try server.request("GET", "/readyz").status == 503)
+        // What was acknowledged is still served (from memory and the log's readable part).
+        let page = try server.request("GET", "/v1/conversations/\(id)/messages?after=\(max(0, acked - 3))", token: bob.token)
+        #expect((page.json["messages"] as? [[String: Any]])?.compactMap { $0["seq"] as? Int } == Array(max(1, acked - 2)...acked))
+    }
+}
