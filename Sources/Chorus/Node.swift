@@ -68,6 +68,7 @@ struct Node {
         let accounts = Accounts(state: state.accounts, journal: log, clock: clock, configuration: accountsConfig)
         let conversations = Conversations(
             state: state, accounts: accounts, journal: log, inboxes: inboxes, clock: clock, limits: accountsConfig.limits)
+        state = EngineState()  // the actors own it now; keeping the replay's copy would double it
 
         let readiness = ReadinessFlag()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)

@@ -166,8 +166,8 @@ extension ChorusEvent {
             case 2: event = .loggedIn(userId: try s(), at: try r.readInt64())
             case 3:
                 event = .tokenIssued(
-                    tokenHash: Array(try r.readLengthPrefixed(bound: 64)), userId: try s(), expiresAt: try r.readInt64())
-            case 4: event = .tokenRevoked(tokenHash: Array(try r.readLengthPrefixed(bound: 64)), at: try r.readInt64())
+                    tokenHash: Array(try r.readLengthPrefixed(bound: 32)), userId: try s(), expiresAt: try r.readInt64())
+            case 4: event = .tokenRevoked(tokenHash: Array(try r.readLengthPrefixed(bound: 32)), at: try r.readInt64())
             case 5:
                 let id = try s()
                 let rawKind = try r.readUInt8()

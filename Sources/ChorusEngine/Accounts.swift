@@ -66,7 +66,7 @@ public actor Accounts {
         }
         let now = clock.nowMs()
         let user = UserRecord(
-            userId: Self.newID(prefix: "u"), username: username, email: email,
+            userId: freshUserID(), username: username, email: email,
             displayName: displayName ?? username, passwordHash: hash, createdAt: now)
         try await commit([.userRegistered(user), .loggedIn(userId: user.userId, at: now)])
         return user
@@ -111,7 +111,7 @@ public actor Accounts {
 
     public func user(id: String) -> UserRecord? { state.user(id: id) }
     public func user(named username: String) -> UserRecord? { state.user(named: username) }
-    public func lastLoginAt(_ userId: String) -> Int64? { state.lastLoginAt[userId] }
+    public func lastLoginAt(_ userId: String) -> Int64? { state.lastLogin(userId) }
 
     /// Logs the events (one group commit), then applies them.
     private func commit(_ events: [ChorusEvent]) async throws(ChatError) {
@@ -123,14 +123,24 @@ public actor Accounts {
         for e in events { state.apply(e) }
     }
 
+    /// A user id no user has (65 random bits make a retry all but impossible).
+    private func freshUserID() -> String {
+        var id = Self.newID(prefix: "u")
+        while state.user(id: id) != nil { id = Self.newID(prefix: "u") }
+        return id
+    }
+
     public static func hash(token: String) -> TokenHash { TokenHash(Array(SHA256.hash(data: Array(token.utf8)))) }
 
-    /// An opaque random id: prefix, underscore, 26 base32 characters (128 bits).
+    /// An opaque random id: a one-letter prefix, underscore, 13 base32 characters (65 bits). Fifteen
+    /// bytes in all, so Swift keeps it inline in every String that holds it (no heap allocation: ids
+    /// are the most copied strings of the node). Callers that store ids check them for collisions.
     public static func newID(prefix: String) -> String {
+        precondition(prefix.utf8.count == 1, "one-letter id prefixes keep ids inline")
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
         var rng = SystemRandomNumberGenerator()
         var out = Array(prefix.utf8) + [0x5F]
-        for _ in 0..<26 { out.append(alphabet[Int(rng.next(upperBound: UInt32(32)))]) }
+        for _ in 0..<13 { out.append(alphabet[Int(rng.next(upperBound: UInt32(32)))]) }
         return String(decoding: out, as: UTF8.self)
     }
 

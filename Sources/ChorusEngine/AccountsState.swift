@@ -2,31 +2,88 @@ import ChorusCore
 
 /// A token's SHA-256, the only form in which tokens are stored or logged.
 public struct TokenHash: Hashable, Sendable {
-    public let bytes: [UInt8]
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    /// Up to 32 bytes (a SHA-256) kept inline: one heap allocation less per live token.
+    private let words: (UInt64, UInt64, UInt64, UInt64)
+    private let count: UInt8
+
+    public init(_ bytes: [UInt8]) {
+        precondition(bytes.count <= 32, "a token hash is at most 32 bytes")
+        var w: [UInt64] = [0, 0, 0, 0]
+        for (i, b) in bytes.enumerated() { w[i / 8] |= UInt64(b) << (8 * UInt64(i % 8)) }
+        words = (w[0], w[1], w[2], w[3])
+        count = UInt8(bytes.count)
+    }
+
+    public var bytes: [UInt8] {
+        let w = [words.0, words.1, words.2, words.3]
+        return (0..<Int(count)).map { UInt8(truncatingIfNeeded: w[$0 / 8] >> (8 * UInt64($0 % 8))) }
+    }
+
+    public static func == (a: TokenHash, b: TokenHash) -> Bool {
+        a.count == b.count && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(words.0); h.combine(words.1); h.combine(words.2); h.combine(words.3); h.combine(count)
+    }
 }
 
 /// Accounts and tokens as plain state: rebuilt by replaying events, changed only by `apply`.
 /// Pure: no I/O, no clock; `now` comes in as an argument.
 public struct AccountsState: Sendable {
-    public internal(set) var users: [String: UserRecord] = [:]
-    var byUsername: [String: String] = [:]
-    public internal(set) var lastLoginAt: [String: Int64] = [:]
-    var tokens: [TokenHash: (userId: String, expiresAt: Int64)] = [:]
+    /// Users in registration order, and each one's last login (0: never), side by side. Maps hold
+    /// positions, not records: at a million users every byte per entry counts (docs/ENGINE.md).
+    private(set) var records: [UserRecord] = []
+    private(set) var lastLogins: [Int64] = []
+    var index: [String: Int32] = [:]
+    var byUsername: [String: Int32] = [:]
+    var tokens: [TokenHash: TokenGrant] = [:]
+
+    struct TokenGrant: Sendable {
+        var user: Int32
+        var expiresAt: Int64
+    }
 
     public init() {}
 
-    public var userCount: Int { users.count }
+    public var userCount: Int { records.count }
     public var tokenCount: Int { tokens.count }
 
-    public func user(id: String) -> UserRecord? { users[id] }
+    public func user(id: String) -> UserRecord? { index[id].map { records[Int($0)] } }
 
-    public func user(named username: String) -> UserRecord? { byUsername[username].flatMap { users[$0] } }
+    public func user(named username: String) -> UserRecord? { byUsername[username].map { records[Int($0)] } }
+
+    /// When the user last logged in (registering counts), nil if unknown.
+    public func lastLogin(_ userId: String) -> Int64? { index[userId].map { lastLogins[Int($0)] } }
+
+    /// Every user by id (a copy: for tests and tools, not hot paths).
+    public var users: [String: UserRecord] { Dictionary(uniqueKeysWithValues: records.map { ($0.userId, $0) }) }
+
+    /// Every known last login by user id (a copy: for tests and tools).
+    public var lastLoginAt: [String: Int64] {
+        Dictionary(uniqueKeysWithValues: zip(records, lastLogins).filter { $0.1 != 0 }.map { ($0.0.userId, $0.1) })
+    }
 
     /// The user a token belongs to, if it is known, unrevoked and unexpired at `now`.
     public func authenticate(_ hash: TokenHash, now: Int64) -> String? {
         guard let t = tokens[hash], t.expiresAt > now else { return nil }
-        return t.userId
+        return records[Int(t.user)].userId
+    }
+
+    /// Adds or replaces a user (replay, snapshots).
+    mutating func put(_ u: UserRecord, lastLogin: Int64) {
+        if let i = index[u.userId] {
+            records[Int(i)] = u
+            lastLogins[Int(i)] = max(lastLogins[Int(i)], lastLogin)
+            byUsername[u.username] = i
+            return
+        }
+        precondition(records.count < Int(Int32.max), "user table full")
+        let i = Int32(records.count)
+        records.append(u)
+        lastLogins.append(lastLogin)
+        index[u.userId] = i
+        byUsername[u.username] = i
     }
 
     /// Why a registration must be refused, or nil. `reserved` holds usernames being registered now.
@@ -52,12 +109,12 @@ public struct AccountsState: Sendable {
     public mutating func apply(_ event: ChorusEvent) {
         switch event {
         case .userRegistered(let u):
-            users[u.userId] = u
-            byUsername[u.username] = u.userId
+            put(u, lastLogin: 0)
         case .loggedIn(let userId, let at):
-            lastLoginAt[userId] = max(lastLoginAt[userId] ?? 0, at)
+            if let i = index[userId] { lastLogins[Int(i)] = max(lastLogins[Int(i)], at) }
         case .tokenIssued(let hash, let userId, let expiresAt):
-            tokens[TokenHash(hash)] = (userId, expiresAt)
+            // A token of an unknown user authenticates no one: not kept.
+            if let i = index[userId] { tokens[TokenHash(hash)] = TokenGrant(user: i, expiresAt: expiresAt) }
         case .tokenRevoked(let hash, _):
             tokens[TokenHash(hash)] = nil
         default:

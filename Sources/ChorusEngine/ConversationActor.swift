@@ -37,15 +37,16 @@ public struct SendRequest: Sendable {
 public actor ConversationActor {
     public nonisolated let id: String
     private var core: ConversationCore
-    private let journal: any Journal
-    private let inboxes: InboxDirectory
-    private let clock: any WallClock
-    private let limits: ChatLimits
+    /// What every conversation shares (one reference instead of four fields an actor).
+    private let context: ConversationContext
+    private var journal: any Journal { context.journal }
+    private var inboxes: InboxDirectory { context.inboxes }
+    private var clock: any WallClock { context.clock }
+    private var limits: ChatLimits { context.limits }
     /// Sends waiting for the same clientMsgId that is being logged now.
     private var waiters: [String: [CheckedContinuation<SentMessage, any Error>]] = [:]
     /// The most recent messages, for duplicates and history without a log read (bounded).
-    private var recent: [UInt64: MessageRecord] = [:]
-    private let recentCapacity = 256
+    private var recent = RecentMessages(capacity: 256)
     /// Sends submitted from any thread, taken in arrival order (see `submit`).
     private nonisolated let intake = Mutex(Intake())
 
@@ -58,13 +59,14 @@ public actor ConversationActor {
     /// with the same clientMsgId).
     public static let intakeBound = 10_000
 
-    public init(core: ConversationCore, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
+    public init(core: ConversationCore, context: ConversationContext) {
         id = core.id
         self.core = core
-        self.journal = journal
-        self.inboxes = inboxes
-        self.clock = clock
-        self.limits = limits
+        self.context = context
+    }
+
+    public init(core: ConversationCore, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
+        self.init(core: core, context: ConversationContext(journal: journal, inboxes: inboxes, clock: clock, limits: limits))
     }
 
     public var snapshot: ConversationCore { core }
@@ -216,7 +218,7 @@ public actor ConversationActor {
 
     /// A stored message by seq: from memory if recent, else read back from the log by its LSN.
     public func message(seq: UInt64) throws(ChatError) -> MessageRecord {
-        if let m = recent[seq] { return m }
+        if let m = recent.message(seq: seq) { return m }
         let index = Int(seq) - 1
         guard index >= 0, index < core.lsnBySeq.count else { throw .unavailable("message \(seq) is not durable yet") }
         let lsn = core.lsnBySeq[index]
@@ -226,8 +228,41 @@ public actor ConversationActor {
         return m
     }
 
-    private func remember(_ m: MessageRecord) {
-        recent[m.seq] = m
-        if recent.count > recentCapacity, m.seq > UInt64(recentCapacity) { recent[m.seq - UInt64(recentCapacity)] = nil }
+    private func remember(_ m: MessageRecord) { recent.insert(m) }
+}
+
+/// The dependencies all conversation actors share.
+public final class ConversationContext: Sendable {
+    public let journal: any Journal
+    public let inboxes: InboxDirectory
+    public let clock: any WallClock
+    public let limits: ChatLimits
+
+    public init(journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
+        self.journal = journal
+        self.inboxes = inboxes
+        self.clock = clock
+        self.limits = limits
     }
+}
+
+/// A conversation's newest messages, at most `capacity`, in a ring (a dictionary costs several
+/// times more per entry). Messages arrive in seq order; lookups scan at most `capacity` entries.
+struct RecentMessages: Sendable {
+    private var ring: [MessageRecord] = []
+    private var next = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func insert(_ m: MessageRecord) {
+        if ring.count < capacity {
+            ring.append(m)
+        } else {
+            ring[next] = m
+            next = (next + 1) % capacity
+        }
+    }
+
+    func message(seq: UInt64) -> MessageRecord? { ring.last { $0.seq == seq } }
 }

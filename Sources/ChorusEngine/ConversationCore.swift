@@ -43,7 +43,9 @@ public struct ConversationCore: Sendable {
     /// Per member: the highest seq read (sending counts as reading).
     public internal(set) var readSeq: [String: UInt64] = [:]
 
-    var memberSet: Set<String>
+    /// Only for groups above `setThreshold` members; small ones search `members` (a Set costs ~150 B).
+    var memberSet: Set<String>?
+    static let setThreshold = 16
     /// Seqs handed out and not yet durable (or failed).
     var reservedSeq: UInt64 = 0
     private var pendingClientIds: [String: UInt64] = [:]
@@ -60,19 +62,19 @@ public struct ConversationCore: Sendable {
         self.kind = kind
         self.title = title
         self.members = members
-        memberSet = Set(members)
+        memberSet = members.count > Self.setThreshold ? Set(members) : nil
         lastActivity = createdAt
         self.dedupWindow = dedupWindow
     }
 
-    public func isMember(_ userId: String) -> Bool { memberSet.contains(userId) }
+    public func isMember(_ userId: String) -> Bool { memberSet?.contains(userId) ?? members.contains(userId) }
 
     /// Decides a send and, for `.append`, reserves the next seq.
     /// `ignoringDedupHit`: the dedup index matched by hash only and the stored message has another id.
     public mutating func decideSend(
         from: String, clientMsgId: String, body: String, limits: ChatLimits, ignoringDedupHit: Bool = false
     ) -> SendDecision {
-        guard memberSet.contains(from) else { return .refused(.notMember) }
+        guard isMember(from) else { return .refused(.notMember) }
         guard !clientMsgId.isEmpty, clientMsgId.utf8.count <= limits.idLength else {
             return .refused(.badRequest("clientMsgId: 1 to \(limits.idLength) characters"))
         }
@@ -142,7 +144,7 @@ public struct ConversationCore: Sendable {
     /// Decides a `read`: nil when it moves nothing (no receipt), else the seq to record (clamped to
     /// the newest message).
     public func decideRead(by userId: String, upTo seq: UInt64) -> Result<UInt64?, ChatError> {
-        guard memberSet.contains(userId) else { return .failure(.notMember) }
+        guard isMember(userId) else { return .failure(.notMember) }
         let target = min(seq, lastSeq)
         return .success(target > (readSeq[userId] ?? 0) ? target : nil)
     }
@@ -153,13 +155,19 @@ public struct ConversationCore: Sendable {
     }
 
     public mutating func addMember(_ userId: String, at: Int64) {
-        guard memberSet.insert(userId).inserted else { return }
+        guard !isMember(userId) else { return }
         members.append(userId)
+        if memberSet != nil {
+            memberSet!.insert(userId)
+        } else if members.count > Self.setThreshold {
+            memberSet = Set(members)
+        }
         lastActivity = max(lastActivity, at)
     }
 
     public mutating func removeMember(_ userId: String, at: Int64) {
-        guard memberSet.remove(userId) != nil else { return }
+        guard isMember(userId) else { return }
+        memberSet?.remove(userId)
         readSeq[userId] = nil
         members.removeAll { $0 == userId }
         lastActivity = max(lastActivity, at)
@@ -182,6 +190,12 @@ public struct ConversationCore: Sendable {
 
     /// The seq whose clientMsgId hashes like this one, within the window (building the index once).
     private mutating func dedupSeq(for clientMsgId: String) -> UInt64? {
+        let hash = StableHash.fnv1a64(clientMsgId)
+        // A short conversation is scanned; an index pays for itself only past a few dozen messages.
+        if dedupIndex == nil, clientIdHashBySeq.count <= Self.scanBelow {
+            let from = max(0, clientIdHashBySeq.count - dedupWindow)
+            return clientIdHashBySeq[from...].firstIndex(of: hash).map { UInt64($0 + 1) }
+        }
         if dedupIndex == nil {
             var index: [UInt64: UInt64] = [:]
             let from = max(0, clientIdHashBySeq.count - dedupWindow)
@@ -191,8 +205,10 @@ public struct ConversationCore: Sendable {
             }
             dedupIndex = index
         }
-        return dedupIndex![StableHash.fnv1a64(clientMsgId)]
+        return dedupIndex![hash]
     }
+
+    static let scanBelow = 64
 
     private mutating func remember(_ hash: UInt64, seq: UInt64) {
         let index = Int(seq) - 1

@@ -7,27 +7,31 @@ public actor Conversations {
     /// Read from any thread without a hop (a send looks its conversation up on the event loop, so
     /// that sends keep their order); written only by this actor.
     private nonisolated let actors = Mutex<[String: ConversationActor]>([:])
-    private var directPairs: [String: String]
-    private var userConversations: [String: Set<String>]
+    private var directPairs: [PairKey: String]
+    /// Each user's conversations (small arrays: a one-element Set costs three times as much).
+    private var userConversations: [String: [String]]
     /// Direct conversations being created now, so two requests for one pair get one conversation.
-    private var creatingDirect: [String: Task<ConversationCore, any Error>] = [:]
+    private var creatingDirect: [PairKey: Task<ConversationCore, any Error>] = [:]
     private let accounts: Accounts
     private let journal: any Journal
     private let inboxes: InboxDirectory
     private let clock: any WallClock
     private let limits: ChatLimits
+    private let context: ConversationContext
 
     public init(state: EngineState, accounts: Accounts, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
         directPairs = state.directPairs
-        userConversations = state.userConversations
+        userConversations = state.userConversations.mapValues { $0.sorted() }
         self.accounts = accounts
         self.journal = journal
         self.inboxes = inboxes
         self.clock = clock
         self.limits = limits
+        let context = ConversationContext(journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+        self.context = context
         var made: [String: ConversationActor] = [:]
         for (id, core) in state.conversations {
-            made[id] = ConversationActor(core: core, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+            made[id] = ConversationActor(core: core, context: context)
         }
         actors.withLock { $0 = made }
     }
@@ -77,7 +81,8 @@ public actor Conversations {
 
     /// Logs the creation, then registers the conversation.
     private func log(kind: ConversationKind, title: String, members: [String]) async throws -> ConversationCore {
-        let id = Accounts.newID(prefix: "c")
+        var id = Accounts.newID(prefix: "c")
+        while (try? conversation(id)) != nil { id = Accounts.newID(prefix: "c") }
         let now = clock.nowMs()
         let event = ChorusEvent.conversationCreated(conversationId: id, kind: kind, title: title, members: members, createdAt: now)
         do {
@@ -86,9 +91,9 @@ public actor Conversations {
             throw ChatError.unavailable("the log refused the conversation: \(error)")
         }
         let core = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: now)
-        let actor = ConversationActor(core: core, journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+        let actor = ConversationActor(core: core, context: context)
         actors.withLock { $0[id] = actor }
-        for m in members { userConversations[m, default: []].insert(id) }
+        for m in members { join(m, id) }
         return core
     }
 
@@ -97,7 +102,12 @@ public actor Conversations {
         let actor = try conversation(conversationId)
         if add, await accounts.user(id: userId) == nil { throw .unknownUser }
         let core = try await actor.changeMember(userId, add: add, by: by)
-        if add { userConversations[userId, default: []].insert(conversationId) } else { userConversations[userId]?.remove(conversationId) }
+        if add {
+            join(userId, conversationId)
+        } else {
+            userConversations[userId]?.removeAll { $0 == conversationId }
+            if userConversations[userId]?.isEmpty == true { userConversations[userId] = nil }
+        }
         return core
     }
 
@@ -133,5 +143,9 @@ public actor Conversations {
             }
         }
         if case .failure(let error) = result { throw .unavailable("the log refused the receipt: \(error)") }
+    }
+
+    private func join(_ userId: String, _ conversationId: String) {
+        if userConversations[userId]?.contains(conversationId) != true { userConversations[userId, default: []].append(conversationId) }
     }
 }

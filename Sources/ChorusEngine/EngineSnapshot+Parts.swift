@@ -2,37 +2,36 @@ import ChorusCore
 
 extension AccountsState {
     func encode(into w: inout ByteWriter) {
-        w.writeVarint(UInt64(users.count))
-        for u in users.values.sorted(by: { $0.userId < $1.userId }) {
+        w.writeVarint(UInt64(records.count))
+        for (u, lastLogin) in zip(records, lastLogins) {
             w.writeString(u.userId); w.writeString(u.username); w.writeString(u.email); w.writeString(u.displayName)
             w.writeString(u.passwordHash); w.write(u.createdAt)
-            w.write(lastLoginAt[u.userId] ?? 0)
+            w.write(lastLogin)
         }
         w.writeVarint(UInt64(tokens.count))
         for (hash, t) in tokens.sorted(by: { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }) {
-            w.writeLengthPrefixed(hash.bytes); w.writeString(t.userId); w.write(t.expiresAt)
+            w.writeLengthPrefixed(hash.bytes); w.writeVarint(UInt64(t.user)); w.write(t.expiresAt)
         }
     }
 
     static func decode(from r: inout ByteReader) throws -> AccountsState {
         var a = AccountsState()
         let n = try r.readVarint()
-        guard n <= UInt64(EngineSnapshot.countBound) else { throw EngineSnapshotError.invalid("\(n) users") }
+        guard n < UInt64(Int32.max) else { throw EngineSnapshotError.invalid("\(n) users") }
         func s() throws(ByteReaderError) -> String { try r.readString(bound: EngineSnapshot.stringBound) }
         for _ in 0..<n {
             let u = UserRecord(
                 userId: try s(), username: try s(), email: try s(), displayName: try s(), passwordHash: try s(),
                 createdAt: try r.readInt64())
-            let lastLogin = try r.readInt64()
-            a.users[u.userId] = u
-            a.byUsername[u.username] = u.userId
-            if lastLogin != 0 { a.lastLoginAt[u.userId] = lastLogin }
+            a.put(u, lastLogin: try r.readInt64())
         }
         let t = try r.readVarint()
         guard t <= UInt64(EngineSnapshot.countBound) else { throw EngineSnapshotError.invalid("\(t) tokens") }
         for _ in 0..<t {
-            let hash = TokenHash(Array(try r.readLengthPrefixed(bound: 64)))
-            a.tokens[hash] = (try s(), try r.readInt64())
+            let hash = TokenHash(Array(try r.readLengthPrefixed(bound: 32)))
+            let user = try r.readVarint()
+            guard user < UInt64(a.records.count) else { throw EngineSnapshotError.invalid("token of user #\(user) of \(a.records.count)") }
+            a.tokens[hash] = TokenGrant(user: Int32(user), expiresAt: try r.readInt64())
         }
         return a
     }

@@ -1,12 +1,18 @@
 import ChorusCore
 
+/// Two user ids in order: the key of their direct conversation. Shares the ids' storage.
+public struct PairKey: Hashable, Sendable {
+    public let low: String
+    public let high: String
+}
+
 /// Everything replay rebuilds, applied event by event in LSN order. Live changes go through the same
 /// cores in the same order (see docs/ENGINE.md), so a restart reproduces every seq and inboxSeq.
 public struct EngineState: Sendable {
     public var accounts = AccountsState()
     public var conversations: [String: ConversationCore] = [:]
-    /// "userA|userB" (sorted) -> the pair's one direct conversation.
-    public var directPairs: [String: String] = [:]
+    /// The two users (sorted) -> the pair's one direct conversation.
+    public var directPairs: [PairKey: String] = [:]
     /// The conversations each user belongs to.
     public var userConversations: [String: Set<String>] = [:]
     /// Replay's cache of each conversation's member inboxes (dropped when membership changes).
@@ -14,7 +20,7 @@ public struct EngineState: Sendable {
 
     public init() {}
 
-    public static func pairKey(_ a: String, _ b: String) -> String { a < b ? "\(a)|\(b)" : "\(b)|\(a)" }
+    public static func pairKey(_ a: String, _ b: String) -> PairKey { a < b ? PairKey(low: a, high: b) : PairKey(low: b, high: a) }
 
     /// Applies one replayed record. Messages (most of any log) take a summary path that builds no
     /// message; everything else is decoded in full.

@@ -16,8 +16,8 @@ public protocol InboxListener: AnyObject, Sendable {
 public final class UserInbox: Sendable {
     public let userId: String
     private let symbols: SymbolTable
-    private let state = Mutex<(core: InboxCore, listeners: [ObjectIdentifier: any InboxListener], receivedUpTo: UInt64)>(
-        (InboxCore(), [:], 0))
+    private let state = Mutex<(core: InboxCore, listeners: [any InboxListener], receivedUpTo: UInt64)>(
+        (InboxCore(), [], 0))
 
     public init(userId: String, symbols: SymbolTable) {
         self.userId = userId
@@ -36,7 +36,7 @@ public final class UserInbox: Sendable {
             try! s.core.apply(seq: seq, packed)  // nextSeq is always in order
             // Most inboxes have no session listening (always during replay): skip the copy then.
             if s.listeners.isEmpty { return (seq, []) }
-            return (seq, s.listeners.compactMap { $0.key == origin ? nil : $0.value })
+            return (seq, s.listeners.filter { ObjectIdentifier($0) != origin })
         }
         for l in listeners { l.deliver(inboxSeq: seq, entry: entry, message: message) }
         return seq
@@ -63,13 +63,14 @@ public final class UserInbox: Sendable {
     /// Registers a session for live entries; returns the inboxSeq its `hello` reports.
     public func attach(_ listener: any InboxListener) -> UInt64 {
         state.withLock { s in
-            s.listeners[ObjectIdentifier(listener)] = listener
+            // A session's few sessions: an array is smaller than a dictionary and as fast at this size.
+            if !s.listeners.contains(where: { $0 === listener }) { s.listeners.append(listener) }
             return s.core.lastSeq
         }
     }
 
     public func detach(_ listener: any InboxListener) {
-        _ = state.withLock { $0.listeners.removeValue(forKey: ObjectIdentifier(listener)) }
+        state.withLock { $0.listeners.removeAll { $0 === listener } }
     }
 
     /// The inboxSeq of a message's entry (newest first search; 0 if absent).

@@ -47,7 +47,7 @@ import Testing
         let clock = ManualClock()
         let accounts = make(journal, clock: clock)
         let alice = try await accounts.register(username: "alice", password: "correct horse", email: "alice@example.com", displayName: nil)
-        #expect(alice.displayName == "alice" && alice.userId.hasPrefix("u_") && alice.userId.count == 28)
+        #expect(alice.displayName == "alice" && alice.userId.hasPrefix("u_") && alice.userId.count == 15)
         #expect(await accounts.lastLoginAt(alice.userId) == clock.nowMs(), "registering counts as a login")
         await #expect(throws: ChatError.usernameTaken) {
             try await accounts.register(username: "alice", password: "another pw", email: "a2@example.com", displayName: nil)

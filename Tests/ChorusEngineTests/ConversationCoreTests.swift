@@ -109,6 +109,16 @@ import Testing
         #expect(c.decideSend(from: "a", clientMsgId: "m3", body: "x", limits: ChatLimits()) == .append(seq: 8))
     }
 
+    @Test func pastAFewDozenMessagesAnIndexAnswersTheSame() {
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0, dedupWindow: 10)
+        for i in 1...100 { c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(i)) }
+        #expect(c.decideSend(from: "a", clientMsgId: "m95", body: "x", limits: ChatLimits()) == .duplicate(seq: 95))
+        #expect(c.decideSend(from: "a", clientMsgId: "m90", body: "x", limits: ChatLimits()) == .append(seq: 101))
+        c.apply(message(c, seq: 101, client: "m90"), lsn: 101)
+        #expect(c.decideSend(from: "a", clientMsgId: "m91", body: "x", limits: ChatLimits()) == .append(seq: 102), "m91 left the window")
+        #expect(c.decideSend(from: "a", clientMsgId: "m90", body: "x", limits: ChatLimits()) == .duplicate(seq: 101))
+    }
+
     @Test func aHashHitCanBeOverruled() {
         var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0)
         c.apply(message(c, seq: 1, client: "m1"), lsn: 1)
