@@ -2,29 +2,23 @@ import ChorusCore
 
 /// A token's SHA-256, the only form in which tokens are stored or logged.
 public struct TokenHash: Hashable, Sendable {
-    /// Up to 32 bytes (a SHA-256) kept inline: one heap allocation less per live token.
-    private let words: (UInt64, UInt64, UInt64, UInt64)
-    private let count: UInt8
+    /// The first 16 bytes of the SHA-256, inline. 128 bits keep tokens unguessable and unique; the
+    /// map of live tokens is the largest per-user table, and this halves its key.
+    private let high: UInt64
+    private let low: UInt64
 
     public init(_ bytes: [UInt8]) {
-        precondition(bytes.count <= 32, "a token hash is at most 32 bytes")
-        var w: [UInt64] = [0, 0, 0, 0]
-        for (i, b) in bytes.enumerated() { w[i / 8] |= UInt64(b) << (8 * UInt64(i % 8)) }
-        words = (w[0], w[1], w[2], w[3])
-        count = UInt8(bytes.count)
+        var h: UInt64 = 0, l: UInt64 = 0
+        for (i, b) in bytes.prefix(16).enumerated() {
+            if i < 8 { h |= UInt64(b) << (8 * UInt64(i)) } else { l |= UInt64(b) << (8 * UInt64(i - 8)) }
+        }
+        high = h
+        low = l
     }
 
+    /// The 16 bytes kept (what revocations log).
     public var bytes: [UInt8] {
-        let w = [words.0, words.1, words.2, words.3]
-        return (0..<Int(count)).map { UInt8(truncatingIfNeeded: w[$0 / 8] >> (8 * UInt64($0 % 8))) }
-    }
-
-    public static func == (a: TokenHash, b: TokenHash) -> Bool {
-        a.count == b.count && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
-    }
-
-    public func hash(into h: inout Hasher) {
-        h.combine(words.0); h.combine(words.1); h.combine(words.2); h.combine(words.3); h.combine(count)
+        (0..<16).map { i in UInt8(truncatingIfNeeded: (i < 8 ? high : low) >> (8 * UInt64(i % 8))) }
     }
 }
 

@@ -97,7 +97,7 @@ public actor ConversationActor {
         while true {
             let batch = intake.withLock { i -> [SendRequest] in
                 if i.queue.isEmpty { i.draining = false }
-                defer { i.queue.removeAll(keepingCapacity: true) }
+                defer { i.queue = [] }  // an idle conversation keeps no queue storage
                 return i.queue
             }
             if batch.isEmpty { return }

@@ -41,7 +41,21 @@ public struct ConversationCore: Sendable {
     /// LSN of each message by `seq - 1` (8 bytes a message), so history reads the log directly.
     public internal(set) var lsnBySeq: [UInt64] = []
     /// Per member: the highest seq read (sending counts as reading).
-    public internal(set) var readSeq: [String: UInt64] = [:]
+    /// (Kept as pairs: for the few members of most conversations a dictionary costs twice as much.)
+    var readCursors: [(user: String, seq: UInt64)] = []
+
+    /// Per member: the highest seq read (a copy, for tests and snapshots).
+    public var readSeq: [String: UInt64] { Dictionary(readCursors.map { ($0.user, $0.seq) }, uniquingKeysWith: max) }
+
+    func readCursor(_ userId: String) -> UInt64 { readCursors.first { $0.user == userId }?.seq ?? 0 }
+
+    mutating func raiseReadCursor(_ userId: String, to seq: UInt64) {
+        if let i = readCursors.firstIndex(where: { $0.user == userId }) {
+            readCursors[i].seq = max(readCursors[i].seq, seq)
+        } else {
+            readCursors.append((userId, seq))
+        }
+    }
 
     /// Only for groups above `setThreshold` members; small ones search `members` (a Set costs ~150 B).
     var memberSet: Set<String>?
@@ -49,6 +63,12 @@ public struct ConversationCore: Sendable {
     /// Seqs handed out and not yet durable (or failed).
     var reservedSeq: UInt64 = 0
     private var pendingClientIds: [String: UInt64] = [:]
+
+    /// Drops an in-flight id; an emptied table gives its storage back (most conversations are idle).
+    private mutating func forgetPending(_ clientMsgId: String) {
+        guard pendingClientIds.removeValue(forKey: clientMsgId) != nil else { return }
+        if pendingClientIds.isEmpty { pendingClientIds = [:] }
+    }
     /// Stable hash of each message's clientMsgId by `seq - 1` (8 bytes a message).
     public internal(set) var clientIdHashBySeq: [UInt64] = []
     /// clientMsgId hash -> seq for the last `dedupWindow` messages (older ids are forgotten: the
@@ -91,7 +111,7 @@ public struct ConversationCore: Sendable {
     /// The log refused the append of a reserved seq. The log is stopped, so nothing after it becomes
     /// durable either: the seq is given back when nothing later was reserved.
     public mutating func sendFailed(clientMsgId: String, seq: UInt64) {
-        pendingClientIds[clientMsgId] = nil
+        forgetPending(clientMsgId)
         if reservedSeq == seq { reservedSeq = seq - 1 }
     }
 
@@ -103,13 +123,13 @@ public struct ConversationCore: Sendable {
 
     /// Applies a durable message (live after its log ack, or on replay).
     public mutating func apply(_ m: MessageRecord, lsn: UInt64) {
-        pendingClientIds[m.clientMsgId] = nil
+        forgetPending(m.clientMsgId)
         if m.seq > lastSeq {
             lastSeq = m.seq
             lastMessageSource = .record(m)
         }
         record(seq: m.seq, lsn: lsn, ts: m.ts, clientMsgIdHash: StableHash.fnv1a64(m.clientMsgId))
-        readSeq[m.from] = max(readSeq[m.from] ?? 0, m.seq)
+        raiseReadCursor(m.from, to: m.seq)
     }
 
     /// Replay's `apply`: the same changes from a record's summary, the payload kept for `lastMessage`.
@@ -123,7 +143,7 @@ public struct ConversationCore: Sendable {
         let from = payload[m.from]
         let sender = members.count <= 16 ? members.first { $0.utf8.elementsEqual(from) } : nil
         let key = sender ?? String(decoding: from, as: UTF8.self)
-        readSeq[key] = max(readSeq[key] ?? 0, m.seq)
+        raiseReadCursor(key, to: m.seq)
         return (id, members)
     }
 
@@ -137,7 +157,7 @@ public struct ConversationCore: Sendable {
 
     /// Unread messages for a member.
     public func unread(for userId: String) -> UInt64 {
-        let read = readSeq[userId] ?? 0
+        let read = readCursor(userId)
         return lastSeq > read ? lastSeq - read : 0
     }
 
@@ -146,12 +166,12 @@ public struct ConversationCore: Sendable {
     public func decideRead(by userId: String, upTo seq: UInt64) -> Result<UInt64?, ChatError> {
         guard isMember(userId) else { return .failure(.notMember) }
         let target = min(seq, lastSeq)
-        return .success(target > (readSeq[userId] ?? 0) ? target : nil)
+        return .success(target > readCursor(userId) ? target : nil)
     }
 
     /// Applies a durable read cursor.
     public mutating func applyRead(by userId: String, upTo seq: UInt64) {
-        readSeq[userId] = max(readSeq[userId] ?? 0, seq)
+        raiseReadCursor(userId, to: seq)
     }
 
     public mutating func addMember(_ userId: String, at: Int64) {
@@ -168,7 +188,7 @@ public struct ConversationCore: Sendable {
     public mutating func removeMember(_ userId: String, at: Int64) {
         guard isMember(userId) else { return }
         memberSet?.remove(userId)
-        readSeq[userId] = nil
+        readCursors.removeAll { $0.user == userId }
         members.removeAll { $0 == userId }
         lastActivity = max(lastActivity, at)
     }

@@ -77,7 +77,7 @@ extension ConversationCore {
         }
         let reads = try r.readVarint()
         guard reads <= n else { throw EngineSnapshotError.invalid("\(reads) read cursors for \(n) members") }
-        for _ in 0..<reads { core.readSeq[try s()] = try r.readVarint() }
+        for _ in 0..<reads { core.raiseReadCursor(try s(), to: try r.readVarint()) }
         core.lsnBySeq = try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound)
         core.clientIdHashBySeq = try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound)
         guard core.lsnBySeq.count == Int(core.lastSeq), core.clientIdHashBySeq.count == Int(core.lastSeq) else {

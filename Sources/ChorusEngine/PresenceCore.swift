@@ -17,23 +17,23 @@ public struct PresenceCore: Sendable {
         public var watchers: [Watcher]
     }
 
-    private var sessions: [String: Int] = [:]
-    private var lastSeen: [String: Int64] = [:]
+    /// Open sessions and last-seen time per user, in one map (one entry per user seen on this node).
+    private var seen: [String: (sessions: Int32, lastSeen: Int64)] = [:]
     private var watchersOf: [String: Set<Watcher>] = [:]
     private var watchedBy: [Watcher: Set<String>] = [:]
 
     public init() {}
 
     public func status(_ userId: String, now: Int64) -> Status {
-        let online = (sessions[userId] ?? 0) > 0
-        return Status(online: online, lastSeen: online ? now : lastSeen[userId] ?? 0)
+        let entry = seen[userId]
+        let online = (entry?.sessions ?? 0) > 0
+        return Status(online: online, lastSeen: online ? now : entry?.lastSeen ?? 0)
     }
 
     /// A session opened; the first one makes the user online.
     public mutating func opened(_ userId: String, now: Int64) -> Change? {
-        let count = (sessions[userId] ?? 0) + 1
-        sessions[userId] = count
-        lastSeen[userId] = now
+        let count = (seen[userId]?.sessions ?? 0) + 1
+        seen[userId] = (count, now)
         return count == 1 ? change(userId, Status(online: true, lastSeen: now)) : nil
     }
 
@@ -41,9 +41,8 @@ public struct PresenceCore: Sendable {
     /// The session also stops watching.
     public mutating func closed(_ userId: String, session: Watcher, now: Int64) -> Change? {
         unwatchAll(session)
-        let count = max(0, (sessions[userId] ?? 0) - 1)
-        sessions[userId] = count == 0 ? nil : count
-        lastSeen[userId] = now
+        let count = max(0, (seen[userId]?.sessions ?? 0) - 1)
+        seen[userId] = (count, now)
         return count == 0 ? change(userId, Status(online: false, lastSeen: now)) : nil
     }
 
