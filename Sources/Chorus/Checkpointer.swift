@@ -38,7 +38,8 @@ struct Checkpointer: Service {
                 let from = last
                 do {
                     last = try await Self.offThread { [self] in
-                        try build(after: from, upTo: durable, stopping: stopping)
+                        // Built at a lower CPU priority: snapshots use cores chat traffic leaves idle.
+                        try BackgroundThread.run("chorus.checkpointer") { try build(after: from, upTo: durable, stopping: stopping) }
                     }
                 } catch is Abandoned {
                     break

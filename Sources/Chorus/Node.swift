@@ -110,6 +110,10 @@ struct Node {
                     .init(service: Checkpointer(
                         log: log, directory: settings.dataDirectory + "/wal", everyRecords: settings.snapshotEveryRecords,
                         initialSnapshotLSN: report.snapshotLSN, logger: logger)),
+                    .init(
+                        service: CacheSweeper(
+                            conversations: conversations, clock: clock, interval: .seconds(60), idleMs: 600_000, logger: logger),
+                        successTerminationBehavior: .ignore),
                     .init(service: gateway),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

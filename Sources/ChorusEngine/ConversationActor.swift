@@ -71,6 +71,20 @@ public actor ConversationActor {
 
     public var snapshot: ConversationCore { core }
 
+    /// Messages held in memory now (the recent ring).
+    public var cachedMessages: Int { recent.count }
+
+    /// Drops the caches of a conversation idle since `now - idleMs` (recent messages, dedup index)
+    /// unless work is in flight; they are rebuilt from the log and the hashes when needed. Returns
+    /// whether it is now cold.
+    public func trimIfIdle(now: Int64, idleMs: Int64) -> Bool {
+        let busy = !waiters.isEmpty || intake.withLock { !$0.queue.isEmpty || $0.draining }
+        guard !busy, now - core.lastActivity >= idleMs else { return false }
+        recent = RecentMessages(capacity: recent.capacity)
+        core.dropDedupIndex()
+        return true
+    }
+
     public func isMember(_ userId: String) -> Bool { core.isMember(userId) }
 
     /// Submits a send from any thread and returns at once; `reply` gets the outcome. Sends submitted
@@ -265,4 +279,6 @@ struct RecentMessages: Sendable {
     }
 
     func message(seq: UInt64) -> MessageRecord? { ring.last { $0.seq == seq } }
+
+    var count: Int { ring.count }
 }

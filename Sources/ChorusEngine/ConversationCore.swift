@@ -230,6 +230,12 @@ public struct ConversationCore: Sendable {
 
     static let scanBelow = 64
 
+    /// Whether the dedup index is built (it is rebuilt from the hashes on the next send).
+    public var hasDedupIndex: Bool { dedupIndex != nil }
+
+    /// Drops the dedup index of an idle conversation (memory follows activity).
+    public mutating func dropDedupIndex() { dedupIndex = nil }
+
     private mutating func remember(_ hash: UInt64, seq: UInt64) {
         let index = Int(seq) - 1
         if clientIdHashBySeq.count <= index {

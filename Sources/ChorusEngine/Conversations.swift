@@ -38,7 +38,27 @@ public actor Conversations {
 
     public nonisolated func conversation(_ id: String) throws(ChatError) -> ConversationActor {
         guard let c = actors.withLock({ $0[id] }) else { throw .unknownConversation }
+        warm.withLock { _ = $0.insert(id) }
         return c
+    }
+
+    /// Conversations looked up since they were last found idle: the only ones a sweep visits.
+    private nonisolated let warm = Mutex<Set<String>>([])
+
+    /// Drops the caches of every warm conversation idle for `idleMs` (see `ConversationActor.trimIfIdle`);
+    /// returns how many went cold. Run it periodically (the node does, every minute).
+    public nonisolated func trimIdle(now: Int64, idleMs: Int64) async -> Int {
+        let candidates = warm.withLock { $0 }
+        var cold = 0
+        for id in candidates {
+            guard let actor = actors.withLock({ $0[id] }) else { continue }
+            if await actor.trimIfIdle(now: now, idleMs: idleMs) {
+                // A lookup racing with this one re-inserts it; the next sweep looks again.
+                warm.withLock { _ = $0.remove(id) }
+                cold += 1
+            }
+        }
+        return cold
     }
 
     /// The conversations `userId` belongs to.

@@ -5,7 +5,10 @@ extension WriteAheadLog {
     /// Queues every sealed (not last), not yet compacted segment for background compaction.
     func scheduleCompactionOfSealedSegments() {
         guard options.coldCompressionLevel != nil, options.compactInBackground else { return }
-        compactionQueue.async { self.compactSealedSegmentsNow() }
+        compactionQueue.async {
+            // At a lower CPU priority: compaction may use idle cores, never the event loops' share.
+            try? BackgroundThread.run("chorus.wal.compaction") { self.compactSealedSegmentsNow() }
+        }
     }
 
     /// Compacts every sealed segment now and returns when done (for tests, benchmarks and tools).
