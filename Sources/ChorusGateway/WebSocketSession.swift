@@ -97,17 +97,25 @@ public final class WebSocketSession: InboxListener, Sendable {
         }
     }
 
-    /// Queues a text frame; flushes once per loop tick. Past the bound the session is closed (4008).
+    /// Queues a text frame; flushes once per loop tick. Past the bound (NIO's 64 KiB write buffer, then
+    /// `maxOutbound` frames) the session is closed (4008).
     func send(_ bytes: [UInt8]) {
-        state.value.queued += 1
-        guard state.value.queued <= maxOutbound else {
-            close(code: CloseCode.outboundOverflow)
-            return
-        }
         let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(bytes: bytes))
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in self.state.value.queued -= 1 }
-        channel.write(frame, promise: promise)
+        if channel.isWritable && state.value.queued == 0 {
+            // The common case: the socket keeps up, NIO's own buffer (64 KiB high-water mark) holds
+            // this frame; no per-frame promise.
+            channel.write(frame, promise: nil)
+        } else {
+            // Backpressure: count frames written past the high-water mark until they are out.
+            state.value.queued += 1
+            guard state.value.queued <= maxOutbound else {
+                close(code: CloseCode.outboundOverflow)
+                return
+            }
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { _ in self.state.value.queued -= 1 }
+            channel.write(frame, promise: promise)
+        }
         if !state.value.flushScheduled {
             state.value.flushScheduled = true
             channel.eventLoop.execute {
