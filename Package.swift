@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "chorus", targets: ["Chorus"]),
         .library(name: "ChorusWAL", targets: ["ChorusWAL"]),
         .library(name: "ChorusCore", targets: ["ChorusCore"]),
+        .library(name: "ChorusEngine", targets: ["ChorusEngine"]),
         .library(name: "ChorusTestKit", targets: ["ChorusTestKit"]),
     ],
     dependencies: [
