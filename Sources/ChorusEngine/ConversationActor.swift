@@ -36,17 +36,23 @@ public struct SendRequest: Sendable {
 /// assigned on the log's completion path, in LSN order, exactly as replay assigns them.
 public actor ConversationActor {
     public nonisolated let id: String
-    private var core: ConversationCore
+    /// The rules' state, the recent messages and the sends waiting on an in-flight id: decided on
+    /// this actor, applied on the log's completion path (no hop back), so under a lock both take
+    /// briefly. The actor still serializes decisions and log enqueues: seq order is LSN order.
+    private nonisolated let shared: Mutex<Shared>
+
+    struct Shared: ~Copyable {
+        var core: ConversationCore
+        var recent = RecentMessages(capacity: 256)
+        var waiters: [String: [@Sendable (Result<SentMessage, ChatError>) -> Void]] = [:]
+    }
+
     /// What every conversation shares (one reference instead of four fields an actor).
     private let context: ConversationContext
     private var journal: any Journal { context.journal }
     private var inboxes: InboxDirectory { context.inboxes }
     private var clock: any WallClock { context.clock }
     private var limits: ChatLimits { context.limits }
-    /// Sends waiting for the same clientMsgId that is being logged now.
-    private var waiters: [String: [CheckedContinuation<SentMessage, any Error>]] = [:]
-    /// The most recent messages, for duplicates and history without a log read (bounded).
-    private var recent = RecentMessages(capacity: 256)
     /// Sends submitted from any thread, taken in arrival order (see `submit`).
     private nonisolated let intake = Mutex(Intake())
 
@@ -61,7 +67,7 @@ public actor ConversationActor {
 
     public init(core: ConversationCore, context: ConversationContext) {
         id = core.id
-        self.core = core
+        shared = Mutex(Shared(core: core))
         self.context = context
     }
 
@@ -69,23 +75,25 @@ public actor ConversationActor {
         self.init(core: core, context: ConversationContext(journal: journal, inboxes: inboxes, clock: clock, limits: limits))
     }
 
-    public var snapshot: ConversationCore { core }
+    public nonisolated var snapshot: ConversationCore { shared.withLock { $0.core } }
 
     /// Messages held in memory now (the recent ring).
-    public var cachedMessages: Int { recent.count }
+    public var cachedMessages: Int { shared.withLock { $0.recent.count } }
 
     /// Drops the caches of a conversation idle since `now - idleMs` (recent messages, dedup index)
     /// unless work is in flight; they are rebuilt from the log and the hashes when needed. Returns
     /// whether it is now cold.
     public func trimIfIdle(now: Int64, idleMs: Int64) -> Bool {
-        let busy = !waiters.isEmpty || intake.withLock { !$0.queue.isEmpty || $0.draining }
-        guard !busy, now - core.lastActivity >= idleMs else { return false }
-        recent = RecentMessages(capacity: recent.capacity)
-        core.dropDedupIndex()
-        return true
+        guard !intake.withLock({ !$0.queue.isEmpty || $0.draining }) else { return false }
+        return shared.withLock { s in
+            guard s.waiters.isEmpty, !s.core.hasSendsInFlight, now - s.core.lastActivity >= idleMs else { return false }
+            s.recent = RecentMessages(capacity: s.recent.capacity)
+            s.core.dropDedupIndex()
+            return true
+        }
     }
 
-    public func isMember(_ userId: String) -> Bool { core.isMember(userId) }
+    public func isMember(_ userId: String) -> Bool { shared.withLock { $0.core.isMember(userId) } }
 
     /// Submits a send from any thread and returns at once; `reply` gets the outcome. Sends submitted
     /// one after another from one thread (a session's event loop) take seqs in that order: they are
@@ -115,69 +123,91 @@ public actor ConversationActor {
                 return i.queue
             }
             if batch.isEmpty { return }
-            for r in batch {
-                Task {
-                    do throws(ChatError) {
-                        r.reply(.success(try await self.send(from: r.from, clientMsgId: r.clientMsgId, body: r.body, origin: r.origin)))
-                    } catch {
-                        r.reply(.failure(error))
-                    }
-                }
-            }
+            for r in batch { start(r) }
         }
     }
 
     /// Sends a message: durable (per the log's mode) before this returns. `origin` is the sending
-    /// session, which gets no live copy (it gets the `ack`).
+    /// session, which gets no live copy (it gets the `ack`). Started before the first suspension, so
+    /// calls made one after another keep their order.
     public func send(from: String, clientMsgId: String, body: String, origin: ObjectIdentifier? = nil) async throws(ChatError) -> SentMessage {
-        var decision = core.decideSend(from: from, clientMsgId: clientMsgId, body: body, limits: limits)
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<SentMessage, ChatError>, Never>) in
+            start(SendRequest(from: from, clientMsgId: clientMsgId, body: body, origin: origin) { c.resume(returning: $0) })
+        }
+        return try result.get()
+    }
+
+    /// Decides one send and, for a new message, enqueues its log record with the seq it reserved
+    /// (on this actor: seq order is LSN order). The log's completion path, one at a time in LSN order,
+    /// assigns the members' inbox entries (as replay does), applies the message to the core and
+    /// answers the sender and anyone waiting on the same id. Never awaits.
+    private func start(_ r: SendRequest) {
+        var decision = shared.withLock { $0.core.decideSend(from: r.from, clientMsgId: r.clientMsgId, body: r.body, limits: limits) }
         if case .duplicate(let seq) = decision {
-            let original = try message(seq: seq)
-            if original.clientMsgId == clientMsgId { return SentMessage(message: original, inboxSeq: 0, created: false) }
+            do {
+                let original = try message(seq: seq)
+                if original.clientMsgId == r.clientMsgId { return r.reply(.success(SentMessage(message: original, inboxSeq: 0, created: false))) }
+            } catch {
+                return r.reply(.failure(error))
+            }
             // Another id with the same 64-bit hash: not a repeat.
-            decision = core.decideSend(from: from, clientMsgId: clientMsgId, body: body, limits: limits, ignoringDedupHit: true)
+            decision = shared.withLock {
+                $0.core.decideSend(from: r.from, clientMsgId: r.clientMsgId, body: r.body, limits: limits, ignoringDedupHit: true)
+            }
         }
         switch decision {
         case .refused(let e):
-            throw e
+            r.reply(.failure(e))
         case .duplicate:
-            throw .unavailable("dedup decided twice")
+            r.reply(.failure(.unavailable("dedup decided twice")))
         case .inFlight:
-            do {
-                var again = try await withCheckedThrowingContinuation { waiters[clientMsgId, default: []].append($0) }
-                again.created = false
-                again.inboxSeq = 0
-                return again
-            } catch let e as ChatError { throw e } catch { throw .unavailable("\(error)") }
+            // Answered with the first one's outcome, as a repeat. (Its completion takes the same
+            // lock, so it cannot slip between the decision and this registration... unless it ran
+            // already: then the id is in the dedup window and this send is decided again.)
+            let registered = shared.withLock { s -> Bool in
+                guard s.core.isInFlight(r.clientMsgId) else { return false }
+                s.waiters[r.clientMsgId, default: []].append { result in
+                    r.reply(result.map { SentMessage(message: $0.message, inboxSeq: 0, created: false) })
+                }
+                return true
+            }
+            if !registered { start(r) }
         case .append(let seq):
             let m = MessageRecord(
-                conversationId: id, seq: seq, messageId: "\(id):\(seq)", from: from, body: body, ts: clock.nowMs(),
-                clientMsgId: clientMsgId)
-            let recipients = core.members
+                conversationId: id, seq: seq, messageId: "\(id):\(seq)", from: r.from, body: r.body, ts: clock.nowMs(),
+                clientMsgId: r.clientMsgId)
+            let recipients = shared.withLock { $0.core.members }
             let inboxes = self.inboxes
             let event = ChorusEvent.messageAppended(m)
-            // Enqueued while still on this actor; inbox entries assigned on the completion path.
-            let outcome = await journal.appendInOrder([(event.kind, event.encode())]) { lsn in
-                var senderSeq: UInt64 = 0
-                for r in recipients {
-                    let s = inboxes.inbox(r).append(
-                        .message(conversationId: m.conversationId, seq: m.seq), message: m, except: r == from ? origin : nil)
-                    if r == from { senderSeq = s }
+            journal.append(batch: [(event.kind, event.encode())]) { [self] result in
+                // The log's completion path: one at a time, in LSN order; must not block.
+                let answer: Result<SentMessage, ChatError>
+                switch result {
+                case .success(let lsn):
+                    var senderSeq: UInt64 = 0
+                    for member in recipients {
+                        let s = inboxes.inbox(member).append(
+                            .message(conversationId: m.conversationId, seq: m.seq), message: m,
+                            except: member == r.from ? r.origin : nil)
+                        if member == r.from { senderSeq = s }
+                    }
+                    answer = .success(SentMessage(message: m, inboxSeq: senderSeq, created: true))
+                    let waiting = shared.withLock { s in
+                        s.core.apply(m, lsn: lsn)
+                        s.recent.insert(m)
+                        return s.waiters.removeValue(forKey: m.clientMsgId) ?? []
+                    }
+                    r.reply(answer)
+                    for w in waiting { w(answer) }
+                case .failure(let error):
+                    answer = .failure(.unavailable("the log refused the message: \(error)"))
+                    let waiting = shared.withLock { s in
+                        s.core.sendFailed(clientMsgId: m.clientMsgId, seq: m.seq)
+                        return s.waiters.removeValue(forKey: m.clientMsgId) ?? []
+                    }
+                    r.reply(answer)
+                    for w in waiting { w(answer) }
                 }
-                return (lsn: lsn, senderInboxSeq: senderSeq)
-            }
-            switch outcome {
-            case .success(let (lsn, senderInboxSeq)):
-                core.apply(m, lsn: lsn)
-                remember(m)
-                let sent = SentMessage(message: m, inboxSeq: senderInboxSeq, created: true)
-                for w in waiters.removeValue(forKey: clientMsgId) ?? [] { w.resume(returning: sent) }
-                return sent
-            case .failure(let error):
-                core.sendFailed(clientMsgId: clientMsgId, seq: seq)
-                let refusal = ChatError.unavailable("the log refused the message: \(error)")
-                for w in waiters.removeValue(forKey: clientMsgId) ?? [] { w.resume(throwing: refusal) }
-                throw refusal
             }
         }
     }
@@ -186,9 +216,14 @@ public actor ConversationActor {
     /// receipt, assigned on the completion path in LSN order as replay assigns it. A read that moves
     /// nothing logs nothing.
     public func read(by userId: String, upTo seq: UInt64) async throws(ChatError) {
-        guard let target = try core.decideRead(by: userId, upTo: seq).get() else { return }
-        core.applyRead(by: userId, upTo: target)
-        let others = core.members.filter { $0 != userId }
+        let decided = shared.withLock { s -> Result<(target: UInt64, others: [String])?, ChatError> in
+            s.core.decideRead(by: userId, upTo: seq).map { target in
+                guard let target else { return nil }
+                s.core.applyRead(by: userId, upTo: target)
+                return (target, s.core.members.filter { $0 != userId })
+            }
+        }
+        guard let (target, others) = try decided.get() else { return }
         let inboxes = self.inboxes
         let event = ChorusEvent.readUpTo(userId: userId, conversationId: id, seq: target)
         let conversationId = id
@@ -202,47 +237,58 @@ public actor ConversationActor {
 
     /// A history page (PROTOCOL.md section 2) for a member.
     public func history(for userId: String, before: UInt64?, after: UInt64?, limit: Int) throws(ChatError) -> (messages: [MessageRecord], hasMore: Bool) {
-        guard core.isMember(userId) else { throw .notMember }
-        let (range, hasMore) = core.historyPage(before: before, after: after, limit: limit)
+        let (member, page) = shared.withLock { s -> (Bool, (seqs: ClosedRange<UInt64>?, hasMore: Bool)) in
+            (s.core.isMember(userId), s.core.historyPage(before: before, after: after, limit: limit))
+        }
+        guard member else { throw .notMember }
+        let (range, hasMore) = page
         guard let range else { return ([], false) }
         return (try range.map { seq throws(ChatError) in try message(seq: seq) }, hasMore)
     }
 
     /// Adds or removes a member, logged first. The caller has checked that `by` may do it.
     public func changeMember(_ userId: String, add: Bool, by: String) async throws(ChatError) -> ConversationCore {
-        guard core.isMember(by) else { throw .notMember }
-        guard core.kind == .group else { throw .badRequest("members of a direct conversation cannot change") }
-        if add {
-            guard !core.isMember(userId) else { return core }
-            guard core.members.count < limits.groupMembers else { throw .groupTooLarge(limit: limits.groupMembers) }
-        } else {
-            guard core.isMember(userId) else { return core }
-        }
         let now = clock.nowMs()
-        let event: ChorusEvent = add ? .memberAdded(conversationId: id, userId: userId, at: now) : .memberRemoved(conversationId: id, userId: userId, at: now)
+        let limit = limits.groupMembers
         // Applied at enqueue, so a send decided after this sees the new membership, as replay will.
-        if add { core.addMember(userId, at: now) } else { core.removeMember(userId, at: now) }
+        let changed = shared.withLock { s -> Result<Bool, ChatError> in
+            guard s.core.isMember(by) else { return .failure(.notMember) }
+            guard s.core.kind == .group else { return .failure(.badRequest("members of a direct conversation cannot change")) }
+            if add {
+                guard !s.core.isMember(userId) else { return .success(false) }
+                guard s.core.members.count < limit else { return .failure(.groupTooLarge(limit: limit)) }
+                s.core.addMember(userId, at: now)
+            } else {
+                guard s.core.isMember(userId) else { return .success(false) }
+                s.core.removeMember(userId, at: now)
+            }
+            return .success(true)
+        }
+        guard try changed.get() else { return snapshot }
+        let event: ChorusEvent = add ? .memberAdded(conversationId: id, userId: userId, at: now) : .memberRemoved(conversationId: id, userId: userId, at: now)
         do {
             _ = try await journal.appendInOrder([(event.kind, event.encode())])
         } catch {
             throw .unavailable("the log refused the change: \(error)")
         }
-        return core
+        return snapshot
     }
 
     /// A stored message by seq: from memory if recent, else read back from the log by its LSN.
     public func message(seq: UInt64) throws(ChatError) -> MessageRecord {
-        if let m = recent.message(seq: seq) { return m }
-        let index = Int(seq) - 1
-        guard index >= 0, index < core.lsnBySeq.count else { throw .unavailable("message \(seq) is not durable yet") }
-        let lsn = core.lsnBySeq[index]
+        let (cached, known) = shared.withLock { s -> (MessageRecord?, UInt64?) in
+            if let m = s.recent.message(seq: seq) { return (m, nil) }
+            let index = Int(seq) - 1
+            return (nil, index >= 0 && index < s.core.lsnBySeq.count ? s.core.lsnBySeq[index] : nil)
+        }
+        if let cached { return cached }
+        guard let lsn = known else { throw .unavailable("message \(seq) is not durable yet") }
         guard let record = try? journal.read(from: lsn, limit: 1).first, record.lsn == lsn,
             case .messageAppended(let m)? = try? ChorusEvent.decode(kind: record.kind, payload: record.payload), m.seq == seq
         else { throw .unavailable("message \(seq) could not be read back from the log") }
         return m
     }
 
-    private func remember(_ m: MessageRecord) { recent.insert(m) }
 }
 
 /// The dependencies all conversation actors share.
