@@ -34,6 +34,7 @@ struct Node {
         var walOptions = WALOptions()
         walOptions.syncMode = settings.syncMode
         if let bytes = settings.walSegmentBytes { walOptions.segmentBytes = bytes }
+        if let delay = settings.walBatchDelayUs { walOptions.batchDelayMicroseconds = delay }
         walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
         var state = EngineState()
         var inboxes = InboxDirectory()

@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
     var snapshotEvery = 1_000_000
     /// For tests that fill a small disk: the log's segment size (default 64 MiB).
     @Option(name: .customLong("wal-segment-bytes"), help: .hidden) var walSegmentBytes: Int?
+    /// How long the log's encoder waits for more appends after the first of a batch (microseconds).
+    @Option(name: .customLong("wal-batch-delay-us"), help: .hidden) var walBatchDelayUs: Int?
     @Flag(name: .customLong("insecure-fast-password-hash"), help: "A cheap password hash for tests and load runs only.")
     var insecureFastPasswordHash = false
 
@@ -73,6 +75,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard snapshotEvery >= 0 else { throw ValidationError("--snapshot-every: must be 0 (never) or a record count") }
         s.snapshotEveryRecords = UInt64(snapshotEvery)
         s.walSegmentBytes = walSegmentBytes
+        if let d = walBatchDelayUs {
+            guard (0...100_000).contains(d) else { throw ValidationError("--wal-batch-delay-us: 0...100000") }
+            s.walBatchDelayUs = d
+        }
         s.insecureFastPasswordHash = insecureFastPasswordHash
         return s
     }
@@ -105,6 +111,7 @@ struct ServeSettings {
     var insecureFastPasswordHash = false
     var snapshotEveryRecords: UInt64 = 1_000_000
     var walSegmentBytes: Int?
+    var walBatchDelayUs: Int?
 
     /// The process's open-file limit less what the node needs for itself.
     static func connectionCeiling() -> Int {
