@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "ChorusWAL", targets: ["ChorusWAL"]),
         .library(name: "ChorusCore", targets: ["ChorusCore"]),
         .library(name: "ChorusEngine", targets: ["ChorusEngine"]),
+        .library(name: "ChorusCluster", targets: ["ChorusCluster"]),
         .library(name: "ChorusTestKit", targets: ["ChorusTestKit"]),
     ],
     dependencies: [
@@ -29,6 +30,8 @@ let package = Package(
             providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
         ),
         .target(name: "ChorusCore"),
+        // Ring placement and failure detection: pure, no NIO (the mesh shell comes with issue 4).
+        .target(name: "ChorusCluster"),
         // Test doubles and generators shared by tests and benchmarks; never linked into `chorus`.
         .target(name: "ChorusTestKit", dependencies: ["ChorusCore"]),
         .target(
@@ -92,6 +95,7 @@ let package = Package(
         ),
         .testTarget(name: "ChorusWALTests", dependencies: ["ChorusWAL", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
+        .testTarget(name: "ChorusClusterTests", dependencies: ["ChorusCluster"]),
         .testTarget(name: "ChorusEngineTests", dependencies: ["ChorusEngine", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusGatewayTests", dependencies: ["ChorusGateway", "ChorusEngine", "ChorusCore"]),
         .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusCore"]),

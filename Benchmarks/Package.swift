@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "ChorusEngine", package: "Chorus"),
                 .product(name: "ChorusCore", package: "Chorus"),
+                .product(name: "ChorusCluster", package: "Chorus"),
             ],
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -79,7 +79,7 @@ public actor Conversations {
         if let title, title.utf8.count > limits.titleBytes { throw .badRequest("title: at most \(limits.titleBytes) bytes") }
         if others.count == 1 {
             let key = EngineState.pairKey(creator, others[0])
-            if let id = directPairs[key], let actor = try? conversation(id) { return (await actor.snapshot, false) }
+            if let id = directPairs[key], let actor = try? conversation(id) { return (actor.snapshot, false) }
             if let pending = creatingDirect[key] {
                 do { return (try await pending.value, false) } catch { throw .unavailable("\(error)") }
             }

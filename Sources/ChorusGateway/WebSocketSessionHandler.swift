@@ -176,7 +176,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
             Task {
                 do {
                     let conversation = try services.conversations.conversation(conversationId)
-                    let core = await conversation.snapshot
+                    let core = conversation.snapshot
                     guard core.isMember(userId) else { throw ChatError.notMember }
                     let frame = ServerFrame.typing(conversationId: conversationId, userId: userId)
                     for member in core.members where member != userId {

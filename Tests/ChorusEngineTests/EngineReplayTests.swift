@@ -36,7 +36,7 @@ import Testing
             for i in 0..<20 {
                 tasks.addTask {
                     let id = i % 2 == 0 ? direct.id : group.id
-                    let actor = try await s.conversations.conversation(id)
+                    let actor = try s.conversations.conversation(id)
                     _ = try await actor.send(from: i % 3 == 0 ? b : a, clientMsgId: "m\(i)", body: "hello \(i)")
                 }
             }
@@ -67,7 +67,7 @@ import Testing
         let delivered = receipts.filter { if case .receipt(_, let who, .delivered, _) = $0.entry { who == b } else { false } }
         #expect(!delivered.isEmpty && delivered.count <= 2, "one per conversation b holds messages of a in")
         for id in [direct.id, group.id] {
-            let live = await (try s.conversations.conversation(id)).snapshot
+            let live = try s.conversations.conversation(id).snapshot
             #expect(replayed.conversations[id]?.lastSeq == live.lastSeq)
             #expect(replayed.conversations[id]?.lsnBySeq == live.lsnBySeq)
             #expect(replayed.conversations[id]?.members == live.members)
@@ -103,7 +103,7 @@ import Testing
         let a = try await s.user("ann"), b = try await s.user("bea")
         let (direct, _) = try await s.conversations.create(by: a, members: [b], title: nil)
         s.journal.fail()
-        let actor = try await s.conversations.conversation(direct.id)
+        let actor = try s.conversations.conversation(direct.id)
         await #expect(throws: ChatError.self) { try await actor.send(from: a, clientMsgId: "x", body: "hi") }
         #expect(s.inboxes.inbox(b).lastSeq == 0, "nothing delivered that is not durable")
     }

@@ -40,13 +40,13 @@ import Testing
         for i in 1...100 { _ = try await actor.send(from: a, clientMsgId: "m\(i)", body: "hello \(i)") }
         _ = try await actor.send(from: a, clientMsgId: "m5", body: "again")  // builds the dedup index
         #expect(await actor.cachedMessages == 100)
-        #expect(await actor.snapshot.hasDedupIndex)
+        #expect(actor.snapshot.hasDedupIndex)
 
         #expect(await s.conversations.trimIdle(now: s.clock.nowMs(), idleMs: 60_000) == 0, "active: kept")
         s.clock.advance(ms: 60_000)
         #expect(await s.conversations.trimIdle(now: s.clock.nowMs(), idleMs: 60_000) == 1)
         #expect(await actor.cachedMessages == 0)
-        #expect(await !actor.snapshot.hasDedupIndex)
+        #expect(!actor.snapshot.hasDedupIndex)
         #expect(await s.conversations.trimIdle(now: s.clock.nowMs(), idleMs: 60_000) == 0, "cold ones are not visited again")
 
         let page = try await actor.history(for: b, before: nil, after: 95, limit: 10)

@@ -1,4 +1,5 @@
 import Benchmark
+import ChorusCluster
 import ChorusCore
 import ChorusEngine
 
@@ -53,6 +54,17 @@ let benchmarks: @Sendable () -> Void = {
             core.apply(MessageRecord(conversationId: core.id, seq: seq, messageId: "", from: "u_a", body: "hello", ts: 0, clientMsgId: id), lsn: UInt64(i + 1))
         }
         benchmark.stopMeasurement()
+    }
+
+    // Which node owns a key: hash and binary search over 10 nodes x 256 vnodes (target: 150 ns).
+    let ring = HashRing(members: (1...10).map { "node\($0)" })
+    let keys = (0..<4096).map { "c_\(String($0, radix: 36))abcdefghij" }
+    Benchmark("Ring.lookup10Nodes", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        var i = 0
+        for _ in benchmark.scaledIterations {
+            blackHole(ring.owner(of: keys[i & 4095]))
+            i &+= 1
+        }
     }
 
     // Replay of 100,000 messages over 1,000 direct conversations of 2,000 users (what a restart does).
