@@ -78,6 +78,11 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // The peer protocol: a pure codec and (coming with issue 4) the NIO mesh around it.
+        .target(
+            name: "ChorusMesh",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "Chorus",
             dependencies: [
@@ -96,6 +101,14 @@ let package = Package(
         .testTarget(name: "ChorusWALTests", dependencies: ["ChorusWAL", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
         .testTarget(name: "ChorusClusterTests", dependencies: ["ChorusCluster"]),
+        .testTarget(
+            name: "ChorusMeshTests",
+            dependencies: [
+                "ChorusMesh",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "ChorusEngineTests", dependencies: ["ChorusEngine", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusGatewayTests", dependencies: ["ChorusGateway", "ChorusEngine", "ChorusCore"]),
         .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusCore"]),

@@ -1,0 +1,91 @@
+import ChorusMesh
+import NIOCore
+import NIOTestUtils
+import Testing
+
+@Suite struct MeshCodecTests {
+    let hello = MeshHello(ringSignature: 0x0102_0304_0506_0708, nodeId: "node1")
+    let frames = [
+        MeshFrame(type: .request, correlation: 7, payload: [0xAA, 0xBB, 0xCC]),
+        MeshFrame(type: .heartbeat, correlation: 8),
+        MeshFrame(type: .oneWay, correlation: 0, payload: Array(repeating: 0x5A, count: 300)),
+    ]
+
+    @Test func encodingIsExactBytes() {
+        #expect(hello.encoded() == Array("CHMS".utf8) + [1, 8, 7, 6, 5, 4, 3, 2, 1, 5] + Array("node1".utf8))
+        #expect(frames[0].encoded() == [12, 0, 0, 0, 3, 7, 0, 0, 0, 0, 0, 0, 0, 0xAA, 0xBB, 0xCC])
+        #expect(frames[1].encoded() == [9, 0, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    var stream: [UInt8] { hello.encoded() + frames.flatMap { $0.encoded() } }
+    var expected: [MeshMessage] { [.hello(hello)] + frames.map(MeshMessage.frame) }
+
+    func decodeAll(_ chunks: [ArraySlice<UInt8>], maxFrameBytes: Int = 1 << 20) throws -> [MeshMessage] {
+        var d = MeshDecoder(maxFrameBytes: maxFrameBytes)
+        var out: [MeshMessage] = []
+        for c in chunks {
+            d.feed(c)
+            while let m = try d.next() { out.append(m) }
+        }
+        return out
+    }
+
+    @Test func everySplitPointAndByteByByteDecodeTheSame() throws {
+        let bytes = stream
+        for cut in 0...bytes.count {
+            #expect(try decodeAll([bytes[..<cut], bytes[cut...]]) == expected, "split at \(cut)")
+        }
+        #expect(try decodeAll(bytes.map { [$0][...] }) == expected)
+    }
+
+    @Test func aTruncatedStreamYieldsOnlyWhatIsComplete() throws {
+        let bytes = stream
+        let ends = [0] + [hello.encoded().count] + frames.indices.map { i in
+            hello.encoded().count + frames[...i].reduce(0) { $0 + $1.encoded().count }
+        }
+        for cut in 0..<bytes.count {
+            let got = try decodeAll([bytes[..<cut]])
+            #expect(got == Array(expected.prefix(ends.lastIndex { $0 <= cut }!)), "cut at \(cut)")
+        }
+    }
+
+    @Test func violationsAreErrorsNotCrashes() {
+        #expect(throws: MeshCodecError.badMagic) { try decodeAll([Array("CHMX".utf8)[...]]) }
+        #expect(throws: MeshCodecError.badMagic) { try decodeAll([[0x47][...]]) }
+        #expect(throws: MeshCodecError.unsupportedVersion(2)) { try decodeAll([(Array("CHMS".utf8) + [2])[...]]) }
+        #expect(throws: MeshCodecError.badNodeId(length: 0)) { try decodeAll([(Array("CHMS".utf8) + [1] + Array(repeating: 0, count: 8) + [0])[...]]) }
+        #expect(throws: MeshCodecError.badNodeId(length: 65)) { try decodeAll([(Array("CHMS".utf8) + [1] + Array(repeating: 0, count: 8) + [65])[...]]) }
+        let h = hello.encoded()
+        #expect(throws: MeshCodecError.frameTooShort(length: 8)) { try decodeAll([(h + [8, 0, 0, 0])[...]]) }
+        // Refused from the 4 length bytes alone: nothing of the 4 GiB is waited for or buffered.
+        #expect(throws: MeshCodecError.frameTooLarge(length: 0xFFFF_FFFF, limit: 1024)) {
+            try decodeAll([(h + [0xFF, 0xFF, 0xFF, 0xFF])[...]], maxFrameBytes: 1024)
+        }
+        #expect(throws: MeshCodecError.unknownFrameType(99)) { try decodeAll([(h + [9, 0, 0, 0, 99])[...]]) }
+        // Once failed, the decoder stays failed.
+        var d = MeshDecoder()
+        d.feed(Array("XXXX".utf8))
+        #expect(throws: MeshCodecError.badMagic) { try d.next() }
+        d.feed(hello.encoded())
+        #expect(throws: MeshCodecError.badMagic) { try d.next() }
+    }
+
+    @Test func randomBytesNeverCrash() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<5_000 {
+            var d = MeshDecoder(maxFrameBytes: 4096)
+            // Half the runs start with a valid hello, so frame decoding gets garbage too.
+            if Bool.random(using: &rng) { d.feed(hello.encoded()) }
+            d.feed((0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            for _ in 0..<8 { _ = try? d.next() }
+            #expect(d.bufferedBytes <= 4096 + 64 + 100)
+        }
+    }
+
+    @Test func theNIODecoderPassesNIOsVerifier() throws {
+        // The verifier replays inputs in many splits and merges on fresh and reused decoders, so it
+        // gets frames (a connection's hello comes once; the tests above cover it in every split).
+        let pairs = frames.map { (ByteBuffer(bytes: $0.encoded()), [MeshMessage.frame($0)]) }
+        try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs) { MeshByteDecoder(expectingHello: false) }
+    }
+}
