@@ -81,7 +81,10 @@ let package = Package(
         // The peer protocol: a pure codec and (coming with issue 4) the NIO mesh around it.
         .target(
             name: "ChorusMesh",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "Chorus",
@@ -106,6 +109,7 @@ let package = Package(
             dependencies: [
                 "ChorusMesh",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),

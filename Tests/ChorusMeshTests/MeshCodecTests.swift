@@ -89,3 +89,29 @@ import Testing
         try ByteToMessageDecoderVerifier.verifyDecoder(inputOutputPairs: pairs) { MeshByteDecoder(expectingHello: false) }
     }
 }
+
+@Suite struct MeshHandshakeTests {
+    let members: Set<String> = ["node1", "node2", "node3"]
+
+    @Test func sameRingMemberIsAcceptedOthersAreRefusedWithAReason() {
+        let h = MeshHandshake(selfId: "node1", ringSignature: 42, members: members)
+        #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node2")) == .accept(peer: "node2"))
+        #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node2"), expected: "node2") == .accept(peer: "node2"))
+        #expect(h.receive(MeshHello(ringSignature: 43, nodeId: "node2")) == .refuse("ring mismatch: node2 runs ring 2b, this node 2a"))
+        #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node1")) == .refuse("a connection to itself"))
+        #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node9")) == .refuse("node9 is not a member of this ring"))
+        #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node3"), expected: "node2") == .refuse("dialled node2, answered by node3"))
+    }
+}
+
+@Suite struct MeshEncoderTests {
+    @Test func encoderWritesTheCodecsBytes() throws {
+        let frame = MeshFrame(type: .response, correlation: 99, payload: [1, 2, 3])
+        var out = ByteBuffer()
+        try MeshEncoder().encode(data: .frame(frame), out: &out)
+        #expect(Array(out.readableBytesView) == frame.encoded())
+        var hello = ByteBuffer()
+        try MeshEncoder().encode(data: .hello(MeshHello(ringSignature: 1, nodeId: "n")), out: &hello)
+        #expect(Array(hello.readableBytesView) == MeshHello(ringSignature: 1, nodeId: "n").encoded())
+    }
+}

@@ -1,0 +1,33 @@
+/// The handshake rule, pure: a peer is accepted only if it runs the same ring (signature) and is a
+/// member of it, and is not this node. Outbound connections also require the node they dialled.
+public struct MeshHandshake: Sendable, Equatable {
+    public let selfId: String
+    public let ringSignature: UInt64
+    public let members: Set<String>
+
+    public init(selfId: String, ringSignature: UInt64, members: Set<String>) {
+        self.selfId = selfId
+        self.ringSignature = ringSignature
+        self.members = members
+    }
+
+    public enum Decision: Sendable, Equatable {
+        case accept(peer: String)
+        case refuse(String)
+    }
+
+    public var hello: MeshHello { MeshHello(ringSignature: ringSignature, nodeId: selfId) }
+
+    /// Decides on the peer's hello; `expected` is the node an outbound connection dialled.
+    public func receive(_ peer: MeshHello, expected: String? = nil) -> Decision {
+        guard peer.ringSignature == ringSignature else {
+            return .refuse("ring mismatch: \(peer.nodeId) runs ring \(hex(peer.ringSignature)), this node \(hex(ringSignature))")
+        }
+        guard peer.nodeId != selfId else { return .refuse("a connection to itself") }
+        guard members.contains(peer.nodeId) else { return .refuse("\(peer.nodeId) is not a member of this ring") }
+        if let expected, expected != peer.nodeId { return .refuse("dialled \(expected), answered by \(peer.nodeId)") }
+        return .accept(peer: peer.nodeId)
+    }
+
+    private func hex(_ v: UInt64) -> String { String(v, radix: 16) }
+}

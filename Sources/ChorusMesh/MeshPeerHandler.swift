@@ -1,0 +1,56 @@
+import NIOCore
+
+/// The handshake shell of one peer connection: sends this node's hello when the connection opens,
+/// applies `MeshHandshake` to the peer's hello, and then passes frames on. Until the peer is
+/// accepted no frame goes through; a refusal closes the connection (with `onRefused` told why).
+public final class MeshPeerHandler: ChannelDuplexHandler {
+    public typealias InboundIn = MeshMessage
+    public typealias InboundOut = MeshFrame
+    public typealias OutboundIn = MeshFrame
+    public typealias OutboundOut = MeshMessage
+
+    public enum Event: Sendable, Equatable {
+        case accepted(peer: String)
+    }
+
+    private let handshake: MeshHandshake
+    private let expected: String?
+    private let onRefused: @Sendable (String) -> Void
+    private var peer: String?
+
+    public init(handshake: MeshHandshake, expected: String? = nil, onRefused: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.handshake = handshake
+        self.expected = expected
+        self.onRefused = onRefused
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(.hello(handshake.hello)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .hello(let hello):
+            switch handshake.receive(hello, expected: expected) {
+            case .accept(let p):
+                peer = p
+                context.fireUserInboundEventTriggered(Event.accepted(peer: p))
+            case .refuse(let reason):
+                onRefused(reason)
+                context.close(promise: nil)
+            }
+        case .frame(let frame):
+            guard peer != nil else { return context.close(promise: nil) }  // the decoder makes this unreachable
+            context.fireChannelRead(wrapInboundOut(frame))
+        }
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard peer != nil else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(wrapOutboundOut(.frame(unwrapOutboundIn(data))), promise: promise)
+    }
+}
