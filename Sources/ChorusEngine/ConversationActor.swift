@@ -1,5 +1,6 @@
 import ChorusCore
 import Logging
+import Dispatch
 import Synchronization
 
 /// A message with the sender's inbox entry for it (what an `ack` carries).
@@ -48,23 +49,11 @@ public actor ConversationActor {
     }
 
     /// What every conversation shares (one reference instead of four fields an actor).
-    private let context: ConversationContext
-    private var journal: any Journal { context.journal }
-    private var inboxes: InboxDirectory { context.inboxes }
-    private var clock: any WallClock { context.clock }
-    private var limits: ChatLimits { context.limits }
-    /// Sends submitted from any thread, taken in arrival order (see `submit`).
-    private nonisolated let intake = Mutex(Intake())
-
-    struct Intake: ~Copyable {
-        var queue: [SendRequest] = []
-        var draining = false
-    }
-
-    /// At most this many sends wait in `intake`; past it a send is refused as `unavailable` (retry
-    /// with the same clientMsgId).
-    public static let intakeBound = 10_000
-
+    private nonisolated let context: ConversationContext
+    private nonisolated var journal: any Journal { context.journal }
+    private nonisolated var inboxes: InboxDirectory { context.inboxes }
+    private nonisolated var clock: any WallClock { context.clock }
+    private nonisolated var limits: ChatLimits { context.limits }
     public init(core: ConversationCore, context: ConversationContext) {
         id = core.id
         shared = Mutex(Shared(core: core))
@@ -84,8 +73,7 @@ public actor ConversationActor {
     /// unless work is in flight; they are rebuilt from the log and the hashes when needed. Returns
     /// whether it is now cold.
     public func trimIfIdle(now: Int64, idleMs: Int64) -> Bool {
-        guard !intake.withLock({ !$0.queue.isEmpty || $0.draining }) else { return false }
-        return shared.withLock { s in
+        shared.withLock { s in
             guard s.waiters.isEmpty, !s.core.hasSendsInFlight, now - s.core.lastActivity >= idleMs else { return false }
             s.recent = RecentMessages(capacity: s.recent.capacity)
             s.core.dropDedupIndex()
@@ -95,121 +83,106 @@ public actor ConversationActor {
 
     public func isMember(_ userId: String) -> Bool { shared.withLock { $0.core.isMember(userId) } }
 
-    /// Submits a send from any thread and returns at once; `reply` gets the outcome. Sends submitted
-    /// one after another from one thread (a session's event loop) take seqs in that order: they are
-    /// queued under a lock and started by one drain on this actor, each start (a `Task` created on the
-    /// actor, which Swift enqueues on the actor in creation order) deciding its seq before it awaits.
-    public nonisolated func submit(_ request: SendRequest) {
-        let start = intake.withLock { i -> Bool? in
-            guard i.queue.count < Self.intakeBound else { return nil }
-            i.queue.append(request)
-            if i.draining { return false }
-            i.draining = true
-            return true
+    /// Submits a send from any thread (a session's event loop) and returns at once; `reply` gets the
+    /// outcome. The send is decided and its log record enqueued under the conversation's lock, so
+    /// seq order is LSN order and sends submitted one after another keep their order, with no hop to
+    /// the actor on the hot path. Only a repeat whose original must be read back goes to the actor.
+    public nonisolated func submit(_ r: SendRequest, ignoringDedupHit: Bool = false) {
+        let limits = self.limits
+        let inboxes = self.inboxes
+        let journal = self.journal
+        let now = clock.nowMs()
+        let repeatOf: UInt64? = shared.withLock { s in
+            let decision = s.core.decideSend(
+                from: r.from, clientMsgId: r.clientMsgId, body: r.body, limits: limits, ignoringDedupHit: ignoringDedupHit)
+            switch decision {
+            case .refused(let e):
+                r.reply(.failure(e))
+            case .duplicate(let seq):
+                if let m = s.recent.message(seq: seq), m.clientMsgId == r.clientMsgId {
+                    r.reply(.success(SentMessage(message: m, inboxSeq: 0, created: false)))
+                } else {
+                    return seq
+                }
+            case .inFlight:
+                // Answered with the first one's outcome, as a repeat.
+                s.waiters[r.clientMsgId, default: []].append { result in
+                    r.reply(result.map { SentMessage(message: $0.message, inboxSeq: 0, created: false) })
+                }
+            case .append(let seq):
+                let m = MessageRecord(
+                    conversationId: id, seq: seq, messageId: "\(id):\(seq)", from: r.from, body: r.body, ts: now,
+                    clientMsgId: r.clientMsgId)
+                let recipients = s.core.members
+                let event = ChorusEvent.messageAppended(m)
+                // Enqueued under the lock. A success completes later on the log's completion path; a
+                // refusal may complete right here, so it is settled off this thread (no re-entry).
+                journal.append(batch: [(event.kind, event.encode())]) { [self] result in
+                    switch result {
+                    case .success(let lsn): durable(m, lsn: lsn, recipients: recipients, inboxes: inboxes, request: r)
+                    case .failure(let error):
+                        DispatchQueue.global().async { [self] in refused(m, error: error, reply: r.reply) }
+                    }
+                }
+            }
+            return nil
         }
-        switch start {
-        case nil: request.reply(.failure(.unavailable("conversation \(id) has \(Self.intakeBound) sends waiting")))
-        case true?: Task { await self.drainIntake() }
-        case false?: break
-        }
+        // A repeat of an older message: read it back (maybe from the log) on the actor, not here.
+        if let seq = repeatOf { Task { await self.answerRepeat(r, seq: seq) } }
     }
 
-    /// Starts every queued send in order. Runs on this actor and never awaits.
-    private func drainIntake() {
-        while true {
-            let batch = intake.withLock { i -> [SendRequest] in
-                if i.queue.isEmpty { i.draining = false }
-                defer { i.queue = [] }  // an idle conversation keeps no queue storage
-                return i.queue
+    /// On the log's completion path (one at a time, in LSN order): the members' inbox entries (as
+    /// replay assigns them), then the core, then the sender's ack and anyone waiting on the same id.
+    private nonisolated func durable(_ m: MessageRecord, lsn: UInt64, recipients: [String], inboxes: InboxDirectory, request r: SendRequest) {
+        var senderSeq: UInt64 = 0
+        for member in recipients {
+            let s = inboxes.inbox(member).append(
+                .message(conversationId: m.conversationId, seq: m.seq), message: m, except: member == r.from ? r.origin : nil)
+            if member == r.from { senderSeq = s }
+        }
+        let answer: Result<SentMessage, ChatError> = .success(SentMessage(message: m, inboxSeq: senderSeq, created: true))
+        let waiting = shared.withLock { s in
+            s.core.apply(m, lsn: lsn)
+            s.recent.insert(m)
+            return s.waiters.removeValue(forKey: m.clientMsgId) ?? []
+        }
+        r.reply(answer)
+        for w in waiting { w(answer) }
+    }
+
+    private nonisolated func refused(_ m: MessageRecord, error: any Error, reply: @Sendable (Result<SentMessage, ChatError>) -> Void) {
+        let answer: Result<SentMessage, ChatError> = .failure(.unavailable("the log refused the message: \(error)"))
+        let waiting = shared.withLock { s in
+            s.core.sendFailed(clientMsgId: m.clientMsgId, seq: m.seq)
+            return s.waiters.removeValue(forKey: m.clientMsgId) ?? []
+        }
+        reply(answer)
+        for w in waiting { w(answer) }
+    }
+
+    /// A repeated id whose original is not in memory: read it back; a different id with the same
+    /// 64-bit hash is no repeat and is sent after all.
+    private func answerRepeat(_ r: SendRequest, seq: UInt64) {
+        do {
+            let original = try message(seq: seq)
+            if original.clientMsgId == r.clientMsgId {
+                r.reply(.success(SentMessage(message: original, inboxSeq: 0, created: false)))
+            } else {
+                submit(r, ignoringDedupHit: true)
             }
-            if batch.isEmpty { return }
-            for r in batch { start(r) }
+        } catch {
+            r.reply(.failure(error))
         }
     }
 
     /// Sends a message: durable (per the log's mode) before this returns. `origin` is the sending
-    /// session, which gets no live copy (it gets the `ack`). Started before the first suspension, so
+    /// session, which gets no live copy (it gets the `ack`). Decided before the first suspension, so
     /// calls made one after another keep their order.
     public func send(from: String, clientMsgId: String, body: String, origin: ObjectIdentifier? = nil) async throws(ChatError) -> SentMessage {
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<SentMessage, ChatError>, Never>) in
-            start(SendRequest(from: from, clientMsgId: clientMsgId, body: body, origin: origin) { c.resume(returning: $0) })
+            submit(SendRequest(from: from, clientMsgId: clientMsgId, body: body, origin: origin) { c.resume(returning: $0) })
         }
         return try result.get()
-    }
-
-    /// Decides one send and, for a new message, enqueues its log record with the seq it reserved
-    /// (on this actor: seq order is LSN order). The log's completion path, one at a time in LSN order,
-    /// assigns the members' inbox entries (as replay does), applies the message to the core and
-    /// answers the sender and anyone waiting on the same id. Never awaits.
-    private func start(_ r: SendRequest) {
-        var decision = shared.withLock { $0.core.decideSend(from: r.from, clientMsgId: r.clientMsgId, body: r.body, limits: limits) }
-        if case .duplicate(let seq) = decision {
-            do {
-                let original = try message(seq: seq)
-                if original.clientMsgId == r.clientMsgId { return r.reply(.success(SentMessage(message: original, inboxSeq: 0, created: false))) }
-            } catch {
-                return r.reply(.failure(error))
-            }
-            // Another id with the same 64-bit hash: not a repeat.
-            decision = shared.withLock {
-                $0.core.decideSend(from: r.from, clientMsgId: r.clientMsgId, body: r.body, limits: limits, ignoringDedupHit: true)
-            }
-        }
-        switch decision {
-        case .refused(let e):
-            r.reply(.failure(e))
-        case .duplicate:
-            r.reply(.failure(.unavailable("dedup decided twice")))
-        case .inFlight:
-            // Answered with the first one's outcome, as a repeat. (Its completion takes the same
-            // lock, so it cannot slip between the decision and this registration... unless it ran
-            // already: then the id is in the dedup window and this send is decided again.)
-            let registered = shared.withLock { s -> Bool in
-                guard s.core.isInFlight(r.clientMsgId) else { return false }
-                s.waiters[r.clientMsgId, default: []].append { result in
-                    r.reply(result.map { SentMessage(message: $0.message, inboxSeq: 0, created: false) })
-                }
-                return true
-            }
-            if !registered { start(r) }
-        case .append(let seq):
-            let m = MessageRecord(
-                conversationId: id, seq: seq, messageId: "\(id):\(seq)", from: r.from, body: r.body, ts: clock.nowMs(),
-                clientMsgId: r.clientMsgId)
-            let recipients = shared.withLock { $0.core.members }
-            let inboxes = self.inboxes
-            let event = ChorusEvent.messageAppended(m)
-            journal.append(batch: [(event.kind, event.encode())]) { [self] result in
-                // The log's completion path: one at a time, in LSN order; must not block.
-                let answer: Result<SentMessage, ChatError>
-                switch result {
-                case .success(let lsn):
-                    var senderSeq: UInt64 = 0
-                    for member in recipients {
-                        let s = inboxes.inbox(member).append(
-                            .message(conversationId: m.conversationId, seq: m.seq), message: m,
-                            except: member == r.from ? r.origin : nil)
-                        if member == r.from { senderSeq = s }
-                    }
-                    answer = .success(SentMessage(message: m, inboxSeq: senderSeq, created: true))
-                    let waiting = shared.withLock { s in
-                        s.core.apply(m, lsn: lsn)
-                        s.recent.insert(m)
-                        return s.waiters.removeValue(forKey: m.clientMsgId) ?? []
-                    }
-                    r.reply(answer)
-                    for w in waiting { w(answer) }
-                case .failure(let error):
-                    answer = .failure(.unavailable("the log refused the message: \(error)"))
-                    let waiting = shared.withLock { s in
-                        s.core.sendFailed(clientMsgId: m.clientMsgId, seq: m.seq)
-                        return s.waiters.removeValue(forKey: m.clientMsgId) ?? []
-                    }
-                    r.reply(answer)
-                    for w in waiting { w(answer) }
-                }
-            }
-        }
     }
 
     /// Records that `userId` read up to `seq` (logged first), then gives every other member a `read`
@@ -251,26 +224,31 @@ public actor ConversationActor {
         let now = clock.nowMs()
         let limit = limits.groupMembers
         // Applied at enqueue, so a send decided after this sees the new membership, as replay will.
-        let changed = shared.withLock { s -> Result<Bool, ChatError> in
-            guard s.core.isMember(by) else { return .failure(.notMember) }
-            guard s.core.kind == .group else { return .failure(.badRequest("members of a direct conversation cannot change")) }
-            if add {
-                guard !s.core.isMember(userId) else { return .success(false) }
-                guard s.core.members.count < limit else { return .failure(.groupTooLarge(limit: limit)) }
-                s.core.addMember(userId, at: now)
-            } else {
-                guard s.core.isMember(userId) else { return .success(false) }
-                s.core.removeMember(userId, at: now)
-            }
-            return .success(true)
-        }
-        guard try changed.get() else { return snapshot }
         let event: ChorusEvent = add ? .memberAdded(conversationId: id, userId: userId, at: now) : .memberRemoved(conversationId: id, userId: userId, at: now)
-        do {
-            _ = try await journal.appendInOrder([(event.kind, event.encode())])
-        } catch {
-            throw .unavailable("the log refused the change: \(error)")
+        let journal = self.journal
+        // Applied and enqueued under the lock sends are decided under: a send decided after this
+        // sees the new membership and is logged after it, as replay will see them.
+        let logged = await withCheckedContinuation { (c: CheckedContinuation<Result<Bool, ChatError>, Never>) in
+            let decided = shared.withLock { s -> Result<Bool, ChatError> in
+                guard s.core.isMember(by) else { return .failure(.notMember) }
+                guard s.core.kind == .group else { return .failure(.badRequest("members of a direct conversation cannot change")) }
+                if add {
+                    guard !s.core.isMember(userId) else { return .success(false) }
+                    guard s.core.members.count < limit else { return .failure(.groupTooLarge(limit: limit)) }
+                    s.core.addMember(userId, at: now)
+                } else {
+                    guard s.core.isMember(userId) else { return .success(false) }
+                    s.core.removeMember(userId, at: now)
+                }
+                journal.append(batch: [(event.kind, event.encode())]) { result in
+                    c.resume(returning: result.map { _ in true }.mapError { .unavailable("the log refused the change: \($0)") })
+                }
+                return .success(true)
+            }
+            if case .success(true) = decided { return }
+            c.resume(returning: decided)
         }
+        _ = try logged.get()
         return snapshot
     }
 

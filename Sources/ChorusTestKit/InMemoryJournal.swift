@@ -1,3 +1,4 @@
+import Dispatch
 import ChorusCore
 import Synchronization
 
@@ -27,7 +28,8 @@ public final class InMemoryJournal: Journal, Sendable {
         }
     }
 
-    /// Completes synchronously, so completions run in call order, which is LSN order.
+    /// Assigns LSNs at once, in call order, and completes on a serial queue in that order (LSN order),
+    /// never on the caller: like the real log, whose completions come from its own thread.
     public func append(
         batch records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void
     ) {
@@ -36,8 +38,10 @@ public final class InMemoryJournal: Journal, Sendable {
             for r in records { s.records.append(JournalRecord(lsn: UInt64(s.records.count + 1), kind: r.kind, payload: r.payload)) }
             return .success(UInt64(s.records.count))
         }
-        completion(result)
+        completions.async { completion(result) }
     }
+
+    private let completions = DispatchQueue(label: "chorus.testkit.journal")
 
     public func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord] {
         state.withLock { s in
