@@ -32,14 +32,15 @@ public struct SendRequest: Sendable {
     }
 }
 
-/// One conversation. Decisions come from `ConversationCore`; each change is logged first. The log
-/// append is enqueued while still on this actor, so seq order is LSN order; inbox entries are
-/// assigned on the log's completion path, in LSN order, exactly as replay assigns them.
+/// One conversation. Decisions come from `ConversationCore`; each change is logged first. Sends and
+/// membership changes are decided and their log records enqueued under the conversation's lock, so
+/// seq order is LSN order; inbox entries are assigned on the log's completion path, in LSN order,
+/// exactly as replay assigns them. The actor serializes the slower work (reads, history, read-backs).
 public actor ConversationActor {
     public nonisolated let id: String
-    /// The rules' state, the recent messages and the sends waiting on an in-flight id: decided on
-    /// this actor, applied on the log's completion path (no hop back), so under a lock both take
-    /// briefly. The actor still serializes decisions and log enqueues: seq order is LSN order.
+    /// The rules' state, the recent messages and the sends waiting on an in-flight id. Decisions (on
+    /// the submitting thread) and durable applications (on the log's completion path) take it
+    /// briefly; a log record is enqueued while it is held.
     private nonisolated let shared: Mutex<Shared>
 
     struct Shared: ~Copyable {
