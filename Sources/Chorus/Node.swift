@@ -72,6 +72,7 @@ struct Node {
         state = EngineState()  // the actors own it now; keeping the replay's copy would double it
 
         let readiness = ReadinessFlag()
+        let listeningAddress = Mutex("\(settings.host):\(settings.port)")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         metrics.attach(log)
         var gatewayConfig = GatewayConfiguration()
@@ -89,7 +90,11 @@ struct Node {
                     alive: healthy, ready: healthy && readiness.isReady,
                     reason: healthy ? (readiness.isReady ? nil : "starting or stopping") : log.failure)
             },
-            metricsText: { metrics.render() })
+            metricsText: { metrics.render() },
+            cluster: { [nodeId = settings.nodeId] in
+                // A single node until the mesh lands: itself, alive, at the address clients use.
+                ClusterView(selfId: nodeId, nodes: [.init(nodeId: nodeId, address: listeningAddress.withLock { $0 }, status: "alive")])
+            })
         let nodeId = settings.nodeId
         let dataDirectory = settings.dataDirectory
         let syncMode = settings.syncMode
@@ -99,6 +104,7 @@ struct Node {
             logger: logger, metrics: gatewayMetrics)
         metrics.sessions.withLock { $0 = { sessionRegistry.openSessions } }
         let gateway = GatewayServer(configuration: gatewayConfig, router: router, sessions: sessions, group: group, logger: logger) { address in
+            listeningAddress.withLock { $0 = "\(address.ipAddress ?? settings.host):\(address.port ?? settings.port)" }
             readiness.set(true)
             // The one line that says where the node listens (tests and scripts read it from stdout).
             Output.line("chorus \(nodeId) listening on http://\(address.ipAddress ?? "?"):\(address.port ?? 0) (data \(dataDirectory), fsync \(syncMode))")

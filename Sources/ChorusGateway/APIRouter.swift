@@ -15,6 +15,30 @@ public struct NodeHealth: Sendable {
     }
 }
 
+/// The members of the cluster and their status as this node sees them (PROTOCOL.md `GET /v1/cluster`).
+public struct ClusterView: Sendable {
+    public struct Node: Sendable {
+        public var nodeId: String
+        public var address: String
+        /// "alive", "suspect" or "dead".
+        public var status: String
+
+        public init(nodeId: String, address: String, status: String) {
+            self.nodeId = nodeId
+            self.address = address
+            self.status = status
+        }
+    }
+
+    public var selfId: String
+    public var nodes: [Node]
+
+    public init(selfId: String, nodes: [Node]) {
+        self.selfId = selfId
+        self.nodes = nodes
+    }
+}
+
 /// Maps HTTP requests to engine calls and engine answers to PROTOCOL.md's JSON. No I/O of its own.
 public struct APIRouter: Sendable {
     public let accounts: Accounts
@@ -23,12 +47,16 @@ public struct APIRouter: Sendable {
     public let metrics: GatewayMetrics
     public let health: @Sendable () -> NodeHealth
     public let metricsText: @Sendable () -> String
+    /// The cluster as this node sees it (`GET /v1/cluster`).
+    public let cluster: @Sendable () -> ClusterView
 
     public init(
         accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, metrics: GatewayMetrics,
         health: @escaping @Sendable () -> NodeHealth,
-        metricsText: @escaping @Sendable () -> String
+        metricsText: @escaping @Sendable () -> String,
+        cluster: @escaping @Sendable () -> ClusterView
     ) {
+        self.cluster = cluster
         self.accounts = accounts
         self.conversations = conversations
         self.sessions = sessions
@@ -54,6 +82,10 @@ public struct APIRouter: Sendable {
         case ("GET", "/readyz"):
             let h = health()
             return .json(h.ready ? 200 : 503, ["status": h.ready ? "ready" : "not ready", "reason": h.reason ?? NSNull()])
+        case ("GET", "/v1/cluster"):
+            let view = cluster()
+            let nodes = view.nodes.map { ["nodeId": $0.nodeId, "address": $0.address, "status": $0.status] }
+            return .json(200, ["nodes": nodes, "self": view.selfId])
         case ("GET", "/metrics"):
             return APIResponse(
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metricsText().utf8))

@@ -369,3 +369,10 @@ def test_received_gives_one_delivered_receipt_per_conversation_and_sender(server
             await a.send(json.dumps({"type": "ping"}))
             assert (await recv(a))["type"] == "pong", "the same holding is reported once"
     run(go())
+
+
+def test_cluster_view_of_a_single_node_needs_no_token(server):
+    status, view = server.http("GET", "/v1/cluster")
+    assert status == 200
+    assert view["self"] == "node1"
+    assert view["nodes"] == [{"nodeId": "node1", "address": server.base, "status": "alive"}]
