@@ -65,7 +65,8 @@ enum EnvironmentOptions {
         for name in serveOptions where !given(name) {
             guard let value = environment[variable(name)] else { continue }
             let values = name == "peer" ? value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : [value]
-            for v in values where !v.isEmpty { out += ["--\(name)", v] }
+            // `--name=value`, so a value that starts with "-" is not taken for an option.
+            for v in values where !v.isEmpty { out.append("--\(name)=\(v)") }
         }
         for name in serveFlags where !given(name) {
             guard let value = environment[variable(name)]?.lowercased() else { continue }
