@@ -7,17 +7,18 @@ import NIOWebSocket
 import Synchronization
 
 /// What every WebSocket session needs from the node.
-public struct SessionServices: Sendable {
-    public var accounts: Accounts
-    public var conversations: Conversations
-    public var inboxes: InboxDirectory
-    public var registry: SessionRegistry
-    public var clock: any WallClock
-    public var heartbeatMs: Int
-    public var rateLimit: RateLimitSetting
-    public var maxOutboundFrames: Int
-    public var logger: Logger
-    public var metrics: GatewayMetrics
+public final class SessionServices: Sendable {
+    // One shared instance: every session handler holds a reference, not a copy (memory per connection).
+    public let accounts: Accounts
+    public let conversations: Conversations
+    public let inboxes: InboxDirectory
+    public let registry: SessionRegistry
+    public let clock: any WallClock
+    public let heartbeatMs: Int
+    public let rateLimit: RateLimitSetting
+    public let maxOutboundFrames: Int
+    public let logger: Logger
+    public let metrics: GatewayMetrics
 
     public init(
         accounts: Accounts, conversations: Conversations, inboxes: InboxDirectory, registry: SessionRegistry, clock: any WallClock,
