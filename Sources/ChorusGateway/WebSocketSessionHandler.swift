@@ -22,8 +22,9 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
     private var session: WebSocketSession?
     private var bucket: TokenBucket
     private var badFrames = 0
-    private var lastSeen = NIODeadline.now()
-    private var heartbeat: RepeatedTask?
+    /// When the client last sent a frame of any kind (the heartbeat sweep reads it).
+    private(set) var lastSeen = NIODeadline.now()
+    private var sweep: HeartbeatSweep?
     /// The inboxSeq in `hello`: later entries arrive live, earlier ones only by `sync`.
     private var liveFrom: UInt64 = 0
 
@@ -42,13 +43,13 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         services.registry.add(s)
         liveFrom = services.inboxes.inbox(user.userId).attach(s)
         s.send(ServerFrame.hello(userId: user.userId, sessionId: s.sessionId, inboxSeq: liveFrom, heartbeatMs: services.heartbeatMs))
-        let window = TimeAmount.milliseconds(Int64(services.heartbeatMs) * 2)
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: window, delay: .milliseconds(Int64(services.heartbeatMs) / 2)) { _ in
-            let handler = bound.value
-            if NIODeadline.now() - handler.lastSeen > window { handler.session?.close(code: CloseCode.goingAway, reason: "no frame for 2 x heartbeatMs") }
-        }
+        let sweep = HeartbeatSweep.of(context.eventLoop, heartbeatMs: services.heartbeatMs)
+        sweep.add(self)
+        self.sweep = sweep
     }
+
+    /// Called by the heartbeat sweep: nothing from the client for 2 x heartbeatMs.
+    func silent() { session?.close(code: CloseCode.goingAway, reason: "no frame for 2 x heartbeatMs") }
 
     func handlerRemoved(context: ChannelHandlerContext) { end() }
 
@@ -57,9 +58,10 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    /// Stops the heartbeat and unregisters the session; safe to run twice (whichever comes first).
+    /// Leaves the heartbeat sweep and unregisters the session; safe to run twice (whichever comes first).
     private func end() {
-        heartbeat?.cancel()
+        sweep?.remove(self)
+        sweep = nil
         guard let s = session else { return }
         session = nil
         services.inboxes.inbox(user.userId).detach(s)

@@ -1,0 +1,43 @@
+import NIOCore
+import Synchronization
+
+/// One timer per event loop instead of one per session: every `interval` it closes (1001) the
+/// sessions on its loop that have sent nothing for `window`. Lives on its loop; sessions register
+/// when they open and leave when they end.
+final class HeartbeatSweep {
+    private var sessions: [ObjectIdentifier: WebSocketSessionHandler] = [:]
+    private var task: RepeatedTask?
+    private let eventLoop: any EventLoop
+    private let window: TimeAmount
+
+    private init(eventLoop: any EventLoop, heartbeatMs: Int) {
+        self.eventLoop = eventLoop
+        window = .milliseconds(Int64(heartbeatMs) * 2)
+        let bound = NIOLoopBound(Unmanaged.passUnretained(self), eventLoop: eventLoop)
+        // The sweep lives as long as the process (one per loop): unretained is safe.
+        task = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(heartbeatMs) / 2), delay: .milliseconds(Int64(heartbeatMs) / 2)) { _ in
+            bound.value.takeUnretainedValue().sweep()
+        }
+    }
+
+    func add(_ handler: WebSocketSessionHandler) { sessions[ObjectIdentifier(handler)] = handler }
+
+    func remove(_ handler: WebSocketSessionHandler) { sessions[ObjectIdentifier(handler)] = nil }
+
+    private func sweep() {
+        let now = NIODeadline.now()
+        for handler in sessions.values where now - handler.lastSeen > window { handler.silent() }
+    }
+
+    /// The sweep of `eventLoop` (made on first use; call on that loop).
+    static func of(_ eventLoop: any EventLoop, heartbeatMs: Int) -> HeartbeatSweep {
+        eventLoop.preconditionInEventLoop()
+        let key = ObjectIdentifier(eventLoop)
+        if let existing = registry.withLock({ $0[key] }) { return existing.value }
+        let made = HeartbeatSweep(eventLoop: eventLoop, heartbeatMs: heartbeatMs)
+        registry.withLock { $0[key] = NIOLoopBound(made, eventLoop: eventLoop) }
+        return made
+    }
+
+    private static let registry = Mutex<[ObjectIdentifier: NIOLoopBound<HeartbeatSweep>]>([:])
+}
