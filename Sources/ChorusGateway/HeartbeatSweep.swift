@@ -33,11 +33,12 @@ final class HeartbeatSweep {
     static func of(_ eventLoop: any EventLoop, heartbeatMs: Int) -> HeartbeatSweep {
         eventLoop.preconditionInEventLoop()
         let key = ObjectIdentifier(eventLoop)
-        if let existing = registry.withLock({ $0[key] }) { return existing.value }
+        if let existing = registry.withLock({ $0[key] }) { return existing.sweep.value }
         let made = HeartbeatSweep(eventLoop: eventLoop, heartbeatMs: heartbeatMs)
-        registry.withLock { $0[key] = NIOLoopBound(made, eventLoop: eventLoop) }
+        registry.withLock { $0[key] = (eventLoop, NIOLoopBound(made, eventLoop: eventLoop)) }
         return made
     }
 
-    private static let registry = Mutex<[ObjectIdentifier: NIOLoopBound<HeartbeatSweep>]>([:])
+    /// Keyed by loop identity; holding the loop keeps its identity from being reused by a new one.
+    private static let registry = Mutex<[ObjectIdentifier: (loop: any EventLoop, sweep: NIOLoopBound<HeartbeatSweep>)]>([:])
 }
