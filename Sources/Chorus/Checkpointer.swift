@@ -72,8 +72,19 @@ struct Checkpointer: Service {
         var inboxes = InboxDirectory()
         var from: UInt64 = 1
         if let newest = try SnapshotStore(directory: directory).loadNewest().0 {
-            (state, inboxes) = try EngineSnapshot.decode(newest.payload)
-            from = newest.lsn + 1
+            let decoded: Result<(EngineState, InboxDirectory), EngineSnapshotError> = Result { () throws(EngineSnapshotError) in
+                try EngineSnapshot.decode(newest.payload)
+            }
+            switch decoded {
+            case .success(let restored):
+                (state, inboxes) = restored
+                from = newest.lsn + 1
+            case .failure(.unsupportedVersion(let v)) where log.firstLSN == 1:
+                // An older format: build this one from the whole log instead.
+                logger.info("rebuilding the snapshot from the whole log", metadata: ["oldFormat": "\(v)"])
+            case .failure(let e):
+                throw e
+            }
         }
         var next = from
         while next <= upTo {

@@ -43,7 +43,7 @@ struct Node {
         do {
             (log, report) = try WriteAheadLog.open(
                 directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger,
-                restoreSnapshot: { snapshot in (state, inboxes) = try EngineSnapshot.decode(snapshot.payload) }
+                restoreSnapshot: { snapshot in (state, inboxes) = try restoreEngine(snapshot) }
             ) { record in
                 do {
                     try state.apply(kind: record.kind, payload: record.payload, lsn: record.lsn, inboxes: inboxes)
@@ -164,5 +164,18 @@ struct LogService: Service {
             logger.critical("write-ahead log close failed", metadata: ["error": "\(error)"])
             throw error
         }
+    }
+}
+
+/// Decodes an engine snapshot; one of an older format is declined (the log is replayed instead).
+func restoreEngine(_ snapshot: WALSnapshot) throws -> (EngineState, InboxDirectory) {
+    let result: Result<(EngineState, InboxDirectory), EngineSnapshotError> = Result { () throws(EngineSnapshotError) in
+        try EngineSnapshot.decode(snapshot.payload)
+    }
+    switch result {
+    case .success(let restored): return restored
+    case .failure(.unsupportedVersion(let v)):
+        throw SnapshotDeclined(reason: "engine snapshot format \(v), this build reads \(EngineSnapshot.version)")
+    case .failure(let e): throw e
     }
 }

@@ -11,7 +11,8 @@ public enum EngineSnapshotError: Error, Equatable, Sendable {
 /// restart loads it and replays only the log after it. Pure. The big arrays (LSN index, clientMsgId
 /// hashes, inbox entries) are written as raw blocks, so loading is mostly copying.
 public enum EngineSnapshot {
-    static let version: UInt8 = 1
+    /// 2: tokens name their user by position. (1, from before, is declined: the log is replayed.)
+    public static let version: UInt8 = 2
     static let stringBound = 16_384
     static let countBound = 1 << 31
 

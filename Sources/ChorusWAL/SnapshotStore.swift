@@ -125,3 +125,10 @@ public struct SnapshotStore: Sendable {
         try Directory.syncDirectory(directory)
     }
 }
+
+/// Thrown by a `restoreSnapshot` callback that cannot use a snapshot (for instance an older format):
+/// the log then replays from its first record, which it can only do while it still holds LSN 1.
+public struct SnapshotDeclined: Error, Sendable {
+    public let reason: String
+    public init(reason: String) { self.reason = reason }
+}

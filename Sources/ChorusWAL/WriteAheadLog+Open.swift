@@ -74,8 +74,20 @@ extension WriteAheadLog {
                     file: snapshot.file, offset: 0,
                     reason: "snapshot at LSN \(snapshot.lsn) does not meet the log (LSN \(logFirst)..<\(logNext))"))
             }
-            try restoreSnapshot(snapshot)
-            snapshotLSN = snapshot.lsn
+            do {
+                try restoreSnapshot(snapshot)
+                snapshotLSN = snapshot.lsn
+            } catch let declined as SnapshotDeclined {
+                // The owner cannot read this snapshot (an older format, say). Without it every record
+                // must still be in the log, or the state cannot be rebuilt: then refuse loudly.
+                guard logFirst == 1 else {
+                    throw WALError.damaged(DamageReport(
+                        file: snapshot.file, offset: 0,
+                        reason: "snapshot declined (\(declined.reason)) and the log starts at LSN \(logFirst), not 1"))
+                }
+                logger.warning("snapshot declined; replaying the whole log", metadata: ["file": "\(snapshot.file)", "reason": "\(declined.reason)"])
+                report.skippedSnapshots.append(snapshot.file)
+            }
         }
         report.snapshotLSN = snapshotLSN
 

@@ -103,6 +103,22 @@ import Testing
         try again.close()
     }
 
+    @Test func aDeclinedSnapshotMeansReplayingTheWholeLog() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions())
+        for i in 0..<30 { _ = try await log.append(kind: 1, payload: payload(i)) }
+        try log.writeSnapshot(lsn: 20, payload: [1])
+        try log.close()
+        var replayed: [UInt64] = []
+        let (again, report) = try WriteAheadLog.open(
+            directory: dir.path, options: smallOptions(), restoreSnapshot: { _ in throw SnapshotDeclined(reason: "old format") }
+        ) { replayed.append($0.lsn) }
+        #expect(replayed == Array(1...30))
+        #expect(report.snapshotLSN == 0 && report.skippedSnapshots == [SnapshotStore.fileName(lsn: 20)])
+        try again.close()
+    }
+
     @Test func corruptNewestSnapshotFallsBackToAnOlderOne() async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
