@@ -31,7 +31,7 @@ let package = Package(
         ),
         .target(name: "ChorusCore"),
         // Ring placement and failure detection: pure, no NIO (the mesh shell comes with issue 4).
-        .target(name: "ChorusCluster"),
+        .target(name: "ChorusCluster", dependencies: ["ChorusCore"]),
         // Test doubles and generators shared by tests and benchmarks; never linked into `chorus`.
         .target(name: "ChorusTestKit", dependencies: ["ChorusCore"]),
         .target(

@@ -1,3 +1,5 @@
+import ChorusCore
+
 /// A consistent-hash ring with virtual nodes: every key (a user or conversation id) has exactly one
 /// owner among the configured members, whatever their liveness. Pure and immutable: membership
 /// changes build a new ring. Lookups are a hash and a binary search over `members x vnodes` tokens.
@@ -63,14 +65,7 @@ public struct HashRing: Sendable, Equatable {
 /// The ring's hash: FNV-1a over UTF-8 then a 64-bit finalizer (FNV alone places similar ids, like
 /// `node1#0` and `node1#1`, too close together). Stable across processes, versions and hosts.
 public enum RingHash {
-    public static func hash(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in s.utf8 {
-            h ^= UInt64(b)
-            h &*= 0x0000_0100_0000_01B3
-        }
-        return mix(h)
-    }
+    public static func hash(_ s: String) -> UInt64 { mix(StableHash.fnv1a64(s)) }
 
     /// MurmurHash3's fmix64.
     public static func mix(_ x: UInt64) -> UInt64 {
