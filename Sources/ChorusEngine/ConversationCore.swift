@@ -233,9 +233,6 @@ public struct ConversationCore: Sendable {
     /// Whether a reserved seq is still waiting for the log.
     public var hasSendsInFlight: Bool { !pendingClientIds.isEmpty }
 
-    /// Whether `clientMsgId` is being logged now.
-    public func isInFlight(_ clientMsgId: String) -> Bool { pendingClientIds[clientMsgId] != nil }
-
     /// Whether the dedup index is built (it is rebuilt from the hashes on the next send).
     public var hasDedupIndex: Bool { dedupIndex != nil }
 

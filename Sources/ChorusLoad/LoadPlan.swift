@@ -45,13 +45,4 @@ public struct LoadPlan: Sendable, Equatable {
 
     /// Whether a latency sample for a message intended at `offset` counts (after the warm-up).
     public func counts(intendedOffset offset: UInt64) -> Bool { offset >= warmupNanos }
-
-    /// The connections process `index` of `count` runs: contiguous and even-aligned, so pairs never
-    /// straddle two processes.
-    public static func shard(total: Int, index: Int, count: Int) -> Range<Int> {
-        let pairs = total / 2
-        let lower = pairs * index / count
-        let upper = pairs * (index + 1) / count
-        return (lower * 2)..<(upper * 2)
-    }
 }
