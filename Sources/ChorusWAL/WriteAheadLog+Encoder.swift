@@ -2,7 +2,7 @@ import ChorusCore
 import Dispatch
 import Glibc
 
-/// The encoder's private state. Touched only on `WriteAheadLog.encoderQueue`.
+/// The encoder's private state. Touched only on `WriteAheadLog.writerQueue`.
 final class EncoderContext: @unchecked Sendable {
     var raw: [UInt8] = []
     let compressor: BlockCompressor
@@ -26,17 +26,12 @@ struct EncodedBatch: Sendable {
 }
 
 extension WriteAheadLog {
-    /// Runs on encoderQueue: turns waiting appends into blocks while the writer is busy with the
-    /// previous group commit's fdatasync. At most `inFlight` encoded batches wait for the writer.
-    func encodeLoop() {
-        while let batch = takeBatch() {
-            let encoded = encode(batch)
-            inFlight.wait()
-            writerQueue.async {
-                self.persist(encoded)
-                self.inFlight.signal()
-            }
-        }
+    /// Runs on writerQueue: takes what waits, encodes it and persists it, until nothing waits.
+    /// Appends that arrive during a write or fdatasync form the next group commit. Encoding is
+    /// not a stage of its own: it costs microseconds per commit, and a thread hand-off per batch
+    /// cost more than it saved at low rates (each hand-off is a futex wake and a context switch).
+    func writeLoop() {
+        while let batch = takeBatch() { persist(encode(batch)) }
     }
 
     /// Takes what waits, up to `maxBatchBytes`; nil (and the encoder unscheduled) when nothing does.

@@ -36,12 +36,32 @@ extension WriteAheadLog {
             }
             writer.stats = WALStats()
             writer.index.removeAll(keepingCapacity: true)
-            // Waking appenders is off the write path: the next commit's pwrite need not wait for it.
-            completionQueue.async { for w in batch.waiters { w.completion(.success(w.lsn)) } }
+            complete(batch.waiters)
         } catch {
             stop(.wrap(error), failing: batch.waiters.map(\.completion))
         }
     }
+
+    /// Runs waiters' completions in LSN order: inline when the commit is small and no earlier
+    /// completions still wait on `completionQueue` (one thread hand-off less per message at low
+    /// rates), else on that queue, off the write path, so a big commit's wake-ups never delay the
+    /// next commit's pwrite.
+    private func complete(_ waiters: [(lsn: UInt64, completion: @Sendable (Result<UInt64, WALError>) -> Void)]) {
+        if waiters.count <= Self.inlineCompletionLimit && completionsQueued.load(ordering: .acquiring) == 0 {
+            for w in waiters { w.completion(.success(w.lsn)) }
+            return
+        }
+        completionSlots.wait()
+        completionsQueued.add(1, ordering: .releasing)
+        completionQueue.async {
+            for w in waiters { w.completion(.success(w.lsn)) }
+            self.completionsQueued.subtract(1, ordering: .releasing)
+            self.completionSlots.signal()
+        }
+    }
+
+    /// Commits with at most this many waiters may complete on the writer itself.
+    static let inlineCompletionLimit = 8
 
     /// Writes the blocks at the end of the current segment, one `pwrite` per segment touched.
     /// Returns whether the batch is fsynced.

@@ -75,15 +75,17 @@ public final class WriteAheadLog: Journal, Sendable {
     let options: WALOptions
     let logger: Logger
     let state: Mutex<State>
-    /// Encodes and compresses group commits (pipeline stage 1).
-    let encoderQueue = DispatchQueue(label: "chorus.wal.encoder")
-    /// Writes and fsyncs them (stage 2), so encoding overlaps the previous fdatasync.
+    /// Encodes, writes and fsyncs group commits (stage 1).
     let writerQueue = DispatchQueue(label: "chorus.wal.writer")
-    /// Runs append completions in LSN order (stage 3).
+    /// Runs append completions in LSN order (stage 2), so waking appenders never delays the next
+    /// commit's write. Small commits may complete inline on the writer instead (see `complete`).
     let completionQueue = DispatchQueue(label: "chorus.wal.completions")
-    /// Encoded batches handed to the writer and not yet persisted: at most 2.
-    let inFlight = DispatchSemaphore(value: 2)
-    /// Only touched on `encoderQueue`.
+    /// Completion batches handed to `completionQueue` and not yet run.
+    let completionsQueued = Atomic<Int>(0)
+    /// At most 4 commits' completions wait on `completionQueue`; past that the writer waits, and
+    /// appends pile up in `pending` until `maxPendingBytes` refuses them.
+    let completionSlots = DispatchSemaphore(value: 4)
+    /// Only touched on `writerQueue`.
     let encoder: EncoderContext
     /// Only touched on `writerQueue`.
     let writer: WriterContext
@@ -159,7 +161,7 @@ public final class WriteAheadLog: Journal, Sendable {
         enqueue(CollectionOfOne((kind: kind, payload: payload)), completion: completion)
     }
 
-    /// Assigns LSNs in call order under the lock and wakes the encoder if it sleeps. Each
+    /// Assigns LSNs in call order under the lock and wakes the writer if it sleeps. Each
     /// continuation is resumed exactly once: by the completion queue, or here on refusal.
     func enqueue<Records: Collection>(
         _ records: Records, completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void
@@ -194,7 +196,7 @@ public final class WriteAheadLog: Journal, Sendable {
         }
         switch outcome {
         case .failure(let e): completion(.failure(e))
-        case .success(true): encoderQueue.async { self.encodeLoop() }
+        case .success(true): writerQueue.async { self.writeLoop() }
         case .success(false): break
         }
     }
@@ -208,8 +210,8 @@ public final class WriteAheadLog: Journal, Sendable {
         }
         guard first else { return }
         // Everything enqueued before `closed` was set is encoded, handed over, and written first.
-        encoderQueue.sync { encodeLoop() }
         let result: WALError? = writerQueue.sync {
+            writeLoop()
             defer { writer.file = nil }
             if state.withLock({ $0.failure }) == nil, writer.dirty, let file = writer.file {
                 do {
