@@ -51,32 +51,22 @@ final class LoadConnection: @unchecked Sendable {
 
     static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
 
-    /// Starts sending at `startNanos` (monotonic).
+    /// Starts at `startNanos` (monotonic). Closed loop: sends its window now and one more per ack.
+    /// Open loop: the loop's `OpenLoopPacer` sends for it.
     func start(at startNanos: UInt64) {
         self.startNanos = startNanos
-        if plan.isOpenLoop {
-            scheduleNextOpenLoopSend()
-        } else {
-            timer = channel.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(startNanos)) { [self] in
-                for _ in 0..<plan.window { send(intendedOffset: Self.now() - startNanos) }
-                channel.flush()
-            }
+        guard !plan.isOpenLoop else { return }
+        timer = channel.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(startNanos)) { [self] in
+            for _ in 0..<plan.window { send(intendedOffset: Self.now() - startNanos) }
+            channel.flush()
         }
     }
 
-    /// Sends every message that is due, then sleeps until the next one.
-    private func scheduleNextOpenLoopSend() {
-        let n = ledger.sent + 1
-        let offset = plan.intendedOffset(connection: index, n: n)
-        guard offset < plan.durationNanos else { return }
-        timer = channel.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(startNanos + offset)) { [self] in
-            let due = plan.messagesDue(connection: index, elapsed: Self.now() - startNanos)
-            while ledger.sent < due {
-                send(intendedOffset: plan.intendedOffset(connection: index, n: ledger.sent + 1))
-            }
-            channel.flush()
-            scheduleNextOpenLoopSend()
-        }
+    /// Open loop: sends the message intended at `offset` (a no-op once stopped or closed).
+    func sendScheduled(intendedOffset offset: UInt64) {
+        guard !stopping else { return }
+        send(intendedOffset: offset)
+        channel.flush()
     }
 
     private func send(intendedOffset: UInt64) {

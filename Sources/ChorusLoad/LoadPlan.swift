@@ -34,15 +34,6 @@ public struct LoadPlan: Sendable, Equatable {
         UInt64((Double(index) * 1e9 / rate + Double(n - 1) * intervalNanos).rounded())
     }
 
-    /// How many messages connection `index` has due at `elapsed` nanoseconds after the start: all
-    /// whose intended time has come and lies inside the run.
-    public func messagesDue(connection index: Int, elapsed: UInt64) -> UInt64 {
-        let last = min(elapsed, durationNanos == 0 ? 0 : durationNanos - 1)
-        let first = Double(index) * 1e9 / rate
-        guard Double(last) >= first else { return 0 }
-        return UInt64(((Double(last) - first) / intervalNanos).rounded(.down)) + 1
-    }
-
     /// Whether a latency sample for a message intended at `offset` counts (after the warm-up).
     public func counts(intendedOffset offset: UInt64) -> Bool { offset >= warmupNanos }
 }

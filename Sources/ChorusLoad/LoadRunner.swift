@@ -72,8 +72,18 @@ public final class LoadRunner {
 
         let start = LoadConnection.now() + 100_000_000
         for c in connections { c.channel.eventLoop.execute { c.start(at: start) } }
+        var pacers: [OpenLoopPacer] = []
+        if plan.isOpenLoop {
+            for (id, s) in loopStats {
+                let mine = connections.filter { ObjectIdentifier($0.channel.eventLoop) == id }
+                let pacer = OpenLoopPacer(loop: s.loop, plan: plan, connections: mine)
+                pacers.append(pacer)
+                s.loop.execute { pacer.start(at: start) }
+            }
+        }
         let sendEnd = start + plan.durationNanos
         while LoadConnection.now() < sendEnd { Thread.sleep(forTimeInterval: Double(sendEnd - LoadConnection.now()) / 1e9) }
+        for p in pacers { try p.loop.submit { p.stop() }.wait() }
         drain(stats: Array(loopStats.values))
 
         var ledgers: [ConnectionLedger] = []

@@ -1,6 +1,43 @@
 import ChorusLoad
 import Testing
 
+@Suite struct SendScheduleTests {
+    /// Every slot of `indices` in the plan, in time order (the reference the cursor must match).
+    func allSlots(_ plan: LoadPlan, _ indices: [Int]) -> [(Int, UInt64, UInt64)] {
+        var slots: [(Int, UInt64, UInt64)] = []
+        for c in indices {
+            var n: UInt64 = 1
+            while plan.intendedOffset(connection: c, n: n) < plan.durationNanos {
+                slots.append((c, n, plan.intendedOffset(connection: c, n: n)))
+                n += 1
+            }
+        }
+        return slots.sorted { ($0.2, $0.0) < ($1.2, $1.0) }
+    }
+
+    @Test(arguments: [[0, 1, 2, 3, 4, 5, 6, 7], [1, 3, 6], [7], [6, 2, 5]])
+    func cursorYieldsTheLoopsSlotsInTimeOrderAndStopsAtTheEnd(indices: [Int]) {
+        // 8 connections at 1,000/s over 20 ms: each connection sends every 8 ms.
+        let plan = LoadPlan(connections: 8, rate: 1000, durationNanos: 20_000_000)
+        var schedule = SendSchedule(plan: plan, indices: indices)
+        var seen: [(Int, UInt64, UInt64)] = []
+        while let slot = schedule.next {
+            #expect(schedule.indices[slot.position] == slot.connection)
+            seen.append((slot.connection, slot.n, slot.offset))
+            schedule.advance()
+        }
+        let expected = allSlots(plan, indices)
+        #expect(seen.count == expected.count)
+        #expect(zip(seen, expected).allSatisfy { $0 == $1 })
+        #expect(seen.map(\.2) == seen.map(\.2).sorted())
+    }
+
+    @Test func noConnectionsNoSlots() {
+        let schedule = SendSchedule(plan: LoadPlan(connections: 2, rate: 10, durationNanos: 1_000_000_000), indices: [])
+        #expect(schedule.next == nil)
+    }
+}
+
 @Suite struct LoadPlanTests {
     @Test func openLoopSlotsFormOneEvenStream() {
         // 4 connections at 1000/s: one message every 1 ms overall, every 4 ms per connection.
@@ -14,16 +51,6 @@ import Testing
             }
         }
         #expect(offsets.sorted() == (0..<10).map { UInt64($0) * 1_000_000 })
-    }
-
-    @Test func messagesDueCountsSlotsThatHaveComeInsideTheRun() {
-        let plan = LoadPlan(connections: 4, rate: 1000, durationNanos: 10_000_000)
-        #expect(plan.messagesDue(connection: 1, elapsed: 0) == 0)
-        #expect(plan.messagesDue(connection: 1, elapsed: 1_000_000) == 1)
-        #expect(plan.messagesDue(connection: 1, elapsed: 4_999_999) == 1)
-        #expect(plan.messagesDue(connection: 1, elapsed: 5_000_000) == 2)
-        // Past the end: only the slots inside the run (1, 5, 9 ms).
-        #expect(plan.messagesDue(connection: 1, elapsed: 60_000_000) == 3)
     }
 
     @Test func peersArePairs() {
