@@ -82,8 +82,11 @@ let package = Package(
         .target(
             name: "ChorusMesh",
             dependencies: [
+                "ChorusCluster",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
@@ -108,6 +111,8 @@ let package = Package(
             name: "ChorusMeshTests",
             dependencies: [
                 "ChorusMesh",
+                "ChorusCluster",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

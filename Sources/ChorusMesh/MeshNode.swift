@@ -1,0 +1,204 @@
+import ChorusCluster
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Where a peer listens.
+public struct PeerAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+/// One node's mesh settings. Every bound is here; see docs/CLUSTER.md.
+public struct MeshConfiguration: Sendable {
+    public var selfId: String
+    public var listen: PeerAddress
+    public var peers: [String: PeerAddress]
+    public var ringSignature: UInt64
+    public var heartbeatMs: Int64 = 500
+    public var suspectAfterMs: Int64 = 3_000
+    public var deadAfterMs: Int64 = 10_000
+    /// A request without an answer by then fails with `timeout` (the client sees `unavailable`).
+    public var requestTimeoutMs: Int64 = 2_000
+    public var maxFrameBytes = 1 << 20
+    /// Requests awaiting an answer, per peer; past it new ones fail with `overloaded`.
+    public var maxOutstandingRequests = 65_536
+    /// Bytes queued on one peer connection past which new frames are refused (`overloaded`).
+    public var maxQueuedBytes = 8 << 20
+    public var reconnectBaseMs: Int64 = 100
+    public var reconnectCapMs: Int64 = 5_000
+
+    public init(selfId: String, listen: PeerAddress, peers: [String: PeerAddress], ringSignature: UInt64) {
+        self.selfId = selfId
+        self.listen = listen
+        self.peers = peers
+        self.ringSignature = ringSignature
+    }
+}
+
+/// Why a mesh call failed. The gateway maps every case to `unavailable`.
+public enum MeshError: Error, Sendable, Equatable {
+    /// No accepted connection to the peer right now.
+    case unreachable(peer: String)
+    case timeout(peer: String)
+    /// The peer's connection queue or outstanding-request bound is full.
+    case overloaded(peer: String)
+    /// The peer answered with a failure frame.
+    case remote(peer: String, reason: String)
+    case unknownPeer(String)
+    case stopped
+}
+
+/// What the node does with what peers send it. Called on event loop threads; must not block.
+public protocol MeshService: Sendable {
+    /// A peer's request: call `reply` exactly once, from any thread.
+    func handle(request payload: [UInt8], from peer: String, reply: @escaping @Sendable (Result<[UInt8], MeshError>) -> Void)
+    /// A peer's one-way frame.
+    func handle(oneWay payload: [UInt8], from peer: String)
+}
+
+/// The mesh of one node: a listener for peers, one outbound connection per peer (dialled with
+/// backoff and jitter, carrying this node's requests and heartbeats), failure detection, and
+/// request/response correlation with timeouts. Writes are flushed once per event-loop tick.
+public final class MeshNode: Sendable {
+    public let configuration: MeshConfiguration
+    let handshake: MeshHandshake
+    let group: any EventLoopGroup
+    let logger: Logger
+    let service: any MeshService
+    let links: [String: PeerLink]
+    let detector: Mutex<FailureDetector>
+    let listener = Mutex<(any Channel)?>(nil)
+    /// Connections peers dialled to this node (closed on `stop`); at most one live per peer in
+    /// steady state, bounded by the listener's backlog while peers reconnect.
+    let inbound = Mutex<[ObjectIdentifier: any Channel]>([:])
+    let ticker = Mutex<RepeatedTask?>(nil)
+    let started: ContinuousClock.Instant
+    let metrics: MeshMetrics
+
+    public init(configuration c: MeshConfiguration, group: any EventLoopGroup, service: any MeshService, logger: Logger) {
+        configuration = c
+        self.group = group
+        self.service = service
+        self.logger = logger
+        handshake = MeshHandshake(selfId: c.selfId, ringSignature: c.ringSignature, members: Set(c.peers.keys).union([c.selfId]))
+        started = .now
+        detector = Mutex(FailureDetector(peers: Array(c.peers.keys), now: 0, suspectAfterMs: c.suspectAfterMs, deadAfterMs: c.deadAfterMs))
+        metrics = MeshMetrics(peers: Array(c.peers.keys))
+        var links: [String: PeerLink] = [:]
+        for (id, address) in c.peers { links[id] = PeerLink(peer: id, address: address, loop: group.next()) }
+        self.links = links
+        for link in links.values { link.node = self }
+    }
+
+    /// Milliseconds since the node was created (the failure detector's clock).
+    var nowMs: Int64 {
+        let d = ContinuousClock.now - started
+        return d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Binds the peer listener, starts dialling every peer and the heartbeat ticker.
+    /// Returns the address actually bound (port 0 picks one).
+    @discardableResult
+    public func start() async throws -> PeerAddress {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] ch in self.configure(ch, link: nil) }
+            .bind(host: configuration.listen.host, port: configuration.listen.port).get()
+        listener.withLock { $0 = channel }
+        for link in links.values { link.loop.execute { link.dial() } }
+        let task = group.next().scheduleRepeatedTask(
+            initialDelay: .milliseconds(configuration.heartbeatMs), delay: .milliseconds(configuration.heartbeatMs)
+        ) { [self] _ in tick() }
+        ticker.withLock { $0 = task }
+        return PeerAddress(host: configuration.listen.host, port: channel.localAddress?.port ?? configuration.listen.port)
+    }
+
+    /// Closes the listener and every connection; fails what is outstanding with `stopped`.
+    public func stop() async {
+        ticker.withLock { $0?.cancel() }
+        if let l = listener.withLock({ $0 }) { try? await l.close() }
+        for ch in inbound.withLock({ $0.values }) { try? await ch.close() }
+        for link in links.values { try? await link.loop.submit { link.stop() }.get() }
+    }
+
+    /// Sends `payload` as a request to `peer`; `reply` runs once, on the link's event loop.
+    public func request(_ payload: [UInt8], to peer: String, reply: @escaping @Sendable (Result<[UInt8], MeshError>) -> Void) {
+        guard let link = links[peer] else { return reply(.failure(.unknownPeer(peer))) }
+        link.loop.execute { link.request(payload, reply: reply) }
+    }
+
+    /// Async form of `request`.
+    public func request(_ payload: [UInt8], to peer: String) async throws(MeshError) -> [UInt8] {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[UInt8], MeshError>, Never>) in
+            request(payload, to: peer) { c.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    /// Sends a one-way frame. Best effort: one that cannot go now (unreachable or overloaded) is
+    /// dropped and counted (`chorus_mesh_dropped_total`); callers use it only for what a client can
+    /// recover (typing, presence pushes), never for state.
+    public func send(_ payload: [UInt8], to peer: String) {
+        guard let link = links[peer] else { return }
+        link.loop.execute { link.oneWay(payload) }
+    }
+
+    /// Every peer's status, in peer order.
+    public var statuses: [(peer: String, status: FailureDetector.Status)] { detector.withLock { $0.all } }
+
+    /// Whether every peer is alive and this node's own connection to it is up (the node has
+    /// joined its mesh).
+    public var allPeersAlive: Bool {
+        statuses.allSatisfy { $0.status == .alive } && links.values.allSatisfy { $0.connected.load(ordering: .relaxed) }
+    }
+
+    /// A frame arrived from `peer` (any connection, any type).
+    func heard(from peer: String) {
+        let now = nowMs
+        if let change = detector.withLock({ $0.heard(from: peer, now: now) }) { report(change) }
+    }
+
+    private func tick() {
+        let changes = detector.withLock { $0.tick(now: nowMs) }
+        for c in changes { report(c) }
+        for link in links.values { link.loop.execute { link.heartbeat() } }
+    }
+
+    private func report(_ change: FailureDetector.Change) {
+        metrics.setStatus(change.to, of: change.peer)
+        let level: Logger.Level = change.to == .alive ? .info : .warning
+        logger.log(level: level, "peer \(change.peer) is \(change.to.rawValue)", metadata: ["from": "\(change.from.rawValue)"])
+    }
+
+    /// The pipeline of every peer connection: frames, the handshake, then this node's shell.
+    func configure(_ channel: any Channel, link: PeerLink?) -> EventLoopFuture<Void> {
+        if link == nil {
+            let id = ObjectIdentifier(channel)
+            inbound.withLock { $0[id] = channel }
+            channel.closeFuture.whenComplete { [self] _ in _ = inbound.withLock { $0.removeValue(forKey: id) } }
+        }
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandlers([
+                ByteToMessageHandler(MeshByteDecoder(maxFrameBytes: configuration.maxFrameBytes)),
+                MessageToByteHandler(MeshEncoder()),
+                MeshPeerHandler(handshake: handshake, expected: link?.peer) { [logger] reason in
+                    logger.warning("peer connection refused", metadata: ["reason": "\(reason)"])
+                },
+                MeshConnectionHandler(node: self, link: link),
+            ])
+            try channel.syncOptions?.setOption(
+                .writeBufferWaterMark, value: .init(low: configuration.maxQueuedBytes / 2, high: configuration.maxQueuedBytes))
+        }
+    }
+}
