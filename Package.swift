@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "ChorusCore", targets: ["ChorusCore"]),
         .library(name: "ChorusEngine", targets: ["ChorusEngine"]),
         .library(name: "ChorusCluster", targets: ["ChorusCluster"]),
+        .library(name: "ChorusMesh", targets: ["ChorusMesh"]),
         .library(name: "ChorusTestKit", targets: ["ChorusTestKit"]),
     ],
     dependencies: [

@@ -135,7 +135,11 @@ public final class MeshNode: Sendable {
     /// Sends `payload` as a request to `peer`; `reply` runs once, on the link's event loop.
     public func request(_ payload: [UInt8], to peer: String, reply: @escaping @Sendable (Result<[UInt8], MeshError>) -> Void) {
         guard let link = links[peer] else { return reply(.failure(.unknownPeer(peer))) }
-        link.loop.execute { link.request(payload, reply: reply) }
+        if link.loop.inEventLoop {
+            link.request(payload, reply: reply)
+        } else {
+            link.loop.execute { link.request(payload, reply: reply) }
+        }
     }
 
     /// Async form of `request`.
@@ -151,7 +155,11 @@ public final class MeshNode: Sendable {
     /// recover (typing, presence pushes), never for state.
     public func send(_ payload: [UInt8], to peer: String) {
         guard let link = links[peer] else { return }
-        link.loop.execute { link.oneWay(payload) }
+        if link.loop.inEventLoop {
+            link.oneWay(payload)
+        } else {
+            link.loop.execute { link.oneWay(payload) }
+        }
     }
 
     /// Every peer's status, in peer order.

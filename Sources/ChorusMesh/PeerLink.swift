@@ -20,13 +20,12 @@ final class PeerLink: @unchecked Sendable {
     private var stopped = false
     private var backoff: Backoff
     private var nextCorrelation: UInt64 = 1
-    private var pending: [UInt64: Pending] = [:]
+    private var pending: [UInt64: @Sendable (Result<[UInt8], MeshError>) -> Void] = [:]
+    /// Correlation ids with their deadlines, in sending order (so deadlines ascend): the sweep
+    /// pops expired ones from the front. One timer per link instead of one per request.
+    private var deadlines = CircularBuffer<(id: UInt64, deadline: NIODeadline)>()
+    private var sweep: RepeatedTask?
     private var flushScheduled = false
-
-    struct Pending {
-        var reply: @Sendable (Result<[UInt8], MeshError>) -> Void
-        var timeout: Scheduled<Void>
-    }
 
     init(peer: String, address: PeerAddress, loop: any EventLoop) {
         self.peer = peer
@@ -94,11 +93,12 @@ final class PeerLink: @unchecked Sendable {
         }
         let id = nextCorrelation
         nextCorrelation &+= 1
-        let timeout = loop.scheduleTask(in: .milliseconds(node.configuration.requestTimeoutMs)) { [self] in
-            guard let p = pending.removeValue(forKey: id) else { return }
-            p.reply(.failure(.timeout(peer: peer)))
+        pending[id] = reply
+        deadlines.append((id, .now() + .milliseconds(node.configuration.requestTimeoutMs)))
+        if sweep == nil {
+            let every = TimeAmount.milliseconds(max(node.configuration.requestTimeoutMs / 10, 1))
+            sweep = loop.scheduleRepeatedTask(initialDelay: every, delay: every) { [self] _ in expire() }
         }
-        pending[id] = Pending(reply: reply, timeout: timeout)
         write(MeshFrame(type: .request, correlation: id, payload: payload), on: ch)
     }
 
@@ -117,17 +117,29 @@ final class PeerLink: @unchecked Sendable {
 
     /// A `response` or `failure` for one of our requests (late ones, after a timeout, are dropped).
     func answered(_ frame: MeshFrame) {
-        guard let p = pending.removeValue(forKey: frame.correlation) else { return }
-        p.timeout.cancel()
+        guard let reply = pending.removeValue(forKey: frame.correlation) else { return }
         if frame.type == .response {
-            p.reply(.success(frame.payload))
+            reply(.success(frame.payload))
         } else {
-            p.reply(.failure(.remote(peer: peer, reason: String(decoding: frame.payload, as: UTF8.self))))
+            reply(.failure(.remote(peer: peer, reason: String(decoding: frame.payload, as: UTF8.self))))
+        }
+        // Answered ids leave `deadlines` lazily (in `expire`); keep it from growing past `pending`.
+        while let first = deadlines.first, pending[first.id] == nil { deadlines.removeFirst() }
+    }
+
+    /// Fails every request whose deadline has passed (`timeout`); answers may have come for the
+    /// ids at the front already, those are just dropped.
+    private func expire() {
+        let now = NIODeadline.now()
+        while let first = deadlines.first, first.deadline <= now {
+            deadlines.removeFirst()
+            pending.removeValue(forKey: first.id)?(.failure(.timeout(peer: peer)))
         }
     }
 
     func stop() {
         stopped = true
+        sweep?.cancel()
         failAll(.stopped)
         channel?.close(promise: nil)
         channel = nil
@@ -136,10 +148,8 @@ final class PeerLink: @unchecked Sendable {
     private func failAll(_ error: MeshError) {
         let all = pending
         pending.removeAll()
-        for p in all.values {
-            p.timeout.cancel()
-            p.reply(.failure(error))
-        }
+        deadlines.removeAll()
+        for reply in all.values { reply(.failure(error)) }
     }
 
     /// Writes now, flushes once at the end of this loop tick.
