@@ -47,6 +47,7 @@ let package = Package(
             name: "ChorusEngine",
             dependencies: [
                 "ChorusCore",
+                "ChorusCluster",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -94,6 +95,8 @@ let package = Package(
             name: "Chorus",
             dependencies: [
                 "ChorusWAL",
+                "ChorusCluster",
+                "ChorusMesh",
                 "ChorusCore",
                 "ChorusEngine",
                 "ChorusGateway",

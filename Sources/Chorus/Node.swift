@@ -1,7 +1,9 @@
 import ArgumentParser
+import ChorusCluster
 import ChorusCore
 import ChorusEngine
 import ChorusGateway
+import ChorusMesh
 import ChorusWAL
 import Foundation
 import Logging
@@ -61,14 +63,18 @@ struct Node {
             "elapsed": "\(ContinuousClock.now - started)",
         ])
 
+        // The ring: this node and its peers (a ring of one without --peer).
+        let placement = Placement(ring: HashRing(members: [settings.nodeId] + settings.peers.keys), selfId: settings.nodeId)
         var accountsConfig = Accounts.Configuration()
+        accountsConfig.placement = placement
         accountsConfig.loginRateLimit = settings.loginRateLimit
         accountsConfig.hasher = PasswordHasher(
             iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)
         let clock = SystemWallClock()
         let accounts = Accounts(state: state.accounts, journal: log, clock: clock, configuration: accountsConfig)
         let conversations = Conversations(
-            state: state, accounts: accounts, journal: log, inboxes: inboxes, clock: clock, limits: accountsConfig.limits)
+            state: state, accounts: accounts, journal: log, inboxes: inboxes, clock: clock, limits: accountsConfig.limits,
+            placement: placement)
         state = EngineState()  // the actors own it now; keeping the replay's copy would double it
 
         let readiness = ReadinessFlag()
@@ -82,19 +88,6 @@ struct Node {
         let gatewayMetrics = GatewayMetrics()
         let sessionRegistry = SessionRegistry(clock: clock)
         await accounts.onRevocation { hash in sessionRegistry.revoked(hash) }
-        let router = APIRouter(
-            accounts: accounts, conversations: conversations, sessions: sessionRegistry, metrics: gatewayMetrics,
-            health: {
-                let healthy = log.isHealthy
-                return NodeHealth(
-                    alive: healthy, ready: healthy && readiness.isReady,
-                    reason: healthy ? (readiness.isReady ? nil : "starting or stopping") : log.failure)
-            },
-            metricsText: { metrics.render() },
-            cluster: { [nodeId = settings.nodeId] in
-                // A single node until the mesh lands: itself, alive, at the address clients use.
-                ClusterView(selfId: nodeId, nodes: [.init(nodeId: nodeId, address: listeningAddress.withLock { $0 }, status: "alive")])
-            })
         let nodeId = settings.nodeId
         let dataDirectory = settings.dataDirectory
         let syncMode = settings.syncMode
@@ -102,9 +95,54 @@ struct Node {
             accounts: accounts, conversations: conversations, inboxes: inboxes, registry: sessionRegistry, clock: clock,
             heartbeatMs: settings.heartbeatMs, rateLimit: settings.sessionRateLimit, maxOutboundFrames: gatewayConfig.maxOutboundFrames,
             logger: logger, metrics: gatewayMetrics)
+        // A cluster: the mesh, and the gateway's part that forwards to owners and answers peers.
+        let meshService = GatewayMeshService()
+        var mesh: MeshNode?
+        var clusterGateway: ClusterGateway?
+        let addressBook = PeerAddressBook()
+        if let listen = settings.mesh {
+            var meshConfig = MeshConfiguration(
+                selfId: settings.nodeId, listen: PeerAddress(host: listen.host, port: listen.port),
+                peers: settings.peers.mapValues { PeerAddress(host: $0.host, port: $0.port) }, ringSignature: placement.ring.signature)
+            meshConfig.maxFrameBytes = 2 << 20
+            let node = MeshNode(configuration: meshConfig, group: group, service: meshService, logger: logger) { peer, status in
+                if status == .dead { meshService.gateway.withLock { $0 }?.peerDown(peer) }
+            }
+            let cg = ClusterGateway(placement: placement, transport: MeshTransport(node: node), services: sessions, loops: group, logger: logger)
+            meshService.gateway.withLock { $0 = cg }
+            mesh = node
+            clusterGateway = cg
+        }
+        let meshNode = mesh
+        let cluster = clusterGateway
+        let router = APIRouter(
+            accounts: accounts, conversations: conversations, sessions: sessionRegistry, metrics: gatewayMetrics,
+            health: {
+                let healthy = log.isHealthy
+                let joined = meshNode?.hasJoined ?? true
+                let ready = healthy && readiness.isReady && joined
+                return NodeHealth(
+                    alive: healthy, ready: ready,
+                    reason: healthy ? (ready ? nil : (joined ? "starting or stopping" : "joining the mesh")) : log.failure)
+            },
+            metricsText: { metrics.render() },
+            cluster: { [nodeId = settings.nodeId] in
+                var nodes = [ClusterView.Node(nodeId: nodeId, address: listeningAddress.withLock { $0 }, status: "alive")]
+                if let meshNode, let cluster {
+                    for (peer, status) in meshNode.statuses {
+                        let address = await addressBook.address(of: peer, asking: cluster)
+                        nodes.append(.init(nodeId: peer, address: address, status: status.rawValue))
+                    }
+                }
+                return ClusterView(selfId: nodeId, nodes: nodes.sorted { $0.nodeId < $1.nodeId })
+            },
+            clusterGateway: cluster)
+        cluster?.attach(router: router)
         metrics.sessions.withLock { $0 = { sessionRegistry.openSessions } }
         let gateway = GatewayServer(configuration: gatewayConfig, router: router, sessions: sessions, group: group, logger: logger) { address in
-            listeningAddress.withLock { $0 = "\(address.ipAddress ?? settings.host):\(address.port ?? settings.port)" }
+            let http = "\(address.ipAddress ?? settings.host):\(address.port ?? settings.port)"
+            listeningAddress.withLock { $0 = http }
+            cluster?.httpAddress.withLock { $0 = http }
             readiness.set(true)
             // The one line that says where the node listens (tests and scripts read it from stdout).
             Output.line("chorus \(nodeId) listening on http://\(address.ipAddress ?? "?"):\(address.port ?? 0) (data \(dataDirectory), fsync \(syncMode))")
@@ -121,6 +159,7 @@ struct Node {
                         service: CacheSweeper(
                             conversations: conversations, clock: clock, interval: .seconds(60), idleMs: 600_000, logger: logger),
                         successTerminationBehavior: .ignore),
+                ] + (mesh.map { [ServiceGroupConfiguration.ServiceConfiguration(service: MeshLifecycle(node: $0, logger: logger))] } ?? []) + [
                     .init(service: gateway),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

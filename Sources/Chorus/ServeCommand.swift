@@ -12,8 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "HTTP and WebSocket listener.") var http = "127.0.0.1:8080"
     @Option(help: "Write-ahead log and snapshots.") var data = "./chorus-data"
     @Option(name: .customLong("node-id"), help: "This node's name in a cluster.") var nodeId = "node1"
-    @Option(help: "Listener for peer nodes (cluster; not available yet).") var mesh: String?
-    @Option(help: "A peer node ID@HOST:PORT, repeatable (cluster; not available yet).") var peer: [String] = []
+    @Option(help: "Listener for peer nodes (cluster).") var mesh: String?
+    @Option(help: "A peer node ID@HOST:PORT, repeatable (cluster).") var peer: [String] = []
     @Option(help: "Durability of acks: always (group commit), batch[:MS], never.") var fsync = "always"
     @Option(name: .customLong("inactivity-after"), help: "Re-engagement email after this long without a login.")
     var inactivityAfter = "10d"
@@ -42,15 +42,22 @@ struct ServeCommand: AsyncParsableCommand {
         func check<T>(_ option: String, _ parse: () throws -> T) throws -> T {
             do { return try parse() } catch { throw ValidationError("--\(option): \(error)") }
         }
-        if mesh != nil || !peer.isEmpty {
-            throw ValidationError("--mesh/--peer: clustering is not available in this build yet; run a single node without them")
-        }
         var s = ServeSettings()
         (s.host, s.port) = try check("http") { try ConfigParsing.hostPort(http) }
         s.dataDirectory = data
         s.nodeId = try check("node-id") {
             guard ChatLimits().isValidID(nodeId) else { throw ConfigParsing.Failure("expected up to 64 printable ASCII characters") }
             return nodeId
+        }
+        if mesh == nil && !peer.isEmpty { throw ValidationError("--peer: needs --mesh (this node's listener for peers)") }
+        // Peers dial this port, so it is a fixed one.
+        if let mesh { s.mesh = try check("mesh") { try ConfigParsing.hostPort(mesh, allowEphemeral: false) } }
+        for p in peer {
+            let (id, host, port) = try check("peer") { try ConfigParsing.peer(p) }
+            guard ChatLimits().isValidID(id) else { throw ValidationError("--peer: '\(id)' is not a node id") }
+            guard id != s.nodeId else { throw ValidationError("--peer: \(id) is this node (--node-id)") }
+            guard s.peers[id] == nil else { throw ValidationError("--peer: \(id) is named twice") }
+            s.peers[id] = (host, port)
         }
         s.syncMode = try check("fsync") { try SyncModeArgument.parse(fsync) }
         s.inactivityAfterMs = try check("inactivity-after") { try ConfigParsing.durationMs(inactivityAfter) }
@@ -112,6 +119,9 @@ struct ServeSettings {
     var snapshotEveryRecords: UInt64 = 1_000_000
     var walSegmentBytes: Int?
     var walBatchDelayUs: Int?
+    /// The peer listener; nil runs a single node.
+    var mesh: (host: String, port: Int)?
+    var peers: [String: (host: String, port: Int)] = [:]
 
     /// The process's open-file limit less what the node needs for itself.
     static func connectionCeiling() -> Int {

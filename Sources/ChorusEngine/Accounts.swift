@@ -1,3 +1,4 @@
+import ChorusCluster
 import ChorusCore
 import Crypto
 import Foundation
@@ -20,6 +21,8 @@ public actor Accounts {
         public var tokenTTLMs: Int64 = 30 * 24 * 3600 * 1000
         /// Login attempts per client address; nil is `off`.
         public var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
+        /// Which node owns which user: new user ids are minted to be owned by this node.
+        public var placement = Placement.single("node1")
         public init() {}
     }
 
@@ -83,7 +86,8 @@ public actor Accounts {
         var raw = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in raw.indices { raw[i] = rng.next() }
-        let token = Self.base64url(raw)
+        // `<userId>.<secret>`: any node of a cluster finds the owner of the token's user.
+        let token = user.userId + "." + Self.base64url(raw)
         let now = clock.nowMs()
         let expiresAt = now + config.tokenTTLMs
         try await commit([
@@ -95,7 +99,7 @@ public actor Accounts {
 
     /// The user a bearer token belongs to, or `unauthorized`.
     public func authenticate(token: String) throws(ChatError) -> UserRecord {
-        guard token.utf8.count <= 128, let userId = state.authenticate(Self.hash(token: token), now: clock.nowMs()),
+        guard token.utf8.count <= 192, let userId = state.authenticate(Self.hash(token: token), now: clock.nowMs()),
             let user = state.user(id: userId)
         else { throw .unauthorized }
         return user
@@ -123,10 +127,10 @@ public actor Accounts {
         for e in events { state.apply(e) }
     }
 
-    /// A user id no user has (65 random bits make a retry all but impossible).
+    /// A user id no user has (65 random bits make a retry all but impossible), owned by this node.
     private func freshUserID() -> String {
-        var id = Self.newID(prefix: "u")
-        while state.user(id: id) != nil { id = Self.newID(prefix: "u") }
+        var id = config.placement.mintLocal { Self.newID(prefix: "u") }
+        while state.user(id: id) != nil { id = config.placement.mintLocal { Self.newID(prefix: "u") } }
         return id
     }
 

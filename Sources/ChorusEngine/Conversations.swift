@@ -1,3 +1,4 @@
+import ChorusCluster
 import ChorusCore
 import Synchronization
 
@@ -18,8 +19,14 @@ public actor Conversations {
     private let clock: any WallClock
     private let limits: ChatLimits
     private let context: ConversationContext
+    /// Which node owns which user and conversation (a cluster; one node owns everything).
+    private let placement: Placement
 
-    public init(state: EngineState, accounts: Accounts, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
+    public init(
+        state: EngineState, accounts: Accounts, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits,
+        placement: Placement = .single("node1")
+    ) {
+        self.placement = placement
         directPairs = state.directPairs
         userConversations = state.userConversations.mapValues { $0.sorted() }
         self.accounts = accounts
@@ -72,7 +79,10 @@ public actor Conversations {
     public func create(by creator: String, members requested: [String], title: String?) async throws(ChatError) -> (ConversationCore, created: Bool) {
         var others: [String] = []
         for m in requested where m != creator && !others.contains(m) {
-            guard limits.isValidID(m), await accounts.user(id: m) != nil else { throw .unknownUser }
+            guard limits.isValidID(m) else { throw .unknownUser }
+            // Conversations across nodes are not built yet (docs/STATUS.md): refused, never half-served.
+            guard placement.isLocal(user: m) else { throw .unavailable("conversations with users of another node are not available yet") }
+            guard await accounts.user(id: m) != nil else { throw .unknownUser }
             others.append(m)
         }
         guard !others.isEmpty else { throw .badRequest("members: name at least one other user") }
@@ -101,8 +111,9 @@ public actor Conversations {
 
     /// Logs the creation, then registers the conversation.
     private func log(kind: ConversationKind, title: String, members: [String]) async throws -> ConversationCore {
-        var id = Accounts.newID(prefix: "c")
-        while (try? conversation(id)) != nil { id = Accounts.newID(prefix: "c") }
+        // Minted to be owned by this node (the owner of every member, while conversations stay on one node).
+        var id = placement.mintLocal { Accounts.newID(prefix: "c") }
+        while (try? conversation(id)) != nil { id = placement.mintLocal { Accounts.newID(prefix: "c") } }
         let now = clock.nowMs()
         let event = ChorusEvent.conversationCreated(conversationId: id, kind: kind, title: title, members: members, createdAt: now)
         do {
@@ -120,6 +131,7 @@ public actor Conversations {
     /// Adds or removes a member through the conversation's actor, then updates the user's list.
     public func changeMember(_ conversationId: String, userId: String, add: Bool, by: String) async throws(ChatError) -> ConversationCore {
         let actor = try conversation(conversationId)
+        if add, !placement.isLocal(user: userId) { throw .unavailable("conversations with users of another node are not available yet") }
         if add, await accounts.user(id: userId) == nil { throw .unknownUser }
         let core = try await actor.changeMember(userId, add: add, by: by)
         if add {

@@ -4,6 +4,8 @@ import Foundation
 /// An HTTP request as the router sees it: already framed and bounded by the NIO handler.
 public struct APIRequest: Sendable {
     public var method: String
+    /// As the client sent it (path and query), for forwarding to another node.
+    public var uri: String
     /// Path without the query string, percent-decoding not applied.
     public var path: String
     public var query: [String: String]
@@ -14,6 +16,7 @@ public struct APIRequest: Sendable {
 
     public init(method: String, uri: String, headers: [(String, String)], body: [UInt8], clientAddress: String) {
         self.method = method
+        self.uri = uri
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = String(parts.first ?? "/")
         query = parts.count > 1 ? Self.parseQuery(String(parts[1])) : [:]

@@ -48,15 +48,19 @@ public struct APIRouter: Sendable {
     public let health: @Sendable () -> NodeHealth
     public let metricsText: @Sendable () -> String
     /// The cluster as this node sees it (`GET /v1/cluster`).
-    public let cluster: @Sendable () -> ClusterView
+    public let cluster: @Sendable () async -> ClusterView
+    /// Set on a node of a cluster: requests owned by other nodes are forwarded to them.
+    public let clusterGateway: ClusterGateway?
 
     public init(
         accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, metrics: GatewayMetrics,
         health: @escaping @Sendable () -> NodeHealth,
         metricsText: @escaping @Sendable () -> String,
-        cluster: @escaping @Sendable () -> ClusterView
+        cluster: @escaping @Sendable () async -> ClusterView,
+        clusterGateway: ClusterGateway? = nil
     ) {
         self.cluster = cluster
+        self.clusterGateway = clusterGateway
         self.accounts = accounts
         self.conversations = conversations
         self.sessions = sessions
@@ -65,7 +69,11 @@ public struct APIRouter: Sendable {
         self.metricsText = metricsText
     }
 
-    public func handle(_ request: APIRequest) async -> APIResponse {
+    /// `forwarded`: sent by a peer node, which found this node to be the request's owner; run here.
+    public func handle(_ request: APIRequest, forwarded: Bool = false) async -> APIResponse {
+        if !forwarded, let cluster = clusterGateway, let node = cluster.executor(for: request) {
+            return await cluster.forward(request, to: node)
+        }
         do {
             return try await route(request)
         } catch {
@@ -83,7 +91,7 @@ public struct APIRouter: Sendable {
             let h = health()
             return .json(h.ready ? 200 : 503, ["status": h.ready ? "ready" : "not ready", "reason": h.reason ?? NSNull()])
         case ("GET", "/v1/cluster"):
-            let view = cluster()
+            let view = await cluster()
             let nodes = view.nodes.map { ["nodeId": $0.nodeId, "address": $0.address, "status": $0.status] }
             return .json(200, ["nodes": nodes, "self": view.selfId])
         case ("GET", "/metrics"):
@@ -107,7 +115,7 @@ public struct APIRouter: Sendable {
         case ("GET", "/v1/ws"):
             // Reached only when the upgrade was refused.
             guard let token = r.bearerToken ?? r.query["token"] else { throw .unauthorized }
-            _ = try await accounts.authenticate(token: token)
+            if let cluster = clusterGateway { _ = try await cluster.authenticate(token: token) } else { _ = try await accounts.authenticate(token: token) }
             throw .badRequest("expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         case ("GET", "/v1/presence"):
             _ = try await authenticate(r)
@@ -140,6 +148,7 @@ public struct APIRouter: Sendable {
 
     private func authenticate(_ r: APIRequest) async throws(ChatError) -> UserRecord {
         guard let token = r.bearerToken else { throw .unauthorized }
+        if let cluster = clusterGateway { return try await cluster.authenticate(token: token) }
         return try await accounts.authenticate(token: token)
     }
 }

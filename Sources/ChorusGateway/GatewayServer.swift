@@ -1,3 +1,4 @@
+import ChorusCore
 import ChorusEngine
 import Logging
 import NIOCore
@@ -62,7 +63,7 @@ public final class GatewayServer: Service, Sendable {
                 children.withLock { $0[ObjectIdentifier(channel)] = channel }
                 let http = HTTPServerHandler(router: router, maxBodyBytes: config.maxRequestBodyBytes)
                 let upgrade: NIOHTTPServerUpgradeConfiguration = (
-                    upgraders: [Self.webSocketUpgrader(config: config, sessions: sessions)],
+                    upgraders: [Self.webSocketUpgrader(config: config, sessions: sessions, cluster: router.clusterGateway)],
                     completionHandler: { context in context.pipeline.removeHandler(http, promise: nil) }
                 )
                 return channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: upgrade, withErrorHandling: true).flatMap {
@@ -83,23 +84,30 @@ public final class GatewayServer: Service, Sendable {
 
     /// Upgrades `GET /v1/ws` with a valid token (header or `?token=`); anything else stays HTTP and the
     /// router answers it (401 without a valid token).
-    static func webSocketUpgrader(config: GatewayConfiguration, sessions: SessionServices) -> NIOWebSocketServerUpgrader {
-        NIOWebSocketServerUpgrader(
+    static func webSocketUpgrader(config: GatewayConfiguration, sessions: SessionServices, cluster: ClusterGateway?) -> NIOWebSocketServerUpgrader {
+        @Sendable func authenticate(_ token: String) async throws(ChatError) -> UserRecord {
+            if let cluster { return try await cluster.authenticate(token: token) }
+            return try await sessions.accounts.authenticate(token: token)
+        }
+        return NIOWebSocketServerUpgrader(
             maxFrameSize: config.maxFrameBytes, automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
                 guard let token = webSocketToken(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
-                return channel.eventLoop.makeFutureWithTask {
-                    (try? await sessions.accounts.authenticate(token: token)) == nil ? nil : HTTPHeaders()
-                }
+                return channel.eventLoop.makeFutureWithTask { (try? await authenticate(token)) == nil ? nil : HTTPHeaders() }
             },
             upgradePipelineHandler: { channel, head in
                 let token = webSocketToken(head) ?? ""
-                return channel.eventLoop.makeFutureWithTask { try await sessions.accounts.authenticate(token: token) }
+                return channel.eventLoop.makeFutureWithTask { try await authenticate(token) }
                     .flatMap { user in
-                        channel.pipeline.addHandlers([
-                            NIOWebSocketFrameAggregator(
-                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: config.maxFrameBytes),
-                            WebSocketSessionHandler(services: sessions, user: user, tokenHash: Accounts.hash(token: token)),
+                        let aggregator = NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: config.maxFrameBytes)
+                        // A user owned by another node: its session runs there, this node relays.
+                        if let cluster, !cluster.placement.isLocal(user: user.userId) {
+                            let relay = cluster.proxies.makeHandler(owner: cluster.placement.owner(ofUser: user.userId), token: token)
+                            return channel.pipeline.addHandlers([aggregator, relay])
+                        }
+                        return channel.pipeline.addHandlers([
+                            aggregator, WebSocketSessionHandler(services: sessions, user: user, tokenHash: Accounts.hash(token: token)),
                         ])
                     }
             })

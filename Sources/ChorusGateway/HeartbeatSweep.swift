@@ -1,11 +1,19 @@
 import NIOCore
 import Synchronization
 
+/// Something the heartbeat sweep watches: a session's driver, or a relayed session's edge handler.
+protocol HeartbeatWatched: AnyObject {
+    /// When the client last sent a frame of any kind.
+    var lastSeen: NIODeadline { get }
+    /// Nothing from the client for 2 x heartbeatMs: close.
+    func silent()
+}
+
 /// One timer per event loop instead of one per session: every `interval` it closes (1001) the
 /// sessions on its loop that have sent nothing for `window`. Lives on its loop; sessions register
 /// when they open and leave when they end.
 final class HeartbeatSweep {
-    private var sessions: [ObjectIdentifier: WebSocketSessionHandler] = [:]
+    private var sessions: [ObjectIdentifier: any HeartbeatWatched] = [:]
     private var task: RepeatedTask?
     private let eventLoop: any EventLoop
     private let window: TimeAmount
@@ -20,9 +28,9 @@ final class HeartbeatSweep {
         }
     }
 
-    func add(_ handler: WebSocketSessionHandler) { sessions[ObjectIdentifier(handler)] = handler }
+    func add(_ handler: any HeartbeatWatched) { sessions[ObjectIdentifier(handler)] = handler }
 
-    func remove(_ handler: WebSocketSessionHandler) { sessions[ObjectIdentifier(handler)] = nil }
+    func remove(_ handler: any HeartbeatWatched) { sessions[ObjectIdentifier(handler)] = nil }
 
     private func sweep() {
         let now = NIODeadline.now()

@@ -53,7 +53,8 @@ public final class WebSocketSession: InboxListener, Sendable {
     public let userId: String
     public let sessionId: String
     public let tokenHash: TokenHash
-    let channel: any Channel
+    let outlet: SessionOutlet
+    var eventLoop: any EventLoop { outlet.eventLoop }
     private let maxOutbound: Int
     private let state: NIOLoopBoundBox<OutboundState>
 
@@ -68,14 +69,14 @@ public final class WebSocketSession: InboxListener, Sendable {
 
     private let delivered: Counter
 
-    init(userId: String, sessionId: String, tokenHash: TokenHash, channel: any Channel, maxOutbound: Int, delivered: Counter) {
+    init(userId: String, sessionId: String, tokenHash: TokenHash, outlet: SessionOutlet, maxOutbound: Int, delivered: Counter) {
         self.delivered = delivered
         self.userId = userId
         self.sessionId = sessionId
         self.tokenHash = tokenHash
-        self.channel = channel
+        self.outlet = outlet
         self.maxOutbound = maxOutbound
-        state = NIOLoopBoundBox(OutboundState(), eventLoop: channel.eventLoop)
+        state = NIOLoopBoundBox(OutboundState(), eventLoop: outlet.eventLoop)
     }
 
     public func deliver(inboxSeq: UInt64, entry: InboxEntry, message: MessageRecord?) {
@@ -88,7 +89,7 @@ public final class WebSocketSession: InboxListener, Sendable {
         case .receipt:
             frame = ServerFrame.receipt(entry, inboxSeq: inboxSeq)
         }
-        channel.eventLoop.execute {
+        eventLoop.execute {
             if self.state.value.syncing {
                 self.state.value.held.append(frame)
                 if self.state.value.held.count > self.maxOutbound { self.close(code: CloseCode.outboundOverflow) }
@@ -101,11 +102,10 @@ public final class WebSocketSession: InboxListener, Sendable {
     /// Queues a text frame; flushes once per loop tick. Past the bound (NIO's 64 KiB write buffer, then
     /// `maxOutbound` frames) the session is closed (4008).
     func send(_ bytes: [UInt8]) {
-        let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(bytes: bytes))
-        if channel.isWritable && state.value.queued == 0 {
+        if outlet.isWritable && state.value.queued == 0 {
             // The common case: the socket keeps up, NIO's own buffer (64 KiB high-water mark) holds
             // this frame; no per-frame promise.
-            channel.write(frame, promise: nil)
+            outlet.writeText(bytes, promise: nil)
         } else {
             // Backpressure: count frames written past the high-water mark until they are out.
             state.value.queued += 1
@@ -113,22 +113,22 @@ public final class WebSocketSession: InboxListener, Sendable {
                 close(code: CloseCode.outboundOverflow)
                 return
             }
-            let promise = channel.eventLoop.makePromise(of: Void.self)
+            let promise = eventLoop.makePromise(of: Void.self)
             promise.futureResult.whenComplete { _ in self.state.value.queued -= 1 }
-            channel.write(frame, promise: promise)
+            outlet.writeText(bytes, promise: promise)
         }
         if !state.value.flushScheduled {
             state.value.flushScheduled = true
-            channel.eventLoop.execute {
+            eventLoop.execute {
                 self.state.value.flushScheduled = false
-                self.channel.flush()
+                self.outlet.flush()
             }
         }
     }
 
     /// Sends from any thread.
     func sendFromAnyThread(_ bytes: [UInt8]) {
-        channel.eventLoop.execute { self.send(bytes) }
+        eventLoop.execute { self.send(bytes) }
     }
 
     func beginSync() { state.value.syncing = true }
@@ -142,20 +142,12 @@ public final class WebSocketSession: InboxListener, Sendable {
         for f in held { send(f) }
     }
 
-    /// Sends a close frame with `code` and closes the channel. Idempotent.
+    /// Sends a close frame with `code` and closes the connection. Idempotent.
     public func close(code: UInt16, reason: String = "") {
-        channel.eventLoop.execute {
+        eventLoop.execute {
             guard !self.state.value.closing else { return }
             self.state.value.closing = true
-            var data = self.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-            data.writeInteger(code)
-            data.writeString(reason)
-            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
-            self.channel.writeAndFlush(frame).whenComplete { _ in self.channel.close(promise: nil) }
-            // A client that does not read never lets the close frame out: the connection goes anyway
-            // after `closeGrace`, dropping what is still queued (the client recovers with `sync`).
-            let channel = self.channel
-            channel.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+            self.outlet.close(code: code, reason: reason)
         }
     }
 

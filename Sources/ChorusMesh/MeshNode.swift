@@ -84,8 +84,14 @@ public final class MeshNode: Sendable {
     let ticker = Mutex<RepeatedTask?>(nil)
     let started: ContinuousClock.Instant
     let metrics: MeshMetrics
+    let onStatusChange: @Sendable (String, FailureDetector.Status) -> Void
 
-    public init(configuration c: MeshConfiguration, group: any EventLoopGroup, service: any MeshService, logger: Logger) {
+    /// `onStatusChange` hears every peer status change (on an event loop; must not block).
+    public init(
+        configuration c: MeshConfiguration, group: any EventLoopGroup, service: any MeshService, logger: Logger,
+        onStatusChange: @escaping @Sendable (String, FailureDetector.Status) -> Void = { _, _ in }
+    ) {
+        self.onStatusChange = onStatusChange
         configuration = c
         self.group = group
         self.service = service
@@ -165,6 +171,12 @@ public final class MeshNode: Sendable {
     /// Every peer's status, in peer order.
     public var statuses: [(peer: String, status: FailureDetector.Status)] { detector.withLock { $0.all } }
 
+    /// Joined: every peer is alive, or has had the time to be declared dead (a down peer must not
+    /// keep the rest of the cluster from serving).
+    public var hasJoined: Bool {
+        allPeersAlive || nowMs >= configuration.deadAfterMs
+    }
+
     /// Whether every peer is alive and this node's own connection to it is up (the node has
     /// joined its mesh).
     public var allPeersAlive: Bool {
@@ -185,6 +197,7 @@ public final class MeshNode: Sendable {
 
     private func report(_ change: FailureDetector.Change) {
         metrics.setStatus(change.to, of: change.peer)
+        onStatusChange(change.peer, change.to)
         let level: Logger.Level = change.to == .alive ? .info : .warning
         logger.log(level: level, "peer \(change.peer) is \(change.to.rawValue)", metadata: ["from": "\(change.from.rawValue)"])
     }

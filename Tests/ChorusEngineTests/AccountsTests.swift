@@ -60,7 +60,8 @@ import Testing
         }
         clock.advance(ms: 5000)
         let issued = try await accounts.login(username: "alice", password: "correct horse", clientAddress: "127.0.0.1")
-        #expect(issued.token.count == 43, "256 bits, base64url without padding")
+        #expect(issued.token.hasPrefix(alice.userId + "."), "the token names its user")
+        #expect(issued.token.count == alice.userId.count + 1 + 43, "then 256 bits, base64url without padding")
         #expect(await accounts.lastLoginAt(alice.userId) == clock.nowMs())
         #expect(try await accounts.authenticate(token: issued.token).userId == alice.userId)
         await #expect(throws: ChatError.unauthorized) { try await accounts.authenticate(token: issued.token + "x") }

@@ -1,0 +1,155 @@
+import ChorusCluster
+import ChorusCore
+import ChorusEngine
+import Logging
+import NIOCore
+import Synchronization
+
+/// The gateway's part of a cluster (docs/CLUSTER.md). Every client request runs on the node that
+/// owns it: account requests on the owner of the username, everything a user does on the owner of
+/// that user. The node a client reached forwards HTTP requests whole and relays WebSocket frames;
+/// tokens are checked by their user's owner. Single node: no `ClusterGateway`, nothing changes.
+public final class ClusterGateway: Sendable {
+    public let placement: Placement
+    let transport: any PeerTransport
+    let services: SessionServices
+    let remoteSessions: RemoteSessions
+    let proxies: ProxySessions
+    let logger: Logger
+    /// Set once the router exists (it needs this object first).
+    private let router = Mutex<APIRouter?>(nil)
+    /// This node's client-facing address (for `GET /v1/cluster` on peers).
+    public let httpAddress = Mutex("")
+
+    public init(placement: Placement, transport: any PeerTransport, services: SessionServices, loops: any EventLoopGroup, logger: Logger) {
+        self.placement = placement
+        self.transport = transport
+        self.services = services
+        self.logger = logger
+        remoteSessions = RemoteSessions(services: services, transport: transport, loops: loops)
+        proxies = ProxySessions(transport: transport, heartbeatMs: services.heartbeatMs)
+    }
+
+    public func attach(router r: APIRouter) { router.withLock { $0 = r } }
+
+    /// The user a token belongs to, asked of the user's owner when that is another node.
+    public func authenticate(token: String) async throws(ChatError) -> UserRecord {
+        guard let userId = Placement.userId(fromToken: token), !placement.isLocal(user: userId) else {
+            return try await services.accounts.authenticate(token: token)
+        }
+        var w = ByteWriter(capacity: 16 + token.utf8.count)
+        w.write(PeerKind.authenticate.rawValue)
+        w.writeString(token)
+        let answer = try await transport.request(w.bytes, to: placement.owner(ofUser: userId))
+        var r = ByteReader(Array(try PeerAnswer.decode(answer).get()))
+        guard let user = try? PeerWire.readUser(&r) else { throw .unavailable("malformed peer answer") }
+        return user
+    }
+
+    /// The node that must run `r`, when it is not this one.
+    func executor(for r: APIRequest) -> String? {
+        let node: String?
+        switch (r.method, r.path) {
+        case ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/v1/cluster"), ("GET", "/"):
+            node = nil
+        case ("POST", "/v1/users"), ("POST", "/v1/sessions"):
+            node = (try? r.jsonObject().string("username")).map(placement.owner(ofUsername:))
+        case ("GET", "/v1/users"):
+            node = r.query["username"].map(placement.owner(ofUsername:))
+        default:
+            node = (r.bearerToken ?? r.query["token"]).flatMap(Placement.userId(fromToken:)).map(placement.owner(ofUser:))
+        }
+        guard let node, node != placement.selfId else { return nil }
+        return node
+    }
+
+    /// Runs `r` on `node` and returns its answer; `503 unavailable` if the node cannot be reached.
+    func forward(_ r: APIRequest, to node: String) async -> APIResponse {
+        do throws(ChatError) {
+            let answer = try await transport.request(PeerWire.http(r), to: node)
+            var reader = ByteReader(Array(try PeerAnswer.decode(answer).get()))
+            guard let response = try? PeerWire.readResponse(&reader) else { throw ChatError.unavailable("malformed peer answer") }
+            return response
+        } catch {
+            return .error(error)
+        }
+    }
+
+    /// A peer's request (see `PeerKind`).
+    public func handle(request payload: [UInt8], from peer: String, reply: @escaping @Sendable (Result<[UInt8], ChatError>) -> Void) {
+        var r = ByteReader(payload)
+        guard let kindByte = try? r.readUInt8(), let kind = PeerKind(rawValue: kindByte) else {
+            return reply(.success(PeerAnswer.failure(.badRequest("unknown peer request"))))
+        }
+        switch kind {
+        case .http:
+            guard let request = try? PeerWire.readHTTP(&r), let router = router.withLock({ $0 }) else {
+                return reply(.success(PeerAnswer.failure(.badRequest("malformed forwarded request"))))
+            }
+            Task {
+                let response = await router.handle(request, forwarded: true)
+                reply(.success(PeerAnswer.ok(PeerWire.response(response))))
+            }
+        case .authenticate:
+            guard let token = try? r.readString(bound: 1024) else { return reply(.success(PeerAnswer.failure(.unauthorized))) }
+            Task {
+                do throws(ChatError) {
+                    reply(.success(PeerAnswer.ok(PeerWire.user(try await services.accounts.authenticate(token: token)))))
+                } catch {
+                    reply(.success(PeerAnswer.failure(error)))
+                }
+            }
+        case .sessionOpen:
+            guard let proxy = try? r.readUInt64(), let token = try? r.readString(bound: 1024) else {
+                return reply(.success(PeerAnswer.failure(.badRequest("malformed session open"))))
+            }
+            remoteSessions.open(edge: peer, proxy: proxy, token: token, authenticate: { [services] (t: String) async throws(ChatError) -> UserRecord in
+                try await services.accounts.authenticate(token: t)
+            }) { result in
+                switch result {
+                case .success: reply(.success(PeerAnswer.ok()))
+                case .failure(let e): reply(.success(PeerAnswer.failure(e)))
+                }
+            }
+        case .info:
+            reply(.success(PeerAnswer.ok(Array(httpAddress.withLock { $0 }.utf8))))
+        case .sessionFrame, .sessionPush, .sessionClose:
+            reply(.success(PeerAnswer.failure(.badRequest("one-way message sent as a request"))))
+        }
+    }
+
+    /// A peer's one-way message (session relay).
+    public func handle(oneWay payload: [UInt8], from peer: String) {
+        var r = ByteReader(payload)
+        guard let kindByte = try? r.readUInt8(), let kind = PeerKind(rawValue: kindByte) else { return }
+        switch kind {
+        case .sessionFrame:
+            guard let proxy = try? r.readUInt64(), let text = try? r.readBool() else { return }
+            remoteSessions.frame(edge: peer, proxy: proxy, text: text, bytes: Array(payload[r.offset...]))
+        case .sessionPush:
+            guard let (proxy, frames) = try? PeerWire.readPush(&r) else { return }
+            proxies.push(from: peer, proxy: proxy, frames: frames)
+        case .sessionClose:
+            guard let proxy = try? r.readUInt64(), let code = try? r.readUInt16(), let reason = try? r.readString(bound: 1024) else { return }
+            // Either direction: the owner closing an edge's connection, or an edge ending an owner's session.
+            proxies.closed(by: peer, proxy: proxy, code: code, reason: reason)
+            remoteSessions.closed(edge: peer, proxy: proxy)
+        default:
+            logger.warning("peer sent a request kind as one-way", metadata: ["peer": "\(peer)", "kind": "\(kind)"])
+        }
+    }
+
+    /// A peer became unreachable (dead): relayed sessions through it or owned by it end.
+    public func peerDown(_ peer: String) {
+        remoteSessions.edgeDown(peer)
+        proxies.ownerDown(peer)
+    }
+
+    /// The client-facing address of `peer`, asked over the mesh (nil if it does not answer).
+    public func address(of peer: String) async -> String? {
+        guard let answer = try? await transport.request([PeerKind.info.rawValue], to: peer),
+            case .success(let body) = PeerAnswer.decode(answer)
+        else { return nil }
+        return String(decoding: body, as: UTF8.self)
+    }
+}

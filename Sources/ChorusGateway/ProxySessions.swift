@@ -1,0 +1,172 @@
+import ChorusCore
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// WebSocket connections on this node whose user is owned by another node: the session runs there;
+/// this node relays the client's frames to it and its frames back. Bound: one entry per connection
+/// (at most `--max-connections`).
+final class ProxySessions: Sendable {
+    private let handlers = Mutex<[UInt64: (owner: String, handler: NIOLoopBound<ProxySessionHandler>)]>([:])
+    private let nextId = Atomic<UInt64>(1)
+    let transport: any PeerTransport
+    let heartbeatMs: Int
+
+    init(transport: any PeerTransport, heartbeatMs: Int) {
+        self.transport = transport
+        self.heartbeatMs = heartbeatMs
+    }
+
+    var count: Int { handlers.withLock { $0.count } }
+
+    func makeHandler(owner: String, token: String) -> ProxySessionHandler {
+        ProxySessionHandler(sessions: self, owner: owner, token: token, proxy: nextId.wrappingAdd(1, ordering: .relaxed).oldValue)
+    }
+
+    func add(_ h: ProxySessionHandler, on loop: any EventLoop) { handlers.withLock { $0[h.proxy] = (h.owner, NIOLoopBound(h, eventLoop: loop)) } }
+    func remove(_ proxy: UInt64) { _ = handlers.withLock { $0.removeValue(forKey: proxy) } }
+
+    /// Frames the owner pushed for one connection.
+    func push(from owner: String, proxy: UInt64, frames: [[UInt8]]) {
+        guard let entry = handlers.withLock({ $0[proxy] }), entry.owner == owner else { return }
+        entry.handler.eventLoop.execute { entry.handler.value.write(frames) }
+    }
+
+    /// The owner closed the session.
+    func closed(by owner: String, proxy: UInt64, code: UInt16, reason: String) {
+        guard let entry = handlers.withLock({ $0[proxy] }), entry.owner == owner else { return }
+        entry.handler.eventLoop.execute { entry.handler.value.closeFromOwner(code: code, reason: reason) }
+    }
+
+    /// The owner is unreachable: its relayed sessions close (1011); clients reconnect and `sync`.
+    func ownerDown(_ owner: String) {
+        for (_, entry) in handlers.withLock({ $0.filter { $0.value.owner == owner } }) {
+            entry.handler.eventLoop.execute { entry.handler.value.closeFromOwner(code: 1011, reason: "the user's node is unreachable; reconnect and sync") }
+        }
+    }
+}
+
+/// Frames only, for one relayed WebSocket connection: client frames go to the owner as
+/// `sessionFrame`, the owner's frames come back through `write`. Pings, close frames, oversize
+/// and silence are handled here, where the socket is.
+final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let owner: String
+    let proxy: UInt64
+    private let token: String
+    private let sessions: ProxySessions
+    private var context: ChannelHandlerContext?
+    private var sweep: HeartbeatSweep?
+    private var closing = false
+    var lastSeen = NIODeadline.now()
+
+    init(sessions: ProxySessions, owner: String, token: String, proxy: UInt64) {
+        self.sessions = sessions
+        self.owner = owner
+        self.token = token
+        self.proxy = proxy
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        sessions.add(self, on: context.eventLoop)
+        let sweep = HeartbeatSweep.of(context.eventLoop, heartbeatMs: sessions.heartbeatMs)
+        sweep.add(self)
+        self.sweep = sweep
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        sessions.transport.request(PeerWire.sessionOpen(proxy: proxy, token: token), to: owner) { result in
+            let refusal: ChatError?
+            switch result {
+            case .success(let answer):
+                if case .failure(let e) = PeerAnswer.decode(answer) { refusal = e } else { refusal = nil }
+            case .failure(let e): refusal = e
+            }
+            guard let refusal else { return }
+            bound.eventLoop.execute {
+                let code: UInt16 = refusal == .unauthorized ? CloseCode.tokenRevoked : 1011
+                bound.value.closeFromOwner(code: code, reason: refusal.message)
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        end(tellOwner: true)
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        end(tellOwner: true)
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastSeen = .now()
+        switch frame.opcode {
+        case .connectionClose:
+            // The owner's session ends; this side echoes the client's code (as a local session does).
+            let payload = frame.unmaskedData
+            let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self) ?? 1000
+            let sendable = (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
+            closeLocally(code: sendable ? code : 1000, reason: "", tellOwner: true)
+        case .ping:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        case .pong:
+            break
+        default:
+            let text = frame.opcode == .text
+            sessions.transport.send(PeerWire.sessionFrame(proxy: proxy, text: text, text ? Array(frame.unmaskedData.readableBytesView) : []), to: owner)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOWebSocketFrameAggregator.Error {
+            closeLocally(code: CloseCode.tooBig, reason: "message over the frame limit", tellOwner: true)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func silent() { closeLocally(code: CloseCode.goingAway, reason: "no frame for 2 x heartbeatMs", tellOwner: true) }
+
+    /// The owner's frames for this client: written and flushed once. A client that does not read
+    /// (NIO's 64 KiB buffer full) is closed with 4008, as on its owner.
+    func write(_ frames: [[UInt8]]) {
+        guard let context, !closing else { return }
+        guard context.channel.isWritable else {
+            return closeLocally(code: CloseCode.outboundOverflow, reason: "client too slow; reconnect and sync", tellOwner: true)
+        }
+        for f in frames {
+            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(bytes: f))), promise: nil)
+        }
+        context.flush()
+    }
+
+    func closeFromOwner(code: UInt16, reason: String) { closeLocally(code: code, reason: reason, tellOwner: false) }
+
+    private func closeLocally(code: UInt16, reason: String, tellOwner: Bool) {
+        guard let context, !closing else { return }
+        closing = true
+        end(tellOwner: tellOwner, code: code)
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.writeInteger(code)
+        data.writeString(reason)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+        channel.eventLoop.scheduleTask(in: WebSocketSession.closeGrace) { channel.close(promise: nil) }
+    }
+
+    /// Leaves the table and the sweep; tells the owner once.
+    private func end(tellOwner: Bool, code: UInt16 = 1001) {
+        guard sweep != nil else { return }
+        sweep?.remove(self)
+        sweep = nil
+        sessions.remove(proxy)
+        if tellOwner { sessions.transport.send(PeerWire.sessionClose(proxy: proxy, code: code, reason: ""), to: owner) }
+    }
+}

@@ -1,0 +1,60 @@
+import ChorusCore
+import NIOCore
+import NIOWebSocket
+
+/// Where a session's server frames go: its own socket, or a peer node that holds the client's
+/// socket (the session then runs here, on the user's owner, and its frames travel over the mesh).
+enum SessionOutlet: Sendable {
+    case channel(any Channel)
+    case remote(RemoteOutlet)
+
+    var eventLoop: any EventLoop {
+        switch self {
+        case .channel(let c): c.eventLoop
+        case .remote(let r): r.eventLoop
+        }
+    }
+
+    var isWritable: Bool {
+        switch self {
+        case .channel(let c): c.isWritable
+        case .remote: true  // bounded by the mesh link's queue (a frame past it is dropped and the session closed)
+        }
+    }
+
+    /// Queues a text frame (no flush).
+    func writeText(_ bytes: [UInt8], promise: EventLoopPromise<Void>?) {
+        switch self {
+        case .channel(let c):
+            c.write(WebSocketFrame(fin: true, opcode: .text, data: c.allocator.buffer(bytes: bytes)), promise: promise)
+        case .remote(let r):
+            r.queue(bytes)
+            promise?.succeed()
+        }
+    }
+
+    func flush() {
+        switch self {
+        case .channel(let c): c.flush()
+        case .remote(let r): r.flush()
+        }
+    }
+
+    /// Sends a close frame with `code`, then closes. On the loop.
+    func close(code: UInt16, reason: String) {
+        switch self {
+        case .channel(let channel):
+            var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+            data.writeInteger(code)
+            data.writeString(reason)
+            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+            channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+            // A client that does not read never lets the close frame out: the connection goes anyway
+            // after `closeGrace`, dropping what is still queued (the client recovers with `sync`).
+            channel.eventLoop.scheduleTask(in: WebSocketSession.closeGrace) { channel.close(promise: nil) }
+        case .remote(let r):
+            r.flush()
+            r.close(code: code, reason: reason)
+        }
+    }
+}
