@@ -21,6 +21,8 @@ struct Checkpointer: Service {
     let everyRecords: UInt64
     let initialSnapshotLSN: UInt64
     let logger: Logger
+    /// Which users' inboxes this node keeps (replay must match the live node's).
+    var ownsUser: @Sendable (String) -> Bool = { _ in true }
 
     func run() async throws {
         guard everyRecords > 0 else {
@@ -86,6 +88,7 @@ struct Checkpointer: Service {
                 throw e
             }
         }
+        state.ownsUser = ownsUser
         var next = from
         while next <= upTo {
             guard !stopping.load(ordering: .relaxed) else { throw Abandoned() }

@@ -30,6 +30,10 @@ struct Node {
             logger.warning("re-engagement email is not available in this build yet; --smtp has no effect")
         }
 
+        // The ring: this node and its peers (a ring of one without --peer).
+        let placement = Placement(ring: HashRing(members: [settings.nodeId] + settings.peers.keys), selfId: settings.nodeId)
+        let ownsUser: @Sendable (String) -> Bool = { placement.isLocal(user: $0) }
+
         // Recover: the newest engine snapshot, then the log after it, before anything is served.
         let started = ContinuousClock.now
         let metrics = NodeMetrics(registry: registry)
@@ -39,13 +43,17 @@ struct Node {
         if let delay = settings.walBatchDelayUs { walOptions.batchDelayMicroseconds = delay }
         walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
         var state = EngineState()
+        state.ownsUser = ownsUser
         var inboxes = InboxDirectory()
         var replayError: Error?
         let (log, report): (WriteAheadLog, RecoveryReport)
         do {
             (log, report) = try WriteAheadLog.open(
                 directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger,
-                restoreSnapshot: { snapshot in (state, inboxes) = try restoreEngine(snapshot) }
+                restoreSnapshot: { snapshot in
+                    (state, inboxes) = try restoreEngine(snapshot)
+                    state.ownsUser = ownsUser
+                }
             ) { record in
                 do {
                     try state.apply(kind: record.kind, payload: record.payload, lsn: record.lsn, inboxes: inboxes)
@@ -63,8 +71,6 @@ struct Node {
             "elapsed": "\(ContinuousClock.now - started)",
         ])
 
-        // The ring: this node and its peers (a ring of one without --peer).
-        let placement = Placement(ring: HashRing(members: [settings.nodeId] + settings.peers.keys), selfId: settings.nodeId)
         var accountsConfig = Accounts.Configuration()
         accountsConfig.placement = placement
         accountsConfig.loginRateLimit = settings.loginRateLimit
@@ -72,14 +78,33 @@ struct Node {
             iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)
         let clock = SystemWallClock()
         let accounts = Accounts(state: state.accounts, journal: log, clock: clock, configuration: accountsConfig)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        // A cluster: the mesh, and the gateway's part that forwards to owners and answers peers.
+        let meshService = GatewayMeshService()
+        var mesh: MeshNode?
+        let addressBook = PeerAddressBook()
+        if let listen = settings.mesh {
+            var meshConfig = MeshConfiguration(
+                selfId: settings.nodeId, listen: PeerAddress(host: listen.host, port: listen.port),
+                peers: settings.peers.mapValues { PeerAddress(host: $0.host, port: $0.port) }, ringSignature: placement.ring.signature)
+            meshConfig.maxFrameBytes = 2 << 20
+            let node = MeshNode(configuration: meshConfig, group: group, service: meshService, logger: logger) { peer, status in
+                if status == .dead { meshService.gateway.withLock { $0 }?.peerDown(peer) }
+            }
+            mesh = node
+        }
+        // Conversations reach other nodes' conversations and inboxes through the mesh.
+        let peers = mesh.map { EnginePeers(placement: placement, transport: MeshTransport(node: $0)) }
+        let fanout = peers.map { p in
+            InboxFanout(send: { items, node, reply in p.appendInboxes(items, to: node, reply: reply) }, sleep: { ms in try? await Task.sleep(for: .milliseconds(ms)) })
+        }
         let conversations = Conversations(
             state: state, accounts: accounts, journal: log, inboxes: inboxes, clock: clock, limits: accountsConfig.limits,
-            placement: placement)
+            placement: placement, peers: peers, fanout: fanout)
         state = EngineState()  // the actors own it now; keeping the replay's copy would double it
 
         let readiness = ReadinessFlag()
         let listeningAddress = Mutex("\(settings.host):\(settings.port)")
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         metrics.attach(log)
         var gatewayConfig = GatewayConfiguration()
         gatewayConfig.host = settings.host
@@ -95,22 +120,13 @@ struct Node {
             accounts: accounts, conversations: conversations, inboxes: inboxes, registry: sessionRegistry, clock: clock,
             heartbeatMs: settings.heartbeatMs, rateLimit: settings.sessionRateLimit, maxOutboundFrames: gatewayConfig.maxOutboundFrames,
             logger: logger, metrics: gatewayMetrics)
-        // A cluster: the mesh, and the gateway's part that forwards to owners and answers peers.
-        let meshService = GatewayMeshService()
-        var mesh: MeshNode?
         var clusterGateway: ClusterGateway?
-        let addressBook = PeerAddressBook()
-        if let listen = settings.mesh {
-            var meshConfig = MeshConfiguration(
-                selfId: settings.nodeId, listen: PeerAddress(host: listen.host, port: listen.port),
-                peers: settings.peers.mapValues { PeerAddress(host: $0.host, port: $0.port) }, ringSignature: placement.ring.signature)
-            meshConfig.maxFrameBytes = 2 << 20
-            let node = MeshNode(configuration: meshConfig, group: group, service: meshService, logger: logger) { peer, status in
-                if status == .dead { meshService.gateway.withLock { $0 }?.peerDown(peer) }
-            }
-            let cg = ClusterGateway(placement: placement, transport: MeshTransport(node: node), services: sessions, loops: group, logger: logger)
+        if let mesh {
+            let engineService = EnginePeerService(
+                conversations: conversations, accounts: accounts, writer: RemoteInboxWriter(journal: log, inboxes: inboxes))
+            let cg = ClusterGateway(
+                placement: placement, transport: MeshTransport(node: mesh), services: sessions, engine: engineService, loops: group, logger: logger)
             meshService.gateway.withLock { $0 = cg }
-            mesh = node
             clusterGateway = cg
         }
         let meshNode = mesh
@@ -154,7 +170,7 @@ struct Node {
                     .init(service: LogService(log: log, logger: logger)),
                     .init(service: Checkpointer(
                         log: log, directory: settings.dataDirectory + "/wal", everyRecords: settings.snapshotEveryRecords,
-                        initialSnapshotLSN: report.snapshotLSN, logger: logger)),
+                        initialSnapshotLSN: report.snapshotLSN, logger: logger, ownsUser: ownsUser)),
                     .init(
                         service: CacheSweeper(
                             conversations: conversations, clock: clock, interval: .seconds(60), idleMs: 600_000, logger: logger),

@@ -32,6 +32,16 @@ public enum PeerKind: UInt8, Sendable {
     case sessionClose = 6
     /// The node's client-facing HTTP address (for `GET /v1/cluster`).
     case info = 7
+    /// A send to a conversation this node owns, from its sender's owner.
+    case conversationSend = 16
+    /// Messages of a conversation this node owns, by seq (for `sync` on a member's owner).
+    case conversationMessages = 17
+    /// Find or create the direct conversation of a pair this node owns.
+    case conversationDirect = 18
+    /// Inbox entries for users this node owns, from a conversation's owner.
+    case inboxAppend = 19
+    /// Which of these users (owned by this node) exist.
+    case usersExist = 20
 }
 
 /// An answer's envelope: `ok` then the body, or a `ChatError`.

@@ -1,3 +1,4 @@
+import ChorusCluster
 import ChorusCore
 import Logging
 import Dispatch
@@ -18,6 +19,8 @@ public struct SendRequest: Sendable {
     public var clientMsgId: String
     public var body: String
     public var origin: ObjectIdentifier?
+    /// The origin as it travels between nodes (`UserInbox.bits`); set from `origin` unless given.
+    public var originBits: UInt64
     public var reply: @Sendable (Result<SentMessage, ChatError>) -> Void
 
     public init(
@@ -28,6 +31,7 @@ public struct SendRequest: Sendable {
         self.clientMsgId = clientMsgId
         self.body = body
         self.origin = origin
+        originBits = UserInbox.bits(origin)
         self.reply = reply
     }
 }
@@ -136,19 +140,40 @@ public actor ConversationActor {
     /// replay assigns them), then the core, then the sender's ack and anyone waiting on the same id.
     private nonisolated func durable(_ m: MessageRecord, lsn: UInt64, recipients: [String], inboxes: InboxDirectory, request r: SendRequest) {
         var senderSeq: UInt64 = 0
+        // Members owned by other nodes get their entries through the fan-out (logged on their owner).
+        var remote: [String: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)]] = [:]
+        var senderIsRemote = false
+        let placement = context.placement
         for member in recipients {
+            guard placement.isLocal(user: member) else {
+                remote[placement.owner(ofUser: member), default: []].append(
+                    (RemoteInboxItem(userId: member, message: m, origin: member == r.from ? r.originBits : 0), nil))
+                if member == r.from { senderIsRemote = true }
+                continue
+            }
             let s = inboxes.inbox(member).append(
-                .message(conversationId: m.conversationId, seq: m.seq), message: m, except: member == r.from ? r.origin : nil)
+                .message(conversationId: m.conversationId, seq: m.seq), message: m, exceptBits: member == r.from ? r.originBits : 0)
             if member == r.from { senderSeq = s }
         }
-        let answer: Result<SentMessage, ChatError> = .success(SentMessage(message: m, inboxSeq: senderSeq, created: true))
         let waiting = shared.withLock { s in
             s.core.apply(m, lsn: lsn)
             s.recent.insert(m)
             return s.waiters.removeValue(forKey: m.clientMsgId) ?? []
         }
-        r.reply(answer)
-        for w in waiting { w(answer) }
+        for w in waiting { w(.success(SentMessage(message: m, inboxSeq: 0, created: false))) }
+        guard senderIsRemote, let fanout = context.fanout else {
+            for (node, items) in remote { context.fanout?.enqueue(items, to: node) }
+            r.reply(.success(SentMessage(message: m, inboxSeq: senderSeq, created: true)))
+            return
+        }
+        // The sender's entry is on its owner: the ack waits for its inboxSeq (or says unavailable;
+        // the fan-out keeps trying and a retry of the send is answered from the dedup window).
+        for (node, var items) in remote {
+            if let i = items.firstIndex(where: { $0.0.userId == r.from }) {
+                items[i].1 = { result in r.reply(result.map { SentMessage(message: m, inboxSeq: $0, created: true) }) }
+            }
+            fanout.enqueue(items, to: node)
+        }
     }
 
     private nonisolated func refused(_ m: MessageRecord, error: any Error, reply: @Sendable (Result<SentMessage, ChatError>) -> Void) {
@@ -276,8 +301,17 @@ public final class ConversationContext: Sendable {
     public let inboxes: InboxDirectory
     public let clock: any WallClock
     public let limits: ChatLimits
+    /// Who owns which member (a cluster); on one node every member is local.
+    public let placement: Placement
+    /// Delivery to members owned by other nodes (nil on a single node).
+    public let fanout: InboxFanout?
 
-    public init(journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits) {
+    public init(
+        journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits,
+        placement: Placement = .single("node1"), fanout: InboxFanout? = nil
+    ) {
+        self.placement = placement
+        self.fanout = fanout
         self.journal = journal
         self.inboxes = inboxes
         self.clock = clock

@@ -22,11 +22,15 @@ public actor Conversations {
     /// Which node owns which user and conversation (a cluster; one node owns everything).
     private let placement: Placement
 
+    /// The other nodes' conversations and inboxes (nil on a single node).
+    public nonisolated let peers: EnginePeers?
+
     public init(
         state: EngineState, accounts: Accounts, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits,
-        placement: Placement = .single("node1")
+        placement: Placement = .single("node1"), peers: EnginePeers? = nil, fanout: InboxFanout? = nil
     ) {
         self.placement = placement
+        self.peers = peers
         directPairs = state.directPairs
         userConversations = state.userConversations.mapValues { $0.sorted() }
         self.accounts = accounts
@@ -34,13 +38,36 @@ public actor Conversations {
         self.inboxes = inboxes
         self.clock = clock
         self.limits = limits
-        let context = ConversationContext(journal: journal, inboxes: inboxes, clock: clock, limits: limits)
+        let context = ConversationContext(journal: journal, inboxes: inboxes, clock: clock, limits: limits, placement: placement, fanout: fanout)
         self.context = context
         var made: [String: ConversationActor] = [:]
         for (id, core) in state.conversations {
             made[id] = ConversationActor(core: core, context: context)
         }
         actors.withLock { $0 = made }
+    }
+
+    /// Submits a send to the conversation wherever it lives: its actor here, or its owner node.
+    /// Called on the session's event loop, so one session's sends keep their order.
+    public nonisolated func submit(_ r: SendRequest, to conversationId: String) {
+        if let peers, !placement.isLocal(conversation: conversationId) {
+            return peers.send(conversationId: conversationId, r, to: placement.owner(ofConversation: conversationId))
+        }
+        do { try conversation(conversationId).submit(r) } catch { r.reply(.failure(error)) }
+    }
+
+    /// Whether the conversation is owned by another node.
+    public nonisolated func isElsewhere(_ conversationId: String) -> Bool { peers != nil && !placement.isLocal(conversation: conversationId) }
+
+    /// Messages by seq, wherever the conversation lives (those that no longer exist are left out).
+    public nonisolated func messages(_ conversationId: String, seqs: [UInt64]) async -> [MessageRecord] {
+        if let peers, !placement.isLocal(conversation: conversationId) {
+            return (try? await peers.messages(conversationId: conversationId, seqs: seqs, at: placement.owner(ofConversation: conversationId))) ?? []
+        }
+        guard let actor = try? conversation(conversationId) else { return [] }
+        var out: [MessageRecord] = []
+        for seq in seqs { if let m = try? await actor.message(seq: seq) { out.append(m) } }
+        return out
     }
 
     public nonisolated func conversation(_ id: String) throws(ChatError) -> ConversationActor {
@@ -78,12 +105,22 @@ public actor Conversations {
     /// exactly one other distinct user gives the pair's single direct conversation.
     public func create(by creator: String, members requested: [String], title: String?) async throws(ChatError) -> (ConversationCore, created: Bool) {
         var others: [String] = []
+        var remote: [String: [String]] = [:]
         for m in requested where m != creator && !others.contains(m) {
             guard limits.isValidID(m) else { throw .unknownUser }
-            // Conversations across nodes are not built yet (docs/STATUS.md): refused, never half-served.
-            guard placement.isLocal(user: m) else { throw .unavailable("conversations with users of another node are not available yet") }
-            guard await accounts.user(id: m) != nil else { throw .unknownUser }
+            if placement.isLocal(user: m) {
+                guard await accounts.user(id: m) != nil else { throw .unknownUser }
+            } else {
+                remote[placement.owner(ofUser: m), default: []].append(m)
+            }
             others.append(m)
+        }
+        if others.count == 1, let peers, placement.owner(ofPair: creator, others[0]) != placement.selfId {
+            // The pair's one conversation lives on the pair's owner (which checks the users).
+            return try await peers.direct(creator: creator, other: others[0], at: placement.owner(ofPair: creator, others[0]))
+        }
+        for (node, ids) in remote {
+            guard let peers, try await peers.usersExist(ids, at: node) else { throw .unknownUser }
         }
         guard !others.isEmpty else { throw .badRequest("members: name at least one other user") }
         if let title, title.utf8.count > limits.titleBytes { throw .badRequest("title: at most \(limits.titleBytes) bytes") }
@@ -131,8 +168,13 @@ public actor Conversations {
     /// Adds or removes a member through the conversation's actor, then updates the user's list.
     public func changeMember(_ conversationId: String, userId: String, add: Bool, by: String) async throws(ChatError) -> ConversationCore {
         let actor = try conversation(conversationId)
-        if add, !placement.isLocal(user: userId) { throw .unavailable("conversations with users of another node are not available yet") }
-        if add, await accounts.user(id: userId) == nil { throw .unknownUser }
+        if add {
+            if placement.isLocal(user: userId) {
+                guard await accounts.user(id: userId) != nil else { throw .unknownUser }
+            } else {
+                guard let peers, try await peers.usersExist([userId], at: placement.owner(ofUser: userId)) else { throw .unknownUser }
+            }
+        }
         let core = try await actor.changeMember(userId, add: add, by: by)
         if add {
             join(userId, conversationId)

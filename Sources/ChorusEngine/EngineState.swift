@@ -17,6 +17,9 @@ public struct EngineState: Sendable {
     public var userConversations: [String: Set<String>] = [:]
     /// Replay's cache of each conversation's member inboxes (dropped when membership changes).
     private var memberInboxes: [String: (symbol: UInt32, inboxes: [UserInbox])] = [:]
+    /// Whether this node owns a user's inbox (a cluster: entries for other nodes' users are logged
+    /// on their owners, as `inboxAppended`). Not part of the snapshot: the node sets it.
+    public var ownsUser: @Sendable (String) -> Bool = { _ in true }
 
     public init() {}
 
@@ -36,7 +39,7 @@ public struct EngineState: Sendable {
         if let cached = memberInboxes[id] {
             target = cached
         } else {
-            target = (inboxes.symbols.intern(id), members.map { inboxes.inbox($0) })
+            target = (inboxes.symbols.intern(id), members.filter(ownsUser).map { inboxes.inbox($0) })
             memberInboxes[id] = target
         }
         for inbox in target.inboxes { inbox.appendReplayed(.message(conversation: target.symbol, seq: seq)) }
@@ -67,15 +70,22 @@ public struct EngineState: Sendable {
         case .readUpTo(let userId, let id, let seq):
             guard conversations[id] != nil else { return }
             conversations[id]!.applyRead(by: userId, upTo: seq)
-            for member in conversations[id]!.members where member != userId {
+            for member in conversations[id]!.members where member != userId && ownsUser(member) {
                 inboxes.inbox(member).append(.receipt(conversationId: id, userId: userId, kind: .read, seq: seq))
             }
         case .delivered(let userId, let upTo, let items):
             inboxes.inbox(userId).noteReceived(upTo: upTo)
             for item in items {
-                for r in item.recipients {
+                for r in item.recipients where ownsUser(r) {
                     inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
                 }
+            }
+        case .inboxAppended(let userId, _, let id, let seq, let from, let kind):
+            // An entry a conversation on another node sent (logged here, its user's owner).
+            if let from {
+                inboxes.inbox(userId).append(.receipt(conversationId: id, userId: from, kind: kind == 2 ? .read : .delivered, seq: seq))
+            } else {
+                inboxes.inbox(userId).append(.message(conversationId: id, seq: seq))
             }
         default:
             break

@@ -30,13 +30,22 @@ public final class UserInbox: Sendable {
     /// session that sent the message gets an `ack` instead); returns the seq.
     @discardableResult
     public func append(_ entry: InboxEntry, message: MessageRecord? = nil, except origin: ObjectIdentifier? = nil) -> UInt64 {
+        append(entry, message: message, exceptBits: Self.bits(origin))
+    }
+
+    /// A session's identity as a number that can travel to another node and back (0: none).
+    public static func bits(_ origin: ObjectIdentifier?) -> UInt64 { origin.map { UInt64(UInt(bitPattern: $0)) } ?? 0 }
+
+    /// `append` with the origin as `bits(origin)`.
+    @discardableResult
+    public func append(_ entry: InboxEntry, message: MessageRecord?, exceptBits origin: UInt64) -> UInt64 {
         let packed = symbols.pack(entry)
         let (seq, listeners) = state.withLock { s -> (UInt64, [any InboxListener]) in
             let seq = s.core.nextSeq
             try! s.core.apply(seq: seq, packed)  // nextSeq is always in order
             // Most inboxes have no session listening (always during replay): skip the copy then.
             if s.listeners.isEmpty { return (seq, []) }
-            return (seq, s.listeners.filter { ObjectIdentifier($0) != origin })
+            return (seq, origin == 0 ? s.listeners : s.listeners.filter { Self.bits(ObjectIdentifier($0)) != origin })
         }
         for l in listeners { l.deliver(inboxSeq: seq, entry: entry, message: message) }
         return seq
@@ -98,6 +107,14 @@ public final class UserInbox: Sendable {
     /// Replay of a `delivered` event.
     public func noteReceived(upTo: UInt64) {
         state.withLock { $0.receivedUpTo = max($0.receivedUpTo, upTo) }
+    }
+
+    /// The highest seq of `conversationId`'s messages in this inbox (a scan from the newest; 0 if none).
+    public func lastMessageSeq(of conversationId: String) -> UInt64 {
+        let symbol = symbols.intern(conversationId)
+        return state.withLock { s in
+            s.core.entries.last { $0.isMessage && $0.conversation == symbol }?.seq ?? 0
+        }
     }
 
     public func entries(after: UInt64, limit: Int) -> [(seq: UInt64, entry: InboxEntry)] {

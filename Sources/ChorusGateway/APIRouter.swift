@@ -70,12 +70,17 @@ public struct APIRouter: Sendable {
     }
 
     /// `forwarded`: sent by a peer node, which found this node to be the request's owner; run here.
-    public func handle(_ request: APIRequest, forwarded: Bool = false) async -> APIResponse {
+    /// `localOnly`: a peer gathering a cluster-wide list wants this node's part.
+    public func handle(_ request: APIRequest, forwarded: Bool = false, localOnly: Bool = false) async -> APIResponse {
         if !forwarded, let cluster = clusterGateway, let node = cluster.executor(for: request) {
             return await cluster.forward(request, to: node)
         }
         do {
-            return try await route(request)
+            let response = try await route(request)
+            if !localOnly, let cluster = clusterGateway, request.method == "GET", request.path == "/v1/conversations" {
+                return await cluster.listEverywhere(request, local: response)
+            }
+            return response
         } catch {
             if case .rateLimited = error { metrics.rateLimited.increment() }
             return .error(error)

@@ -1,6 +1,7 @@
 import ChorusCluster
 import ChorusCore
 import ChorusEngine
+import Foundation
 import Logging
 import NIOCore
 import Synchronization
@@ -13,6 +14,7 @@ public final class ClusterGateway: Sendable {
     public let placement: Placement
     let transport: any PeerTransport
     let services: SessionServices
+    let engine: EnginePeerService
     let remoteSessions: RemoteSessions
     let proxies: ProxySessions
     let logger: Logger
@@ -21,7 +23,11 @@ public final class ClusterGateway: Sendable {
     /// This node's client-facing address (for `GET /v1/cluster` on peers).
     public let httpAddress = Mutex("")
 
-    public init(placement: Placement, transport: any PeerTransport, services: SessionServices, loops: any EventLoopGroup, logger: Logger) {
+    public init(
+        placement: Placement, transport: any PeerTransport, services: SessionServices, engine: EnginePeerService, loops: any EventLoopGroup,
+        logger: Logger
+    ) {
+        self.engine = engine
         self.placement = placement
         self.transport = transport
         self.services = services
@@ -56,6 +62,10 @@ public final class ClusterGateway: Sendable {
             node = (try? r.jsonObject().string("username")).map(placement.owner(ofUsername:))
         case ("GET", "/v1/users"):
             node = r.query["username"].map(placement.owner(ofUsername:))
+        case (_, let path) where path.hasPrefix("/v1/conversations/"):
+            // Everything about one conversation runs where it lives.
+            let id = path.dropFirst("/v1/conversations/".count).split(separator: "/").first.map(String.init) ?? ""
+            node = id.isEmpty ? nil : placement.owner(ofConversation: id)
         default:
             node = (r.bearerToken ?? r.query["token"]).flatMap(Placement.userId(fromToken:)).map(placement.owner(ofUser:))
         }
@@ -63,10 +73,31 @@ public final class ClusterGateway: Sendable {
         return node
     }
 
+    /// `GET /v1/conversations`: each node lists the conversations it holds; the user's owner merges.
+    func listEverywhere(_ r: APIRequest, local: APIResponse) async -> APIResponse {
+        guard local.status == 200, var merged = Self.conversations(in: local) else { return local }
+        for peer in placement.peers {
+            let answer = await forward(r, to: peer, asLocal: true)
+            guard answer.status == 200, let theirs = Self.conversations(in: answer) else { return answer }
+            merged += theirs
+        }
+        // Newest activity first, as one node orders its list (by last message here).
+        func key(_ c: [String: Any]) -> (Int64, String) {
+            (((c["lastMessage"] as? [String: Any])?["ts"] as? NSNumber)?.int64Value ?? 0, c["conversationId"] as? String ?? "")
+        }
+        merged.sort { key($0) > key($1) }
+        return .json(200, ["conversations": merged])
+    }
+
+    private static func conversations(in response: APIResponse) -> [[String: Any]]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else { return nil }
+        return object["conversations"] as? [[String: Any]]
+    }
+
     /// Runs `r` on `node` and returns its answer; `503 unavailable` if the node cannot be reached.
-    func forward(_ r: APIRequest, to node: String) async -> APIResponse {
+    func forward(_ r: APIRequest, to node: String, asLocal: Bool = false) async -> APIResponse {
         do throws(ChatError) {
-            let answer = try await transport.request(PeerWire.http(r), to: node)
+            let answer = try await transport.request(PeerWire.http(r, local: asLocal), to: node)
             var reader = ByteReader(Array(try PeerAnswer.decode(answer).get()))
             guard let response = try? PeerWire.readResponse(&reader) else { throw ChatError.unavailable("malformed peer answer") }
             return response
@@ -87,7 +118,7 @@ public final class ClusterGateway: Sendable {
                 return reply(.success(PeerAnswer.failure(.badRequest("malformed forwarded request"))))
             }
             Task {
-                let response = await router.handle(request, forwarded: true)
+                let response = await router.handle(request.request, forwarded: true, localOnly: request.local)
                 reply(.success(PeerAnswer.ok(PeerWire.response(response))))
             }
         case .authenticate:
@@ -115,6 +146,9 @@ public final class ClusterGateway: Sendable {
             reply(.success(PeerAnswer.ok(Array(httpAddress.withLock { $0 }.utf8))))
         case .sessionFrame, .sessionPush, .sessionClose:
             reply(.success(PeerAnswer.failure(.badRequest("one-way message sent as a request"))))
+        default:
+            // Engine requests, handled right here on the connection's loop (inbox appends keep their order).
+            if !engine.handle(kind, &r, reply: reply) { reply(.success(PeerAnswer.failure(.badRequest("unknown peer request")))) }
         }
     }
 

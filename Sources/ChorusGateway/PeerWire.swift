@@ -5,9 +5,11 @@ enum PeerWire {
     static let maxFrames = 4096
     static let stringBound = 1 << 20
 
-    static func http(_ r: APIRequest) -> [UInt8] {
+    /// `local`: answer from this node's own state only (a part of a cluster-wide list).
+    static func http(_ r: APIRequest, local: Bool = false) -> [UInt8] {
         var w = ByteWriter(capacity: 128 + r.body.count)
         w.write(PeerKind.http.rawValue)
+        w.write(local)
         w.writeString(r.method)
         w.writeString(r.uri)
         w.writeVarint(UInt64(r.headers.count))
@@ -20,7 +22,8 @@ enum PeerWire {
         return w.bytes
     }
 
-    static func readHTTP(_ r: inout ByteReader) throws(ByteReaderError) -> APIRequest {
+    static func readHTTP(_ r: inout ByteReader) throws(ByteReaderError) -> (request: APIRequest, local: Bool) {
+        let local = try r.readBool()
         let method = try r.readString(bound: 16)
         let uri = try r.readString(bound: 16_384)
         let n = try r.readVarint()
@@ -29,7 +32,7 @@ enum PeerWire {
         for _ in 0..<n { headers.append((try r.readString(bound: 16_384), try r.readString(bound: 16_384))) }
         let body = Array(try r.readLengthPrefixed(bound: stringBound))
         let address = try r.readString(bound: 256)
-        return APIRequest(method: method, uri: uri, headers: headers, body: body, clientAddress: address)
+        return (APIRequest(method: method, uri: uri, headers: headers, body: body, clientAddress: address), local)
     }
 
     static func response(_ a: APIResponse) -> [UInt8] {

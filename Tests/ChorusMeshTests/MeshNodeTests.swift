@@ -113,7 +113,7 @@ import Testing
         try await a.start()
         try await b.start()
         // Both keep dialling and refusing; after several heartbeat periods neither is alive to the other.
-        #expect(try await Self.eventually(1) { status(a, "b") == .dead && status(b, "a") == .dead })
+        #expect(try await Self.eventually(5) { status(a, "b") == .dead && status(b, "a") == .dead })
         await #expect(throws: MeshError.unreachable(peer: "b")) { try await a.request([], to: "b") }
         await a.stop()
         await b.stop()

@@ -91,19 +91,10 @@ async def frames_until(ws, predicate, seconds=10):
 
 
 def test_websockets_on_every_node_reach_the_users_owner(cluster):
-    # Six users: at least two share an owner; conversations between them work today (docs/STATUS.md).
-    users = [cluster[k % 3].user(f"ws{k}") for k in range(6)]
-    pair = None
-    for a in users:
-        for b in users:
-            if a is b or pair:
-                continue
-            status, conv = cluster[0].http("POST", "/v1/conversations", {"members": [b["id"]]}, token=a["token"])
-            if status in (200, 201):
-                pair = (a, b, conv["conversationId"])
-            else:
-                assert status == 503 and conv["error"]["code"] == "unavailable"
-    assert pair, "six users on three nodes: two must share a node"
+    users = [cluster[k % 3].user(f"ws{k}") for k in range(2)]
+    status, conv = cluster[0].http("POST", "/v1/conversations", {"members": [users[1]["id"]]}, token=users[0]["token"])
+    assert status == 201, conv
+    pair = (users[0], users[1], conv["conversationId"])
     alice, bob, conversation = pair
 
     async def run():
@@ -155,3 +146,63 @@ def test_a_revoked_token_closes_relayed_sessions_with_4001(cluster):
             assert closed.value.rcvd.code == 4001
 
     asyncio.run(run())
+
+
+def test_chat_across_nodes_both_ways_with_history_sync_and_lists(cluster):
+    # Users registered on every node: pairs across owners and within one, a group over all three.
+    users = [cluster[k % 3].user(f"cross{k}") for k in range(6)]
+    a, b = users[0], users[1]
+
+    async def run():
+        # a on node 3, b on node 2 (whoever owns them): a direct conversation by "to".
+        ws_a = await websockets.connect(cluster[2].ws_url(a["token"]))
+        ws_b = await websockets.connect(cluster[1].ws_url(b["token"]))
+        assert json.loads(await ws_a.recv())["type"] == "hello"
+        assert json.loads(await ws_b.recv())["type"] == "hello"
+        await ws_a.send(json.dumps({"type": "send", "clientMsgId": "a1", "to": b["id"], "body": "hi b"}))
+        ack = (await frames_until(ws_a, lambda f: f["type"] == "ack"))[-1]
+        conv = ack["conversationId"]
+        assert ack["seq"] == 1 and ack["inboxSeq"] == 1
+        got = (await frames_until(ws_b, lambda f: f["type"] == "message"))[-1]
+        assert (got["body"], got["seq"], got["inboxSeq"], got["from"]) == ("hi b", 1, 1, a["id"])
+        # And back, naming the conversation; then a repeat of a1 is answered from the dedup window.
+        await ws_b.send(json.dumps({"type": "send", "clientMsgId": "b1", "conversationId": conv, "body": "hi a"}))
+        assert (await frames_until(ws_b, lambda f: f["type"] == "ack"))[-1]["seq"] == 2
+        got = (await frames_until(ws_a, lambda f: f["type"] == "message"))[-1]
+        assert (got["body"], got["seq"], got["inboxSeq"]) == ("hi a", 2, 2)
+        await ws_a.send(json.dumps({"type": "send", "clientMsgId": "a1", "conversationId": conv, "body": "hi b"}))
+        assert (await frames_until(ws_a, lambda f: f["type"] == "ack"))[-1]["seq"] == 1
+        await ws_a.close()
+        await ws_b.close()
+        return conv
+
+    conv = asyncio.run(run())
+    # History from any node, through any token's owner.
+    for n in cluster:
+        status, page = n.http("GET", f"/v1/conversations/{conv}/messages", token=b["token"])
+        assert status == 200, page
+        assert [(m["seq"], m["body"]) for m in page["messages"]] == [(1, "hi b"), (2, "hi a")]
+    # A group over six users on three nodes: every member gets it, live or by sync.
+    status, group = cluster[0].http("POST", "/v1/conversations", {"members": [u["id"] for u in users[1:]], "title": "all"}, token=users[0]["token"])
+    assert status == 201, group
+    gid = group["conversationId"]
+    status, sent = cluster[1].http("POST", f"/v1/conversations/{gid}/messages", {"clientMsgId": "g1", "body": "hello group"}, token=users[3]["token"])
+    assert status == 201 and sent["seq"] == 1, sent
+
+    async def sync_all():
+        for k, u in enumerate(users):
+            async with websockets.connect(cluster[(k + 1) % 3].ws_url(u["token"])) as ws:
+                hello = json.loads(await ws.recv())
+                await ws.send(json.dumps({"type": "sync", "after": 0}))
+                got = await frames_until(ws, lambda f: f["type"] == "synced")
+                bodies = [f["body"] for f in got if f["type"] == "message"]
+                assert bodies[-1] == "hello group", (u["name"], bodies)
+                seqs = [f["inboxSeq"] for f in got if f["type"] == "message"]
+                assert seqs == list(range(1, hello["inboxSeq"] + 1)), (u["name"], seqs)
+
+    asyncio.run(sync_all())
+    # Each user's list names every conversation it is in, whichever node holds it.
+    for n in cluster:
+        status, listed = n.http("GET", "/v1/conversations", token=a["token"])
+        assert status == 200
+        assert sorted(c["conversationId"] for c in listed["conversations"]) == sorted([conv, gid])

@@ -1,0 +1,117 @@
+import ChorusCore
+import Synchronization
+
+/// An inbox entry for a user owned by another node: a message of a conversation owned here.
+public struct RemoteInboxItem: Sendable, Equatable {
+    public var userId: String
+    public var message: MessageRecord
+    /// The sending session on the user's owner (that session gets the `ack`, not a live copy); 0: none.
+    public var origin: UInt64
+
+    public init(userId: String, message: MessageRecord, origin: UInt64) {
+        self.userId = userId
+        self.message = message
+        self.origin = origin
+    }
+}
+
+/// The conversation owner's side of fan-out to other nodes' inboxes, one ordered queue per node.
+///
+/// Items for one node go in the order they were enqueued (the log's completion order), as batches:
+/// one request in flight per node, everything queued meanwhile in the next one (group commit, across
+/// the mesh). A batch that fails is retried, in order, after a backoff, so a node that comes back
+/// gets everything; its owner drops repeats (`RemoteInboxWriter`). Bound: `maxQueued` items per
+/// node; past it new items are dropped and counted (docs/CLUSTER.md: what is lost and how).
+public final class InboxFanout: Sendable {
+    public typealias Send = @Sendable (_ items: [RemoteInboxItem], _ node: String, _ reply: @escaping @Sendable (Result<[UInt64], ChatError>) -> Void) -> Void
+    public typealias Sleep = @Sendable (_ ms: Int64) async -> Void
+
+    struct Queue {
+        var items: [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] = []
+        var inFlight = false
+        var failures = 0
+    }
+
+    public let maxQueued: Int
+    public let maxBatch: Int
+    private let queues = Mutex<[String: Queue]>([:])
+    private let send: Send
+    private let sleep: Sleep
+    private let dropped = Atomic<Int>(0)
+
+    public init(maxQueued: Int = 100_000, maxBatch: Int = 512, send: @escaping Send, sleep: @escaping Sleep) {
+        self.maxQueued = maxQueued
+        self.maxBatch = maxBatch
+        self.send = send
+        self.sleep = sleep
+    }
+
+    /// Items dropped at the bound since start.
+    public var droppedItems: Int { dropped.load(ordering: .relaxed) }
+
+    /// Items waiting for `node` (sent or not).
+    public func queued(for node: String) -> Int { queues.withLock { $0[node]?.items.count ?? 0 } }
+
+    /// Queues `items` for `node`; `done` (if any) hears the first delivery attempt's outcome for
+    /// the item it is paired with (the sender's entry: its inboxSeq goes into the `ack`).
+    public func enqueue(_ items: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)], to node: String) {
+        var refused: [@Sendable (Result<UInt64, ChatError>) -> Void] = []
+        let start = queues.withLock { qs -> Bool in
+            var q = qs[node] ?? Queue()
+            for (item, done) in items {
+                if q.items.count >= maxQueued {
+                    dropped.add(1, ordering: .relaxed)
+                    if let done { refused.append(done) }
+                } else {
+                    q.items.append((item, done))
+                }
+            }
+            let start = !q.inFlight && !q.items.isEmpty
+            if start { q.inFlight = true }
+            qs[node] = q
+            return start
+        }
+        for r in refused { r(.failure(.unavailable("fan-out queue for node \(node) is full"))) }
+        if start { pump(node) }
+    }
+
+    /// Sends the head of `node`'s queue (one request in flight per node).
+    private func pump(_ node: String) {
+        let batch = queues.withLock { qs -> [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] in
+            guard let q = qs[node], !q.items.isEmpty else {
+                qs[node]?.inFlight = false
+                return []
+            }
+            return Array(q.items.prefix(maxBatch))
+        }
+        guard !batch.isEmpty else { return }
+        send(batch.map(\.item), node) { [self] result in
+            switch result {
+            case .success(let seqs):
+                queues.withLock { qs in
+                    qs[node]!.items.removeFirst(batch.count)
+                    qs[node]!.failures = 0
+                }
+                for (i, entry) in batch.enumerated() { entry.done?(.success(i < seqs.count ? seqs[i] : 0)) }
+                pump(node)
+            case .failure(let error):
+                // Waiting senders hear now; the items stay, in order, and go again after a backoff.
+                let (waiting, failures) = queues.withLock { qs -> ([@Sendable (Result<UInt64, ChatError>) -> Void], Int) in
+                    var w: [@Sendable (Result<UInt64, ChatError>) -> Void] = []
+                    for i in 0..<batch.count {
+                        if let d = qs[node]!.items[i].done { w.append(d) }
+                        qs[node]!.items[i].done = nil
+                    }
+                    qs[node]!.failures += 1
+                    return (w, qs[node]!.failures)
+                }
+                for w in waiting { w(.failure(error)) }
+                let delay = min(Int64(50) << Int64(min(failures, 7)), 5_000)
+                Task { [self] in
+                    await sleep(delay)
+                    pump(node)
+                }
+            }
+        }
+    }
+}

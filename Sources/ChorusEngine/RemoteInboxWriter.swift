@@ -1,0 +1,70 @@
+import ChorusCore
+import Synchronization
+
+/// The user owner's side of fan-out: appends the entries conversations on other nodes send, each
+/// logged first (`inboxAppended`) and assigned on the log's completion path in LSN order, exactly
+/// as replay assigns it. Repeats (a retried batch) are recognised per user and conversation by the
+/// highest message seq already taken, and answered with the entry they already have.
+public final class RemoteInboxWriter: Sendable {
+    private let journal: any Journal
+    private let inboxes: InboxDirectory
+    /// "userId conversationId" -> the highest message seq logged or being logged. Filled lazily
+    /// from the inbox itself (after a restart) the first time a pair is seen. One entry per user
+    /// and remote conversation.
+    private let high = Mutex<[String: UInt64]>([:])
+
+    public init(journal: any Journal, inboxes: InboxDirectory) {
+        self.journal = journal
+        self.inboxes = inboxes
+    }
+
+    /// Appends `items` (in order); `reply` gets each item's inboxSeq (a repeat's existing one, or 0
+    /// if it is still being logged by an earlier batch).
+    public func append(_ items: [RemoteInboxItem], reply: @escaping @Sendable (Result<[UInt64], ChatError>) -> Void) {
+        var fresh: [Int] = []
+        high.withLock { h in
+            for (i, item) in items.enumerated() {
+                let key = item.userId + " " + item.message.conversationId
+                let known = h[key] ?? inboxes.inbox(item.userId).lastMessageSeq(of: item.message.conversationId)
+                if item.message.seq > known {
+                    h[key] = item.message.seq
+                    fresh.append(i)
+                } else {
+                    h[key] = known
+                }
+            }
+        }
+        guard !fresh.isEmpty else { return reply(.success(items.map { inboxes.inbox($0.userId).seq(of: $0.message) })) }
+        let events = fresh.map { i -> (kind: UInt16, payload: [UInt8]) in
+            let m = items[i].message
+            let e = ChorusEvent.inboxAppended(userId: items[i].userId, inboxSeq: 0, conversationId: m.conversationId, seq: m.seq, receiptFrom: nil, receiptKind: 0)
+            return (e.kind, e.encode())
+        }
+        let directory = self.inboxes
+        let freshIndices = fresh
+        // Enqueued under no lock: this runs on the one mesh connection from the conversation's owner,
+        // so batches for one pair are logged in the order they came.
+        journal.append(batch: events) { result in
+            switch result {
+            case .failure(let error):
+                reply(.failure(.unavailable("the log refused inbox entries: \(error)")))
+            case .success:
+                // On the completion path, in LSN order: the same order replay appends them.
+                var seqs = [UInt64](repeating: 0, count: items.count)
+                var isFresh = [Bool](repeating: false, count: items.count)
+                for i in freshIndices { isFresh[i] = true }
+                for (i, item) in items.enumerated() {
+                    let inbox = directory.inbox(item.userId)
+                    if isFresh[i] {
+                        seqs[i] = inbox.append(
+                            .message(conversationId: item.message.conversationId, seq: item.message.seq), message: item.message,
+                            exceptBits: item.origin)
+                    } else {
+                        seqs[i] = inbox.seq(of: item.message)
+                    }
+                }
+                reply(.success(seqs))
+            }
+        }
+    }
+}
