@@ -22,7 +22,12 @@ final class MeshConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         guard case .accepted(let p)? = event as? MeshPeerHandler.Event else { return context.fireUserInboundEventTriggered(event) }
         peer = p
         node.heard(from: p)
-        link?.attached(context.channel)
+        if let link {
+            link.attached(context.channel)
+        } else if let back = node.links[p] {
+            // The peer dialled us, so it is up: dial it now rather than at the end of a backoff.
+            back.loop.execute { back.dial() }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -31,19 +31,35 @@ def wait_ready(node, seconds=20):
     raise AssertionError("node never became ready")
 
 
+class Cluster(list):
+    """Three nodes; `restart(i)` starts node i again on its data directory and mesh port."""
+
+    def __init__(self, datadir):
+        super().__init__()
+        self.ids = ["n1", "n2", "n3"]
+        self.mesh = dict(zip(self.ids, free_ports(3)))
+        self.datadir = datadir
+        for i in self.ids:
+            self.append(self.start(i))
+        for n in self:
+            wait_ready(n)
+
+    def start(self, i):
+        peers = [a for p in self.ids if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
+        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", *peers)
+
+    def restart(self, k):
+        self[k] = self.start(self.ids[k])
+        wait_ready(self[k])
+
+
 @pytest.fixture
 def cluster(datadir):
-    ids = ["n1", "n2", "n3"]
-    mesh = dict(zip(ids, free_ports(3)))
-    nodes = []
-    for i in ids:
-        peers = [a for p in ids if p != i for a in ("--peer", f"{p}@127.0.0.1:{mesh[p]}")]
-        nodes.append(Server(f"{datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{mesh[i]}", *peers))
-    for n in nodes:
-        wait_ready(n)
+    nodes = Cluster(datadir)
     yield nodes
     for n in nodes:
-        n.stop()
+        if n.proc.poll() is None:
+            n.stop()
 
 
 def test_cluster_view_lists_every_node_alive_with_its_client_address(cluster):
@@ -206,3 +222,81 @@ def test_chat_across_nodes_both_ways_with_history_sync_and_lists(cluster):
         status, listed = n.http("GET", "/v1/conversations", token=a["token"])
         assert status == 200
         assert sorted(c["conversationId"] for c in listed["conversations"]) == sorted([conv, gid])
+
+
+def send_until_acked(cluster, conversation, user, client_msg_id, body, seconds=30):
+    """Sends over HTTP through every node in turn until one answers with the message (201 or a
+    repeat's 200): a node that is down, or whose owner is, answers 503 or not at all."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for n in cluster:
+            if n.proc.poll() is not None:
+                continue
+            try:
+                status, m = n.http("POST", f"/v1/conversations/{conversation}/messages", {"clientMsgId": client_msg_id, "body": body}, token=user["token"])
+            except OSError:
+                continue
+            if status in (200, 201):
+                return m
+            assert status == 503, m
+        time.sleep(0.2)
+    raise AssertionError(f"{client_msg_id} never acknowledged")
+
+
+def test_sigkill_of_a_node_loses_nothing_acknowledged(cluster):
+    users = [cluster[k % 3].user(f"kill{k}") for k in range(6)]
+    status, group = cluster[0].http("POST", "/v1/conversations", {"members": [u["id"] for u in users[1:]]}, token=users[0]["token"])
+    assert status == 201
+    gid = group["conversationId"]
+    acked = {}
+    for k in range(20):
+        m = send_until_acked(cluster, gid, users[k % 6], f"before{k}", f"before {k}")
+        acked[m["seq"]] = m["body"]
+    cluster[2].kill()
+    # Meanwhile: sends keep being tried; those that are acknowledged must survive too.
+    for k in range(10):
+        u = users[k % 6]
+        for n in cluster[:2]:
+            status, m = n.http("POST", f"/v1/conversations/{gid}/messages", {"clientMsgId": f"during{k}", "body": f"during {k}"}, token=u["token"])
+            if status in (200, 201):
+                acked[m["seq"]] = m["body"]
+                break
+    cluster.restart(2)
+    # Every send that was refused goes again with its id, now that every node is back.
+    for k in range(10):
+        m = send_until_acked(cluster, gid, users[k % 6], f"during{k}", f"during {k}")
+        acked[m["seq"]] = m["body"]
+    assert sorted(acked) == list(range(1, 31)), "seq rises by exactly one, each message once"
+
+    # History from every node, and every member's inbox by sync: all 30, once each, in order.
+    # (Right after the restart a peer may still be reconnecting: 503, then the answer.)
+    for n in cluster:
+        deadline = time.monotonic() + 10
+        while True:
+            status, page = n.http("GET", f"/v1/conversations/{gid}/messages?limit=100", token=users[1]["token"])
+            if status != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert status == 200, page
+        assert [(m["seq"], m["body"]) for m in page["messages"]] == sorted(acked.items())
+
+    async def sync_all():
+        for k, u in enumerate(users):
+            async with websockets.connect(cluster[k % 3].ws_url(u["token"])) as ws:
+                hello = json.loads(await ws.recv())
+                await ws.send(json.dumps({"type": "sync", "after": 0}))
+                got = await frames_until(ws, lambda f: f["type"] == "synced", seconds=20)
+                messages = [(f["seq"], f["body"]) for f in got if f["type"] == "message" and f["conversationId"] == gid]
+                assert messages == sorted(acked.items()), (u["name"], messages)
+
+    # The fan-out to the restarted node's users retries until it is back: give it its backoff
+    # (a connection refused meanwhile with 503 is tried again too).
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            asyncio.run(sync_all())
+            break
+        except (AssertionError, websockets.InvalidStatus):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
