@@ -42,6 +42,16 @@ public enum PeerKind: UInt8, Sendable {
     case inboxAppend = 19
     /// Which of these users (owned by this node) exist.
     case usersExist = 20
+    /// A member read a conversation this node owns up to a seq.
+    case conversationRead = 21
+    /// Someone is typing in a conversation this node owns (one-way, from the typist's owner).
+    case typing = 22
+    /// A server frame for every session of these users, owned by this node (one-way).
+    case userPush = 23
+    /// The presence of users this node owns; with `watch`, the asker is told of every change.
+    case presenceWatch = 24
+    /// A watched user's presence changed (one-way, from its owner).
+    case presence = 25
 }
 
 /// An answer's envelope: `ok` then the body, or a `ChatError`.

@@ -226,10 +226,18 @@ public actor ConversationActor {
         let inboxes = self.inboxes
         let event = ChorusEvent.readUpTo(userId: userId, conversationId: id, seq: target)
         let conversationId = id
+        let context = self.context
         let result = await journal.appendInOrder([(event.kind, event.encode())]) { _ in
+            var remote: [String: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)]] = [:]
             for o in others {
-                inboxes.inbox(o).append(.receipt(conversationId: conversationId, userId: userId, kind: .read, seq: target))
+                if context.placement.isLocal(user: o) {
+                    inboxes.inbox(o).append(.receipt(conversationId: conversationId, userId: userId, kind: .read, seq: target))
+                } else {
+                    let item = RemoteInboxItem(userId: o, entry: .receipt(conversationId: conversationId, from: userId, kind: .read, seq: target))
+                    remote[context.placement.owner(ofUser: o), default: []].append((item, nil))
+                }
             }
+            for (node, items) in remote { context.fanout?.enqueue(items, to: node) }
         }
         if case .failure(let error) = result { throw .unavailable("the log refused the read: \(error)") }
     }

@@ -56,6 +56,14 @@ public actor Conversations {
         do { try conversation(conversationId).submit(r) } catch { r.reply(.failure(error)) }
     }
 
+    /// Records a read wherever the conversation lives (its actor here, or its owner node).
+    public nonisolated func read(_ conversationId: String, by userId: String, upTo seq: UInt64) async throws(ChatError) {
+        if let peers, !placement.isLocal(conversation: conversationId) {
+            return try await peers.read(conversationId: conversationId, by: userId, upTo: seq, at: placement.owner(ofConversation: conversationId))
+        }
+        try await conversation(conversationId).read(by: userId, upTo: seq)
+    }
+
     /// Whether the conversation is owned by another node.
     public nonisolated func isElsewhere(_ conversationId: String) -> Bool { peers != nil && !placement.isLocal(conversation: conversationId) }
 
@@ -194,12 +202,16 @@ public actor Conversations {
         guard let claim = inbox.claimReceived(upTo: upTo) else { return }
         var highest: [String: UInt64] = [:]
         var senders: [String: Set<String>] = [:]
+        var wanted: [String: [UInt64]] = [:]
         for (_, entry) in claim.entries {
-            guard case .message(let conversationId, let seq) = entry, let actor = try? conversation(conversationId),
-                let m = try? await actor.message(seq: seq), m.from != userId
-            else { continue }
-            highest[conversationId] = max(highest[conversationId] ?? 0, seq)
-            senders[conversationId, default: []].insert(m.from)
+            if case .message(let conversationId, let seq) = entry { wanted[conversationId, default: []].append(seq) }
+        }
+        for (conversationId, seqs) in wanted {
+            // From the conversation's node (this one or its owner).
+            for m in await messages(conversationId, seqs: seqs) where m.from != userId {
+                highest[conversationId] = max(highest[conversationId] ?? 0, m.seq)
+                senders[conversationId, default: []].insert(m.from)
+            }
         }
         let items = highest.keys.sorted().map { id in
             DeliveredItem(conversationId: id, seq: highest[id]!, recipients: senders[id]!.sorted())
@@ -209,12 +221,20 @@ public actor Conversations {
         guard !items.isEmpty else { return }
         let event = ChorusEvent.delivered(userId: userId, inboxUpTo: claim.range.upperBound, items: items)
         let inboxes = self.inboxes
+        let context = self.context
         let result = await journal.appendInOrder([(event.kind, event.encode())]) { _ in
+            var remote: [String: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)]] = [:]
             for item in items {
                 for r in item.recipients {
-                    inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
+                    if context.placement.isLocal(user: r) {
+                        inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
+                    } else {
+                        let entry = RemoteInboxItem(userId: r, entry: .receipt(conversationId: item.conversationId, from: userId, kind: .delivered, seq: item.seq))
+                        remote[context.placement.owner(ofUser: r), default: []].append((entry, nil))
+                    }
                 }
             }
+            for (node, entries) in remote { context.fanout?.enqueue(entries, to: node) }
         }
         if case .failure(let error) = result { throw .unavailable("the log refused the receipt: \(error)") }
     }

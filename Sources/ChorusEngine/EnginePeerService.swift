@@ -62,6 +62,18 @@ public final class EnginePeerService: Sendable {
                     reply(.success(PeerAnswer.failure(error)))
                 }
             }
+        case .conversationRead:
+            guard let id = try? r.readString(bound: 256), let user = try? r.readString(bound: 256), let seq = try? r.readUInt64() else {
+                bad(); return true
+            }
+            Task {
+                do throws(ChatError) {
+                    try await conversations.read(id, by: user, upTo: seq)
+                    reply(.success(PeerAnswer.ok()))
+                } catch {
+                    reply(.success(PeerAnswer.failure(error)))
+                }
+            }
         case .usersExist:
             guard let n = try? r.readVarint(), n <= 1000 else { bad(); return true }
             var ids: [String] = []
@@ -80,10 +92,8 @@ public final class EnginePeerService: Sendable {
             guard let n = try? r.readVarint(), n <= 100_000 else { bad(); return true }
             var items: [RemoteInboxItem] = []
             for _ in 0..<n {
-                guard let user = try? r.readString(bound: 256), let origin = try? r.readUInt64(), let m = try? EnginePeers.readMessage(&r) else {
-                    bad(); return true
-                }
-                items.append(RemoteInboxItem(userId: user, message: m, origin: origin))
+                guard let item = try? EnginePeers.readItem(&r) else { bad(); return true }
+                items.append(item)
             }
             writer.append(items) { result in
                 switch result {

@@ -60,6 +60,12 @@ public struct EnginePeers: Sendable {
         return (core, created)
     }
 
+    func read(conversationId: String, by userId: String, upTo seq: UInt64, at node: String) async throws(ChatError) {
+        var w = ByteWriter(capacity: 48)
+        w.write(PeerKind.conversationRead.rawValue); w.writeString(conversationId); w.writeString(userId); w.write(seq)
+        _ = try PeerAnswer.decode(try await transport.request(w.bytes, to: node)).get()
+    }
+
     func usersExist(_ ids: [String], at node: String) async throws(ChatError) -> Bool {
         var w = ByteWriter(capacity: 16 + ids.count * 16)
         w.write(PeerKind.usersExist.rawValue)
@@ -78,7 +84,13 @@ public struct EnginePeers: Sendable {
         for item in items {
             w.writeString(item.userId)
             w.write(item.origin)
-            w.writeLengthPrefixed(ChorusEvent.messageAppended(item.message).encode())
+            switch item.entry {
+            case .message(let m):
+                w.write(UInt8(0))
+                w.writeLengthPrefixed(ChorusEvent.messageAppended(m).encode())
+            case .receipt(let c, let from, let kind, let seq):
+                w.write(UInt8(1)); w.writeString(c); w.writeString(from); w.write(kind.rawValue); w.write(seq)
+            }
         }
         transport.request(w.bytes, to: node) { result in
             reply(result.flatMap { answer in
@@ -89,6 +101,20 @@ public struct EnginePeers: Sendable {
                     return .success(seqs)
                 }
             })
+        }
+    }
+
+    static func readItem(_ r: inout ByteReader) throws -> RemoteInboxItem {
+        let user = try r.readString(bound: 256)
+        let origin = try r.readUInt64()
+        switch try r.readUInt8() {
+        case 0: return RemoteInboxItem(userId: user, message: try readMessage(&r), origin: origin)
+        case 1:
+            let c = try r.readString(bound: 256)
+            let from = try r.readString(bound: 256)
+            guard let kind = ReceiptKind(rawValue: try r.readUInt8()) else { throw ChatError.badRequest("receipt kind") }
+            return RemoteInboxItem(userId: user, entry: .receipt(conversationId: c, from: from, kind: kind, seq: try r.readUInt64()), origin: origin)
+        default: throw ChatError.badRequest("inbox entry kind")
         }
     }
 

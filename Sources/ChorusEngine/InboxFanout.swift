@@ -1,17 +1,55 @@
 import ChorusCore
 import Synchronization
 
-/// An inbox entry for a user owned by another node: a message of a conversation owned here.
+/// An inbox entry for a user owned by another node: a message, or a receipt from another member.
 public struct RemoteInboxItem: Sendable, Equatable {
+    public enum Entry: Sendable, Equatable {
+        case message(MessageRecord)
+        case receipt(conversationId: String, from: String, kind: ReceiptKind, seq: UInt64)
+    }
+
     public var userId: String
-    public var message: MessageRecord
+    public var entry: Entry
     /// The sending session on the user's owner (that session gets the `ack`, not a live copy); 0: none.
     public var origin: UInt64
 
     public init(userId: String, message: MessageRecord, origin: UInt64) {
+        self.init(userId: userId, entry: .message(message), origin: origin)
+    }
+
+    public init(userId: String, entry: Entry, origin: UInt64 = 0) {
         self.userId = userId
-        self.message = message
+        self.entry = entry
         self.origin = origin
+    }
+
+    var conversationId: String {
+        switch entry {
+        case .message(let m): m.conversationId
+        case .receipt(let c, _, _, _): c
+        }
+    }
+
+    var seq: UInt64 {
+        switch entry {
+        case .message(let m): m.seq
+        case .receipt(_, _, _, let s): s
+        }
+    }
+
+    /// Repeats are recognised per this key by the highest seq taken.
+    var dedupKey: String {
+        switch entry {
+        case .message(let m): "\(userId) \(m.conversationId)"
+        case .receipt(let c, let from, let kind, _): "\(userId) \(c) \(from) \(kind.rawValue)"
+        }
+    }
+
+    var inboxEntry: InboxEntry {
+        switch entry {
+        case .message(let m): .message(conversationId: m.conversationId, seq: m.seq)
+        case .receipt(let c, let from, let kind, let seq): .receipt(conversationId: c, userId: from, kind: kind, seq: seq)
+        }
     }
 }
 

@@ -8,19 +8,28 @@ public struct PresenceCore: Sendable {
         public var online: Bool
         /// When the user last had an open session (ms); 0 if never seen on this node.
         public var lastSeen: Int64
+
+        public init(online: Bool, lastSeen: Int64) {
+            self.online = online
+            self.lastSeen = lastSeen
+        }
     }
 
-    /// A status change and the sessions to tell.
+    /// A status change and the sessions (and other nodes) to tell.
     public struct Change: Equatable, Sendable {
         public var userId: String
         public var status: Status
         public var watchers: [Watcher]
+        /// Nodes of a cluster with sessions watching this user (they tell their own sessions).
+        public var nodes: [String] = []
     }
 
     /// Open sessions and last-seen time per user, in one map (one entry per user seen on this node).
     private var seen: [String: (sessions: Int32, lastSeen: Int64)] = [:]
     private var watchersOf: [String: Set<Watcher>] = [:]
     private var watchedBy: [Watcher: Set<String>] = [:]
+    /// Users of this node watched from other nodes: user -> nodes (at most one entry per node each).
+    private var nodesWatching: [String: Set<String>] = [:]
 
     public init() {}
 
@@ -57,6 +66,17 @@ public struct PresenceCore: Sendable {
         return out
     }
 
+    /// Another node has sessions watching these users (of this node); returns their status now.
+    public mutating func watch(fromNode node: String, users: [String], now: Int64) -> [(String, Status)] {
+        users.map { u in
+            nodesWatching[u, default: []].insert(node)
+            return (u, status(u, now: now))
+        }
+    }
+
+    /// The sessions here watching `userId` (a user of another node whose change was reported).
+    public func watchers(of userId: String) -> [Watcher] { Array(watchersOf[userId] ?? []) }
+
     public mutating func unwatchAll(_ session: Watcher) {
         for u in watchedBy.removeValue(forKey: session) ?? [] {
             watchersOf[u]?.remove(session)
@@ -66,7 +86,9 @@ public struct PresenceCore: Sendable {
 
     private func change(_ userId: String, _ status: Status) -> Change? {
         // Lazy: nobody watching means no fan-out at all.
-        guard let w = watchersOf[userId], !w.isEmpty else { return nil }
-        return Change(userId: userId, status: status, watchers: Array(w))
+        let w = watchersOf[userId] ?? []
+        let nodes = nodesWatching[userId] ?? []
+        guard !w.isEmpty || !nodes.isEmpty else { return nil }
+        return Change(userId: userId, status: status, watchers: Array(w), nodes: nodes.sorted())
     }
 }

@@ -24,20 +24,26 @@ public final class RemoteInboxWriter: Sendable {
         var fresh: [Int] = []
         high.withLock { h in
             for (i, item) in items.enumerated() {
-                let key = item.userId + " " + item.message.conversationId
-                let known = h[key] ?? inboxes.inbox(item.userId).lastMessageSeq(of: item.message.conversationId)
-                if item.message.seq > known {
-                    h[key] = item.message.seq
+                let key = item.dedupKey
+                let known = h[key] ?? inboxes.inbox(item.userId).lastSeq(like: item.inboxEntry)
+                if item.seq > known {
+                    h[key] = item.seq
                     fresh.append(i)
                 } else {
                     h[key] = known
                 }
             }
         }
-        guard !fresh.isEmpty else { return reply(.success(items.map { inboxes.inbox($0.userId).seq(of: $0.message) })) }
+        guard !fresh.isEmpty else { return reply(.success(items.map { inboxes.inbox($0.userId).seq(of: $0.inboxEntry) })) }
         let events = fresh.map { i -> (kind: UInt16, payload: [UInt8]) in
-            let m = items[i].message
-            let e = ChorusEvent.inboxAppended(userId: items[i].userId, inboxSeq: 0, conversationId: m.conversationId, seq: m.seq, receiptFrom: nil, receiptKind: 0)
+            let item = items[i]
+            let e: ChorusEvent
+            switch item.entry {
+            case .message(let m):
+                e = .inboxAppended(userId: item.userId, inboxSeq: 0, conversationId: m.conversationId, seq: m.seq, receiptFrom: nil, receiptKind: 0)
+            case .receipt(let c, let from, let kind, let seq):
+                e = .inboxAppended(userId: item.userId, inboxSeq: 0, conversationId: c, seq: seq, receiptFrom: from, receiptKind: kind.rawValue)
+            }
             return (e.kind, e.encode())
         }
         let directory = self.inboxes
@@ -56,11 +62,11 @@ public final class RemoteInboxWriter: Sendable {
                 for (i, item) in items.enumerated() {
                     let inbox = directory.inbox(item.userId)
                     if isFresh[i] {
-                        seqs[i] = inbox.append(
-                            .message(conversationId: item.message.conversationId, seq: item.message.seq), message: item.message,
-                            exceptBits: item.origin)
+                        var message: MessageRecord?
+                        if case .message(let m) = item.entry { message = m }
+                        seqs[i] = inbox.append(item.inboxEntry, message: message, exceptBits: item.origin)
                     } else {
-                        seqs[i] = inbox.seq(of: item.message)
+                        seqs[i] = inbox.seq(of: item.inboxEntry)
                     }
                 }
                 reply(.success(seqs))

@@ -109,12 +109,19 @@ public final class UserInbox: Sendable {
         state.withLock { $0.receivedUpTo = max($0.receivedUpTo, upTo) }
     }
 
-    /// The highest seq of `conversationId`'s messages in this inbox (a scan from the newest; 0 if none).
-    public func lastMessageSeq(of conversationId: String) -> UInt64 {
-        let symbol = symbols.intern(conversationId)
+    /// The highest seq among entries of the same kind as `entry` (the same conversation; for a
+    /// receipt also the same member and kind): a scan from the newest, 0 if none.
+    public func lastSeq(like entry: InboxEntry) -> UInt64 {
+        let probe = symbols.pack(entry)
         return state.withLock { s in
-            s.core.entries.last { $0.isMessage && $0.conversation == symbol }?.seq ?? 0
+            s.core.entries.last { $0.conversation == probe.conversation && $0.receipt == probe.receipt }?.seq ?? 0
         }
+    }
+
+    /// The inboxSeq of an entry (newest first search; 0 if absent).
+    public func seq(of entry: InboxEntry) -> UInt64 {
+        let target = symbols.pack(entry)
+        return state.withLock { s in s.core.entries.lastIndex(of: target).map { UInt64($0 + 1) } ?? 0 }
     }
 
     public func entries(after: UInt64, limit: Int) -> [(seq: UInt64, entry: InboxEntry)] {

@@ -126,7 +126,7 @@ public struct APIRouter: Sendable {
             _ = try await authenticate(r)
             let ids = (r.query["userIds"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
             guard ids.count <= 1000 else { throw .badRequest("userIds: at most 1000") }
-            let presence = sessions.presence(of: ids).map { p -> [String: Any] in
+            let presence = await sessions.presence(of: ids).map { p -> [String: Any] in
                 ["userId": p.userId, "status": p.online ? "online" : "offline", "lastSeen": p.lastSeen]
             }
             return .json(200, ["presence": presence])

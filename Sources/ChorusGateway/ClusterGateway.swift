@@ -34,6 +34,38 @@ public final class ClusterGateway: Sendable {
         self.logger = logger
         remoteSessions = RemoteSessions(services: services, transport: transport, loops: loops)
         proxies = ProxySessions(transport: transport, heartbeatMs: services.heartbeatMs)
+        services.cluster.withLock { $0 = self }
+        services.registry.remote.withLock { $0 = self }
+    }
+
+    /// Presence of users owned by other nodes, asked of their owners (with `watch`, each owner then
+    /// tells this node of every change). A user whose owner does not answer is reported offline.
+    func presence(of users: [String], watch: Bool) async -> [(String, PresenceCore.Status)] {
+        var byNode: [String: [String]] = [:]
+        for u in users { byNode[placement.owner(ofUser: u), default: []].append(u) }
+        var out: [(String, PresenceCore.Status)] = []
+        for (node, ids) in byNode {
+            var w = ByteWriter(capacity: 16 + ids.count * 16)
+            w.write(PeerKind.presenceWatch.rawValue); w.write(watch); w.writeVarint(UInt64(ids.count))
+            for id in ids { w.writeString(id) }
+            var statuses: [String: PresenceCore.Status] = [:]
+            if let answer = try? await transport.request(w.bytes, to: node), case .success(let body) = PeerAnswer.decode(answer) {
+                var r = ByteReader(Array(body))
+                for id in ids {
+                    guard let online = try? r.readBool(), let last = try? r.readInt64() else { break }
+                    statuses[id] = PresenceCore.Status(online: online, lastSeen: last)
+                }
+            }
+            for id in ids { out.append((id, statuses[id] ?? PresenceCore.Status(online: false, lastSeen: 0))) }
+        }
+        return out
+    }
+
+    /// Tells `node` (which watches `userId`) of a change.
+    func tellPresence(_ userId: String, _ status: PresenceCore.Status, to node: String) {
+        var w = ByteWriter(capacity: 48)
+        w.write(PeerKind.presence.rawValue); w.writeString(userId); w.write(status.online); w.write(status.lastSeen)
+        transport.send(w.bytes, to: node)
     }
 
     public func attach(router r: APIRouter) { router.withLock { $0 = r } }
@@ -144,6 +176,21 @@ public final class ClusterGateway: Sendable {
             }
         case .info:
             reply(.success(PeerAnswer.ok(Array(httpAddress.withLock { $0 }.utf8))))
+        case .presenceWatch:
+            guard let watch = try? r.readBool(), let n = try? r.readVarint(), n <= 1000 else {
+                return reply(.success(PeerAnswer.failure(.badRequest("malformed presence request"))))
+            }
+            var users: [String] = []
+            for _ in 0..<n {
+                guard let u = try? r.readString(bound: 256) else { return reply(.success(PeerAnswer.failure(.badRequest("malformed presence request")))) }
+                users.append(u)
+            }
+            let statuses = watch
+                ? services.registry.watch(fromNode: peer, users: users)
+                : users.map { ($0, services.registry.status($0)) }
+            var w = ByteWriter(capacity: statuses.count * 9)
+            for (_, s) in statuses { w.write(s.online); w.write(s.lastSeen) }
+            reply(.success(PeerAnswer.ok(w.bytes)))
         case .sessionFrame, .sessionPush, .sessionClose:
             reply(.success(PeerAnswer.failure(.badRequest("one-way message sent as a request"))))
         default:
@@ -163,6 +210,24 @@ public final class ClusterGateway: Sendable {
         case .sessionPush:
             guard let (proxy, frames) = try? PeerWire.readPush(&r) else { return }
             proxies.push(from: peer, proxy: proxy, frames: frames)
+        case .presence:
+            guard let user = try? r.readString(bound: 256), let online = try? r.readBool(), let last = try? r.readInt64() else { return }
+            services.registry.remoteChange(user, PresenceCore.Status(online: online, lastSeen: last))
+        case .typing:
+            guard let id = try? r.readString(bound: 256), let user = try? r.readString(bound: 256) else { return }
+            Task { _ = await typing(in: id, by: user) }
+        case .userPush:
+            guard let n = try? r.readVarint(), n <= 100_000 else { return }
+            var users: [String] = []
+            for _ in 0..<n {
+                guard let u = try? r.readString(bound: 256) else { return }
+                users.append(u)
+            }
+            guard let frame = try? r.readLengthPrefixed(bound: 1 << 20) else { return }
+            let bytes = Array(frame)
+            for u in users where placement.isLocal(user: u) {
+                for s in services.registry.sessions(of: u) { s.sendFromAnyThread(bytes) }
+            }
         case .sessionClose:
             guard let proxy = try? r.readUInt64(), let code = try? r.readUInt16(), let reason = try? r.readString(bound: 1024) else { return }
             // Either direction: the owner closing an edge's connection, or an edge ending an owner's session.
@@ -171,6 +236,39 @@ public final class ClusterGateway: Sendable {
         default:
             logger.warning("peer sent a request kind as one-way", metadata: ["peer": "\(peer)", "kind": "\(kind)"])
         }
+    }
+
+    /// `typing` from a session of `userId` (on its owner): relayed by the conversation's node to the
+    /// other members' sessions, on their owners. Ephemeral: nothing is logged, a lost one is lost.
+    /// An error is returned only when the conversation is here (a remote refusal is not reported).
+    func typing(in conversationId: String, by userId: String) async -> ChatError? {
+        guard placement.isLocal(conversation: conversationId) else {
+            var w = ByteWriter(capacity: 48)
+            w.write(PeerKind.typing.rawValue); w.writeString(conversationId); w.writeString(userId)
+            transport.send(w.bytes, to: placement.owner(ofConversation: conversationId))
+            return nil
+        }
+        let core: ConversationCore
+        do { core = try services.conversations.conversation(conversationId).snapshot } catch { return error }
+        guard core.isMember(userId) else { return .notMember }
+        let frame = ServerFrame.typing(conversationId: conversationId, userId: userId)
+        var remote: [String: [String]] = [:]
+        for member in core.members where member != userId {
+            if placement.isLocal(user: member) {
+                for s in services.registry.sessions(of: member) { s.sendFromAnyThread(frame) }
+            } else {
+                remote[placement.owner(ofUser: member), default: []].append(member)
+            }
+        }
+        for (node, users) in remote {
+            var w = ByteWriter(capacity: 32 + frame.count + users.count * 16)
+            w.write(PeerKind.userPush.rawValue)
+            w.writeVarint(UInt64(users.count))
+            for u in users { w.writeString(u) }
+            w.writeLengthPrefixed(frame)
+            transport.send(w.bytes, to: node)
+        }
+        return nil
     }
 
     /// A peer became unreachable (dead): relayed sessions through it or owned by it end.

@@ -152,10 +152,11 @@ final class SessionDriver: HeartbeatWatched {
             startSync(after: after, session: session)
         case .watch(let users):
             services.registry.watch(session, users: users)
-        case .typing(let conversationId) where services.conversations.isElsewhere(conversationId),
-            .read(let conversationId, _) where services.conversations.isElsewhere(conversationId):
-            // Not built yet across nodes (docs/STATUS.md): said plainly, never half-done.
-            session.send(ServerFrame.error(.unavailable("typing and read receipts in a conversation of another node are not available yet")))
+        case .typing(let conversationId) where services.cluster.withLock({ $0 }) != nil:
+            let cluster = services.cluster.withLock { $0 }!
+            Task {
+                if let e = await cluster.typing(in: conversationId, by: userId) { session.sendFromAnyThread(ServerFrame.error(e)) }
+            }
         case .typing(let conversationId):
             Task {
                 do {
@@ -173,7 +174,7 @@ final class SessionDriver: HeartbeatWatched {
         case .read(let conversationId, let seq):
             Task {
                 do {
-                    try await services.conversations.conversation(conversationId).read(by: userId, upTo: seq)
+                    try await services.conversations.read(conversationId, by: userId, upTo: seq)
                 } catch let e as ChatError {
                     session.sendFromAnyThread(ServerFrame.error(e))
                 } catch {}

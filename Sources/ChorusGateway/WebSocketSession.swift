@@ -19,6 +19,8 @@ public final class SessionServices: Sendable {
     public let maxOutboundFrames: Int
     public let logger: Logger
     public let metrics: GatewayMetrics
+    /// Set on a node of a cluster (typing reaches members on other nodes through it).
+    let cluster = Mutex<ClusterGateway?>(nil)
 
     public init(
         accounts: Accounts, conversations: Conversations, inboxes: InboxDirectory, registry: SessionRegistry, clock: any WallClock,
@@ -167,6 +169,8 @@ public final class SessionRegistry: Sendable {
 
     private let state = Mutex(State())
     private let clock: any WallClock
+    /// A cluster's presence across nodes (set by `ClusterGateway`); nil on a single node.
+    let remote = Mutex<ClusterGateway?>(nil)
 
     public init(clock: any WallClock) { self.clock = clock }
 
@@ -208,22 +212,63 @@ public final class SessionRegistry: Sendable {
         state.withLock { Array(($0.byUser[userId] ?? [:]).values) }
     }
 
-    /// Starts telling `session` about these users; sends their presence now.
+    /// Starts telling `session` about these users; sends their presence now. Users of other nodes:
+    /// their owner is asked for the status now and tells this node of every change.
     func watch(_ session: WebSocketSession, users: [String]) {
         let now = clock.nowMs()
+        let cluster = remote.withLock { $0 }
         let statuses = state.withLock { $0.presence.watch(ObjectIdentifier(session), users: users, now: now) }
-        for (u, status) in statuses { session.sendFromAnyThread(Self.frame(u, status)) }
+        var elsewhere: [String] = []
+        for (u, status) in statuses {
+            if let cluster, !cluster.placement.isLocal(user: u) {
+                elsewhere.append(u)
+            } else {
+                session.sendFromAnyThread(Self.frame(u, status))
+            }
+        }
+        guard let cluster, !elsewhere.isEmpty else { return }
+        Task {
+            for (u, status) in await cluster.presence(of: elsewhere, watch: true) { session.sendFromAnyThread(Self.frame(u, status)) }
+        }
     }
 
-    /// Presence as `GET /v1/presence` reports it.
-    public func presence(of users: [String]) -> [(userId: String, online: Bool, lastSeen: Int64)] {
+    /// One user's status now.
+    func status(_ userId: String) -> PresenceCore.Status {
         let now = clock.nowMs()
-        return state.withLock { st in users.map { u in let p = st.presence.status(u, now: now); return (u, p.online, p.lastSeen) } }
+        return state.withLock { $0.presence.status(userId, now: now) }
     }
 
+    /// Another node watches these users of this node: their status now.
+    func watch(fromNode node: String, users: [String]) -> [(String, PresenceCore.Status)] {
+        let now = clock.nowMs()
+        return state.withLock { $0.presence.watch(fromNode: node, users: users, now: now) }
+    }
+
+    /// A user of another node changed: tell the sessions here that watch it.
+    func remoteChange(_ userId: String, _ status: PresenceCore.Status) {
+        let targets = state.withLock { st in st.presence.watchers(of: userId).compactMap { st.byID[$0] } }
+        let frame = Self.frame(userId, status)
+        for t in targets { t.sendFromAnyThread(frame) }
+    }
+
+    /// Presence as `GET /v1/presence` reports it (users of other nodes: asked of their owners).
+    public func presence(of users: [String]) async -> [(userId: String, online: Bool, lastSeen: Int64)] {
+        let now = clock.nowMs()
+        var known = state.withLock { st in Dictionary(users.map { ($0, st.presence.status($0, now: now)) }, uniquingKeysWith: { a, _ in a }) }
+        if let cluster = remote.withLock({ $0 }) {
+            let elsewhere = users.filter { !cluster.placement.isLocal(user: $0) }
+            if !elsewhere.isEmpty { for (u, s) in await cluster.presence(of: elsewhere, watch: false) { known[u] = s } }
+        }
+        return users.map { u in (u, known[u]!.online, known[u]!.lastSeen) }
+    }
+
+    /// A local status change: this node's watchers, then the nodes watching.
     private func notify(_ change: PresenceCore.Change, _ targets: [WebSocketSession]) {
         let frame = Self.frame(change.userId, change.status)
         for t in targets { t.sendFromAnyThread(frame) }
+        if !change.nodes.isEmpty, let cluster = remote.withLock({ $0 }) {
+            for node in change.nodes { cluster.tellPresence(change.userId, change.status, to: node) }
+        }
     }
 
     static func frame(_ userId: String, _ status: PresenceCore.Status) -> [UInt8] {

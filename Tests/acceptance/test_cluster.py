@@ -300,3 +300,48 @@ def test_sigkill_of_a_node_loses_nothing_acknowledged(cluster):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def test_presence_typing_and_receipts_across_nodes(cluster):
+    from ring import Ring
+    ring = Ring(cluster.ids)
+    # a is owned by n1 and connects through n3; b is owned by n2 and connects through n1.
+    name_a = next(f"pa{k}" for k in range(1000) if ring.owner_of_username(f"pa{k}") == "n1")
+    name_b = next(f"pb{k}" for k in range(1000) if ring.owner_of_username(f"pb{k}") == "n2")
+    a, b = cluster[1].user(name_a), cluster[2].user(name_b)
+    assert ring.owner(a["id"]) == "n1" and ring.owner(b["id"]) == "n2", "user ids are minted on their username's owner"
+
+    async def run():
+        ws_a = await websockets.connect(cluster[2].ws_url(a["token"]))
+        assert json.loads(await ws_a.recv())["type"] == "hello"
+        await ws_a.send(json.dumps({"type": "watch", "userIds": [b["id"]]}))
+        first = (await frames_until(ws_a, lambda f: f["type"] == "presence"))[-1]
+        assert (first["userId"], first["status"]) == (b["id"], "offline")
+        ws_b = await websockets.connect(cluster[0].ws_url(b["token"]))
+        assert json.loads(await ws_b.recv())["type"] == "hello"
+        online = (await frames_until(ws_a, lambda f: f["type"] == "presence"))[-1]
+        assert (online["userId"], online["status"]) == (b["id"], "online")
+        status, listed = cluster[1].http("GET", f"/v1/presence?userIds={b['id']}", token=a["token"])
+        assert status == 200 and listed["presence"][0]["status"] == "online"
+
+        await ws_a.send(json.dumps({"type": "send", "clientMsgId": "p1", "to": b["id"], "body": "are you there"}))
+        ack = (await frames_until(ws_a, lambda f: f["type"] == "ack"))[-1]
+        conv = ack["conversationId"]
+        msg = (await frames_until(ws_b, lambda f: f["type"] == "message"))[-1]
+        await ws_b.send(json.dumps({"type": "typing", "conversationId": conv}))
+        typing = (await frames_until(ws_a, lambda f: f["type"] == "typing"))[-1]
+        assert (typing["conversationId"], typing["userId"]) == (conv, b["id"])
+        # b holds the entry, then reads: a gets a delivered and a read receipt, as inbox entries.
+        await ws_b.send(json.dumps({"type": "received", "upTo": msg["inboxSeq"]}))
+        delivered = (await frames_until(ws_a, lambda f: f["type"] == "receipt"))[-1]
+        assert (delivered["kind"], delivered["userId"], delivered["seq"], delivered["inboxSeq"]) == ("delivered", b["id"], 1, 2)
+        await ws_b.send(json.dumps({"type": "read", "conversationId": conv, "seq": 1}))
+        read = (await frames_until(ws_a, lambda f: f["type"] == "receipt"))[-1]
+        assert (read["kind"], read["userId"], read["seq"], read["inboxSeq"]) == ("read", b["id"], 1, 3)
+
+        await ws_b.close()
+        offline = (await frames_until(ws_a, lambda f: f["type"] == "presence"))[-1]
+        assert (offline["userId"], offline["status"]) == (b["id"], "offline")
+        await ws_a.close()
+
+    asyncio.run(run())
