@@ -1,0 +1,105 @@
+import ChorusCore
+import ChorusTestKit
+import Synchronization
+import Testing
+
+@testable import ChorusEngine
+
+/// The cluster's fan-out, without sockets: `InboxFanout` with a scripted transport, and
+/// `RemoteInboxWriter` on an in-memory log, replayed into a fresh state.
+@Suite struct FanoutTests {
+    static func message(_ seq: UInt64, in c: String = "c_one") -> MessageRecord {
+        MessageRecord(conversationId: c, seq: seq, messageId: "\(c):\(seq)", from: "u_a", body: "m\(seq)", ts: 1, clientMsgId: "k\(seq)")
+    }
+
+    /// A transport that fails the first `failures` requests, then answers every item with 100 + its
+    /// position; it records each batch it was given.
+    final class Script: Sendable {
+        let batches = Mutex<[[UInt64]]>([])
+        let failuresLeft: Mutex<Int>
+        init(failures: Int) { failuresLeft = Mutex(failures) }
+
+        func send(_ items: [RemoteInboxItem], _ node: String, _ reply: @escaping @Sendable (Result<[UInt64], ChatError>) -> Void) {
+            batches.withLock { $0.append(items.map(\.seq)) }
+            let fail = failuresLeft.withLock { f -> Bool in
+                defer { f -= 1 }
+                return f > 0
+            }
+            if fail { reply(.failure(.unavailable("down"))) } else { reply(.success(items.indices.map { UInt64(100 + $0) })) }
+        }
+    }
+
+    @Test func batchesGoInOrderAndAFailedBatchIsRetriedWholeAfterItsWaitersHear() async throws {
+        let script = Script(failures: 2)
+        let sleeps = Mutex<[Int64]>([])
+        let fanout = InboxFanout(maxBatch: 3, send: script.send, sleep: { ms in sleeps.withLock { $0.append(ms) } })
+        let heard = Mutex<[Result<UInt64, ChatError>]>([])
+        var items: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)] = []
+        let listen: @Sendable (Result<UInt64, ChatError>) -> Void = { r in heard.withLock { $0.append(r) } }
+        for seq: UInt64 in 1...5 {
+            items.append((RemoteInboxItem(userId: "u_b", message: Self.message(seq), origin: 0), seq == 1 ? listen : nil))
+        }
+        fanout.enqueue(items, to: "n2")
+        // Two failures with backoff, then 1-3 and 4-5; each retry resends the same head, in order.
+        while fanout.queued(for: "n2") > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(script.batches.withLock { $0 } == [[1, 2, 3], [1, 2, 3], [1, 2, 3], [4, 5]])
+        #expect(sleeps.withLock { $0 } == [100, 200], "exponential backoff from 50 ms")
+        // The waiter heard the first attempt's failure once, and never again.
+        #expect(heard.withLock { $0 } == [.failure(.unavailable("down"))])
+    }
+
+    @Test func pastTheBoundItemsAreDroppedAndCounted() {
+        let fanout = InboxFanout(maxQueued: 2, send: { _, _, _ in }, sleep: { _ in })
+        let refused = Mutex(0)
+        fanout.enqueue((1...4).map { seq in (RemoteInboxItem(userId: "u_b", message: Self.message(UInt64(seq)), origin: 0), { _ in refused.withLock { $0 += 1 } }) }, to: "n2")
+        #expect(fanout.queued(for: "n2") == 2)
+        #expect(fanout.droppedItems == 2)
+        #expect(refused.withLock { $0 } == 2)
+    }
+
+    func append(_ writer: RemoteInboxWriter, _ items: [RemoteInboxItem]) async throws -> [UInt64] {
+        try await withCheckedThrowingContinuation { c in writer.append(items) { c.resume(with: $0) } }
+    }
+
+    @Test func theOwnerTakesEachEntryOnceAndReplayAgrees() async throws {
+        let journal = InMemoryJournal()
+        let inboxes = InboxDirectory()
+        let writer = RemoteInboxWriter(journal: journal, inboxes: inboxes)
+        let first = try await append(writer, [
+            RemoteInboxItem(userId: "u_b", message: Self.message(1), origin: 0),
+            RemoteInboxItem(userId: "u_c", message: Self.message(1), origin: 0),
+            RemoteInboxItem(userId: "u_b", message: Self.message(2), origin: 0),
+        ])
+        #expect(first == [1, 1, 2])
+        // A retried batch (the answer was lost): nothing new, the same inboxSeqs.
+        let again = try await append(writer, [
+            RemoteInboxItem(userId: "u_b", message: Self.message(1), origin: 0),
+            RemoteInboxItem(userId: "u_b", message: Self.message(2), origin: 0),
+            RemoteInboxItem(userId: "u_b", entry: .receipt(conversationId: "c_one", from: "u_c", kind: .read, seq: 2)),
+        ])
+        #expect(again == [1, 2, 3])
+        let receiptAgain = try await append(writer, [RemoteInboxItem(userId: "u_b", entry: .receipt(conversationId: "c_one", from: "u_c", kind: .read, seq: 2))])
+        #expect(receiptAgain == [3])
+        #expect(journal.records.count == 4, "three messages' entries and one receipt, each logged once")
+
+        // Replay of the log rebuilds the same inboxes; a writer over them (after a restart) still
+        // recognises the repeats.
+        var state = EngineState()
+        let replayed = InboxDirectory()
+        for r in journal.records { try state.apply(kind: r.kind, payload: r.payload, lsn: r.lsn, inboxes: replayed) }
+        #expect(replayed.inbox("u_b").entries(after: 0, limit: 10).map(\.entry) == inboxes.inbox("u_b").entries(after: 0, limit: 10).map(\.entry))
+        let restarted = RemoteInboxWriter(journal: journal, inboxes: replayed)
+        #expect(try await append(restarted, [RemoteInboxItem(userId: "u_b", message: Self.message(2), origin: 0)]) == [2])
+        #expect(journal.records.count == 4)
+    }
+
+    @Test func replayKeepsOnlyThisNodesUsersInboxesForMessages() throws {
+        var state = EngineState()
+        state.ownsUser = { $0 == "u_a" }
+        let inboxes = InboxDirectory()
+        state.apply(.conversationCreated(conversationId: "c_one", kind: .direct, title: "", members: ["u_a", "u_b"], createdAt: 1), lsn: 1, inboxes: inboxes)
+        state.apply(.messageAppended(Self.message(1)), lsn: 2, inboxes: inboxes)
+        #expect(inboxes.inbox("u_a").lastSeq == 1)
+        #expect(inboxes.inbox("u_b").lastSeq == 0, "u_b's entry is logged on its owner")
+    }
+}
