@@ -81,6 +81,7 @@ struct Node {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         // A cluster: the mesh, and the gateway's part that forwards to owners and answers peers.
         let meshService = GatewayMeshService()
+        let reconciler = Mutex<Conversations?>(nil)
         var mesh: MeshNode?
         let addressBook = PeerAddressBook()
         if let listen = settings.mesh {
@@ -90,6 +91,8 @@ struct Node {
             meshConfig.maxFrameBytes = 2 << 20
             let node = MeshNode(configuration: meshConfig, group: group, service: meshService, logger: logger) { peer, status in
                 if status == .dead { meshService.gateway.withLock { $0 }?.peerDown(peer) }
+                // Reachable again (or for the first time): put back what its users may miss.
+                if status == .alive, let conversations = reconciler.withLock({ $0 }) { Task { await conversations.reconcile(with: peer) } }
             }
             mesh = node
         }
@@ -101,6 +104,7 @@ struct Node {
         let conversations = Conversations(
             state: state, accounts: accounts, journal: log, inboxes: inboxes, clock: clock, limits: accountsConfig.limits,
             placement: placement, peers: peers, fanout: fanout)
+        reconciler.withLock { $0 = conversations }
         state = EngineState()  // the actors own it now; keeping the replay's copy would double it
 
         let readiness = ReadinessFlag()

@@ -52,6 +52,8 @@ public enum PeerKind: UInt8, Sendable {
     case presenceWatch = 24
     /// A watched user's presence changed (one-way, from its owner).
     case presence = 25
+    /// How far these users' inboxes (owned here) go in these conversations (a reconciliation).
+    case inboxHigh = 26
 }
 
 /// An answer's envelope: `ok` then the body, or a `ChatError`.

@@ -64,6 +64,38 @@ public actor Conversations {
         try await conversation(conversationId).read(by: userId, upTo: seq)
     }
 
+    /// Puts back what `node`'s users miss of this node's conversations (see `InboxFanout.reconcile`);
+    /// run when `node` becomes reachable, at start included. Asks in pages of 10,000 members.
+    public nonisolated func reconcile(with node: String) async {
+        guard let peers, let fanout = context.fanout else { return }
+        let members = actors.withLock { a in
+            a.values.flatMap { actor -> [RemoteMember] in
+                let core = actor.snapshot
+                guard core.lastSeq > 0 else { return [] }
+                return core.members.filter { placement.owner(ofUser: $0) == node && !placement.isLocal(user: $0) }
+                    .map { RemoteMember(userId: $0, conversationId: core.id, lastSeq: core.lastSeq) }
+            }
+        }
+        var start = 0
+        var attempt = 0
+        while start < members.count {
+            let page = Array(members[start..<min(start + 10_000, members.count)])
+            do {
+                try await fanout.reconcile(
+                    node, members: page, ask: { m throws(ChatError) in try await peers.inboxHigh(m, at: node) },
+                    load: { c, seqs in await self.messages(c, seqs: seqs) })
+                start += page.count
+                attempt = 0
+            } catch {
+                // Heard from but not reachable yet (our connection to it is still being made), or
+                // gone again: a few more tries, then the next time it becomes reachable.
+                attempt += 1
+                guard attempt <= 10 else { return }
+                try? await Task.sleep(for: .milliseconds(200 * attempt))
+            }
+        }
+    }
+
     /// Whether the conversation is owned by another node.
     public nonisolated func isElsewhere(_ conversationId: String) -> Bool { peers != nil && !placement.isLocal(conversation: conversationId) }
 

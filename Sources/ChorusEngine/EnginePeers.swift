@@ -66,6 +66,20 @@ public struct EnginePeers: Sendable {
         _ = try PeerAnswer.decode(try await transport.request(w.bytes, to: node)).get()
     }
 
+    func inboxHigh(_ members: [RemoteMember], at node: String) async throws(ChatError) -> [UInt64] {
+        var w = ByteWriter(capacity: 16 + members.count * 32)
+        w.write(PeerKind.inboxHigh.rawValue)
+        w.writeVarint(UInt64(members.count))
+        for m in members { w.writeString(m.userId); w.writeString(m.conversationId) }
+        var r = ByteReader(Array(try PeerAnswer.decode(try await transport.request(w.bytes, to: node)).get()))
+        var out: [UInt64] = []
+        for _ in members {
+            guard let v = try? r.readUInt64() else { throw .unavailable("malformed peer answer") }
+            out.append(v)
+        }
+        return out
+    }
+
     func usersExist(_ ids: [String], at node: String) async throws(ChatError) -> Bool {
         var w = ByteWriter(capacity: 16 + ids.count * 16)
         w.write(PeerKind.usersExist.rawValue)

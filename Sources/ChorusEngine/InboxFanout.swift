@@ -45,6 +45,11 @@ public struct RemoteInboxItem: Sendable, Equatable {
         }
     }
 
+    var isMessage: Bool {
+        if case .message = entry { return true }
+        return false
+    }
+
     var inboxEntry: InboxEntry {
         switch entry {
         case .message(let m): .message(conversationId: m.conversationId, seq: m.seq)
@@ -68,6 +73,8 @@ public final class InboxFanout: Sendable {
         var items: [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] = []
         var inFlight = false
         var failures = 0
+        /// A reconciliation is running: nothing is sent until it has put what was missing in front.
+        var paused = false
     }
 
     public let maxQueued: Int
@@ -104,7 +111,7 @@ public final class InboxFanout: Sendable {
                     q.items.append((item, done))
                 }
             }
-            let start = !q.inFlight && !q.items.isEmpty
+            let start = !q.inFlight && !q.paused && !q.items.isEmpty
             if start { q.inFlight = true }
             qs[node] = q
             return start
@@ -116,7 +123,7 @@ public final class InboxFanout: Sendable {
     /// Sends the head of `node`'s queue (one request in flight per node).
     private func pump(_ node: String) {
         let batch = queues.withLock { qs -> [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] in
-            guard let q = qs[node], !q.items.isEmpty else {
+            guard let q = qs[node], !q.items.isEmpty, !q.paused else {
                 qs[node]?.inFlight = false
                 return []
             }
@@ -151,5 +158,65 @@ public final class InboxFanout: Sendable {
                 }
             }
         }
+    }
+}
+
+/// What a conversation's node knows of one member owned by another node.
+public struct RemoteMember: Sendable, Equatable {
+    public var userId: String
+    public var conversationId: String
+    /// The conversation's newest seq.
+    public var lastSeq: UInt64
+
+    public init(userId: String, conversationId: String, lastSeq: UInt64) {
+        self.userId = userId
+        self.conversationId = conversationId
+        self.lastSeq = lastSeq
+    }
+}
+
+extension InboxFanout {
+    /// Puts back whatever `node`'s users are missing of this node's conversations: entries lost with
+    /// a restart of this node (the queue lived in memory) or dropped at the bound. Run when `node`
+    /// becomes reachable. The queue is paused (after the batch in flight), `node` is asked how far
+    /// each member's inbox goes (`ask`), and the missing messages (`load`) go in front of what is
+    /// queued, in seq order, so every member still gets each conversation in seq order.
+    public func reconcile(
+        _ node: String, members: [RemoteMember],
+        ask: @Sendable ([RemoteMember]) async throws(ChatError) -> [UInt64],
+        load: @Sendable (String, [UInt64]) async -> [MessageRecord]
+    ) async throws(ChatError) {
+        guard !members.isEmpty else { return }
+        queues.withLock { qs in
+            var q = qs[node] ?? Queue()
+            q.paused = true
+            qs[node] = q
+        }
+        defer {
+            queues.withLock { $0[node]?.paused = false }
+            let start = queues.withLock { qs -> Bool in
+                guard var q = qs[node], !q.inFlight, !q.items.isEmpty else { return false }
+                q.inFlight = true
+                qs[node] = q
+                return true
+            }
+            if start { pump(node) }
+        }
+        while queues.withLock({ $0[node]?.inFlight ?? false }) { await sleep(5) }
+        let highs = try await ask(members)
+        var missing: [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] = []
+        for (i, m) in members.enumerated() where i < highs.count && highs[i] < m.lastSeq {
+            // Up to the first seq already queued for this member and conversation, if any.
+            let firstQueued = queues.withLock { qs in
+                qs[node]?.items.first { $0.item.userId == m.userId && $0.item.conversationId == m.conversationId && $0.item.isMessage }?.item.seq
+            }
+            let upTo = min(m.lastSeq, (firstQueued ?? m.lastSeq + 1) - 1)
+            guard upTo > highs[i] else { continue }
+            for message in await load(m.conversationId, Array((highs[i] + 1)...upTo)) {
+                missing.append((RemoteInboxItem(userId: m.userId, message: message, origin: 0), nil))
+            }
+        }
+        guard !missing.isEmpty else { return }
+        queues.withLock { qs in qs[node]!.items.insert(contentsOf: missing, at: 0) }
     }
 }

@@ -18,6 +18,17 @@ public final class RemoteInboxWriter: Sendable {
         self.inboxes = inboxes
     }
 
+    /// How far a user's inbox goes in a conversation's messages (what a reconciliation asks).
+    public func highest(user: String, conversation: String) -> UInt64 {
+        high.withLock { h in
+            let key = RemoteInboxItem(userId: user, message: MessageRecord(conversationId: conversation, seq: 0, messageId: "", from: "", body: "", ts: 0, clientMsgId: ""), origin: 0).dedupKey
+            if let known = h[key] { return known }
+            let found = inboxes.inbox(user).lastSeq(like: .message(conversationId: conversation, seq: 0))
+            h[key] = found
+            return found
+        }
+    }
+
     /// Appends `items` (in order); `reply` gets each item's inboxSeq (a repeat's existing one, or 0
     /// if it is still being logged by an earlier batch).
     public func append(_ items: [RemoteInboxItem], reply: @escaping @Sendable (Result<[UInt64], ChatError>) -> Void) {

@@ -57,6 +57,26 @@ import Testing
         #expect(refused.withLock { $0 } == 2)
     }
 
+    @Test func reconciliationPutsWhatIsMissingInFrontOfWhatIsQueued() async throws {
+        // The node is down: 8...10 wait in the queue (the first attempt failed); the member's inbox
+        // has up to 5 (6 and 7 were lost with a restart of this node).
+        let sent = Mutex<[[UInt64]]>([])
+        let down = Mutex(true)
+        let fanout = InboxFanout(
+            send: { items, _, reply in
+                sent.withLock { $0.append(items.map(\.seq)) }
+                if down.withLock({ $0 }) { reply(.failure(.unavailable("down"))) } else { reply(.success(items.map { _ in 1 })) }
+            },
+            sleep: { _ in try? await Task.sleep(for: .milliseconds(1)) })
+        fanout.enqueue((8...10).map { (RemoteInboxItem(userId: "u_b", message: Self.message(UInt64($0)), origin: 0), nil) }, to: "n2")
+        down.withLock { $0 = false }
+        try await fanout.reconcile(
+            "n2", members: [RemoteMember(userId: "u_b", conversationId: "c_one", lastSeq: 10)],
+            ask: { _ in [5] }, load: { _, seqs in seqs.map { Self.message($0) } })
+        while fanout.queued(for: "n2") > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(sent.withLock { $0 }.last == [6, 7, 8, 9, 10], "in seq order, the missing first")
+    }
+
     func append(_ writer: RemoteInboxWriter, _ items: [RemoteInboxItem]) async throws -> [UInt64] {
         try await withCheckedThrowingContinuation { c in writer.append(items) { c.resume(with: $0) } }
     }

@@ -345,3 +345,42 @@ def test_presence_typing_and_receipts_across_nodes(cluster):
         await ws_a.close()
 
     asyncio.run(run())
+
+
+def test_entries_queued_for_a_down_node_survive_a_restart_of_the_conversations_node(cluster):
+    from ring import Ring
+    ring = Ring(cluster.ids)
+    name_s = next(f"rs{k}" for k in range(1000) if ring.owner_of_username(f"rs{k}") == "n1")
+    name_m = next(f"rm{k}" for k in range(1000) if ring.owner_of_username(f"rm{k}") == "n3")
+    name_o = next(f"ro{k}" for k in range(1000) if ring.owner_of_username(f"ro{k}") == "n2")
+    sender, member, other = cluster[0].user(name_s), cluster[2].user(name_m), cluster[1].user(name_o)
+    # The group lives on n1 (its creator's node); the member's inbox on n3.
+    status, group = cluster[0].http("POST", "/v1/conversations", {"members": [member["id"], other["id"]]}, token=sender["token"])
+    assert status == 201 and ring.owner(group["conversationId"]) == "n1"
+    gid = group["conversationId"]
+    cluster[2].kill()
+    for k in range(5):
+        status, m = cluster[0].http("POST", f"/v1/conversations/{gid}/messages", {"clientMsgId": f"q{k}", "body": f"queued {k}"}, token=sender["token"])
+        assert status == 201 and m["seq"] == k + 1
+    # n1 dies with the member's entries still in its (in-memory) queue; both come back.
+    cluster[0].kill()
+    cluster.restart(0)
+    cluster.restart(2)
+
+    async def member_sync():
+        async with websockets.connect(cluster[1].ws_url(member["token"])) as ws:
+            json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "sync", "after": 0}))
+            got = await frames_until(ws, lambda f: f["type"] == "synced")
+            return [f["body"] for f in got if f["type"] == "message"]
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            bodies = asyncio.run(member_sync())
+        except websockets.InvalidStatus:
+            bodies = None
+        if bodies == [f"queued {k}" for k in range(5)] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert bodies == [f"queued {k}" for k in range(5)]
