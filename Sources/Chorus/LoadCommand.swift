@@ -15,7 +15,8 @@ struct LoadCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Server HTTP address HOST:PORT.") var target = "127.0.0.1:8080"
+    @Option(help: "Server HTTP address HOST:PORT; repeat for nodes of one cluster (connection i uses target i mod count).")
+    var target: [String] = ["127.0.0.1:8080"]
     @Option(help: "WebSocket connections (even; at most 19000 per process here).") var connections = 100
     @Option(help: "Messages per second over all connections; 0 = closed loop (see --window).") var rate = 1000.0
     @Option(help: "Closed loop: messages in flight per connection.") var window = 1
@@ -36,14 +37,17 @@ struct LoadCommand: ParsableCommand {
             throw ValidationError("--rate >= 0, --window 1...10000, --duration > 0, 0 <= --warmup < --duration")
         }
         guard (40...4096).contains(bodyBytes) else { throw ValidationError("--body-bytes must be 40...4096") }
-        guard (try? ConfigParsing.hostPort(target)) != nil else { throw ValidationError("--target must be HOST:PORT") }
+        guard !target.isEmpty, target.allSatisfy({ (try? ConfigParsing.hostPort($0)) != nil }) else {
+            throw ValidationError("--target must be HOST:PORT")
+        }
     }
 
     func run() throws {
         var o = LoadOptions()
-        let (host, port) = try ConfigParsing.hostPort(target)
+        let (host, port) = try ConfigParsing.hostPort(target[0])
         o.host = host
         o.port = port
+        o.moreTargets = try target.dropFirst().map { try ConfigParsing.hostPort($0) }
         o.connections = connections
         o.rate = rate
         o.window = window

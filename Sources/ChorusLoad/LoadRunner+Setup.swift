@@ -83,7 +83,9 @@ extension LoadRunner {
         let plan = self.plan
         let runId = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         try parallel(o.connections, workers: o.setupWorkers) { i in
-            let fd = try WebSocketHandshake.open(host: o.host, port: o.port, token: accounts[i].token)
+            let targets = [(o.host, o.port)] + o.moreTargets
+            let (host, port) = targets[i % targets.count]
+            let fd = try WebSocketHandshake.open(host: host, port: port, token: accounts[i].token)
             let channel = try ClientBootstrap(group: group)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in

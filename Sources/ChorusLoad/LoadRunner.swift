@@ -8,6 +8,9 @@ import Synchronization
 public struct LoadOptions: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
+    /// More nodes of the same cluster: connection `i` opens its WebSocket on node `i % (1 + count)`
+    /// (the first being `host:port`); set-up goes through the first.
+    public var moreTargets: [(host: String, port: Int)] = []
     public var connections = 100
     /// Messages per second over all connections; 0 = closed loop with `window` in flight each.
     public var rate = 1000.0
