@@ -140,4 +140,38 @@ import Testing
         await b.stop()
         try await group.shutdownGracefully()
     }
+
+    @Test func oneWayFramesArriveInOrderUnderAWindowedStream() async throws {
+        final class Sink: MeshService {
+            let got = Mutex<[UInt32]>([])
+            func handle(request payload: [UInt8], from peer: String, reply: @escaping @Sendable (Result<[UInt8], MeshError>) -> Void) {}
+            func handle(oneWay payload: [UInt8], from peer: String) {
+                let n = payload.prefix(4).enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+                got.withLock { $0.append(n) }
+            }
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let ports = Dictionary(uniqueKeysWithValues: zip(["a", "b"], try Self.freePorts(2)))
+        let sink = Sink()
+        let a = MeshNode(configuration: Self.configuration("a", ports), group: group, service: Service(), logger: Logger(label: "mesh-a"))
+        let b = MeshNode(configuration: Self.configuration("b", ports), group: group, service: sink, logger: Logger(label: "mesh-b"))
+        try await a.start()
+        try await b.start()
+        #expect(try await Self.eventually { a.allPeersAlive && b.allPeersAlive })
+        let total: UInt32 = 20_000
+        var sent: UInt32 = 0
+        while sent < total {
+            // At most 512 in flight.
+            while sent - UInt32(sink.got.withLock { $0.count }) >= 512 { try await Task.sleep(for: .microseconds(100)) }
+            var payload = [UInt8](repeating: 0, count: 64)
+            for i in 0..<4 { payload[i] = UInt8((sent >> (8 * UInt32(i))) & 0xFF) }
+            a.send(payload, to: "b")
+            sent += 1
+        }
+        #expect(try await Self.eventually(10) { sink.got.withLock { $0.count } == Int(total) })
+        #expect(sink.got.withLock { $0 } == Array(0..<total))
+        await a.stop()
+        await b.stop()
+        try await group.shutdownGracefully()
+    }
 }
