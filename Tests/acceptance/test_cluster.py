@@ -21,6 +21,21 @@ def free_ports(n):
     return ports
 
 
+def until_equal(fetch, want, seconds=20):
+    """Calls `fetch` (an async function) until it returns `want` or `seconds` pass; returns the
+    last answer. For state other nodes reach by themselves (retries, reconnects): a WebSocket
+    refused with 503 meanwhile counts as not yet."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            got = asyncio.run(fetch())
+        except websockets.InvalidStatus:
+            got = None
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
 def wait_ready(node, seconds=20):
     """Polls /readyz: a node is ready once its log is recovered and it has joined the mesh."""
     deadline = time.monotonic() + seconds
@@ -374,13 +389,5 @@ def test_entries_queued_for_a_down_node_survive_a_restart_of_the_conversations_n
             got = await frames_until(ws, lambda f: f["type"] == "synced")
             return [f["body"] for f in got if f["type"] == "message"]
 
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            bodies = asyncio.run(member_sync())
-        except websockets.InvalidStatus:
-            bodies = None
-        if bodies == [f"queued {k}" for k in range(5)] or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    bodies = until_equal(member_sync, [f"queued {k}" for k in range(5)])
     assert bodies == [f"queued {k}" for k in range(5)]

@@ -5,14 +5,13 @@ import asyncio
 import json
 import socket
 import threading
-import time
 
 import pytest
 import websockets
 
 from conftest import Server
 from ring import Ring
-from test_cluster import free_ports, frames_until, wait_ready
+from test_cluster import free_ports, frames_until, until_equal, wait_ready
 
 
 class Proxy:
@@ -127,13 +126,4 @@ def test_a_cut_link_costs_only_the_cut_off_nodes_keys_and_heals(proxied):
             return [f["body"] for f in got if f["type"] == "message"]
 
     want = [f"during cut {k}" for k in range(5)]
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            bodies = asyncio.run(c_sync())
-        except websockets.InvalidStatus:
-            bodies = None
-        if bodies == want or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert bodies == want
+    assert until_equal(c_sync, want, seconds=30) == want
