@@ -83,13 +83,7 @@ public final class UserInbox: Sendable {
     }
 
     /// The inboxSeq of a message's entry (newest first search; 0 if absent).
-    public func seq(of m: MessageRecord) -> UInt64 {
-        state.withLock { s in
-            let target = PackedInboxEntry.message(conversation: symbols.intern(m.conversationId), seq: m.seq)
-            guard let i = s.core.entries.lastIndex(of: target) else { return 0 }
-            return UInt64(i + 1)
-        }
-    }
+    public func seq(of m: MessageRecord) -> UInt64 { seq(of: .message(conversationId: m.conversationId, seq: m.seq)) }
 
     /// Claims the entries in (previous claim, min(upTo, lastSeq)] for delivered receipts; nil when the
     /// claim moves nothing. Claims only move forward, so two sessions never report one entry twice.

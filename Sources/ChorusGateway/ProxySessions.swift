@@ -110,8 +110,7 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
             // The owner's session ends; this side echoes the client's code (as a local session does).
             let payload = frame.unmaskedData
             let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self) ?? 1000
-            let sendable = (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
-            closeLocally(code: sendable ? code : 1000, reason: "", tellOwner: true)
+            closeLocally(code: CloseCode.echoing(code), reason: "", tellOwner: true)
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .pong:

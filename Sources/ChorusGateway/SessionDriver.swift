@@ -63,11 +63,8 @@ final class SessionDriver: HeartbeatWatched {
         services.registry.remove(s)
     }
 
-    /// The client's close frame: echo its code when it is one that may be sent (RFC 6455 7.4), else 1000.
-    func clientClosed(code: UInt16) {
-        let sendable = (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
-        session?.close(code: sendable ? code : 1000)
-    }
+    /// The client's close frame: answered with `CloseCode.echoing` its code.
+    func clientClosed(code: UInt16) { session?.close(code: CloseCode.echoing(code)) }
 
     /// A text frame from the client.
     func text(_ bytes: [UInt8]) {

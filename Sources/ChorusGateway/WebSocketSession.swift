@@ -47,6 +47,12 @@ public enum CloseCode {
     public static let tokenRevoked: UInt16 = 4001
     /// The session's outbound queue overflowed (a slow reader); reconnect and `sync`.
     public static let outboundOverflow: UInt16 = 4008
+
+    /// The code to answer a client's close frame with: its own when it is one that may be sent
+    /// (RFC 6455 section 7.4), else 1000.
+    static func echoing(_ code: UInt16) -> UInt16 {
+        (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code) ? code : 1000
+    }
 }
 
 /// One open session: the inbox listener and the writer of server frames. Thread-safe entry points hop

@@ -29,32 +29,3 @@ public struct Backoff: Sendable, Equatable {
     /// A connection succeeded: start again from `base`.
     public mutating func reset() { attempt = 0 }
 }
-
-/// A peer connection's outbound queue bound, in frames and bytes: past either, sends to that peer
-/// are refused (the caller answers `unavailable`) instead of growing memory without end.
-public struct OutboundBudget: Sendable, Equatable {
-    public let maxFrames: Int
-    public let maxBytes: Int
-    public private(set) var frames = 0
-    public private(set) var bytes = 0
-
-    public init(maxFrames: Int = 65_536, maxBytes: Int = 64 << 20) {
-        self.maxFrames = maxFrames
-        self.maxBytes = maxBytes
-    }
-
-    /// Takes room for a frame of `size` bytes; false (and nothing taken) if it does not fit.
-    public mutating func take(_ size: Int) -> Bool {
-        guard frames < maxFrames, bytes + size <= maxBytes else { return false }
-        frames += 1
-        bytes += size
-        return true
-    }
-
-    /// A frame of `size` bytes left (written to the socket or dropped with the connection).
-    public mutating func release(_ size: Int) {
-        precondition(frames > 0 && bytes >= size, "released more than taken")
-        frames -= 1
-        bytes -= size
-    }
-}

@@ -24,15 +24,3 @@ import Testing
         }
     }
 }
-
-@Suite struct OutboundBudgetTests {
-    @Test func refusesPastFramesOrBytesAndGivesRoomBack() {
-        var q = OutboundBudget(maxFrames: 3, maxBytes: 100)
-        let taken = [q.take(40), q.take(40), q.take(30), q.take(20), q.take(0)]
-        #expect(taken == [true, true, false, true, false], "bytes bound, then frames bound")
-        #expect(q.frames == 3 && q.bytes == 100)
-        q.release(40)
-        let again = q.take(30)
-        #expect(again && q.frames == 3 && q.bytes == 90)
-    }
-}
