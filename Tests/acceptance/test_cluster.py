@@ -391,3 +391,18 @@ def test_entries_queued_for_a_down_node_survive_a_restart_of_the_conversations_n
 
     bodies = until_equal(member_sync, [f"queued {k}" for k in range(5)])
     assert bodies == [f"queued {k}" for k in range(5)]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--peer", "n2@127.0.0.1:9000"], "--peer: needs --mesh"),
+    (["--mesh", "127.0.0.1:0"], "--mesh"),
+    (["--node-id", "n1", "--mesh", "127.0.0.1:9001", "--peer", "n1@127.0.0.1:9002"], "is this node"),
+    (["--mesh", "127.0.0.1:9001", "--peer", "n2@127.0.0.1:9002", "--peer", "n2@127.0.0.1:9003"], "named twice"),
+    (["--mesh", "127.0.0.1:9001", "--peer", "justahost:9002"], "--peer"),
+])
+def test_bad_cluster_options_exit_2_with_the_reason(datadir, args, says):
+    import subprocess
+    from conftest import chorus_binary
+    p = subprocess.run([chorus_binary(), "serve", "--data", datadir + "/d", *args], capture_output=True, timeout=30)
+    assert p.returncode == 2
+    assert says in p.stderr.decode(), p.stderr.decode()
