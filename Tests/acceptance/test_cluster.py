@@ -78,12 +78,17 @@ def cluster(datadir):
 
 
 def test_cluster_view_lists_every_node_alive_with_its_client_address(cluster):
-    for n in cluster:
+    import urllib.request
+    for k, n in enumerate(cluster):
         status, view = n.http("GET", "/v1/cluster")
         assert status == 200
         assert view["nodes"] == [
             {"nodeId": f"n{i + 1}", "address": cluster[i].base, "status": "alive"} for i in range(3)
         ]
+        # The same in metrics: one gauge per peer, 0 = alive.
+        text = urllib.request.urlopen(f"http://{n.base}/metrics", timeout=10).read().decode()
+        for peer in (p for p in cluster.ids if p != cluster.ids[k]):
+            assert f'chorus_mesh_peer_status{{peer="{peer}"}} 0' in text, text[:2000]
 
 
 def test_register_login_and_logout_work_on_any_node(cluster):
