@@ -2,15 +2,20 @@
 /// frames. Every integer is little-endian.
 ///
 ///     hello  = "CHMS" | version u8 | ring signature u64 | node id length u8 | node id (1...64 bytes)
-///     frame  = length u32 (of what follows, 9...maxFrameBytes) | type u8 | correlation u64 | payload
+///     frame  = length u32 (of what follows, 17...maxFrameBytes) | type u8 | ring signature u64 |
+///              correlation u64 | payload
+///
+/// Every frame carries its sender's ring signature (not only the hello): a frame of another ring
+/// (a peer on an older or newer membership) is refused by `MeshPeerHandler` and the connection closed.
 ///
 /// Each side sends one `hello` first; everything after it is frames. The decoder checks the magic,
 /// the version, every length against its bound before buffering anything, and the frame type; any
 /// violation is a `MeshCodecError` (the connection is then closed), never a crash.
 public enum MeshWire {
     public static let magic: [UInt8] = Array("CHMS".utf8)
-    public static let version: UInt8 = 1
-    public static let frameHeaderBytes = 4 + 1 + 8
+    /// 2: the ring signature in every frame.
+    public static let version: UInt8 = 2
+    public static let frameHeaderBytes = 4 + 1 + 8 + 8
     public static let maxNodeIdBytes = 64
 }
 
@@ -38,11 +43,14 @@ public enum MeshFrameType: UInt8, Sendable, Equatable {
 
 public struct MeshFrame: Sendable, Equatable {
     public var type: MeshFrameType
+    /// The sender's ring signature (stamped by `MeshPeerHandler` on the way out).
+    public var ring: UInt64
     public var correlation: UInt64
     public var payload: [UInt8]
 
-    public init(type: MeshFrameType, correlation: UInt64, payload: [UInt8] = []) {
+    public init(type: MeshFrameType, ring: UInt64 = 0, correlation: UInt64, payload: [UInt8] = []) {
         self.type = type
+        self.ring = ring
         self.correlation = correlation
         self.payload = payload
     }
@@ -79,8 +87,9 @@ extension MeshFrame {
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(MeshWire.frameHeaderBytes + payload.count)
-        appendLE(UInt32(1 + 8 + payload.count), to: &out)
+        appendLE(UInt32(1 + 8 + 8 + payload.count), to: &out)
         out.append(type.rawValue)
+        appendLE(ring, to: &out)
         appendLE(correlation, to: &out)
         out += payload
         return out
@@ -102,7 +111,7 @@ public struct MeshDecoder: Sendable {
 
     /// `expectingHello: false` decodes frames only (a stream whose hello was already taken).
     public init(maxFrameBytes: Int = 1 << 20, expectingHello: Bool = true) {
-        precondition(maxFrameBytes >= 9)
+        precondition(maxFrameBytes >= 17)
         self.maxFrameBytes = maxFrameBytes
         helloSeen = !expectingHello
     }
@@ -163,14 +172,15 @@ public struct MeshDecoder: Sendable {
         let available = bufferedBytes
         guard available >= 4 else { return nil }
         let length = readLE(UInt32.self, at: 0)
-        guard length >= 9 else { throw .frameTooShort(length: length) }
+        guard length >= 17 else { throw .frameTooShort(length: length) }
         guard Int(length) <= maxFrameBytes else { throw .frameTooLarge(length: length, limit: maxFrameBytes) }
         if available >= 5, MeshFrameType(rawValue: byte(4)) == nil { throw .unknownFrameType(byte(4)) }
         guard available >= 4 + Int(length) else { return nil }
         let type = MeshFrameType(rawValue: byte(4))!
-        let correlation = readLE(UInt64.self, at: 5)
-        let payload = Array(buffer[(start + 13)..<(start + 4 + Int(length))])
+        let ring = readLE(UInt64.self, at: 5)
+        let correlation = readLE(UInt64.self, at: 13)
+        let payload = Array(buffer[(start + 21)..<(start + 4 + Int(length))])
         start += 4 + Int(length)
-        return .frame(MeshFrame(type: type, correlation: correlation, payload: payload))
+        return .frame(MeshFrame(type: type, ring: ring, correlation: correlation, payload: payload))
     }
 }

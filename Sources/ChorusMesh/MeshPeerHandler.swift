@@ -41,7 +41,11 @@ public final class MeshPeerHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
             }
         case .frame(let frame):
-            guard peer != nil else { return context.close(promise: nil) }  // the decoder makes this unreachable
+            guard let peer else { return context.close(promise: nil) }  // the decoder makes this unreachable
+            guard frame.ring == handshake.ringSignature else {
+                onRefused("ring mismatch in a frame from \(peer): \(String(frame.ring, radix: 16)), this node \(String(handshake.ringSignature, radix: 16))")
+                return context.close(promise: nil)
+            }
             context.fireChannelRead(wrapInboundOut(frame))
         }
     }
@@ -51,6 +55,8 @@ public final class MeshPeerHandler: ChannelDuplexHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        context.write(wrapOutboundOut(.frame(unwrapOutboundIn(data))), promise: promise)
+        var frame = unwrapOutboundIn(data)
+        frame.ring = handshake.ringSignature
+        context.write(wrapOutboundOut(.frame(frame)), promise: promise)
     }
 }

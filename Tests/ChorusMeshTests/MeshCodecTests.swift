@@ -1,20 +1,22 @@
 import ChorusMesh
 import NIOCore
+import NIOEmbedded
 import NIOTestUtils
+import Synchronization
 import Testing
 
 @Suite struct MeshCodecTests {
     let hello = MeshHello(ringSignature: 0x0102_0304_0506_0708, nodeId: "node1")
     let frames = [
-        MeshFrame(type: .request, correlation: 7, payload: [0xAA, 0xBB, 0xCC]),
-        MeshFrame(type: .heartbeat, correlation: 8),
-        MeshFrame(type: .oneWay, correlation: 0, payload: Array(repeating: 0x5A, count: 300)),
+        MeshFrame(type: .request, ring: 0x0102_0304_0506_0708, correlation: 7, payload: [0xAA, 0xBB, 0xCC]),
+        MeshFrame(type: .heartbeat, ring: 0x0102_0304_0506_0708, correlation: 8),
+        MeshFrame(type: .oneWay, ring: 0x0102_0304_0506_0708, correlation: 0, payload: Array(repeating: 0x5A, count: 300)),
     ]
 
     @Test func encodingIsExactBytes() {
-        #expect(hello.encoded() == Array("CHMS".utf8) + [1, 8, 7, 6, 5, 4, 3, 2, 1, 5] + Array("node1".utf8))
-        #expect(frames[0].encoded() == [12, 0, 0, 0, 3, 7, 0, 0, 0, 0, 0, 0, 0, 0xAA, 0xBB, 0xCC])
-        #expect(frames[1].encoded() == [9, 0, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0])
+        #expect(hello.encoded() == Array("CHMS".utf8) + [2, 8, 7, 6, 5, 4, 3, 2, 1, 5] + Array("node1".utf8))
+        #expect(frames[0].encoded() == [20, 0, 0, 0, 3, 8, 7, 6, 5, 4, 3, 2, 1, 7, 0, 0, 0, 0, 0, 0, 0, 0xAA, 0xBB, 0xCC])
+        #expect(frames[1].encoded() == [17, 0, 0, 0, 1, 8, 7, 6, 5, 4, 3, 2, 1, 8, 0, 0, 0, 0, 0, 0, 0])
     }
 
     var stream: [UInt8] { hello.encoded() + frames.flatMap { $0.encoded() } }
@@ -52,16 +54,16 @@ import Testing
     @Test func violationsAreErrorsNotCrashes() {
         #expect(throws: MeshCodecError.badMagic) { try decodeAll([Array("CHMX".utf8)[...]]) }
         #expect(throws: MeshCodecError.badMagic) { try decodeAll([[0x47][...]]) }
-        #expect(throws: MeshCodecError.unsupportedVersion(2)) { try decodeAll([(Array("CHMS".utf8) + [2])[...]]) }
-        #expect(throws: MeshCodecError.badNodeId(length: 0)) { try decodeAll([(Array("CHMS".utf8) + [1] + Array(repeating: 0, count: 8) + [0])[...]]) }
-        #expect(throws: MeshCodecError.badNodeId(length: 65)) { try decodeAll([(Array("CHMS".utf8) + [1] + Array(repeating: 0, count: 8) + [65])[...]]) }
+        #expect(throws: MeshCodecError.unsupportedVersion(1)) { try decodeAll([(Array("CHMS".utf8) + [1])[...]]) }
+        #expect(throws: MeshCodecError.badNodeId(length: 0)) { try decodeAll([(Array("CHMS".utf8) + [2] + Array(repeating: 0, count: 8) + [0])[...]]) }
+        #expect(throws: MeshCodecError.badNodeId(length: 65)) { try decodeAll([(Array("CHMS".utf8) + [2] + Array(repeating: 0, count: 8) + [65])[...]]) }
         let h = hello.encoded()
-        #expect(throws: MeshCodecError.frameTooShort(length: 8)) { try decodeAll([(h + [8, 0, 0, 0])[...]]) }
+        #expect(throws: MeshCodecError.frameTooShort(length: 16)) { try decodeAll([(h + [16, 0, 0, 0])[...]]) }
         // Refused from the 4 length bytes alone: nothing of the 4 GiB is waited for or buffered.
         #expect(throws: MeshCodecError.frameTooLarge(length: 0xFFFF_FFFF, limit: 1024)) {
             try decodeAll([(h + [0xFF, 0xFF, 0xFF, 0xFF])[...]], maxFrameBytes: 1024)
         }
-        #expect(throws: MeshCodecError.unknownFrameType(99)) { try decodeAll([(h + [9, 0, 0, 0, 99])[...]]) }
+        #expect(throws: MeshCodecError.unknownFrameType(99)) { try decodeAll([(h + [17, 0, 0, 0, 99])[...]]) }
         // Once failed, the decoder stays failed.
         var d = MeshDecoder()
         d.feed(Array("XXXX".utf8))
@@ -101,6 +103,28 @@ import Testing
         #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node1")) == .refuse("a connection to itself"))
         #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node9")) == .refuse("node9 is not a member of this ring"))
         #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node3"), expected: "node2") == .refuse("dialled node2, answered by node3"))
+    }
+}
+
+@Suite struct MeshPeerHandlerTests {
+    @Test func aFrameOfAnotherRingIsRefusedAndTheConnectionClosed() throws {
+        let refusals = Mutex<[String]>([])
+        let handshake = MeshHandshake(selfId: "node1", ringSignature: 42, members: ["node1", "node2"])
+        let channel = EmbeddedChannel(handler: MeshPeerHandler(handshake: handshake) { r in refusals.withLock { $0.append(r) } })
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        _ = try channel.readOutbound(as: MeshMessage.self)  // our hello
+        try channel.writeInbound(MeshMessage.hello(MeshHello(ringSignature: 42, nodeId: "node2")))
+        try channel.writeInbound(MeshMessage.frame(MeshFrame(type: .oneWay, ring: 42, correlation: 0, payload: [1])))
+        #expect(try channel.readInbound(as: MeshFrame.self)?.payload == [1])
+        // Frames going out carry this node's ring.
+        try channel.writeOutbound(MeshFrame(type: .oneWay, correlation: 0, payload: [2]))
+        guard case .frame(let out)? = try channel.readOutbound(as: MeshMessage.self) else { Issue.record("no frame out"); return }
+        #expect(out.ring == 42)
+        // A frame of another ring: refused, logged, closed; nothing passed on.
+        try? channel.writeInbound(MeshMessage.frame(MeshFrame(type: .oneWay, ring: 43, correlation: 0, payload: [3])))
+        #expect(try channel.readInbound(as: MeshFrame.self) == nil)
+        #expect(refusals.withLock { $0 } == ["ring mismatch in a frame from node2: 2b, this node 2a"])
+        #expect(!channel.isActive)
     }
 }
 

@@ -93,7 +93,7 @@ import Testing
     @Test func peersOnTheSameRingShakeHandsAndCorrelate() throws {
         let r = try run(serverSignature: 7, clientSignature: 7)
         #expect(try r.serverSaw.get() == "node2")
-        #expect(try r.response.get() == MeshFrame(type: .response, correlation: 77, payload: [3, 2, 1]))
+        #expect(try r.response.get() == MeshFrame(type: .response, ring: 7, correlation: 77, payload: [3, 2, 1]))
         #expect(r.refusals.isEmpty)
     }
 
