@@ -54,6 +54,8 @@ public enum PeerKind: UInt8, Sendable {
     case presence = 25
     /// How far these users' inboxes (owned here) go in these conversations (a reconciliation).
     case inboxHigh = 26
+    /// How far these users' inboxes (owned here) go in read receipts from these members.
+    case receiptHigh = 27
 }
 
 /// An answer's envelope: `ok` then the body, or a `ChatError`.

@@ -94,6 +94,35 @@ public actor Conversations {
                 try? await Task.sleep(for: .milliseconds(200 * attempt))
             }
         }
+        await reconcileReceipts(with: node, peers: peers, fanout: fanout)
+    }
+
+    /// Read receipts: each member of `node` should hold every other member's newest read position
+    /// here; those it lacks go to it (a newer receipt supersedes an older one, so order does not
+    /// matter). Best effort: unreachable again, it runs at the next reconnection.
+    private nonisolated func reconcileReceipts(with node: String, peers: EnginePeers, fanout: InboxFanout) async {
+        let receipts = actors.withLock { a in
+            a.values.flatMap { actor -> [RemoteInboxItem] in
+                let core = actor.snapshot
+                let reads = core.readSeq
+                guard !reads.isEmpty else { return [] }
+                return core.members.filter { placement.owner(ofUser: $0) == node && !placement.isLocal(user: $0) }.flatMap { m in
+                    reads.filter { $0.key != m && $0.value > 0 }.map { from, seq in
+                        RemoteInboxItem(userId: m, entry: .receipt(conversationId: core.id, from: from, kind: .read, seq: seq))
+                    }
+                }
+            }
+        }
+        var start = 0
+        while start < receipts.count {
+            let page = Array(receipts[start..<min(start + 10_000, receipts.count)])
+            start += page.count
+            guard let highs = try? await peers.receiptHigh(page, at: node) else { return }
+            let missing = zip(page, highs).filter { item, high in high < item.seq }.map { item, _ in
+                (item, nil as (@Sendable (Result<UInt64, ChatError>) -> Void)?)
+            }
+            if !missing.isEmpty { fanout.enqueue(missing, to: node) }
+        }
     }
 
     /// Whether the conversation is owned by another node.

@@ -80,6 +80,24 @@ public struct EnginePeers: Sendable {
         return out
     }
 
+    /// For each read receipt, the highest seq the user's inbox holds of that member's read receipts.
+    func receiptHigh(_ receipts: [RemoteInboxItem], at node: String) async throws(ChatError) -> [UInt64] {
+        var w = ByteWriter(capacity: 16 + receipts.count * 48)
+        w.write(PeerKind.receiptHigh.rawValue)
+        w.writeVarint(UInt64(receipts.count))
+        for item in receipts {
+            guard case .receipt(let c, let from, _, _) = item.entry else { continue }
+            w.writeString(item.userId); w.writeString(c); w.writeString(from)
+        }
+        var r = ByteReader(Array(try PeerAnswer.decode(try await transport.request(w.bytes, to: node)).get()))
+        var out: [UInt64] = []
+        for _ in receipts {
+            guard let v = try? r.readUInt64() else { throw .unavailable("malformed peer answer") }
+            out.append(v)
+        }
+        return out
+    }
+
     func usersExist(_ ids: [String], at node: String) async throws(ChatError) -> Bool {
         var w = ByteWriter(capacity: 16 + ids.count * 16)
         w.write(PeerKind.usersExist.rawValue)

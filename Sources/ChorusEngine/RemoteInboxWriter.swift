@@ -20,11 +20,15 @@ public final class RemoteInboxWriter: Sendable {
 
     /// How far a user's inbox goes in a conversation's messages (what a reconciliation asks).
     public func highest(user: String, conversation: String) -> UInt64 {
+        highest(like: RemoteInboxItem(userId: user, message: MessageRecord(conversationId: conversation, seq: 0, messageId: "", from: "", body: "", ts: 0, clientMsgId: ""), origin: 0))
+    }
+
+    /// How far a user's inbox goes in entries of `item`'s kind (its seq is ignored).
+    func highest(like item: RemoteInboxItem) -> UInt64 {
         high.withLock { h in
-            let key = RemoteInboxItem(userId: user, message: MessageRecord(conversationId: conversation, seq: 0, messageId: "", from: "", body: "", ts: 0, clientMsgId: ""), origin: 0).dedupKey
-            if let known = h[key] { return known }
-            let found = inboxes.inbox(user).lastSeq(like: .message(conversationId: conversation, seq: 0))
-            h[key] = found
+            if let known = h[item.dedupKey] { return known }
+            let found = inboxes.inbox(item.userId).lastSeq(like: item.inboxEntry)
+            h[item.dedupKey] = found
             return found
         }
     }

@@ -382,6 +382,17 @@ def test_entries_queued_for_a_down_node_survive_a_restart_of_the_conversations_n
     for k in range(5):
         status, m = cluster[0].http("POST", f"/v1/conversations/{gid}/messages", {"clientMsgId": f"q{k}", "body": f"queued {k}"}, token=sender["token"])
         assert status == 201 and m["seq"] == k + 1
+    # The other member reads up to 5: the read receipt for the member is queued on n1 too.
+    async def read():
+        async with websockets.connect(cluster[1].ws_url(other["token"])) as ws:
+            json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "read", "conversationId": gid, "seq": 5}))
+            # Logged once the conversation reports nothing unread for this member.
+            deadline = time.monotonic() + 10
+            while cluster[0].http("GET", f"/v1/conversations/{gid}", token=other["token"])[1]["unread"] != 0:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+    asyncio.run(read())
     # n1 dies with the member's entries still in its (in-memory) queue; both come back.
     cluster[0].kill()
     cluster.restart(0)
@@ -392,10 +403,13 @@ def test_entries_queued_for_a_down_node_survive_a_restart_of_the_conversations_n
             json.loads(await ws.recv())
             await ws.send(json.dumps({"type": "sync", "after": 0}))
             got = await frames_until(ws, lambda f: f["type"] == "synced")
-            return [f["body"] for f in got if f["type"] == "message"]
+            return ([f["body"] for f in got if f["type"] == "message"],
+                    sorted((f["kind"], f["userId"], f["seq"]) for f in got if f["type"] == "receipt"))
 
-    bodies = until_equal(member_sync, [f"queued {k}" for k in range(5)])
-    assert bodies == [f"queued {k}" for k in range(5)]
+    # Reconciled receipts name every other member's read position, the sender's too (sending
+    # counts as reading), where the live path would have sent only the explicit read's.
+    want = ([f"queued {k}" for k in range(5)], sorted([("read", other["id"], 5), ("read", sender["id"], 5)]))
+    assert until_equal(member_sync, want) == want
 
 
 @pytest.mark.parametrize("args, says", [
