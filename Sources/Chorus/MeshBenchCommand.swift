@@ -1,8 +1,6 @@
 import ArgumentParser
-import ChorusCluster
 import ChorusMesh
 import Foundation
-import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -106,36 +104,9 @@ final class MeshPair: Sendable {
     let current = Mutex<StreamState?>(nil)
 
     init(group: MultiThreadedEventLoopGroup) throws {
-        var ports: [String: Int] = [:]
-        for id in ["a", "b"] {
-            let probe = try ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
-            ports[id] = probe.localAddress!.port!
-            try probe.close().wait()
-        }
-        let ring = HashRing(members: ["a", "b"])
-        func config(_ id: String, _ other: String) -> MeshConfiguration {
-            MeshConfiguration(
-                selfId: id, listen: PeerAddress(host: "127.0.0.1", port: ports[id]!),
-                peers: [other: PeerAddress(host: "127.0.0.1", port: ports[other]!)], ringSignature: ring.signature)
-        }
-        var logger = Logger(label: "mesh-bench")
-        logger.logLevel = .error
         let sink = Sink()
-        a = MeshNode(configuration: config("a", "b"), group: group, service: sink, logger: logger)
-        b = MeshNode(configuration: config("b", "a"), group: group, service: sink, logger: logger)
+        (a, b) = try MeshNode.connectedPairOnLoopback(group: group, services: (sink, sink))
         sink.pair.withLock { $0 = self }
-        let started = DispatchSemaphore(value: 0)
-        let (a, b) = (a, b)
-        Thread.detachNewThread {
-            let t = Task {
-                try? await a.start()
-                try? await b.start()
-                started.signal()
-            }
-            _ = t
-        }
-        started.wait()
-        while !(a.allPeersAlive && b.allPeersAlive) { usleep(10_000) }
     }
 
     /// Receives on b (the service of both nodes; only b is sent to).

@@ -1,8 +1,6 @@
 import Benchmark
-import ChorusCluster
 import ChorusMesh
 import Foundation
-import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -30,29 +28,7 @@ final class Pair: Sendable {
     let b: MeshNode
 
     init() throws {
-        let probe = try ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
-        let probe2 = try ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
-        let ports = ["a": probe.localAddress!.port!, "b": probe2.localAddress!.port!]
-        try probe.close().wait()
-        try probe2.close().wait()
-        let ring = HashRing(members: ["a", "b"])
-        func config(_ id: String, _ other: String) -> MeshConfiguration {
-            MeshConfiguration(
-                selfId: id, listen: PeerAddress(host: "127.0.0.1", port: ports[id]!),
-                peers: [other: PeerAddress(host: "127.0.0.1", port: ports[other]!)], ringSignature: ring.signature)
-        }
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        a = MeshNode(configuration: config("a", "b"), group: group, service: Answer(), logger: logger)
-        b = MeshNode(configuration: config("b", "a"), group: group, service: Answer(), logger: logger)
-        let started = DispatchSemaphore(value: 0)
-        Task { [a, b] in
-            try await a.start()
-            try await b.start()
-            started.signal()
-        }
-        started.wait()
-        while !(a.allPeersAlive && b.allPeersAlive) { usleep(10_000) }
+        (a, b) = try MeshNode.connectedPairOnLoopback(group: group, services: (Answer(), Answer()))
     }
 
     /// Sends `count` requests with `window` in flight; returns when every answer is in.
