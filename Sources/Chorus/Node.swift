@@ -105,6 +105,7 @@ struct Node {
             state: state, accounts: accounts, journal: log, inboxes: inboxes, clock: clock, limits: accountsConfig.limits,
             placement: placement, peers: peers, fanout: fanout)
         reconciler.withLock { $0 = conversations }
+        if let fanout { metrics.fanout.withLock { $0 = { (fanout.queuedTotal, fanout.droppedItems) } } }
         state = EngineState()  // the actors own it now; keeping the replay's copy would double it
 
         let readiness = ReadinessFlag()

@@ -7,6 +7,10 @@ final class NodeMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     let connections = Mutex<@Sendable () -> Int>({ 0 })
     let sessions = Mutex<@Sendable () -> Int>({ 0 })
+    /// Fan-out to other nodes' inboxes: entries waiting, entries dropped at the bound (a cluster).
+    let fanout = Mutex<(@Sendable () -> (queued: Int, dropped: Int))?>(nil)
+    private let fanoutQueued: Gauge
+    private let fanoutDropped: Gauge
     private let openSessions: Gauge
     private let lastStats = Mutex(WALStats())
 
@@ -30,6 +34,9 @@ final class NodeMetrics: Sendable {
         self.registry = registry
         openConnections = registry.makeGauge(name: "chorus_connections_open", help: "Open client connections (HTTP and WebSocket).")
         openSessions = registry.makeGauge(name: "chorus_sessions_open", help: "Open WebSocket sessions.")
+        fanoutQueued = registry.makeGauge(name: "chorus_fanout_queued", help: "Inbox entries waiting to reach other nodes.")
+        fanoutDropped = registry.makeGauge(
+            name: "chorus_fanout_dropped", help: "Inbox entries dropped at the fan-out bound since start (reconciliation puts them back).")
         walHealthy = registry.makeGauge(name: "chorus_wal_healthy", help: "1 while the write-ahead log accepts appends, 0 once stopped.")
         walLastLSN = registry.makeGauge(name: "chorus_wal_last_lsn", help: "Last log sequence number written.")
         walSize = registry.makeGauge(name: "chorus_wal_size_bytes", help: "Bytes of the log's segment files on disk.")
@@ -57,6 +64,10 @@ final class NodeMetrics: Sendable {
         }
         openConnections.set(to: Double(connections.withLock { $0 }()))
         openSessions.set(to: Double(sessions.withLock { $0 }()))
+        if let f = fanout.withLock({ $0 })?() {
+            fanoutQueued.set(to: Double(f.queued))
+            fanoutDropped.set(to: Double(f.dropped))
+        }
         walHealthy.set(to: log.isHealthy ? 1.0 : 0.0)
         walLastLSN.set(to: Double(log.lastLSN))
         walSize.set(to: Double(log.diskBytes))

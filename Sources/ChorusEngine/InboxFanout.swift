@@ -94,6 +94,9 @@ public final class InboxFanout: Sendable {
     /// Items dropped at the bound since start.
     public var droppedItems: Int { dropped.load(ordering: .relaxed) }
 
+    /// Items waiting, for every node (sent or not).
+    public var queuedTotal: Int { queues.withLock { $0.values.reduce(0) { $0 + $1.items.count } } }
+
     /// Items waiting for `node` (sent or not).
     public func queued(for node: String) -> Int { queues.withLock { $0[node]?.items.count ?? 0 } }
 

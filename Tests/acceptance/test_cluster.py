@@ -89,6 +89,7 @@ def test_cluster_view_lists_every_node_alive_with_its_client_address(cluster):
         text = urllib.request.urlopen(f"http://{n.base}/metrics", timeout=10).read().decode()
         for peer in (p for p in cluster.ids if p != cluster.ids[k]):
             assert f'chorus_mesh_peer_status{{peer="{peer}"}} 0' in text, text[:2000]
+        assert "\nchorus_fanout_queued 0" in text and "\nchorus_fanout_dropped 0" in text
 
 
 def test_register_login_and_logout_work_on_any_node(cluster):
