@@ -38,6 +38,9 @@ public struct HashRing: Sendable, Equatable {
     /// The member owning `key`: the first token at or after the key's hash, wrapping around.
     public func owner(of key: String) -> String { members[Int(ownerIndex(ofHash: RingHash.hash(key)))] }
 
+    /// The member owning a point (see `KeyPoint`).
+    public func owner(ofPoint point: UInt64) -> String { members[Int(ownerIndex(ofHash: point))] }
+
     /// The owner of a key already hashed with `RingHash.hash`.
     public func ownerIndex(ofHash h: UInt64) -> UInt32 {
         var low = 0, high = tokens.count

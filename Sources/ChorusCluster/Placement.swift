@@ -1,9 +1,10 @@
 /// Which node owns what, for one node: the ring plus who "self" is. Pure.
 ///
-/// - a user belongs to the owner of its `userId`; user ids are minted by the owner of the
-///   *username*, which draws until the id hashes to itself, so both lookups name the same node;
-/// - a conversation belongs to the owner of its `conversationId`; a direct conversation is
-///   created by the owner of its pair key and minted the same way;
+/// Every key sits at a `KeyPoint`; its owner is the ring's owner of that point, alive or not:
+/// - a username and its user (account, tokens, inbox) share the username's point (the user id
+///   carries it), so they have one owner under every ring;
+/// - a conversation sits at the point its id carries: a direct pair's point, or for a group a
+///   random point the creating node owns;
 /// - a token names its user (`<userId>.<secret>`), so any node finds the owner without a lookup.
 public struct Placement: Sendable, Equatable {
     public let ring: HashRing
@@ -21,10 +22,10 @@ public struct Placement: Sendable, Equatable {
     public var isSingleNode: Bool { ring.members.count == 1 }
     public var peers: [String] { ring.members.filter { $0 != selfId } }
 
-    public func owner(ofUser userId: String) -> String { ring.owner(of: userId) }
-    public func owner(ofUsername username: String) -> String { ring.owner(of: "name:" + username) }
-    public func owner(ofConversation id: String) -> String { ring.owner(of: id) }
-    public func owner(ofPair a: String, _ b: String) -> String { ring.owner(of: "pair:" + (a < b ? "\(a)|\(b)" : "\(b)|\(a)")) }
+    public func owner(ofUser userId: String) -> String { ring.owner(ofPoint: KeyPoint.of(id: userId)) }
+    public func owner(ofUsername username: String) -> String { ring.owner(ofPoint: KeyPoint.of(username: username)) }
+    public func owner(ofConversation id: String) -> String { ring.owner(ofPoint: KeyPoint.of(id: id)) }
+    public func owner(ofPair a: String, _ b: String) -> String { ring.owner(ofPoint: KeyPoint.of(pair: a, b)) }
 
     public func isLocal(user userId: String) -> Bool { isSingleNode || owner(ofUser: userId) == selfId }
     public func isLocal(conversation id: String) -> Bool { isSingleNode || owner(ofConversation: id) == selfId }
@@ -35,12 +36,26 @@ public struct Placement: Sendable, Equatable {
         return String(token[..<dot])
     }
 
-    /// Draws ids with `draw` until one this node owns (about `members` draws on average; bounded,
-    /// since a ring of N members gives every node about 1/N of the hash space).
-    public func mintLocal(_ draw: () -> String) -> String {
+    /// A fresh user id for `username`: it carries the username's point, so its owner is the
+    /// username's owner under every ring.
+    public static func mintUser(username: String) -> String {
+        var rng = SystemRandomNumberGenerator()
+        return KeyPoint.mint(prefix: UInt8(ascii: "u"), point: KeyPoint.of(username: username), using: &rng)
+    }
+
+    /// A fresh id for the direct conversation of a pair: it carries the pair's point.
+    public static func mintDirect(_ a: String, _ b: String) -> String {
+        var rng = SystemRandomNumberGenerator()
+        return KeyPoint.mint(prefix: UInt8(ascii: "c"), point: KeyPoint.of(pair: a, b), using: &rng)
+    }
+
+    /// A fresh group id at a random point this node owns (about `members` draws on average; bounded,
+    /// since a ring of N members gives every node about 1/N of the points).
+    public func mintGroup() -> String {
+        var rng = SystemRandomNumberGenerator()
         while true {
-            let id = draw()
-            if isSingleNode || ring.owner(of: id) == selfId { return id }
+            let point = rng.next() & KeyPoint.mask
+            if isSingleNode || ring.owner(ofPoint: point) == selfId { return KeyPoint.mint(prefix: UInt8(ascii: "c"), point: point, using: &rng) }
         }
     }
 }

@@ -69,7 +69,7 @@ public actor Accounts {
         }
         let now = clock.nowMs()
         let user = UserRecord(
-            userId: freshUserID(), username: username, email: email,
+            userId: freshUserID(username: username), username: username, email: email,
             displayName: displayName ?? username, passwordHash: hash, createdAt: now)
         try await commit([.userRegistered(user), .loggedIn(userId: user.userId, at: now)])
         return user
@@ -127,10 +127,12 @@ public actor Accounts {
         for e in events { state.apply(e) }
     }
 
-    /// A user id no user has (65 random bits make a retry all but impossible), owned by this node.
-    private func freshUserID() -> String {
-        var id = config.placement.mintLocal { Self.newID(prefix: "u") }
-        while state.user(id: id) != nil { id = config.placement.mintLocal { Self.newID(prefix: "u") } }
+    /// A user id no user has, carrying the username's point (so owned by this node, the username's
+    /// owner). Ids of one point differ in 25 random bits; only users of one username hash share a
+    /// point, so a retry is all but impossible.
+    private func freshUserID(username: String) -> String {
+        var id = Placement.mintUser(username: username)
+        while state.user(id: id) != nil { id = Placement.mintUser(username: username) }
         return id
     }
 

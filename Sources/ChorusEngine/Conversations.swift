@@ -217,9 +217,11 @@ public actor Conversations {
 
     /// Logs the creation, then registers the conversation.
     private func log(kind: ConversationKind, title: String, members: [String]) async throws -> ConversationCore {
-        // Minted to be owned by this node (the owner of every member, while conversations stay on one node).
-        var id = placement.mintLocal { Accounts.newID(prefix: "c") }
-        while (try? conversation(id)) != nil { id = placement.mintLocal { Accounts.newID(prefix: "c") } }
+        // Minted to be owned by this node: a direct pair's id carries the pair's point (this node
+        // owns the pair), a group's a random point this node owns.
+        func mint() -> String { kind == .direct ? Placement.mintDirect(members[0], members[1]) : placement.mintGroup() }
+        var id = mint()
+        while (try? conversation(id)) != nil { id = mint() }
         let now = clock.nowMs()
         let event = ChorusEvent.conversationCreated(conversationId: id, kind: kind, title: title, members: members, createdAt: now)
         do {

@@ -26,6 +26,22 @@ def ring_hash(s: str) -> int:
     return fmix64(fnv1a64(s))
 
 
+MASK40 = 0xFFFFFFFFFF000000
+B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def point(key: str) -> int:
+    """The ring point of an id: the 40 bits a minted id (`u_` + 8 point chars + 5 random) carries,
+    else the key's truncated hash (see Sources/ChorusCluster/KeyPoint.swift)."""
+    b = key.encode()
+    if len(b) == 15 and key[1] == "_" and all(c in B32 for c in key[2:10]):
+        v = 0
+        for c in key[2:10]:
+            v = v << 5 | B32.index(c)
+        return v << 24
+    return ring_hash(key) & MASK40
+
+
 class Ring:
     def __init__(self, members, vnodes=256):
         members = sorted(set(members))
@@ -33,9 +49,13 @@ class Ring:
         self.tokens = [t for t, _ in points]
         self.owners = [m for _, m in points]
 
-    def owner(self, key: str) -> str:
-        i = bisect.bisect_left(self.tokens, ring_hash(key))
+    def owner_of_point(self, p: int) -> str:
+        i = bisect.bisect_left(self.tokens, p)
         return self.owners[0 if i == len(self.tokens) else i]
 
+    def owner(self, key: str) -> str:
+        """The owner of a user or conversation id."""
+        return self.owner_of_point(point(key))
+
     def owner_of_username(self, name: str) -> str:
-        return self.owner("name:" + name)
+        return self.owner_of_point(ring_hash("name:" + name) & MASK40)
