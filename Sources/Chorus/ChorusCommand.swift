@@ -49,9 +49,9 @@ struct ChorusCommand: AsyncParsableCommand {
 enum EnvironmentOptions {
     static let serveOptions = [
         "http", "data", "node-id", "mesh", "peer", "fsync", "inactivity-after", "smtp", "mail-from", "public-url",
-        "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms", "snapshot-every",
+        "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms", "snapshot-every", "admin-token",
     ]
-    static let serveFlags = ["insecure-fast-password-hash"]
+    static let serveFlags = ["insecure-fast-password-hash", "join"]
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String

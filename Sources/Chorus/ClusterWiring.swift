@@ -22,8 +22,15 @@ struct MeshTransport: PeerTransport {
 /// What peers send, handed to the gateway's cluster part (set once it exists: it needs the mesh first).
 final class GatewayMeshService: MeshService {
     let gateway = Mutex<ClusterGateway?>(nil)
+    /// Membership steps and hand-over batches go to the node's membership manager.
+    let membership = Mutex<MembershipManager?>(nil)
 
     func handle(request payload: [UInt8], from peer: String, reply: @escaping @Sendable (Result<[UInt8], MeshError>) -> Void) {
+        if let kind = payload.first, kind == PeerKind.membership.rawValue || kind == PeerKind.handover.rawValue {
+            guard let m = membership.withLock({ $0 }) else { return reply(.failure(.remote(peer: peer, reason: "starting"))) }
+            Task { reply(.success(await m.answer(payload))) }
+            return
+        }
         guard let g = gateway.withLock({ $0 }) else { return reply(.failure(.remote(peer: peer, reason: "starting"))) }
         g.handle(request: payload, from: peer) { result in reply(result.mapError { .remote(peer: peer, reason: $0.message) }) }
     }

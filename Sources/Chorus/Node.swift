@@ -30,8 +30,29 @@ struct Node {
             logger.warning("re-engagement email is not available in this build yet; --smtp has no effect")
         }
 
-        // The ring: this node and its peers (a ring of one without --peer).
-        let placement = Placement(ring: HashRing(members: [settings.nodeId] + settings.peers.keys), selfId: settings.nodeId)
+        // The membership: from a committed change (the membership file), else the flags (this node
+        // and its peers; a ring of one without --peer).
+        let store = MembershipStore(dataDirectory: settings.dataDirectory)
+        var membership = settings.flagMembership
+        var pendingMembership: ClusterMembership?
+        var joining = settings.join
+        if settings.mesh != nil {
+            do {
+                let (saved, pending) = try store.load()
+                if let saved {
+                    if saved.members.keys.sorted() != membership.members.keys.sorted() {
+                        logger.warning("the membership file overrides --peer", metadata: ["epoch": "\(saved.epoch)", "members": "\(saved.ids)"])
+                    }
+                    membership = saved
+                    joining = false
+                }
+                pendingMembership = pending
+            } catch {
+                logger.critical("cannot start: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        let placement = PlacementCell(Placement(ring: membership.ring, selfId: settings.nodeId))
         let ownsUser: @Sendable (String) -> Bool = { placement.isLocal(user: $0) }
 
         // Recover: the newest engine snapshot, then the log after it, before anything is served.
@@ -66,6 +87,9 @@ struct Node {
             logger.critical("cannot start: \(replayError.map { "record does not decode: \($0)" } ?? "\(error)")")
             throw ExitCode(1)
         }
+        // Copies of conversations handed to other nodes by a membership change stay in the log;
+        // only what this node owns now is served.
+        if !placement.isSingleNode { state.retainConversations(where: { placement.isLocal(conversation: $0) }) }
         logger.info("recovered", metadata: [
             "snapshotLSN": "\(report.snapshotLSN)", "records": "\(report.recordsReplayed)", "lastLSN": "\(report.lastLSN)", "users": "\(state.accounts.userCount)", "conversations": "\(state.conversations.count)",
             "elapsed": "\(ContinuousClock.now - started)",
@@ -87,7 +111,7 @@ struct Node {
         if let listen = settings.mesh {
             var meshConfig = MeshConfiguration(
                 selfId: settings.nodeId, listen: PeerAddress(host: listen.host, port: listen.port),
-                peers: settings.peers.mapValues { PeerAddress(host: $0.host, port: $0.port) }, ringSignature: placement.ring.signature)
+                peers: MembershipManager.addresses(membership.members.filter { $0.key != settings.nodeId }), ringSignature: placement.ring.signature)
             meshConfig.maxFrameBytes = 2 << 20
             let node = MeshNode(configuration: meshConfig, group: group, service: meshService, logger: logger) { peer, status in
                 if status == .dead { meshService.gateway.withLock { $0 }?.peerDown(peer) }
@@ -126,9 +150,17 @@ struct Node {
             heartbeatMs: settings.heartbeatMs, rateLimit: settings.sessionRateLimit, maxOutboundFrames: gatewayConfig.maxOutboundFrames,
             logger: logger, metrics: gatewayMetrics)
         var clusterGateway: ClusterGateway?
+        var membershipManager: MembershipManager?
         if let mesh {
-            let engineService = EnginePeerService(
-                conversations: conversations, accounts: accounts, writer: RemoteInboxWriter(journal: log, inboxes: inboxes))
+            let writer = RemoteInboxWriter(journal: log, inboxes: inboxes, placement: placement)
+            let engineService = EnginePeerService(conversations: conversations, accounts: accounts, writer: writer)
+            let manager = MembershipManager(
+                selfId: settings.nodeId, current: membership, pending: pendingMembership, joining: joining, cell: placement, mesh: mesh,
+                transport: MeshTransport(node: mesh),
+                handover: Handover(accounts: accounts, conversations: conversations, inboxes: inboxes, journal: log, clock: clock),
+                conversations: conversations, writer: writer, fanout: fanout, sessions: sessionRegistry, store: store, logger: logger)
+            meshService.membership.withLock { $0 = manager }
+            membershipManager = manager
             let cg = ClusterGateway(
                 placement: placement, transport: MeshTransport(node: mesh), services: sessions, engine: engineService, loops: group, logger: logger)
             meshService.gateway.withLock { $0 = cg }
@@ -136,6 +168,12 @@ struct Node {
         }
         let meshNode = mesh
         let cluster = clusterGateway
+        let membershipNow = membershipManager
+        membershipNow?.resume()
+        var membershipChange: (@Sendable (APIRequest) async -> APIResponse)?
+        if let token = settings.adminToken, let manager = membershipNow {
+            membershipChange = { request in await manager.handleAdmin(request, adminToken: token) }
+        }
         let router = APIRouter(
             accounts: accounts, conversations: conversations, sessions: sessionRegistry, metrics: gatewayMetrics,
             health: {
@@ -155,9 +193,12 @@ struct Node {
                         nodes.append(.init(nodeId: peer, address: address, status: status.rawValue))
                     }
                 }
-                return ClusterView(selfId: nodeId, nodes: nodes.sorted { $0.nodeId < $1.nodeId })
+                let m = membershipNow
+                return ClusterView(
+                    selfId: nodeId, nodes: nodes.sorted { $0.nodeId < $1.nodeId }, epoch: m?.current.epoch ?? 1, pendingEpoch: m?.pending?.epoch)
             },
-            clusterGateway: cluster)
+            clusterGateway: cluster,
+            membershipChange: membershipChange)
         cluster?.attach(router: router)
         metrics.sessions.withLock { $0 = { sessionRegistry.openSessions } }
         let gateway = GatewayServer(configuration: gatewayConfig, router: router, sessions: sessions, group: group, logger: logger) { address in

@@ -1,3 +1,4 @@
+import ChorusCluster
 import ArgumentParser
 import ChorusCore
 import ChorusEngine
@@ -36,6 +37,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("wal-batch-delay-us"), help: .hidden) var walBatchDelayUs: Int?
     @Flag(name: .customLong("insecure-fast-password-hash"), help: "A cheap password hash for tests and load runs only.")
     var insecureFastPasswordHash = false
+    @Flag(help: "Start as a new node joining the running cluster of the --peer nodes (see docs/CLUSTER.md).")
+    var join = false
+    @Option(name: .customLong("admin-token"), help: "Bearer token for POST /v1/cluster/members (membership changes); unset disables it.")
+    var adminToken: String?
 
     /// Every option checked before anything starts; a failure exits 2 with the reason.
     func settings() throws -> ServeSettings {
@@ -87,6 +92,14 @@ struct ServeCommand: AsyncParsableCommand {
             s.walBatchDelayUs = d
         }
         s.insecureFastPasswordHash = insecureFastPasswordHash
+        if join && (mesh == nil || peer.isEmpty) { throw ValidationError("--join: needs --mesh and the --peer nodes of the cluster to join") }
+        s.join = join
+        if let adminToken {
+            guard adminToken.utf8.count >= 16, adminToken.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw ValidationError("--admin-token: at least 16 printable characters, no spaces")
+            }
+        }
+        s.adminToken = adminToken
         return s
     }
 
@@ -122,6 +135,17 @@ struct ServeSettings {
     /// The peer listener; nil runs a single node.
     var mesh: (host: String, port: Int)?
     var peers: [String: (host: String, port: Int)] = [:]
+    /// A new node joining a running cluster (the peers are its members; this node is not yet).
+    var join = false
+    var adminToken: String?
+
+    /// The membership the flags describe: this node and its peers at epoch 1, or for `--join` the
+    /// cluster being joined (epoch unknown, 0). A membership file from a committed change wins.
+    var flagMembership: ClusterMembership {
+        var members = peers.mapValues { "\($0.host):\($0.port)" }
+        if !join { members[nodeId] = mesh.map { "\($0.host):\($0.port)" } ?? "" }
+        return ClusterMembership(epoch: join ? 0 : 1, members: members)
+    }
 
     /// The process's open-file limit less what the node needs for itself.
     static func connectionCeiling() -> Int {

@@ -33,6 +33,12 @@ public struct FailureDetector: Sendable {
 
     public func status(of peer: String) -> Status? { peers[peer]?.status }
 
+    /// Membership changed: new peers start `suspect` from `now`, removed ones are forgotten.
+    public mutating func setPeers(_ list: [String], now: Int64) {
+        for p in peers.keys where !list.contains(p) { peers[p] = nil }
+        for p in list where peers[p] == nil { peers[p] = (.suspect, now) }
+    }
+
     public var all: [(peer: String, status: Status)] { peers.keys.sorted().map { ($0, peers[$0]!.status) } }
 
     /// A frame (any frame) arrived from `peer`.

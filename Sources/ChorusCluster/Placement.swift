@@ -11,7 +11,7 @@ public struct Placement: Sendable, Equatable {
     public let selfId: String
 
     public init(ring: HashRing, selfId: String) {
-        precondition(ring.members.contains(selfId), "self must be a ring member")
+        // A node joining a cluster is not a member yet: it owns nothing until the change commits.
         self.ring = ring
         self.selfId = selfId
     }
@@ -19,7 +19,7 @@ public struct Placement: Sendable, Equatable {
     /// A ring of one: everything is local.
     public static func single(_ selfId: String) -> Placement { Placement(ring: HashRing(members: [selfId]), selfId: selfId) }
 
-    public var isSingleNode: Bool { ring.members.count == 1 }
+    public var isSingleNode: Bool { ring.members == [selfId] }
     public var peers: [String] { ring.members.filter { $0 != selfId } }
 
     public func owner(ofUser userId: String) -> String { ring.owner(ofPoint: KeyPoint.of(id: userId)) }
@@ -52,6 +52,7 @@ public struct Placement: Sendable, Equatable {
     /// A fresh group id at a random point this node owns (about `members` draws on average; bounded,
     /// since a ring of N members gives every node about 1/N of the points).
     public func mintGroup() -> String {
+        precondition(ring.members.contains(selfId), "only a member mints")
         var rng = SystemRandomNumberGenerator()
         while true {
             let point = rng.next() & KeyPoint.mask

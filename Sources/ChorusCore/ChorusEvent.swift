@@ -51,6 +51,26 @@ public struct DeliveredItem: Sendable, Equatable {
     }
 }
 
+/// A live token as a hand-over carries it (hash only; the token itself is never stored).
+public struct TokenRecord: Sendable, Equatable {
+    public var hash: [UInt8]
+    public var expiresAt: Int64
+    public init(hash: [UInt8], expiresAt: Int64) {
+        self.hash = hash
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A member's read position in a conversation.
+public struct ReadPosition: Sendable, Equatable {
+    public var userId: String
+    public var seq: UInt64
+    public init(userId: String, seq: UInt64) {
+        self.userId = userId
+        self.seq = seq
+    }
+}
+
 public enum ConversationKind: UInt8, Sendable, Equatable {
     case direct = 1
     case group = 2
@@ -76,6 +96,14 @@ public enum ChorusEvent: Sendable, Equatable {
     case delivered(userId: String, inboxUpTo: UInt64, items: [DeliveredItem])
     /// Entry `inboxSeq` of a user's inbox: a message (`receiptFrom` nil) or a receipt from another member.
     case inboxAppended(userId: String, inboxSeq: UInt64, conversationId: String, seq: UInt64, receiptFrom: String?, receiptKind: UInt8)
+    /// A membership change handed this user over to this node: it replaces whatever this node held
+    /// of the user (account, tokens, an empty inbox that the `inboxAppended` records after it fill).
+    case userHandedIn(UserRecord, lastLogin: Int64, tokens: [TokenRecord])
+    /// A conversation handed over to this node; replaces any older copy. Its messages follow as
+    /// `messageHandedIn`; members' inboxes are not touched (they have their entries already).
+    case conversationHandedIn(conversationId: String, kind: ConversationKind, title: String, members: [String], lastActivity: Int64, reads: [ReadPosition])
+    /// A message of a handed-over conversation (the `messageAppended` layout).
+    case messageHandedIn(MessageRecord)
 
     /// The record kind in the log.
     public var kind: UInt16 {
@@ -91,6 +119,9 @@ public enum ChorusEvent: Sendable, Equatable {
         case .readUpTo: 9
         case .inboxAppended: 10
         case .delivered: 11
+        case .userHandedIn: 12
+        case .conversationHandedIn: 13
+        case .messageHandedIn: 14
         }
     }
 }
@@ -131,7 +162,7 @@ extension ChorusEvent {
             w.write(createdAt)
         case .memberAdded(let id, let userId, let at), .memberRemoved(let id, let userId, let at):
             w.writeString(id); w.writeString(userId); w.write(at)
-        case .messageAppended(let m):
+        case .messageAppended(let m), .messageHandedIn(let m):
             w.writeString(m.conversationId); w.writeVarint(m.seq); w.writeString(m.messageId)
             w.writeString(m.from); w.writeString(m.body); w.write(m.ts); w.writeString(m.clientMsgId)
         case .readUpTo(let userId, let id, let seq):
@@ -146,6 +177,18 @@ extension ChorusEvent {
             w.writeString(userId); w.writeVarint(inboxSeq); w.writeString(id); w.writeVarint(seq)
             w.write(from != nil)
             if let from { w.writeString(from); w.write(receiptKind) }
+        case .userHandedIn(let u, let lastLogin, let tokens):
+            w.writeString(u.userId); w.writeString(u.username); w.writeString(u.email)
+            w.writeString(u.displayName); w.writeString(u.passwordHash); w.write(u.createdAt); w.write(lastLogin)
+            w.writeVarint(UInt64(tokens.count))
+            for t in tokens { w.writeLengthPrefixed(t.hash); w.write(t.expiresAt) }
+        case .conversationHandedIn(let id, let kind, let title, let members, let lastActivity, let reads):
+            w.writeString(id); w.write(kind.rawValue); w.writeString(title)
+            w.writeVarint(UInt64(members.count))
+            for m in members { w.writeString(m) }
+            w.write(lastActivity)
+            w.writeVarint(UInt64(reads.count))
+            for r in reads { w.writeString(r.userId); w.writeVarint(r.seq) }
         }
         return w.bytes
     }
@@ -182,10 +225,11 @@ extension ChorusEvent {
                 event = .conversationCreated(conversationId: id, kind: convKind, title: title, members: members, createdAt: try r.readInt64())
             case 6: event = .memberAdded(conversationId: try s(), userId: try s(), at: try r.readInt64())
             case 7: event = .memberRemoved(conversationId: try s(), userId: try s(), at: try r.readInt64())
-            case 8:
-                event = .messageAppended(MessageRecord(
+            case 8, 14:
+                let m = MessageRecord(
                     conversationId: try s(), seq: try r.readVarint(), messageId: try s(), from: try s(), body: try s(),
-                    ts: try r.readInt64(), clientMsgId: try s()))
+                    ts: try r.readInt64(), clientMsgId: try s())
+                event = kind == 8 ? .messageAppended(m) : .messageHandedIn(m)
             case 9: event = .readUpTo(userId: try s(), conversationId: try s(), seq: try r.readVarint())
             case 10:
                 let userId = try s(), inboxSeq = try r.readVarint(), id = try s(), seq = try r.readVarint()
@@ -205,6 +249,34 @@ extension ChorusEvent {
                     items.append(DeliveredItem(conversationId: id, seq: seq, recipients: recipients))
                 }
                 event = .delivered(userId: userId, inboxUpTo: upTo, items: items)
+            case 12:
+                let u = UserRecord(
+                    userId: try s(), username: try s(), email: try s(), displayName: try s(), passwordHash: try s(),
+                    createdAt: try r.readInt64())
+                let lastLogin = try r.readInt64()
+                let count = try r.readVarint()
+                guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) tokens") }
+                var tokens: [TokenRecord] = []
+                for _ in 0..<count { tokens.append(TokenRecord(hash: Array(try r.readLengthPrefixed(bound: 32)), expiresAt: try r.readInt64())) }
+                event = .userHandedIn(u, lastLogin: lastLogin, tokens: tokens)
+            case 13:
+                let id = try s()
+                let rawKind = try r.readUInt8()
+                guard let convKind = ConversationKind(rawValue: rawKind) else {
+                    throw EventDecodingError.invalidValue(kind: kind, "conversation kind \(rawKind)")
+                }
+                let title = try s()
+                let count = try r.readVarint()
+                guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) members") }
+                var members: [String] = []
+                for _ in 0..<count { members.append(try s()) }
+                let lastActivity = try r.readInt64()
+                let readCount = try r.readVarint()
+                guard readCount <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(readCount) reads") }
+                var reads: [ReadPosition] = []
+                for _ in 0..<readCount { reads.append(ReadPosition(userId: try s(), seq: try r.readVarint())) }
+                event = .conversationHandedIn(
+                    conversationId: id, kind: convKind, title: title, members: members, lastActivity: lastActivity, reads: reads)
             default: throw EventDecodingError.unknownKind(kind)
             }
         } catch let e as EventDecodingError {

@@ -56,6 +56,10 @@ public enum PeerKind: UInt8, Sendable {
     case inboxHigh = 26
     /// How far these users' inboxes (owned here) go in read receipts from these members.
     case receiptHigh = 27
+    /// A membership change step from its coordinator (prepare, status, commit, abort).
+    case membership = 28
+    /// A batch of handed-over state for keys the next ring gives the receiver.
+    case handover = 29
 }
 
 /// An answer's envelope: `ok` then the body, or a `ChatError`.

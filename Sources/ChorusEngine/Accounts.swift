@@ -22,7 +22,7 @@ public actor Accounts {
         /// Login attempts per client address; nil is `off`.
         public var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
         /// Which node owns which user: new user ids are minted to be owned by this node.
-        public var placement = Placement.single("node1")
+        public var placement = PlacementCell(.single("node1"))
         public init() {}
     }
 
@@ -33,6 +33,8 @@ public actor Accounts {
     private var loginLimiter: KeyedRateLimiter?
     /// Usernames between validation and their durable registration (so two requests cannot both win).
     private var reserved: Set<String> = []
+    /// Commits awaiting the log (a hand-over's export waits for zero).
+    private var commitsInFlight = 0
     /// A fixed hash to verify against for unknown usernames, so timing does not reveal which exist.
     private let decoyHash: String
     private var revocationListeners: [@Sendable (TokenHash) -> Void] = []
@@ -71,7 +73,7 @@ public actor Accounts {
         let user = UserRecord(
             userId: freshUserID(username: username), username: username, email: email,
             displayName: displayName ?? username, passwordHash: hash, createdAt: now)
-        try await commit([.userRegistered(user), .loggedIn(userId: user.userId, at: now)])
+        try await commit([.userRegistered(user), .loggedIn(userId: user.userId, at: now)], user: user.userId)
         return user
     }
 
@@ -93,7 +95,7 @@ public actor Accounts {
         try await commit([
             .tokenIssued(tokenHash: Self.hash(token: token).bytes, userId: user.userId, expiresAt: expiresAt),
             .loggedIn(userId: user.userId, at: now),
-        ])
+        ], user: user.userId)
         return IssuedToken(token: token, userId: user.userId, expiresAt: expiresAt)
     }
 
@@ -102,29 +104,53 @@ public actor Accounts {
         guard token.utf8.count <= 192, let userId = state.authenticate(Self.hash(token: token), now: clock.nowMs()),
             let user = state.user(id: userId)
         else { throw .unauthorized }
+        try config.placement.admit(user: userId)
         return user
     }
 
     /// Revokes a token on this node (logged first); listeners close its sessions.
     public func logout(token: String) async throws(ChatError) {
         let hash = Self.hash(token: token)
-        guard state.authenticate(hash, now: clock.nowMs()) != nil else { throw .unauthorized }
-        try await commit([.tokenRevoked(tokenHash: hash.bytes, at: clock.nowMs())])
+        guard let userId = state.authenticate(hash, now: clock.nowMs()) else { throw .unauthorized }
+        try await commit([.tokenRevoked(tokenHash: hash.bytes, at: clock.nowMs())], user: userId)
         for listener in revocationListeners { listener(hash) }
     }
 
     public func user(id: String) -> UserRecord? { state.user(id: id) }
+
+    /// The ids of the users `include` selects (a hand-over).
+    public func userIds(where include: (String) -> Bool) -> [String] { state.userIds.filter(include) }
+
+    /// A user's hand-over record (see `AccountsState.handOver`).
+    public func handOver(_ userId: String, now: Int64) -> ChorusEvent? { state.handOver(userId, now: now) }
+
+    /// Applies a logged `userHandedIn`.
+    public func apply(handedIn event: ChorusEvent) { state.apply(event) }
     public func user(named username: String) -> UserRecord? { state.user(named: username) }
     public func lastLoginAt(_ userId: String) -> Int64? { state.lastLogin(userId) }
 
-    /// Logs the events (one group commit), then applies them.
-    private func commit(_ events: [ChorusEvent]) async throws(ChatError) {
+    /// Logs the events about `user` (one group commit), then applies them. Refused while a
+    /// membership change freezes the user; a hand-over's export waits for commits in flight.
+    private func commit(_ events: [ChorusEvent], user: String) async throws(ChatError) {
+        try config.placement.admit(user: user)
+        commitsInFlight += 1
+        defer { commitsInFlight -= 1 }
         do {
             _ = try await journal.append(batch: events.map { ($0.kind, $0.encode()) })
         } catch {
             throw .unavailable("the log refused the write: \(error)")
         }
         for e in events { state.apply(e) }
+    }
+
+    /// Waits (bounded) until no commit is in flight: after a freeze, none can start for frozen users.
+    public func settle() async throws(ChatError) {
+        var waited = 0
+        while commitsInFlight > 0 {
+            guard waited < 5_000 else { throw .unavailable("account writes did not settle for the hand-over") }
+            try? await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
     }
 
     /// A user id no user has, carrying the username's point (so owned by this node, the username's

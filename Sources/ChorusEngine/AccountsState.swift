@@ -111,10 +111,31 @@ public struct AccountsState: Sendable {
             if let i = index[userId] { tokens[TokenHash(hash)] = TokenGrant(user: i, expiresAt: expiresAt) }
         case .tokenRevoked(let hash, _):
             tokens[TokenHash(hash)] = nil
+        case .userHandedIn(let u, let lastLogin, let handed):
+            // Replaces what this node held of the user (a copy from before it last moved away).
+            if let old = index[u.userId] {
+                tokens = tokens.filter { $0.value.user != old }
+                lastLogins[Int(old)] = 0
+                if records[Int(old)].username != u.username { byUsername[records[Int(old)].username] = nil }
+            }
+            put(u, lastLogin: lastLogin)
+            let i = index[u.userId]!
+            for t in handed { tokens[TokenHash(t.hash)] = TokenGrant(user: i, expiresAt: t.expiresAt) }
         default:
             break
         }
     }
+
+    /// The user's hand-over record: account, newest login, live tokens (as of `now`).
+    public func handOver(_ userId: String, now: Int64) -> ChorusEvent? {
+        guard let i = index[userId] else { return nil }
+        let live = tokens.filter { $0.value.user == i && $0.value.expiresAt > now }
+            .map { TokenRecord(hash: $0.key.bytes, expiresAt: $0.value.expiresAt) }
+        return .userHandedIn(records[Int(i)], lastLogin: lastLogins[Int(i)], tokens: live)
+    }
+
+    /// Every user id this node holds.
+    public var userIds: [String] { records.map(\.userId) }
 
     /// Drops tokens expired at `now` (they authenticate nothing; this only frees memory).
     public mutating func purgeExpiredTokens(now: Int64) {

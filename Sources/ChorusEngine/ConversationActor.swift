@@ -98,6 +98,9 @@ public actor ConversationActor {
         let journal = self.journal
         let now = clock.nowMs()
         let repeatOf: UInt64? = shared.withLock { s in
+            // Under the lock a hand-over's export reads the core under: a send is either refused
+            // here or in flight (and settled) before the export.
+            if let refusal = admission() { r.reply(.failure(refusal)); return nil }
             let decision = s.core.decideSend(
                 from: r.from, clientMsgId: r.clientMsgId, body: r.body, limits: limits, ignoringDedupHit: ignoringDedupHit)
             switch decision {
@@ -216,7 +219,8 @@ public actor ConversationActor {
     /// nothing logs nothing.
     public func read(by userId: String, upTo seq: UInt64) async throws(ChatError) {
         let decided = shared.withLock { s -> Result<(target: UInt64, others: [String])?, ChatError> in
-            s.core.decideRead(by: userId, upTo: seq).map { target in
+            if let refusal = admission() { return .failure(refusal) }
+            return s.core.decideRead(by: userId, upTo: seq).map { target in
                 guard let target else { return nil }
                 s.core.applyRead(by: userId, upTo: target)
                 return (target, s.core.members.filter { $0 != userId })
@@ -264,6 +268,7 @@ public actor ConversationActor {
         // sees the new membership and is logged after it, as replay will see them.
         let logged = await withCheckedContinuation { (c: CheckedContinuation<Result<Bool, ChatError>, Never>) in
             let decided = shared.withLock { s -> Result<Bool, ChatError> in
+                if let refusal = admission() { return .failure(refusal) }
                 guard s.core.isMember(by) else { return .failure(.notMember) }
                 guard s.core.kind == .group else { return .failure(.badRequest("members of a direct conversation cannot change")) }
                 if add {
@@ -296,11 +301,28 @@ public actor ConversationActor {
         if let cached { return cached }
         guard let lsn = known else { throw .unavailable("message \(seq) is not durable yet") }
         guard let record = try? journal.read(from: lsn, limit: 1).first, record.lsn == lsn,
-            case .messageAppended(let m)? = try? ChorusEvent.decode(kind: record.kind, payload: record.payload), m.seq == seq
+            let m = Self.stored(try? ChorusEvent.decode(kind: record.kind, payload: record.payload)), m.seq == seq
         else { throw .unavailable("message \(seq) could not be read back from the log") }
         return m
     }
 
+    /// Why this node may not change the conversation now (a membership change), or nil.
+    private nonisolated func admission() -> ChatError? {
+        do throws(ChatError) {
+            try context.placement.admit(conversation: id)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// The message a record holds: one sent here, or one a hand-over brought.
+    static func stored(_ event: ChorusEvent?) -> MessageRecord? {
+        switch event {
+        case .messageAppended(let m)?, .messageHandedIn(let m)?: m
+        default: nil
+        }
+    }
 }
 
 /// The dependencies all conversation actors share.
@@ -310,13 +332,13 @@ public final class ConversationContext: Sendable {
     public let clock: any WallClock
     public let limits: ChatLimits
     /// Who owns which member (a cluster); on one node every member is local.
-    public let placement: Placement
+    public let placement: PlacementCell
     /// Delivery to members owned by other nodes (nil on a single node).
     public let fanout: InboxFanout?
 
     public init(
         journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits,
-        placement: Placement = .single("node1"), fanout: InboxFanout? = nil
+        placement: PlacementCell = PlacementCell(.single("node1")), fanout: InboxFanout? = nil
     ) {
         self.placement = placement
         self.fanout = fanout

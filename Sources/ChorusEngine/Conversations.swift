@@ -20,14 +20,14 @@ public actor Conversations {
     private let limits: ChatLimits
     private let context: ConversationContext
     /// Which node owns which user and conversation (a cluster; one node owns everything).
-    private let placement: Placement
+    private let placement: PlacementCell
 
     /// The other nodes' conversations and inboxes (nil on a single node).
     public nonisolated let peers: EnginePeers?
 
     public init(
         state: EngineState, accounts: Accounts, journal: any Journal, inboxes: InboxDirectory, clock: any WallClock, limits: ChatLimits,
-        placement: Placement = .single("node1"), peers: EnginePeers? = nil, fanout: InboxFanout? = nil
+        placement: PlacementCell = PlacementCell(.single("node1")), peers: EnginePeers? = nil, fanout: InboxFanout? = nil
     ) {
         self.placement = placement
         self.peers = peers
@@ -221,7 +221,16 @@ public actor Conversations {
         // owns the pair), a group's a random point this node owns.
         func mint() -> String { kind == .direct ? Placement.mintDirect(members[0], members[1]) : placement.mintGroup() }
         var id = mint()
-        while (try? conversation(id)) != nil { id = mint() }
+        var draws = 1
+        // A group's point is drawn again while a membership change freezes it (a direct pair's
+        // cannot move: refused, the client retries).
+        while (try? conversation(id)) != nil || (kind == .group && placement.isFrozen(point: KeyPoint.of(id: id)) && draws < 64) {
+            id = mint()
+            draws += 1
+        }
+        try placement.admit(conversation: id)
+        creationsInFlight += 1
+        defer { creationsInFlight -= 1 }
         let now = clock.nowMs()
         let event = ChorusEvent.conversationCreated(conversationId: id, kind: kind, title: title, members: members, createdAt: now)
         do {
@@ -261,6 +270,7 @@ public actor Conversations {
     /// now holds, carrying the highest seq held there. Logged first; the receipts are assigned to the
     /// senders' inboxes on the completion path (LSN order), as replay assigns them.
     public func received(by userId: String, upTo: UInt64) async throws(ChatError) {
+        try placement.admit(user: userId)
         let inbox = inboxes.inbox(userId)
         guard let claim = inbox.claimReceived(upTo: upTo) else { return }
         var highest: [String: UInt64] = [:]
@@ -300,6 +310,55 @@ public actor Conversations {
             for (node, entries) in remote { context.fanout?.enqueue(entries, to: node) }
         }
         if case .failure(let error) = result { throw .unavailable("the log refused the receipt: \(error)") }
+    }
+
+    /// Creations awaiting the log (a hand-over's export waits for zero).
+    private var creationsInFlight = 0
+
+    /// Waits (bounded) until no creation is in flight: after a freeze, none can start on frozen points.
+    public func settle() async throws(ChatError) {
+        var waited = 0
+        while creationsInFlight > 0 {
+            guard waited < 5_000 else { throw .unavailable("conversation creations did not settle for the hand-over") }
+            try? await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
+    }
+
+    /// The conversation actors whose ids `include` selects (a hand-over).
+    public nonisolated func localActors(where include: (String) -> Bool) -> [ConversationActor] {
+        actors.withLock { a in a.values.filter { include($0.id) } }
+    }
+
+    /// Makes handed-over conversations live here, replacing older copies.
+    public func adopt(_ cores: [ConversationCore]) {
+        for core in cores {
+            let old = actors.withLock { a in
+                defer { a[core.id] = ConversationActor(core: core, context: context) }
+                return a[core.id]?.snapshot
+            }
+            if let old { for m in old.members { drop(m, core.id) } }
+            if core.kind == .direct, core.members.count == 2 { directPairs[EngineState.pairKey(core.members[0], core.members[1])] = core.id }
+            for m in core.members { join(m, core.id) }
+        }
+    }
+
+    /// Forgets the conversations this node handed to their new owners (at commit): they are no
+    /// longer listed, reconciled or served here.
+    public func release(where moved: (String) -> Bool) {
+        let gone = actors.withLock { a in
+            let ids = a.keys.filter(moved)
+            return ids.compactMap { a.removeValue(forKey: $0)?.snapshot }
+        }
+        for core in gone {
+            for m in core.members { drop(m, core.id) }
+            if core.kind == .direct, core.members.count == 2 { directPairs[EngineState.pairKey(core.members[0], core.members[1])] = nil }
+        }
+    }
+
+    private func drop(_ userId: String, _ conversationId: String) {
+        userConversations[userId]?.removeAll { $0 == conversationId }
+        if userConversations[userId]?.isEmpty == true { userConversations[userId] = nil }
     }
 
     private func join(_ userId: String, _ conversationId: String) {

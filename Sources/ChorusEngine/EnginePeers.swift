@@ -5,10 +5,10 @@ import ChorusCore
 /// client side of each engine request, over the `PeerTransport` port. Payloads start with their
 /// `PeerKind`; messages travel as their log encoding.
 public struct EnginePeers: Sendable {
-    public let placement: Placement
+    public let placement: PlacementCell
     let transport: any PeerTransport
 
-    public init(placement: Placement, transport: any PeerTransport) {
+    public init(placement: PlacementCell, transport: any PeerTransport) {
         self.placement = placement
         self.transport = transport
     }

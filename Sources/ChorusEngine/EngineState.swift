@@ -45,6 +45,33 @@ public struct EngineState: Sendable {
         for inbox in target.inboxes { inbox.appendReplayed(.message(conversation: target.symbol, seq: seq)) }
     }
 
+    /// A handed-over conversation replaces any older copy (one from before it last moved away).
+    mutating func adoptHandedIn(id: String, kind: ConversationKind, title: String, members: [String], lastActivity: Int64, reads: [ReadPosition]) {
+        if let old = conversations[id] { for m in old.members { leave(m, id) } }
+        var core = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: lastActivity)
+        for r in reads { core.applyRead(by: r.userId, upTo: r.seq) }
+        conversations[id] = core
+        if kind == .direct, members.count == 2 { directPairs[Self.pairKey(members[0], members[1])] = id }
+        for m in members { userConversations[m, default: []].insert(id) }
+        memberInboxes[id] = nil
+    }
+
+    private mutating func leave(_ userId: String, _ id: String) {
+        userConversations[userId]?.remove(id)
+        if userConversations[userId]?.isEmpty == true { userConversations[userId] = nil }
+    }
+
+    /// Drops the conversations `isLocal` says this node no longer owns (copies a membership change
+    /// handed to another node; replay rebuilds them from the older records).
+    public mutating func retainConversations(where isLocal: (String) -> Bool) {
+        for (id, core) in conversations where !isLocal(id) {
+            conversations[id] = nil
+            memberInboxes[id] = nil
+            for m in core.members { leave(m, id) }
+            if core.kind == .direct, core.members.count == 2 { directPairs[Self.pairKey(core.members[0], core.members[1])] = nil }
+        }
+    }
+
     /// Applies one replayed event; message events append to members' inboxes.
     public mutating func apply(_ event: ChorusEvent, lsn: UInt64, inboxes: InboxDirectory) {
         accounts.apply(event)
@@ -80,6 +107,13 @@ public struct EngineState: Sendable {
                     inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
                 }
             }
+        case .userHandedIn(let u, _, _):
+            // An empty inbox: the `inboxAppended` records that follow fill it with the same inboxSeqs.
+            inboxes.inbox(u.userId).restore(entries: [], receivedUpTo: 0)
+        case .conversationHandedIn(let id, let kind, let title, let members, let lastActivity, let reads):
+            adoptHandedIn(id: id, kind: kind, title: title, members: members, lastActivity: lastActivity, reads: reads)
+        case .messageHandedIn(let m):
+            conversations[m.conversationId]?.apply(m, lsn: lsn)
         case .inboxAppended(let userId, _, let id, let seq, let from, let kind):
             // An entry a conversation on another node sent (logged here, its user's owner).
             if let from {

@@ -72,6 +72,8 @@ public final class InboxFanout: Sendable {
     struct Queue {
         var items: [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] = []
         var inFlight = false
+        /// How many items at the head are in the request in flight (0 when none).
+        var sending = 0
         var failures = 0
         /// A reconciliation is running: nothing is sent until it has put what was missing in front.
         var paused = false
@@ -96,6 +98,9 @@ public final class InboxFanout: Sendable {
 
     /// Items waiting, for every node (sent or not).
     public var queuedTotal: Int { queues.withLock { $0.values.reduce(0) { $0 + $1.items.count } } }
+
+    /// Whether a request to `node` is in flight.
+    public func isSending(_ node: String) -> Bool { queues.withLock { ($0[node]?.sending ?? 0) > 0 } }
 
     /// Items waiting for `node` (sent or not).
     public func queued(for node: String) -> Int { queues.withLock { $0[node]?.items.count ?? 0 } }
@@ -123,6 +128,54 @@ public final class InboxFanout: Sendable {
         if start { pump(node) }
     }
 
+    /// Drops everything queued for `node` (it left the cluster): its users' new owners get what
+    /// they miss by reconciliation. Waiting senders hear `unavailable`.
+    public func discard(node: String) {
+        let waiting = queues.withLock { qs in qs.removeValue(forKey: node)?.items.compactMap(\.done) ?? [] }
+        for w in waiting { w(.failure(.unavailable("node \(node) left the cluster"))) }
+    }
+
+    /// Holds back what is queued for `nodes` (a membership change reconciles them before anything
+    /// newer goes); `resume` lets each go again.
+    public func pause(nodes: [String]) {
+        queues.withLock { qs in for n in nodes { qs[n, default: Queue()].paused = true } }
+    }
+
+    public func resume(node: String) {
+        let start = queues.withLock { qs -> Bool in
+            guard var q = qs[node] else { return false }
+            q.paused = false
+            let start = !q.inFlight && !q.items.isEmpty
+            if start { q.inFlight = true }
+            qs[node] = q
+            return start
+        }
+        if start { pump(node) }
+    }
+
+    /// Removes queued items whose user `misplaced` says the queue's node no longer owns (a
+    /// membership change moved it); the new owner gets them by reconciliation. Items in the request
+    /// in flight stay (their node answers them). Waiting senders hear `unavailable`. Returns how many.
+    @discardableResult
+    public func purge(misplaced: (_ userId: String, _ node: String) -> Bool) -> Int {
+        var waiting: [@Sendable (Result<UInt64, ChatError>) -> Void] = []
+        var removed = 0
+        queues.withLock { qs in
+            for node in Array(qs.keys) {
+                let q = qs[node]!
+                let kept = q.items[q.sending...].filter { entry in
+                    guard misplaced(entry.item.userId, node) else { return true }
+                    if let done = entry.done { waiting.append(done) }
+                    removed += 1
+                    return false
+                }
+                qs[node]!.items = Array(q.items[..<q.sending]) + kept
+            }
+        }
+        for w in waiting { w(.failure(.unavailable("the recipient moved to another node"))) }
+        return removed
+    }
+
     /// Sends the head of `node`'s queue (one request in flight per node).
     private func pump(_ node: String) {
         let batch = queues.withLock { qs -> [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] in
@@ -130,14 +183,18 @@ public final class InboxFanout: Sendable {
                 qs[node]?.inFlight = false
                 return []
             }
-            return Array(q.items.prefix(maxBatch))
+            let batch = Array(q.items.prefix(maxBatch))
+            qs[node]!.sending = batch.count
+            return batch
         }
         guard !batch.isEmpty else { return }
         send(batch.map(\.item), node) { [self] result in
             switch result {
             case .success(let seqs):
                 queues.withLock { qs in
-                    qs[node]!.items.removeFirst(batch.count)
+                    guard qs[node] != nil else { return }  // discarded meanwhile
+                    qs[node]!.items.removeFirst(min(batch.count, qs[node]!.items.count))
+                    qs[node]!.sending = 0
                     qs[node]!.failures = 0
                 }
                 for (i, entry) in batch.enumerated() { entry.done?(.success(i < seqs.count ? seqs[i] : 0)) }
@@ -146,7 +203,9 @@ public final class InboxFanout: Sendable {
                 // Waiting senders hear now; the items stay, in order, and go again after a backoff.
                 let (waiting, failures) = queues.withLock { qs -> ([@Sendable (Result<UInt64, ChatError>) -> Void], Int) in
                     var w: [@Sendable (Result<UInt64, ChatError>) -> Void] = []
-                    for i in 0..<batch.count {
+                    guard qs[node] != nil else { return (w, -1) }  // discarded meanwhile: no retry
+                    qs[node]!.sending = 0
+                    for i in 0..<min(batch.count, qs[node]!.items.count) {
                         if let d = qs[node]!.items[i].done { w.append(d) }
                         qs[node]!.items[i].done = nil
                     }
@@ -154,6 +213,7 @@ public final class InboxFanout: Sendable {
                     return (w, qs[node]!.failures)
                 }
                 for w in waiting { w(.failure(error)) }
+                guard failures >= 0 else { return }
                 let delay = min(Int64(50) << Int64(min(failures, 7)), 5_000)
                 Task { [self] in
                     await sleep(delay)
@@ -220,6 +280,6 @@ extension InboxFanout {
             }
         }
         guard !missing.isEmpty else { return }
-        queues.withLock { qs in qs[node]!.items.insert(contentsOf: missing, at: 0) }
+        queues.withLock { qs in qs[node]?.items.insert(contentsOf: missing, at: 0) }
     }
 }

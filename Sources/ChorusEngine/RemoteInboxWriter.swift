@@ -1,3 +1,4 @@
+import ChorusCluster
 import ChorusCore
 import Synchronization
 
@@ -13,10 +14,16 @@ public final class RemoteInboxWriter: Sendable {
     /// and remote conversation.
     private let high = Mutex<[String: UInt64]>([:])
 
-    public init(journal: any Journal, inboxes: InboxDirectory) {
+    private let placement: PlacementCell
+
+    public init(journal: any Journal, inboxes: InboxDirectory, placement: PlacementCell = PlacementCell(.single("node1"))) {
         self.journal = journal
         self.inboxes = inboxes
+        self.placement = placement
     }
+
+    /// Forgets the remembered highs (users were handed in or out: the inboxes are the truth).
+    public func forgetHighs() { high.withLock { $0 = [:] } }
 
     /// How far a user's inbox goes in a conversation's messages (what a reconciliation asks).
     public func highest(user: String, conversation: String) -> UInt64 {
@@ -36,9 +43,15 @@ public final class RemoteInboxWriter: Sendable {
     /// Appends `items` (in order); `reply` gets each item's inboxSeq (a repeat's existing one, or 0
     /// if it is still being logged by an earlier batch).
     public func append(_ items: [RemoteInboxItem], reply: @escaping @Sendable (Result<[UInt64], ChatError>) -> Void) {
+        // A user a membership change is moving: refused, the sender retries (after the change it
+        // routes to the new owner). A user handed to another node: dropped (answered 0); the
+        // conversation's owner reconciles with the new owner when it switches rings.
+        if items.contains(where: { placement.isFrozen(point: KeyPoint.of(id: $0.userId)) }) {
+            return reply(.failure(.unavailable("users of this batch are moving (membership change)")))
+        }
         var fresh: [Int] = []
         high.withLock { h in
-            for (i, item) in items.enumerated() {
+            for (i, item) in items.enumerated() where placement.isLocal(user: item.userId) {
                 let key = item.dedupKey
                 let known = h[key] ?? inboxes.inbox(item.userId).lastSeq(like: item.inboxEntry)
                 if item.seq > known {

@@ -32,10 +32,16 @@ public struct ClusterView: Sendable {
 
     public var selfId: String
     public var nodes: [Node]
+    /// The membership's epoch (1 for a cluster started from its flags, +1 per change).
+    public var epoch: UInt64
+    /// The epoch a change in progress moves to (its keys are frozen meanwhile).
+    public var pendingEpoch: UInt64?
 
-    public init(selfId: String, nodes: [Node]) {
+    public init(selfId: String, nodes: [Node], epoch: UInt64 = 1, pendingEpoch: UInt64? = nil) {
         self.selfId = selfId
         self.nodes = nodes
+        self.epoch = epoch
+        self.pendingEpoch = pendingEpoch
     }
 }
 
@@ -51,14 +57,18 @@ public struct APIRouter: Sendable {
     public let cluster: @Sendable () async -> ClusterView
     /// Set on a node of a cluster: requests owned by other nodes are forwarded to them.
     public let clusterGateway: ClusterGateway?
+    /// `POST /v1/cluster/members` (an operator's membership change), when the node offers it.
+    public let membershipChange: (@Sendable (APIRequest) async -> APIResponse)?
 
     public init(
         accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, metrics: GatewayMetrics,
         health: @escaping @Sendable () -> NodeHealth,
         metricsText: @escaping @Sendable () -> String,
         cluster: @escaping @Sendable () async -> ClusterView,
-        clusterGateway: ClusterGateway? = nil
+        clusterGateway: ClusterGateway? = nil,
+        membershipChange: (@Sendable (APIRequest) async -> APIResponse)? = nil
     ) {
+        self.membershipChange = membershipChange
         self.cluster = cluster
         self.clusterGateway = clusterGateway
         self.accounts = accounts
@@ -98,7 +108,12 @@ public struct APIRouter: Sendable {
         case ("GET", "/v1/cluster"):
             let view = await cluster()
             let nodes = view.nodes.map { ["nodeId": $0.nodeId, "address": $0.address, "status": $0.status] }
-            return .json(200, ["nodes": nodes, "self": view.selfId])
+            return .json(200, ["nodes": nodes, "self": view.selfId, "epoch": view.epoch, "pendingEpoch": view.pendingEpoch.map { $0 as Any } ?? NSNull()])
+        case ("POST", "/v1/cluster/members"):
+            guard let change = membershipChange else {
+                return .error(404, code: "not_found", message: "membership changes need a cluster node started with --admin-token")
+            }
+            return await change(r)
         case ("GET", "/metrics"):
             return APIResponse(
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metricsText().utf8))
@@ -143,7 +158,7 @@ public struct APIRouter: Sendable {
             guard let user = await accounts.user(named: name) else { throw .unknownUser }
             return .json(200, ["userId": user.userId, "username": user.username, "displayName": user.displayName])
         default:
-            if r.path.hasPrefix("/v1/") && !r.path.hasPrefix("/v1/unsubscribe") && r.path != "/v1/cluster" {
+            if r.path.hasPrefix("/v1/") && !r.path.hasPrefix("/v1/unsubscribe") && !r.path.hasPrefix("/v1/cluster") {
                 let user = try await authenticate(r)
                 if let response = try await routeConversations(r, user: user) { return response }
             }

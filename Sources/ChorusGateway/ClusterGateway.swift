@@ -11,7 +11,7 @@ import Synchronization
 /// that user. The node a client reached forwards HTTP requests whole and relays WebSocket frames;
 /// tokens are checked by their user's owner. Single node: no `ClusterGateway`, nothing changes.
 public final class ClusterGateway: Sendable {
-    public let placement: Placement
+    public let placement: PlacementCell
     let transport: any PeerTransport
     let services: SessionServices
     let engine: EnginePeerService
@@ -24,7 +24,7 @@ public final class ClusterGateway: Sendable {
     public let httpAddress = Mutex("")
 
     public init(
-        placement: Placement, transport: any PeerTransport, services: SessionServices, engine: EnginePeerService, loops: any EventLoopGroup,
+        placement: PlacementCell, transport: any PeerTransport, services: SessionServices, engine: EnginePeerService, loops: any EventLoopGroup,
         logger: Logger
     ) {
         self.engine = engine
@@ -88,7 +88,7 @@ public final class ClusterGateway: Sendable {
     func executor(for r: APIRequest) -> String? {
         let node: String?
         switch (r.method, r.path) {
-        case ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/v1/cluster"), ("GET", "/"):
+        case ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/v1/cluster"), ("POST", "/v1/cluster/members"), ("GET", "/"):
             node = nil
         case ("POST", "/v1/users"), ("POST", "/v1/sessions"):
             node = (try? r.jsonObject().string("username")).map(placement.owner(ofUsername:))

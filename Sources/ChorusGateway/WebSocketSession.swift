@@ -47,6 +47,8 @@ public enum CloseCode {
     public static let tokenRevoked: UInt16 = 4001
     /// The session's outbound queue overflowed (a slow reader); reconnect and `sync`.
     public static let outboundOverflow: UInt16 = 4008
+    /// The user moved to another node (a membership change): reconnect (to any node) and `sync`.
+    public static let userMoved: UInt16 = 1012
 
     /// The code to answer a client's close frame with: its own when it is one that may be sent
     /// (RFC 6455 section 7.4), else 1000.
@@ -211,6 +213,12 @@ public final class SessionRegistry: Sendable {
     /// Closes every session opened with this token.
     public func revoked(_ hash: TokenHash) {
         for s in state.withLock({ Array(($0.byToken[hash] ?? [:]).values) }) { s.close(code: CloseCode.tokenRevoked, reason: "token revoked") }
+    }
+
+    /// Closes the sessions of the users `select` picks (users a membership change moves away).
+    public func close(usersWhere select: (String) -> Bool, code: UInt16, reason: String) {
+        let picked = state.withLock { st in st.byUser.filter { select($0.key) }.flatMap { Array($0.value.values) } }
+        for s in picked { s.close(code: code, reason: reason) }
     }
 
     /// Open sessions of a user.

@@ -1,15 +1,23 @@
 /// The handshake rule, pure: a peer is accepted only if it runs the same ring (signature) and is a
 /// member of it, and is not this node. Outbound connections also require the node they dialled.
+/// During a membership change a node also accepts the ring it is moving to or from (`accepted`).
 public struct MeshHandshake: Sendable, Equatable {
     public let selfId: String
+    /// The ring this node stamps on its frames.
     public let ringSignature: UInt64
     public let members: Set<String>
+    /// The rings accepted from peers: this node's, plus the other ring of a change in progress.
+    public let accepted: Set<UInt64>
 
-    public init(selfId: String, ringSignature: UInt64, members: Set<String>) {
+    public init(selfId: String, ringSignature: UInt64, members: Set<String>, alsoAccepting: Set<UInt64> = []) {
         self.selfId = selfId
         self.ringSignature = ringSignature
         self.members = members
+        accepted = alsoAccepting.union([ringSignature])
     }
+
+    /// Whether a frame stamped with `ring` may pass.
+    public func accepts(ring: UInt64) -> Bool { accepted.contains(ring) }
 
     public enum Decision: Sendable, Equatable {
         case accept(peer: String)
@@ -20,7 +28,7 @@ public struct MeshHandshake: Sendable, Equatable {
 
     /// Decides on the peer's hello; `expected` is the node an outbound connection dialled.
     public func receive(_ peer: MeshHello, expected: String? = nil) -> Decision {
-        guard peer.ringSignature == ringSignature else {
+        guard accepts(ring: peer.ringSignature) else {
             return .refuse("ring mismatch: \(peer.nodeId) runs ring \(hex(peer.ringSignature)), this node \(hex(ringSignature))")
         }
         guard peer.nodeId != selfId else { return .refuse("a connection to itself") }

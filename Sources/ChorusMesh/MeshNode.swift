@@ -71,11 +71,16 @@ public protocol MeshService: Sendable {
 /// request/response correlation with timeouts. Writes are flushed once per event-loop tick.
 public final class MeshNode: Sendable {
     public let configuration: MeshConfiguration
-    let handshake: MeshHandshake
+    /// The current handshake rule (members, ring stamped, rings accepted); changes with membership.
+    let rule: Mutex<MeshHandshake>
+    var handshake: MeshHandshake { rule.withLock { $0 } }
     let group: any EventLoopGroup
     let logger: Logger
     let service: any MeshService
-    let links: [String: PeerLink]
+    /// One link per peer; membership changes add and remove links.
+    let linkTable: Mutex<[String: PeerLink]>
+    var links: [String: PeerLink] { linkTable.withLock { $0 } }
+    let isStarted = Atomic<Bool>(false)
     let detector: Mutex<FailureDetector>
     let listener = Mutex<(any Channel)?>(nil)
     /// Connections peers dialled to this node (closed on `stop`); at most one live per peer in
@@ -96,13 +101,13 @@ public final class MeshNode: Sendable {
         self.group = group
         self.service = service
         self.logger = logger
-        handshake = MeshHandshake(selfId: c.selfId, ringSignature: c.ringSignature, members: Set(c.peers.keys).union([c.selfId]))
+        rule = Mutex(MeshHandshake(selfId: c.selfId, ringSignature: c.ringSignature, members: Set(c.peers.keys).union([c.selfId])))
         started = .now
         detector = Mutex(FailureDetector(peers: Array(c.peers.keys), now: 0, suspectAfterMs: c.suspectAfterMs, deadAfterMs: c.deadAfterMs))
         metrics = MeshMetrics(peers: Array(c.peers.keys))
         var links: [String: PeerLink] = [:]
         for (id, address) in c.peers { links[id] = PeerLink(peer: id, address: address, loop: group.next()) }
-        self.links = links
+        linkTable = Mutex(links)
         for link in links.values { link.node = self }
     }
 
@@ -122,6 +127,7 @@ public final class MeshNode: Sendable {
             .childChannelInitializer { [self] ch in self.configure(ch, link: nil) }
             .bind(host: configuration.listen.host, port: configuration.listen.port).get()
         listener.withLock { $0 = channel }
+        isStarted.store(true, ordering: .relaxed)
         for link in links.values { link.loop.execute { link.dial() } }
         let task = group.next().scheduleRepeatedTask(
             initialDelay: .milliseconds(configuration.heartbeatMs), delay: .milliseconds(configuration.heartbeatMs)
@@ -136,6 +142,35 @@ public final class MeshNode: Sendable {
         if let l = listener.withLock({ $0 }) { try? await l.close() }
         for ch in inbound.withLock({ $0.values }) { try? await ch.close() }
         for link in links.values { try? await link.loop.submit { link.stop() }.get() }
+    }
+
+    /// Changes membership: links to new peers (dialled at once if the node runs), links to removed
+    /// ones stopped, the ring stamped on frames and the rings accepted from peers.
+    public func reconfigure(peers: [String: PeerAddress], ringSignature: UInt64, alsoAccepting: Set<UInt64>) {
+        rule.withLock {
+            $0 = MeshHandshake(
+                selfId: configuration.selfId, ringSignature: ringSignature, members: Set(peers.keys).union([configuration.selfId]),
+                alsoAccepting: alsoAccepting)
+        }
+        let (added, removed) = linkTable.withLock { table -> ([PeerLink], [PeerLink]) in
+            var added: [PeerLink] = []
+            for (id, address) in peers where table[id] == nil {
+                let link = PeerLink(peer: id, address: address, loop: group.next())
+                link.node = self
+                table[id] = link
+                added.append(link)
+            }
+            let gone = table.keys.filter { peers[$0] == nil }
+            return (added, gone.compactMap { table.removeValue(forKey: $0) })
+        }
+        let now = nowMs
+        detector.withLock { $0.setPeers(Array(peers.keys), now: now) }
+        metrics.track(peers: Array(peers.keys))
+        if isStarted.load(ordering: .relaxed) { for link in added { link.loop.execute { link.dial() } } }
+        for link in removed { link.loop.execute { link.stop() } }
+        logger.info("mesh membership changed", metadata: [
+            "peers": "\(peers.keys.sorted())", "ring": "\(String(ringSignature, radix: 16))",
+        ])
     }
 
     /// Sends `payload` as a request to `peer`; `reply` runs once, on the link's event loop.
@@ -213,7 +248,7 @@ public final class MeshNode: Sendable {
             try channel.pipeline.syncOperations.addHandlers([
                 ByteToMessageHandler(MeshByteDecoder(maxFrameBytes: configuration.maxFrameBytes)),
                 MessageToByteHandler(MeshEncoder()),
-                MeshPeerHandler(handshake: handshake, expected: link?.peer) { [logger] reason in
+                MeshPeerHandler(current: { [self] in handshake }, expected: link?.peer) { [logger] reason in
                     logger.warning("peer connection refused", metadata: ["reason": "\(reason)"])
                 },
                 MeshConnectionHandler(node: self, link: link),

@@ -13,13 +13,19 @@ public final class MeshPeerHandler: ChannelDuplexHandler {
         case accepted(peer: String)
     }
 
-    private let handshake: MeshHandshake
+    /// The node's current rule (it changes with membership; read per frame).
+    private let current: @Sendable () -> MeshHandshake
+    private var handshake: MeshHandshake { current() }
     private let expected: String?
     private let onRefused: @Sendable (String) -> Void
     private var peer: String?
 
-    public init(handshake: MeshHandshake, expected: String? = nil, onRefused: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.handshake = handshake
+    public convenience init(handshake: MeshHandshake, expected: String? = nil, onRefused: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.init(current: { handshake }, expected: expected, onRefused: onRefused)
+    }
+
+    public init(current: @escaping @Sendable () -> MeshHandshake, expected: String? = nil, onRefused: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.current = current
         self.expected = expected
         self.onRefused = onRefused
     }
@@ -42,8 +48,9 @@ public final class MeshPeerHandler: ChannelDuplexHandler {
             }
         case .frame(let frame):
             guard let peer else { return context.close(promise: nil) }  // the decoder makes this unreachable
-            guard frame.ring == handshake.ringSignature else {
-                onRefused("ring mismatch in a frame from \(peer): \(String(frame.ring, radix: 16)), this node \(String(handshake.ringSignature, radix: 16))")
+            let rule = handshake
+            guard rule.accepts(ring: frame.ring) else {
+                onRefused("ring mismatch in a frame from \(peer): \(String(frame.ring, radix: 16)), this node \(String(rule.ringSignature, radix: 16))")
                 return context.close(promise: nil)
             }
             context.fireChannelRead(wrapInboundOut(frame))

@@ -82,17 +82,7 @@ public struct SnapshotStore: Sendable {
 
     /// Writes a snapshot durably: temporary file, fsync, rename, directory fsync.
     public func write(lsn: UInt64, payload: [UInt8]) throws {
-        let name = Self.fileName(lsn: lsn)
-        let final = directory + "/" + name
-        let temporary = final + ".tmp"
-        let bytes = Self.encode(lsn: lsn, payload: payload)
-        do {
-            let file = try PosixFile(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            try bytes.withUnsafeBytes { (b) in try file.write(b, at: 0) }
-            try file.sync()
-        }
-        try Directory.rename(temporary, final)
-        try Directory.syncDirectory(directory)
+        try DurableFile.write(Self.encode(lsn: lsn, payload: payload), to: directory + "/" + Self.fileName(lsn: lsn))
     }
 
     /// LSNs of the snapshot files present, newest first.

@@ -20,6 +20,13 @@ import Testing
             DeliveredItem(conversationId: "c1", seq: 300, recipients: ["u1"]),
             DeliveredItem(conversationId: "c2", seq: 7, recipients: ["u3", "u4"]),
         ]),
+        .userHandedIn(
+            UserRecord(userId: "u_aaaaaaaabbbbb", username: "bob", email: "b@example.com", displayName: "Bob", passwordHash: "h", createdAt: 3),
+            lastLogin: 44, tokens: [TokenRecord(hash: Array(repeating: 9, count: 16), expiresAt: 99)]),
+        .conversationHandedIn(
+            conversationId: "c1", kind: .direct, title: "", members: ["u1", "u2"], lastActivity: 12,
+            reads: [ReadPosition(userId: "u1", seq: 300), ReadPosition(userId: "u2", seq: 7)]),
+        .messageHandedIn(MessageRecord(conversationId: "c1", seq: 7, messageId: "c1:7", from: "u2", body: "moved", ts: 5, clientMsgId: "x")),
     ]
 
     @Test(arguments: samples)

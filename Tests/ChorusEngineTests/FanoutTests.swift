@@ -77,6 +77,44 @@ import Testing
         #expect(sent.withLock { $0 }.last == [6, 7, 8, 9, 10], "in seq order, the missing first")
     }
 
+    @Test func aMembershipChangeHoldsTheQueueAndMovesNothingStuckAtAnOldOwnerAhead() async throws {
+        // n2 refuses (frozen); u_moved's items wait in its queue, next to u_stays' items.
+        let sent = Mutex<[(String, [UInt64])]>([])
+        let refusing = Mutex(true)
+        let fanout = InboxFanout(
+            send: { items, node, reply in
+                sent.withLock { $0.append((node, items.map(\.seq))) }
+                if refusing.withLock({ $0 }) { reply(.failure(.unavailable("frozen"))) } else { reply(.success(items.map { _ in 1 })) }
+            },
+            sleep: { _ in try? await Task.sleep(for: .milliseconds(1)) })
+        let heard = Mutex<[Result<UInt64, ChatError>]>([])
+        let listen: @Sendable (Result<UInt64, ChatError>) -> Void = { r in heard.withLock { $0.append(r) } }
+        fanout.enqueue([
+            (RemoteInboxItem(userId: "u_stays", message: Self.message(1), origin: 0), nil),
+            (RemoteInboxItem(userId: "u_moved", message: Self.message(2), origin: 0), listen),
+            (RemoteInboxItem(userId: "u_stays", message: Self.message(3), origin: 0), nil),
+        ], to: "n2")
+        while sent.withLock({ $0.count }) < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        // The switch: n3 held back, the moved user's items purged from n2's queue, and whatever is
+        // in the request in flight left alone (its node answers it).
+        fanout.pause(nodes: ["n2", "n3"])
+        while fanout.isSending("n2") { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(fanout.purge(misplaced: { user, node in user == "u_moved" && node == "n2" }) == 1)
+        #expect(heard.withLock { $0 } == [.failure(.unavailable("frozen"))], "its sender heard the first attempt, once")
+        fanout.enqueue([(RemoteInboxItem(userId: "u_moved", message: Self.message(4), origin: 0), nil)], to: "n3")
+        #expect(fanout.queued(for: "n3") == 1 && fanout.queued(for: "n2") == 2)
+        let before = sent.withLock { $0.count }
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(sent.withLock { $0.count } == before, "paused queues send nothing")
+        refusing.withLock { $0 = false }
+        fanout.resume(node: "n2")
+        fanout.resume(node: "n3")
+        while fanout.queuedTotal > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let last = sent.withLock { $0 }.suffix(2)
+        #expect(Set(last.map(\.0)) == ["n2", "n3"])
+        #expect(last.first { $0.0 == "n2" }?.1 == [1, 3] && last.first { $0.0 == "n3" }?.1 == [4])
+    }
+
     func append(_ writer: RemoteInboxWriter, _ items: [RemoteInboxItem]) async throws -> [UInt64] {
         try await withCheckedThrowingContinuation { c in writer.append(items) { c.resume(with: $0) } }
     }

@@ -104,6 +104,14 @@ import Testing
         #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node9")) == .refuse("node9 is not a member of this ring"))
         #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node3"), expected: "node2") == .refuse("dialled node2, answered by node3"))
     }
+
+    @Test func duringAMembershipChangeTheOtherRingIsAcceptedTooButStampedWithOurs() {
+        let h = MeshHandshake(selfId: "node1", ringSignature: 42, members: members.union(["node4"]), alsoAccepting: [77])
+        #expect(h.receive(MeshHello(ringSignature: 77, nodeId: "node4")) == .accept(peer: "node4"))
+        #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node2")) == .accept(peer: "node2"))
+        #expect(h.receive(MeshHello(ringSignature: 78, nodeId: "node2")) == .refuse("ring mismatch: node2 runs ring 4e, this node 2a"))
+        #expect(h.hello.ringSignature == 42 && h.accepts(ring: 77) && !h.accepts(ring: 78))
+    }
 }
 
 @Suite struct MeshPeerHandlerTests {

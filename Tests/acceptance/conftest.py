@@ -78,7 +78,9 @@ class Server:
 def datadir():
     d = tempfile.mkdtemp(prefix="chorus-acceptance-")
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    # CHORUS_KEEP_DATA=1 keeps data directories and node logs for a look after a run.
+    if os.environ.get("CHORUS_KEEP_DATA") != "1":
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,253 @@
+"""Changing a running cluster's membership (issue 4): a fourth node joins three running ones, the
+keys the ring gives it move with their state, and it leaves again; nothing is lost or duplicated.
+Real `chorus serve` processes on 127.0.0.1, an operator's `POST /v1/cluster/members`, Python
+`websockets` clients."""
+import asyncio
+import json
+import random
+import threading
+import time
+
+import pytest
+import websockets
+
+from conftest import Server
+from ring import Ring
+from test_cluster import frames_until, free_ports, send_until_acked, wait_ready
+
+ADMIN = "admin-token-for-tests-0123456789"
+
+
+class Nodes(dict):
+    """Nodes by id, each started with the admin token; `start(i, *extra)` (re)starts one."""
+
+    def __init__(self, datadir, ids, spare):
+        super().__init__()
+        self.datadir = datadir
+        self.mesh = dict(zip(ids + spare, free_ports(len(ids) + len(spare))))
+        self.initial = ids
+        for i in ids:
+            self[i] = self.start(i, ids)
+        for n in self.values():
+            wait_ready(n)
+
+    def start(self, i, members, *extra):
+        peers = [a for p in members if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
+        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", "--admin-token", ADMIN, *peers, *extra)
+
+    def running(self):
+        return [n for n in self.values() if n.proc.poll() is None]
+
+
+@pytest.fixture
+def nodes(datadir):
+    ns = Nodes(datadir, ["n1", "n2", "n3"], ["n4"])
+    yield ns
+    for n in ns.values():
+        if n.proc.poll() is None:
+            n.stop()
+
+
+def admin(node, body, token=ADMIN):
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(f"http://{node.base}/v1/cluster/members", method="POST", data=json.dumps(body).encode())
+    req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def http_retry(node, method, path, token, body=None, seconds=20):
+    """A request retried while it answers 503 (a node reconnecting, a key moving)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status, answer = node.http(method, path, body, token=token)
+        if status != 503 or time.monotonic() > deadline:
+            return status, answer
+        time.sleep(0.1)
+
+
+def inbox_of(node, user, seconds=30):
+    """A fresh session's `sync` from 0: every inbox entry (messages and receipts), retried while a
+    node answers 503 or the inbox is still filling (reconciliation after the switch)."""
+    async def once():
+        async with websockets.connect(node.ws_url(user["token"])) as ws:
+            hello = json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "sync", "after": 0}))
+            got = await frames_until(ws, lambda f: f["type"] == "synced", seconds=20)
+            return hello, [f for f in got if f["type"] in ("message", "receipt")]
+    return asyncio.run(once())
+
+
+def expected_inbox(user, conversations, acked):
+    return sorted((cid, seq) for cid, members in conversations.items() if user["id"] in members for seq in acked[cid])
+
+
+def check_everything(live, users, conversations, acked, seconds=30):
+    """History from every node, and every user's inbox by sync on a random node: each message of
+    each of its conversations once, in seq order, inboxSeq without gaps."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            for cid, members in conversations.items():
+                reader = next(u for u in users if u["id"] == members[0])
+                for n in live:
+                    status, page = http_retry(n, "GET", f"/v1/conversations/{cid}/messages?limit=200", reader["token"])
+                    assert status == 200, page
+                    assert [(m["seq"], m["body"]) for m in page["messages"]] == sorted(acked[cid].items()), (n.base, cid)
+            for u in users:
+                hello, entries = inbox_of(random.choice(live), u)
+                messages = [(f["conversationId"], f["seq"]) for f in entries if f["type"] == "message"]
+                assert sorted(messages) == expected_inbox(u, conversations, acked), u["name"]
+                assert len(set(messages)) == len(messages), "no message twice"
+                for cid in conversations:
+                    seqs = [s for c, s in messages if c == cid]
+                    assert seqs == sorted(seqs), "each conversation in seq order"
+                seqs = [f["inboxSeq"] for f in entries]
+                assert seqs == list(range(1, len(seqs) + 1)) and hello["inboxSeq"] == len(seqs), "inboxSeq without gaps"
+            return
+        except (AssertionError, websockets.InvalidStatus, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_a_node_joins_a_running_cluster_and_leaves_again_losing_nothing(nodes):
+    three, four = Ring(["n1", "n2", "n3"]), Ring(["n1", "n2", "n3", "n4"])
+    # Users whose keys move to n4 and users who stay, registered through different nodes.
+    movers = [n for n in (f"mv{k}" for k in range(400)) if four.owner_of_username(n) == "n4"][:4]
+    stayers = [n for n in (f"st{k}" for k in range(400)) if four.owner_of_username(n) != "n4"][:4]
+    first = list(nodes.values())
+    users = [first[k % 3].user(name) for k, name in enumerate(movers + stayers)]
+    assert all(three.owner(u["id"]) != "n4" for u in users)
+
+    # Groups and direct conversations until some are on points n4 will take and some are not.
+    conversations, acked = {}, {}
+    rng = random.Random(7)
+    while sum(four.owner(c) == "n4" for c in conversations) < 2 or sum(four.owner(c) != "n4" for c in conversations) < 2:
+        assert len(conversations) < 60, "placement never put a conversation on n4"
+        creator = rng.choice(users)
+        others = rng.sample([u for u in users if u is not creator], rng.choice([1, 3]))
+        status, conv = first[len(conversations) % 3].http(
+            "POST", "/v1/conversations", {"members": [o["id"] for o in others]}, token=creator["token"])
+        assert status in (200, 201), conv
+        if conv["conversationId"] not in conversations:
+            conversations[conv["conversationId"]] = conv["members"]
+            acked[conv["conversationId"]] = {}
+    by_id = {u["id"]: u for u in users}
+    counter = [0]
+    lock = threading.Lock()
+
+    def send(cid, live, r=rng):
+        with lock:
+            counter[0] += 1
+            k = counter[0]
+        sender = by_id[r.choice(conversations[cid])]
+        m = send_until_acked(live, cid, sender, f"m{k}", f"body {k}")
+        with lock:
+            assert m["seq"] not in acked[cid] or acked[cid][m["seq"]] == m["body"]
+            acked[cid][m["seq"]] = m["body"]
+
+    for cid in conversations:
+        for _ in range(4):
+            send(cid, first)
+
+    # n4 starts with --join, naming the running cluster; then an operator adds it through n2 while
+    # messages keep being sent (refused ones are sent again with the same clientMsgId).
+    nodes["n4"] = nodes.start("n4", nodes.initial, "--join")
+    stop = threading.Event()
+    failures = []
+
+    def traffic(seed):
+        r = random.Random(seed)
+        try:
+            while not stop.is_set():
+                send(r.choice(list(conversations)), first, r)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    senders = [threading.Thread(target=traffic, args=(seed,)) for seed in range(4)]
+    for t in senders:
+        t.start()
+    assert admin(nodes["n2"], {"add": "n4@127.0.0.1:1"}, token="wrong-token-wrong-token")[0] == 401
+    status, answer = admin(nodes["n2"], {"add": f"n4@127.0.0.1:{nodes.mesh['n4']}"})
+    stop.set()
+    for t in senders:
+        t.join()
+    assert not failures, failures
+    assert status == 200, answer
+    assert answer["epoch"] == 2 and [m["nodeId"] for m in answer["members"]] == ["n1", "n2", "n3", "n4"]
+    for n in nodes.values():
+        deadline = time.monotonic() + 20
+        while True:
+            view = n.http("GET", "/v1/cluster")[1]
+            if [(x["nodeId"], x["status"]) for x in view["nodes"]] == [(i, "alive") for i in ("n1", "n2", "n3", "n4")] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert view["epoch"] == 2 and view["pendingEpoch"] is None, view
+        assert [x["status"] for x in view["nodes"]] == ["alive"] * 4, view
+
+    live = list(nodes.values())
+    for cid in conversations:
+        send(cid, live)
+    check_everything(live, users, conversations, acked)
+    # Tokens moved with their users: every old token works on every node; logins work on n4.
+    for u in users:
+        for n in live:
+            assert http_retry(n, "GET", "/v1/me", u["token"])[1]["userId"] == u["id"]
+    assert nodes["n4"].http("POST", "/v1/sessions", {"username": movers[0], "password": "password1"})[0] == 201
+
+    # n4 really owns what moved: with it killed, a mover's requests fail and a stayer's do not;
+    # restarted (from its membership file, no --join), it serves them again with nothing lost.
+    nodes["n4"].kill()
+    mover = next(u for u in users if u["name"] == movers[0])
+    stayer = next(u for u in users if u["name"] == stayers[0])
+    assert nodes["n1"].http("GET", "/v1/me", token=mover["token"])[0] == 503
+    assert nodes["n1"].http("GET", "/v1/me", token=stayer["token"])[0] == 200
+    nodes["n4"] = nodes.start("n4", ["n1", "n2", "n3", "n4"])
+    wait_ready(nodes["n4"])
+    live = list(nodes.values())
+    check_everything(live, users, conversations, acked)
+
+    # n4 leaves: its keys go back to n1..n3, again with nothing lost.
+    status, answer = admin(nodes["n1"], {"remove": "n4"})
+    assert status == 200 and answer["epoch"] == 3, answer
+    nodes["n4"].stop()
+    live = [nodes[i] for i in ("n1", "n2", "n3")]
+    for cid in conversations:
+        send(cid, live)
+    check_everything(live, users, conversations, acked)
+    for n in live:
+        assert n.http("GET", "/v1/cluster")[1]["epoch"] == 3
+
+    # The three restart from their membership files (their --peer flags still name n4's cluster of
+    # three, which is the same ring) and still hold everything.
+    for i in ("n1", "n2", "n3"):
+        nodes[i].stop()
+    for i in ("n1", "n2", "n3"):
+        nodes[i] = nodes.start(i, ["n1", "n2", "n3"])
+    live = [nodes[i] for i in ("n1", "n2", "n3")]
+    for n in live:
+        wait_ready(n)
+    check_everything(live, users, conversations, acked)
+
+
+def test_a_change_without_the_admin_token_or_with_a_bad_body_is_refused(nodes):
+    n1 = nodes["n1"]
+    assert admin(n1, {"add": "n9@127.0.0.1:9"}, token="nope")[0] == 401
+    assert admin(n1, {"frobnicate": 1})[0] == 400
+    assert admin(n1, {"add": "no-port"})[0] == 400
+    assert admin(n1, {"remove": "n9"})[0] == 200  # not a member: nothing to do (the commit is re-sent)
+    status, answer = admin(n1, {"add": f"n2@127.0.0.1:{nodes.mesh['n2']}"})
+    assert status == 200 and answer["epoch"] == 1, "already a member: nothing changes"
+    # A node that never started cannot hand anything over: the change aborts and nothing moved.
+    status, answer = admin(n1, {"add": f"n4@127.0.0.1:{nodes.mesh['n4']}"})
+    assert status == 503 and answer["error"]["code"] == "unavailable", answer
+    for n in nodes.running():
+        view = n.http("GET", "/v1/cluster")[1]
+        assert view["epoch"] == 1 and view["pendingEpoch"] is None and len(view["nodes"]) == 3, view
+    u = n1.user("after-abort")
+    assert nodes["n3"].http("GET", "/v1/me", token=u["token"])[0] == 200
