@@ -17,11 +17,19 @@ extension MembershipManager {
     func coordinate(_ request: MembershipChangeRequest, deadline: Duration = .seconds(300)) async throws(ChatError) -> ClusterMembership {
         let start = state.withLock { s -> Result<ClusterMembership?, ChatError> in
             guard !s.joining else { return .failure(.unavailable("this node is joining; ask a member")) }
-            guard !s.coordinating, s.pending == nil else { return .failure(.unavailable("a membership change is in progress")) }
+            guard !s.coordinating else { return .failure(.unavailable("a membership change is in progress")) }
             let next: Result<ClusterMembership, ClusterMembership.ChangeRefusal>
             switch request {
             case .add(let id, let address): next = s.current.adding(id, at: address)
             case .remove(let id): next = s.current.removing(id)
+            }
+            if let p = s.pending {
+                // The same change, prepared by a coordinator that is gone: this node finishes it.
+                guard case .success(let n) = next, n == p else {
+                    return .failure(.unavailable("another membership change (epoch \(p.epoch)) is in progress; repeat it to finish it"))
+                }
+                s.coordinating = true
+                return .success(n)
             }
             switch next {
             case .success(let n):

@@ -25,6 +25,8 @@ final class MembershipManager: Sendable {
         /// A node started with `--join`: not a member yet, its epoch unknown until a prepare names it.
         var joining: Bool
         var coordinating = false
+        /// A prepare persisting its pending file (published as `pending` once durable).
+        var reserved: ClusterMembership?
     }
 
     let selfId: String
@@ -76,20 +78,27 @@ final class MembershipManager: Sendable {
     /// change; refuses another while one is pending.
     func prepare(_ next: ClusterMembership) throws(ChatError) {
         let decision = state.withLock { s -> Result<Bool, ChatError> in
-            if let p = s.pending { return p == next ? .success(false) : .failure(.unavailable("another membership change (epoch \(p.epoch)) is in progress")) }
+            if let p = s.pending ?? s.reserved {
+                return p == next ? .success(false) : .failure(.unavailable("another membership change (epoch \(p.epoch)) is in progress"))
+            }
             if s.joining {
                 guard next.members[selfId] != nil else { return .failure(.badRequest("this joining node is not in the new membership")) }
             } else if next.epoch != s.current.epoch + 1 {
                 return .failure(.unavailable("membership epoch \(next.epoch) does not follow this node's \(s.current.epoch)"))
             }
-            s.pending = next
-            s.phase = .transferring
+            s.reserved = next
             return .success(true)
         }
         guard try decision.get() else { return }
+        // Durable before anyone (the coordinator, GET /v1/cluster) is told it is prepared.
         do { try store.save(pending: next) } catch {
-            state.withLock { $0.pending = nil; $0.phase = .idle }
+            state.withLock { $0.reserved = nil }
             throw .unavailable("cannot persist the pending membership: \(error)")
+        }
+        state.withLock { s in
+            s.reserved = nil
+            s.pending = next
+            s.phase = .transferring
         }
         begin(next)
     }

@@ -251,3 +251,52 @@ def test_a_change_without_the_admin_token_or_with_a_bad_body_is_refused(nodes):
         assert view["epoch"] == 1 and view["pendingEpoch"] is None and len(view["nodes"]) == 3, view
     u = n1.user("after-abort")
     assert nodes["n3"].http("GET", "/v1/me", token=u["token"])[0] == 200
+
+
+def test_a_change_whose_coordinator_dies_is_finished_by_repeating_it_elsewhere(nodes):
+    first = list(nodes.values())
+    four = Ring(["n1", "n2", "n3", "n4"])
+    names = [n for n in (f"co{k}" for k in range(400)) if four.owner_of_username(n) == "n4"][:3]
+    names += [n for n in (f"co{k}" for k in range(400)) if four.owner_of_username(n) != "n4"][:3]
+    users = [first[k % 3].user(name) for k, name in enumerate(names)]
+    status, group = first[0].http("POST", "/v1/conversations", {"members": [u["id"] for u in users[1:]]}, token=users[0]["token"])
+    assert status == 201
+    gid = group["conversationId"]
+    conversations = {gid: group["members"]}
+    acked = {gid: {}}
+    for k in range(10):
+        m = send_until_acked(first, gid, users[k % 6], f"c{k}", f"before {k}")
+        acked[gid][m["seq"]] = m["body"]
+
+    # n2 coordinates adding n4, which is not running yet: n2 prepares itself, then waits for n4.
+    request = threading.Thread(target=lambda: _ignore_errors(lambda: admin(nodes["n2"], {"add": f"n4@127.0.0.1:{nodes.mesh['n4']}"})))
+    request.start()
+    deadline = time.monotonic() + 10
+    while nodes["n2"].http("GET", "/v1/cluster")[1].get("pendingEpoch") != 2:
+        assert time.monotonic() < deadline, "n2 never prepared"
+        time.sleep(0.05)
+    nodes["n2"].kill()
+    request.join()
+
+    # n4 comes up, n2 restarts (its pending change is prepared again), and the operator repeats
+    # the request on n1, which finishes it.
+    nodes["n4"] = nodes.start("n4", nodes.initial, "--join")
+    nodes["n2"] = nodes.start("n2", nodes.initial)
+    assert nodes["n2"].http("GET", "/v1/cluster")[1]["pendingEpoch"] == 2
+    status, answer = admin(nodes["n1"], {"add": f"n4@127.0.0.1:{nodes.mesh['n4']}"})
+    assert status == 200 and answer["epoch"] == 2, answer
+    live = list(nodes.values())
+    for n in live:
+        wait_ready(n)
+        assert n.http("GET", "/v1/cluster")[1]["epoch"] == 2
+    for k in range(5):
+        m = send_until_acked(live, gid, users[k % 6], f"after{k}", f"after {k}")
+        acked[gid][m["seq"]] = m["body"]
+    check_everything(live, users, conversations, acked)
+
+
+def _ignore_errors(f):
+    try:
+        f()
+    except OSError:
+        pass
