@@ -12,6 +12,7 @@ public struct Placement: Sendable, Equatable {
 
     public init(ring: HashRing, selfId: String) {
         // A node joining a cluster is not a member yet: it owns nothing until the change commits.
+        isSingleNode = ring.members.count == 1 && ring.members[0] == selfId
         self.ring = ring
         self.selfId = selfId
     }
@@ -19,7 +20,8 @@ public struct Placement: Sendable, Equatable {
     /// A ring of one: everything is local.
     public static func single(_ selfId: String) -> Placement { Placement(ring: HashRing(members: [selfId]), selfId: selfId) }
 
-    public var isSingleNode: Bool { ring.members == [selfId] }
+    /// The ring is this node alone (computed once: asked on every send).
+    public let isSingleNode: Bool
     public var peers: [String] { ring.members.filter { $0 != selfId } }
 
     public func owner(ofUser userId: String) -> String { ring.owner(ofPoint: KeyPoint.of(id: userId)) }

@@ -44,7 +44,8 @@ public enum PeerKind: UInt8, Sendable {
     case usersExist = 20
     /// A member read a conversation this node owns up to a seq.
     case conversationRead = 21
-    /// Someone is typing in a conversation this node owns (one-way, from the typist's owner).
+    /// Someone is typing in a conversation this node owns (a request from the typist's owner,
+    /// answered with the refusal if any; one-way from older nodes).
     case typing = 22
     /// A server frame for every session of these users, owned by this node (one-way).
     case userPush = 23

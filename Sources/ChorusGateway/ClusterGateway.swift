@@ -191,6 +191,11 @@ public final class ClusterGateway: Sendable {
             var w = ByteWriter(capacity: statuses.count * 9)
             for (_, s) in statuses { w.write(s.online); w.write(s.lastSeen) }
             reply(.success(PeerAnswer.ok(w.bytes)))
+        case .typing:
+            guard let id = try? r.readString(bound: 256), let user = try? r.readString(bound: 256) else {
+                return reply(.success(PeerAnswer.failure(.badRequest("malformed typing"))))
+            }
+            Task { reply(.success(await typing(in: id, by: user).map(PeerAnswer.failure) ?? PeerAnswer.ok())) }
         case .sessionFrame, .sessionPush, .sessionClose:
             reply(.success(PeerAnswer.failure(.badRequest("one-way message sent as a request"))))
         default:
@@ -240,13 +245,18 @@ public final class ClusterGateway: Sendable {
 
     /// `typing` from a session of `userId` (on its owner): relayed by the conversation's node to the
     /// other members' sessions, on their owners. Ephemeral: nothing is logged, a lost one is lost.
-    /// An error is returned only when the conversation is here (a remote refusal is not reported).
+    /// A refusal (`not_member`, `unknown_conversation`, `unavailable`) comes back as on one node.
     func typing(in conversationId: String, by userId: String) async -> ChatError? {
         guard placement.isLocal(conversation: conversationId) else {
             var w = ByteWriter(capacity: 48)
             w.write(PeerKind.typing.rawValue); w.writeString(conversationId); w.writeString(userId)
-            transport.send(w.bytes, to: placement.owner(ofConversation: conversationId))
-            return nil
+            do {
+                let answer = try await transport.request(w.bytes, to: placement.owner(ofConversation: conversationId))
+                if case .failure(let e) = PeerAnswer.decode(answer) { return e }
+                return nil
+            } catch {
+                return error
+            }
         }
         let core: ConversationCore
         do { core = try services.conversations.conversation(conversationId).snapshot } catch { return error }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The handshake rule, pure: a peer is accepted only if it runs the same ring (signature) and is a
 /// member of it, and is not this node. Outbound connections also require the node they dialled.
 /// During a membership change a node also accepts the ring it is moving to or from (`accepted`).
@@ -38,4 +40,21 @@ public struct MeshHandshake: Sendable, Equatable {
     }
 
     private func hex(_ v: UInt64) -> String { String(v, radix: 16) }
+}
+
+/// A node's current handshake rule, changed by membership changes. Readers on the hot path keep a
+/// copy and compare `generation` (one relaxed atomic load per frame) to know when to take a new one.
+public final class HandshakeCell: Sendable {
+    private let value: Mutex<MeshHandshake>
+    private let counter = Atomic<UInt64>(0)
+
+    public init(_ rule: MeshHandshake) { value = Mutex(rule) }
+
+    public var generation: UInt64 { counter.load(ordering: .acquiring) }
+    public var rule: MeshHandshake { value.withLock { $0 } }
+
+    public func set(_ rule: MeshHandshake) {
+        value.withLock { $0 = rule }
+        counter.add(1, ordering: .releasing)
+    }
 }

@@ -72,8 +72,8 @@ public protocol MeshService: Sendable {
 public final class MeshNode: Sendable {
     public let configuration: MeshConfiguration
     /// The current handshake rule (members, ring stamped, rings accepted); changes with membership.
-    let rule: Mutex<MeshHandshake>
-    var handshake: MeshHandshake { rule.withLock { $0 } }
+    let rule: HandshakeCell
+    var handshake: MeshHandshake { rule.rule }
     let group: any EventLoopGroup
     let logger: Logger
     let service: any MeshService
@@ -101,7 +101,7 @@ public final class MeshNode: Sendable {
         self.group = group
         self.service = service
         self.logger = logger
-        rule = Mutex(MeshHandshake(selfId: c.selfId, ringSignature: c.ringSignature, members: Set(c.peers.keys).union([c.selfId])))
+        rule = HandshakeCell(MeshHandshake(selfId: c.selfId, ringSignature: c.ringSignature, members: Set(c.peers.keys).union([c.selfId])))
         started = .now
         detector = Mutex(FailureDetector(peers: Array(c.peers.keys), now: 0, suspectAfterMs: c.suspectAfterMs, deadAfterMs: c.deadAfterMs))
         metrics = MeshMetrics(peers: Array(c.peers.keys))
@@ -147,11 +147,9 @@ public final class MeshNode: Sendable {
     /// Changes membership: links to new peers (dialled at once if the node runs), links to removed
     /// ones stopped, the ring stamped on frames and the rings accepted from peers.
     public func reconfigure(peers: [String: PeerAddress], ringSignature: UInt64, alsoAccepting: Set<UInt64>) {
-        rule.withLock {
-            $0 = MeshHandshake(
-                selfId: configuration.selfId, ringSignature: ringSignature, members: Set(peers.keys).union([configuration.selfId]),
-                alsoAccepting: alsoAccepting)
-        }
+        rule.set(MeshHandshake(
+            selfId: configuration.selfId, ringSignature: ringSignature, members: Set(peers.keys).union([configuration.selfId]),
+            alsoAccepting: alsoAccepting))
         let (added, removed) = linkTable.withLock { table -> ([PeerLink], [PeerLink]) in
             var added: [PeerLink] = []
             for (id, address) in peers where table[id] == nil {
@@ -248,7 +246,7 @@ public final class MeshNode: Sendable {
             try channel.pipeline.syncOperations.addHandlers([
                 ByteToMessageHandler(MeshByteDecoder(maxFrameBytes: configuration.maxFrameBytes)),
                 MessageToByteHandler(MeshEncoder()),
-                MeshPeerHandler(current: { [self] in handshake }, expected: link?.peer) { [logger] reason in
+                MeshPeerHandler(cell: rule, expected: link?.peer) { [logger] reason in
                     logger.warning("peer connection refused", metadata: ["reason": "\(reason)"])
                 },
                 MeshConnectionHandler(node: self, link: link),

@@ -13,19 +13,31 @@ public final class MeshPeerHandler: ChannelDuplexHandler {
         case accepted(peer: String)
     }
 
-    /// The node's current rule (it changes with membership; read per frame).
-    private let current: @Sendable () -> MeshHandshake
-    private var handshake: MeshHandshake { current() }
+    /// The node's rule (it changes with membership): a copy, taken again when the cell's
+    /// generation moves.
+    private let cell: HandshakeCell
+    private var cached: MeshHandshake
+    private var cachedGeneration: UInt64
+    private var handshake: MeshHandshake {
+        let g = cell.generation
+        if g != cachedGeneration {
+            cached = cell.rule
+            cachedGeneration = g
+        }
+        return cached
+    }
     private let expected: String?
     private let onRefused: @Sendable (String) -> Void
     private var peer: String?
 
     public convenience init(handshake: MeshHandshake, expected: String? = nil, onRefused: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.init(current: { handshake }, expected: expected, onRefused: onRefused)
+        self.init(cell: HandshakeCell(handshake), expected: expected, onRefused: onRefused)
     }
 
-    public init(current: @escaping @Sendable () -> MeshHandshake, expected: String? = nil, onRefused: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.current = current
+    public init(cell: HandshakeCell, expected: String? = nil, onRefused: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.cell = cell
+        cachedGeneration = cell.generation
+        cached = cell.rule
         self.expected = expected
         self.onRefused = onRefused
     }

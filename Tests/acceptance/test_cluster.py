@@ -352,6 +352,15 @@ def test_presence_typing_and_receipts_across_nodes(cluster):
         await ws_b.send(json.dumps({"type": "typing", "conversationId": conv}))
         typing = (await frames_until(ws_a, lambda f: f["type"] == "typing"))[-1]
         assert (typing["conversationId"], typing["userId"]) == (conv, b["id"])
+        # Someone else typing there is refused as on one node, whichever node holds what.
+        for k, n in enumerate(cluster):
+            outsider = n.user(f"outsider{k}")
+            async with websockets.connect(cluster[(k + 1) % 3].ws_url(outsider["token"])) as ws_o:
+                assert json.loads(await ws_o.recv())["type"] == "hello"
+                await ws_o.send(json.dumps({"type": "typing", "conversationId": conv}))
+                assert (await frames_until(ws_o, lambda f: f["type"] == "error"))[-1]["code"] == "not_member"
+                await ws_o.send(json.dumps({"type": "typing", "conversationId": "c_nosuchthing12"}))
+                assert (await frames_until(ws_o, lambda f: f["type"] == "error"))[-1]["code"] == "unknown_conversation"
         # b holds the entry, then reads: a gets a delivered and a read receipt, as inbox entries.
         await ws_b.send(json.dumps({"type": "received", "upTo": msg["inboxSeq"]}))
         delivered = (await frames_until(ws_a, lambda f: f["type"] == "receipt"))[-1]
