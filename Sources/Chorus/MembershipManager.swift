@@ -208,7 +208,7 @@ final class MembershipManager: Sendable {
             s.joining = false
         }
         mesh.reconfigure(peers: Self.addresses(peers), ringSignature: next.ring.signature, alsoAccepting: [previous.ring.signature])
-        await conversations.release(where: { !placement.isLocal(conversation: $0) })
+        await conversations.release(where: { !placement.isLocal(conversation: $0) }, usersWhere: { !placement.isLocal(user: $0) })
         writer.forgetHighs()
         for gone in previous.ids where next.members[gone] == nil { fanout?.discard(node: gone) }
         for peer in peers.keys {

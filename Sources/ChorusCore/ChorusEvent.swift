@@ -97,8 +97,9 @@ public enum ChorusEvent: Sendable, Equatable {
     /// Entry `inboxSeq` of a user's inbox: a message (`receiptFrom` nil) or a receipt from another member.
     case inboxAppended(userId: String, inboxSeq: UInt64, conversationId: String, seq: UInt64, receiptFrom: String?, receiptKind: UInt8)
     /// A membership change handed this user over to this node: it replaces whatever this node held
-    /// of the user (account, tokens, an empty inbox that the `inboxAppended` records after it fill).
-    case userHandedIn(UserRecord, lastLogin: Int64, tokens: [TokenRecord])
+    /// of the user (account, tokens, an empty inbox that the `inboxAppended` records after it fill,
+    /// and the newest delivered receipt sent to each member of another node, for reconciliation).
+    case userHandedIn(UserRecord, lastLogin: Int64, tokens: [TokenRecord], delivered: [DeliveredItem])
     /// A conversation handed over to this node; replaces any older copy. Its messages follow as
     /// `messageHandedIn`; members' inboxes are not touched (they have their entries already).
     case conversationHandedIn(conversationId: String, kind: ConversationKind, title: String, members: [String], lastActivity: Int64, reads: [ReadPosition])
@@ -168,20 +169,18 @@ extension ChorusEvent {
         case .readUpTo(let userId, let id, let seq):
             w.writeString(userId); w.writeString(id); w.writeVarint(seq)
         case .delivered(let userId, let upTo, let items):
-            w.writeString(userId); w.writeVarint(upTo); w.writeVarint(UInt64(items.count))
-            for item in items {
-                w.writeString(item.conversationId); w.writeVarint(item.seq); w.writeVarint(UInt64(item.recipients.count))
-                for r in item.recipients { w.writeString(r) }
-            }
+            w.writeString(userId); w.writeVarint(upTo)
+            Self.write(items, to: &w)
         case .inboxAppended(let userId, let inboxSeq, let id, let seq, let from, let receiptKind):
             w.writeString(userId); w.writeVarint(inboxSeq); w.writeString(id); w.writeVarint(seq)
             w.write(from != nil)
             if let from { w.writeString(from); w.write(receiptKind) }
-        case .userHandedIn(let u, let lastLogin, let tokens):
+        case .userHandedIn(let u, let lastLogin, let tokens, let delivered):
             w.writeString(u.userId); w.writeString(u.username); w.writeString(u.email)
             w.writeString(u.displayName); w.writeString(u.passwordHash); w.write(u.createdAt); w.write(lastLogin)
             w.writeVarint(UInt64(tokens.count))
             for t in tokens { w.writeLengthPrefixed(t.hash); w.write(t.expiresAt) }
+            Self.write(delivered, to: &w)
         case .conversationHandedIn(let id, let kind, let title, let members, let lastActivity, let reads):
             w.writeString(id); w.write(kind.rawValue); w.writeString(title)
             w.writeVarint(UInt64(members.count))
@@ -238,17 +237,8 @@ extension ChorusEvent {
                 let receiptKind = isReceipt ? try r.readUInt8() : 0
                 event = .inboxAppended(userId: userId, inboxSeq: inboxSeq, conversationId: id, seq: seq, receiptFrom: from, receiptKind: receiptKind)
             case 11:
-                let userId = try s(), upTo = try r.readVarint(), count = try r.readVarint()
-                guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) items") }
-                var items: [DeliveredItem] = []
-                for _ in 0..<count {
-                    let id = try s(), seq = try r.readVarint(), n = try r.readVarint()
-                    guard n <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(n) recipients") }
-                    var recipients: [String] = []
-                    for _ in 0..<n { recipients.append(try s()) }
-                    items.append(DeliveredItem(conversationId: id, seq: seq, recipients: recipients))
-                }
-                event = .delivered(userId: userId, inboxUpTo: upTo, items: items)
+                let userId = try s(), upTo = try r.readVarint()
+                event = .delivered(userId: userId, inboxUpTo: upTo, items: try Self.readDelivered(&r, kind: kind))
             case 12:
                 let u = UserRecord(
                     userId: try s(), username: try s(), email: try s(), displayName: try s(), passwordHash: try s(),
@@ -258,7 +248,7 @@ extension ChorusEvent {
                 guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) tokens") }
                 var tokens: [TokenRecord] = []
                 for _ in 0..<count { tokens.append(TokenRecord(hash: Array(try r.readLengthPrefixed(bound: 32)), expiresAt: try r.readInt64())) }
-                event = .userHandedIn(u, lastLogin: lastLogin, tokens: tokens)
+                event = .userHandedIn(u, lastLogin: lastLogin, tokens: tokens, delivered: try Self.readDelivered(&r, kind: kind))
             case 13:
                 let id = try s()
                 let rawKind = try r.readUInt8()
@@ -288,5 +278,27 @@ extension ChorusEvent {
         }
         guard r.isAtEnd else { throw .trailingBytes(kind: kind, count: r.remaining) }
         return event
+    }
+
+    static func write(_ items: [DeliveredItem], to w: inout ByteWriter) {
+        w.writeVarint(UInt64(items.count))
+        for item in items {
+            w.writeString(item.conversationId); w.writeVarint(item.seq); w.writeVarint(UInt64(item.recipients.count))
+            for r in item.recipients { w.writeString(r) }
+        }
+    }
+
+    static func readDelivered(_ r: inout ByteReader, kind: UInt16) throws -> [DeliveredItem] {
+        let count = try r.readVarint()
+        guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) items") }
+        var items: [DeliveredItem] = []
+        for _ in 0..<count {
+            let id = try r.readString(bound: stringBound), seq = try r.readVarint(), n = try r.readVarint()
+            guard n <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(n) recipients") }
+            var recipients: [String] = []
+            for _ in 0..<n { recipients.append(try r.readString(bound: stringBound)) }
+            items.append(DeliveredItem(conversationId: id, seq: seq, recipients: recipients))
+        }
+        return items
     }
 }

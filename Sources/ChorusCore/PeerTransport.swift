@@ -55,7 +55,7 @@ public enum PeerKind: UInt8, Sendable {
     case presence = 25
     /// How far these users' inboxes (owned here) go in these conversations (a reconciliation).
     case inboxHigh = 26
-    /// How far these users' inboxes (owned here) go in read receipts from these members.
+    /// How far these users' inboxes (owned here) go in receipts (of a kind) from these members.
     case receiptHigh = 27
     /// A membership change step from its coordinator (prepare, status, commit, abort).
     case membership = 28

@@ -111,7 +111,7 @@ public struct AccountsState: Sendable {
             if let i = index[userId] { tokens[TokenHash(hash)] = TokenGrant(user: i, expiresAt: expiresAt) }
         case .tokenRevoked(let hash, _):
             tokens[TokenHash(hash)] = nil
-        case .userHandedIn(let u, let lastLogin, let handed):
+        case .userHandedIn(let u, let lastLogin, let handed, _):
             // Replaces what this node held of the user (a copy from before it last moved away).
             if let old = index[u.userId] {
                 tokens = tokens.filter { $0.value.user != old }
@@ -131,7 +131,7 @@ public struct AccountsState: Sendable {
         guard let i = index[userId] else { return nil }
         let live = tokens.filter { $0.value.user == i && $0.value.expiresAt > now }
             .map { TokenRecord(hash: $0.key.bytes, expiresAt: $0.value.expiresAt) }
-        return .userHandedIn(records[Int(i)], lastLogin: lastLogins[Int(i)], tokens: live)
+        return .userHandedIn(records[Int(i)], lastLogin: lastLogins[Int(i)], tokens: live, delivered: [])
     }
 
     /// Every user id this node holds.

@@ -11,6 +11,8 @@ public actor Conversations {
     private var directPairs: [PairKey: String]
     /// Each user's conversations (small arrays: a one-element Set costs three times as much).
     private var userConversations: [String: [String]]
+    /// Delivered receipts sent to members of other nodes (reconciled with them).
+    private var deliveredSent: DeliveredLedger
     /// Direct conversations being created now, so two requests for one pair get one conversation.
     private var creatingDirect: [PairKey: Task<ConversationCore, any Error>] = [:]
     private let accounts: Accounts
@@ -33,6 +35,7 @@ public actor Conversations {
         self.peers = peers
         directPairs = state.directPairs
         userConversations = state.userConversations.mapValues { $0.sorted() }
+        deliveredSent = state.deliveredSent
         self.accounts = accounts
         self.journal = journal
         self.inboxes = inboxes
@@ -95,6 +98,10 @@ public actor Conversations {
             }
         }
         await reconcileReceipts(with: node, peers: peers, fanout: fanout)
+        let delivered = await deliveredSent.receipts(to: { placement.owner(ofUser: $0) == node && !placement.isLocal(user: $0) }).map {
+            RemoteInboxItem(userId: $0.recipient, entry: .receipt(conversationId: $0.conversationId, from: $0.from, kind: .delivered, seq: $0.seq))
+        }
+        await sendMissing(delivered, to: node, peers: peers, fanout: fanout)
     }
 
     /// Read receipts: each member of `node` should hold every other member's newest read position
@@ -113,6 +120,13 @@ public actor Conversations {
                 }
             }
         }
+        await sendMissing(receipts, to: node, peers: peers, fanout: fanout)
+    }
+
+    /// Asks `node` how far each recipient's receipts of that kind, member and conversation go, and
+    /// queues those it lacks (in pages of 10,000). Best effort: unreachable again, it runs at the
+    /// next reconnection.
+    private nonisolated func sendMissing(_ receipts: [RemoteInboxItem], to node: String, peers: EnginePeers, fanout: InboxFanout) async {
         var start = 0
         while start < receipts.count {
             let page = Array(receipts[start..<min(start + 10_000, receipts.count)])
@@ -310,7 +324,11 @@ public actor Conversations {
             for (node, entries) in remote { context.fanout?.enqueue(entries, to: node) }
         }
         if case .failure(let error) = result { throw .unavailable("the log refused the receipt: \(error)") }
+        if peers != nil { deliveredSent.note(userId, items, remote: { !placement.isLocal(user: $0) }) }
     }
+
+    /// A user's delivered receipts to other nodes' members (a hand-over carries them).
+    public func deliveredItems(of userId: String) -> [DeliveredItem] { deliveredSent.items(of: userId) }
 
     /// Creations awaiting the log (a hand-over's export waits for zero).
     private var creationsInFlight = 0
@@ -330,8 +348,9 @@ public actor Conversations {
         actors.withLock { a in a.values.filter { include($0.id) } }
     }
 
-    /// Makes handed-over conversations live here, replacing older copies.
-    public func adopt(_ cores: [ConversationCore]) {
+    /// Makes handed-over conversations (and users' delivered receipts) live here, replacing older copies.
+    public func adopt(_ cores: [ConversationCore], delivered: DeliveredLedger = DeliveredLedger()) {
+        deliveredSent.adopt(delivered)
         for core in cores {
             let old = actors.withLock { a in
                 defer { a[core.id] = ConversationActor(core: core, context: context) }
@@ -345,7 +364,8 @@ public actor Conversations {
 
     /// Forgets the conversations this node handed to their new owners (at commit): they are no
     /// longer listed, reconciled or served here.
-    public func release(where moved: (String) -> Bool) {
+    public func release(where moved: (String) -> Bool, usersWhere gone: (String) -> Bool = { _ in false }) {
+        deliveredSent.forget(where: gone)
         let gone = actors.withLock { a in
             let ids = a.keys.filter(moved)
             return ids.compactMap { a.removeValue(forKey: $0)?.snapshot }

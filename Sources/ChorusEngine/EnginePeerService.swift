@@ -86,10 +86,12 @@ public final class EnginePeerService: Sendable {
             guard let n = try? r.readVarint(), n <= 20_000 else { bad(); return true }
             var w = ByteWriter(capacity: Int(n) * 8)
             for _ in 0..<n {
-                guard let user = try? r.readString(bound: 256), let c = try? r.readString(bound: 256), let from = try? r.readString(bound: 256) else {
+                guard let user = try? r.readString(bound: 256), let c = try? r.readString(bound: 256), let from = try? r.readString(bound: 256),
+                    let raw = try? r.readUInt8(), let kind = ReceiptKind(rawValue: raw)
+                else {
                     bad(); return true
                 }
-                w.write(writer.highest(like: RemoteInboxItem(userId: user, entry: .receipt(conversationId: c, from: from, kind: .read, seq: 0))))
+                w.write(writer.highest(like: RemoteInboxItem(userId: user, entry: .receipt(conversationId: c, from: from, kind: kind, seq: 0))))
             }
             reply(.success(PeerAnswer.ok(w.bytes)))
         case .usersExist:

@@ -86,8 +86,8 @@ public struct EnginePeers: Sendable {
         w.write(PeerKind.receiptHigh.rawValue)
         w.writeVarint(UInt64(receipts.count))
         for item in receipts {
-            guard case .receipt(let c, let from, _, _) = item.entry else { continue }
-            w.writeString(item.userId); w.writeString(c); w.writeString(from)
+            guard case .receipt(let c, let from, let kind, _) = item.entry else { continue }
+            w.writeString(item.userId); w.writeString(c); w.writeString(from); w.write(kind.rawValue)
         }
         var r = ByteReader(Array(try PeerAnswer.decode(try await transport.request(w.bytes, to: node)).get()))
         var out: [UInt64] = []

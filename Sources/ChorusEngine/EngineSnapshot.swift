@@ -12,7 +12,8 @@ public enum EngineSnapshotError: Error, Equatable, Sendable {
 /// hashes, inbox entries) are written as raw blocks, so loading is mostly copying.
 public enum EngineSnapshot {
     /// 2: tokens name their user by position. (1, from before, is declined: the log is replayed.)
-    public static let version: UInt8 = 2
+    /// 3: the delivered-receipt ledger follows the inboxes.
+    public static let version: UInt8 = 3
     static let stringBound = 16_384
     static let countBound = 1 << 31
 
@@ -33,6 +34,7 @@ public enum EngineSnapshot {
             w.writeVarint(receivedUpTo)
             w.writeArray(entries)
         }
+        state.deliveredSent.encode(into: &w)
         return w.bytes
     }
 
@@ -69,6 +71,7 @@ public enum EngineSnapshot {
                 guard receivedUpTo <= UInt64(entries.count) else { throw EngineSnapshotError.invalid("inbox of \(userId) received past its end") }
                 inboxes.inbox(userId).restore(entries: entries, receivedUpTo: receivedUpTo)
             }
+            state.deliveredSent = try DeliveredLedger.decode(from: &r, bound: countBound)
             guard r.isAtEnd else { throw EngineSnapshotError.invalid("\(r.remaining) trailing bytes") }
             return (state, inboxes)
         } catch let e as EngineSnapshotError {

@@ -17,6 +17,10 @@ public struct EngineState: Sendable {
     public var userConversations: [String: Set<String>] = [:]
     /// Replay's cache of each conversation's member inboxes (dropped when membership changes).
     private var memberInboxes: [String: (symbol: UInt32, inboxes: [UserInbox])] = [:]
+    /// For each user here: per conversation, the newest delivered receipt sent to each member owned
+    /// by another node (its seq). Reconciliation re-sends what such a member lacks (a receipt lost
+    /// with a restart of this node); members here got theirs in the claim's own commit.
+    public var deliveredSent = DeliveredLedger()
     /// Whether this node owns a user's inbox (a cluster: entries for other nodes' users are logged
     /// on their owners, as `inboxAppended`). Not part of the snapshot: the node sets it.
     public var ownsUser: @Sendable (String) -> Bool = { _ in true }
@@ -107,9 +111,11 @@ public struct EngineState: Sendable {
                     inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
                 }
             }
-        case .userHandedIn(let u, _, _):
+            deliveredSent.note(userId, items, remote: { !ownsUser($0) })
+        case .userHandedIn(let u, _, _, let delivered):
             // An empty inbox: the `inboxAppended` records that follow fill it with the same inboxSeqs.
             inboxes.inbox(u.userId).restore(entries: [], receivedUpTo: 0)
+            deliveredSent.replace(u.userId, with: delivered)
         case .conversationHandedIn(let id, let kind, let title, let members, let lastActivity, let reads):
             adoptHandedIn(id: id, kind: kind, title: title, members: members, lastActivity: lastActivity, reads: reads)
         case .messageHandedIn(let m):

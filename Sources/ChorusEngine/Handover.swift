@@ -51,7 +51,10 @@ public final class Handover: Sendable {
         try await conversations.settle()
         let now = clock.nowMs()
         for userId in await accounts.userIds(where: { destination(KeyPoint.of(id: $0)) != nil }) {
-            guard let node = destination(KeyPoint.of(id: userId)), let account = await accounts.handOver(userId, now: now) else { continue }
+            guard let node = destination(KeyPoint.of(id: userId)),
+                case .userHandedIn(let u, let login, let tokens, _)? = await accounts.handOver(userId, now: now)
+            else { continue }
+            let account = ChorusEvent.userHandedIn(u, lastLogin: login, tokens: tokens, delivered: await conversations.deliveredItems(of: userId))
             add([account] + Self.inboxEvents(inboxes.inbox(userId)), to: node)
         }
         for actor in conversations.localActors(where: { destination(KeyPoint.of(id: $0)) != nil }) {
@@ -117,11 +120,11 @@ public final class Handover: Sendable {
 
     /// Makes the conversations received in this change live (at commit) and forgets the stage.
     public func adopt() async {
-        let received = staged.withLock { s in
+        let (received, delivered) = staged.withLock { s in
             defer { s = EngineState() }
-            return s.conversations
+            return (s.conversations, s.deliveredSent)
         }
-        await conversations.adopt(Array(received.values))
+        await conversations.adopt(Array(received.values), delivered: delivered)
     }
 
     /// Forgets what was staged (the change aborted; the logged copies are dropped at the next start

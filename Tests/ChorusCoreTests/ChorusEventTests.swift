@@ -22,7 +22,8 @@ import Testing
         ]),
         .userHandedIn(
             UserRecord(userId: "u_aaaaaaaabbbbb", username: "bob", email: "b@example.com", displayName: "Bob", passwordHash: "h", createdAt: 3),
-            lastLogin: 44, tokens: [TokenRecord(hash: Array(repeating: 9, count: 16), expiresAt: 99)]),
+            lastLogin: 44, tokens: [TokenRecord(hash: Array(repeating: 9, count: 16), expiresAt: 99)],
+            delivered: [DeliveredItem(conversationId: "c1", seq: 4, recipients: ["u2", "u3"])]),
         .conversationHandedIn(
             conversationId: "c1", kind: .direct, title: "", members: ["u1", "u2"], lastActivity: 12,
             reads: [ReadPosition(userId: "u1", seq: 300), ReadPosition(userId: "u2", seq: 7)]),

@@ -109,7 +109,7 @@ import Testing
         let movingUser = KeyPoint.of(id: users[1]), movingConversation = KeyPoint.of(id: conversations[1])
         let batches = try await old.handover.export(destination: { $0 == movingUser || $0 == movingConversation ? "n3" : nil })
         let events = batches["n3"]!.flatMap { $0 }
-        let handedUsers = events.compactMap { if case .userHandedIn(let u, _, _) = $0 { u.userId } else { nil } }
+        let handedUsers = events.compactMap { if case .userHandedIn(let u, _, _, _) = $0 { u.userId } else { nil } }
         let handedConversations = events.compactMap { if case .conversationHandedIn(let id, _, _, _, _, _) = $0 { id } else { nil } }
         #expect(handedUsers == [users[1]] && handedConversations == [conversations[1]])
         #expect(events.filter { if case .messageHandedIn = $0 { true } else { false } }.count == 8)
@@ -127,5 +127,32 @@ import Testing
         let new = Engine()
         try await new.hand(batches)
         #expect(try new.conversations.conversation(direct.id).snapshot.lastSeq == 800)
+    }
+}
+
+@Suite struct DeliveredLedgerTests {
+    @Test func keepsTheNewestReceiptPerRemoteRecipientAndSurvivesSnapshotsAndHandOvers() throws {
+        var ledger = DeliveredLedger()
+        let remote: (String) -> Bool = { $0.hasPrefix("r") }
+        ledger.note("u1", [DeliveredItem(conversationId: "c1", seq: 3, recipients: ["r1", "l1"])], remote: remote)
+        ledger.note("u1", [DeliveredItem(conversationId: "c1", seq: 7, recipients: ["r2"])], remote: remote)
+        ledger.note("u1", [DeliveredItem(conversationId: "c1", seq: 2, recipients: ["r1"])], remote: remote)  // older: ignored
+        #expect(ledger.byUser == ["u1": ["c1": ["r1": 3, "r2": 7]]], "local recipients are not kept")
+        #expect(ledger.items(of: "u1") == [
+            DeliveredItem(conversationId: "c1", seq: 3, recipients: ["r1"]), DeliveredItem(conversationId: "c1", seq: 7, recipients: ["r2"]),
+        ])
+        let sent = ledger.receipts(to: { $0 == "r2" })
+        #expect(sent.count == 1 && sent[0].recipient == "r2" && sent[0].from == "u1" && sent[0].seq == 7)
+
+        var moved = DeliveredLedger()
+        moved.replace("u1", with: ledger.items(of: "u1"))
+        #expect(moved == ledger)
+
+        var state = EngineState()
+        state.deliveredSent = ledger
+        let (restored, _) = try EngineSnapshot.decode(EngineSnapshot.encode(state, inboxes: InboxDirectory()))
+        #expect(restored.deliveredSent == ledger)
+        ledger.forget(where: { $0 == "u1" })
+        #expect(ledger.byUser.isEmpty)
     }
 }

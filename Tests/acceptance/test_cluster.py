@@ -422,6 +422,50 @@ def test_entries_queued_for_a_down_node_survive_a_restart_of_the_conversations_n
     assert until_equal(member_sync, want) == want
 
 
+def test_a_delivered_receipt_queued_for_a_down_node_survives_a_restart_of_the_claimants_node(cluster):
+    import urllib.request
+    from ring import Ring
+    ring = Ring(cluster.ids)
+    name_s = next(f"ds{k}" for k in range(1000) if ring.owner_of_username(f"ds{k}") == "n1")
+    name_m = next(f"dm{k}" for k in range(1000) if ring.owner_of_username(f"dm{k}") == "n2")
+    sender, member = cluster[0].user(name_s), cluster[1].user(name_m)
+    status, conv = cluster[2].http("POST", "/v1/conversations", {"members": [member["id"]]}, token=sender["token"])
+    assert status == 201
+    cid = conv["conversationId"]
+    for k in range(3):
+        send_until_acked(cluster, cid, sender, f"d{k}", f"delivered {k}")
+    cluster[0].kill()  # the sender's node: its delivered receipt waits in n2's queue
+
+    def queued_on_n2():
+        text = urllib.request.urlopen(f"http://{cluster[1].base}/metrics", timeout=10).read().decode()
+        return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("chorus_fanout_queued "))
+
+    async def claim():
+        async with websockets.connect(cluster[1].ws_url(member["token"])) as ws:
+            hello = json.loads(await ws.recv())
+            assert hello["inboxSeq"] == 3
+            await ws.send(json.dumps({"type": "received", "upTo": 3}))
+            deadline = time.monotonic() + 10
+            while queued_on_n2() < 1:
+                assert time.monotonic() < deadline, "the receipt was never queued"
+                await asyncio.sleep(0.05)
+    asyncio.run(claim())
+    # n2 dies with the receipt only in its memory; both come back.
+    cluster[1].kill()
+    cluster.restart(0)
+    cluster.restart(1)
+
+    async def sender_receipts():
+        async with websockets.connect(cluster[2].ws_url(sender["token"])) as ws:
+            json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "sync", "after": 0}))
+            got = await frames_until(ws, lambda f: f["type"] == "synced")
+            return sorted((f["kind"], f["userId"], f["seq"]) for f in got if f["type"] == "receipt")
+
+    want = [("delivered", member["id"], 3)]
+    assert until_equal(sender_receipts, want) == want
+
+
 @pytest.mark.parametrize("args, says", [
     (["--peer", "n2@127.0.0.1:9000"], "--peer: needs --mesh"),
     (["--mesh", "127.0.0.1:0"], "--mesh"),
