@@ -148,8 +148,7 @@ extension ChorusEvent {
         w.write(Self.version)
         switch self {
         case .userRegistered(let u):
-            w.writeString(u.userId); w.writeString(u.username); w.writeString(u.email)
-            w.writeString(u.displayName); w.writeString(u.passwordHash); w.write(u.createdAt)
+            Self.write(u, to: &w)
         case .loggedIn(let userId, let at):
             w.writeString(userId); w.write(at)
         case .tokenIssued(let hash, let userId, let expiresAt):
@@ -157,9 +156,7 @@ extension ChorusEvent {
         case .tokenRevoked(let hash, let at):
             w.writeLengthPrefixed(hash); w.write(at)
         case .conversationCreated(let id, let kind, let title, let members, let createdAt):
-            w.writeString(id); w.write(kind.rawValue); w.writeString(title)
-            w.writeVarint(UInt64(members.count))
-            for m in members { w.writeString(m) }
+            Self.writeConversationHead(id, kind, title, members, to: &w)
             w.write(createdAt)
         case .memberAdded(let id, let userId, let at), .memberRemoved(let id, let userId, let at):
             w.writeString(id); w.writeString(userId); w.write(at)
@@ -176,15 +173,12 @@ extension ChorusEvent {
             w.write(from != nil)
             if let from { w.writeString(from); w.write(receiptKind) }
         case .userHandedIn(let u, let lastLogin, let tokens, let delivered):
-            w.writeString(u.userId); w.writeString(u.username); w.writeString(u.email)
-            w.writeString(u.displayName); w.writeString(u.passwordHash); w.write(u.createdAt); w.write(lastLogin)
+            Self.write(u, to: &w); w.write(lastLogin)
             w.writeVarint(UInt64(tokens.count))
             for t in tokens { w.writeLengthPrefixed(t.hash); w.write(t.expiresAt) }
             Self.write(delivered, to: &w)
         case .conversationHandedIn(let id, let kind, let title, let members, let lastActivity, let reads):
-            w.writeString(id); w.write(kind.rawValue); w.writeString(title)
-            w.writeVarint(UInt64(members.count))
-            for m in members { w.writeString(m) }
+            Self.writeConversationHead(id, kind, title, members, to: &w)
             w.write(lastActivity)
             w.writeVarint(UInt64(reads.count))
             for r in reads { w.writeString(r.userId); w.writeVarint(r.seq) }
@@ -201,26 +195,14 @@ extension ChorusEvent {
             guard version == Self.version else { throw EventDecodingError.unsupportedVersion(kind: kind, version: version) }
             func s() throws(ByteReaderError) -> String { try r.readString(bound: stringBound) }
             switch kind {
-            case 1:
-                event = .userRegistered(UserRecord(
-                    userId: try s(), username: try s(), email: try s(), displayName: try s(), passwordHash: try s(),
-                    createdAt: try r.readInt64()))
+            case 1: event = .userRegistered(try Self.readUser(&r))
             case 2: event = .loggedIn(userId: try s(), at: try r.readInt64())
             case 3:
                 event = .tokenIssued(
                     tokenHash: Array(try r.readLengthPrefixed(bound: 32)), userId: try s(), expiresAt: try r.readInt64())
             case 4: event = .tokenRevoked(tokenHash: Array(try r.readLengthPrefixed(bound: 32)), at: try r.readInt64())
             case 5:
-                let id = try s()
-                let rawKind = try r.readUInt8()
-                guard let convKind = ConversationKind(rawValue: rawKind) else {
-                    throw EventDecodingError.invalidValue(kind: kind, "conversation kind \(rawKind)")
-                }
-                let title = try s()
-                let count = try r.readVarint()
-                guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) members") }
-                var members: [String] = []
-                for _ in 0..<count { members.append(try s()) }
+                let (id, convKind, title, members) = try Self.readConversationHead(&r, kind: kind)
                 event = .conversationCreated(conversationId: id, kind: convKind, title: title, members: members, createdAt: try r.readInt64())
             case 6: event = .memberAdded(conversationId: try s(), userId: try s(), at: try r.readInt64())
             case 7: event = .memberRemoved(conversationId: try s(), userId: try s(), at: try r.readInt64())
@@ -240,9 +222,7 @@ extension ChorusEvent {
                 let userId = try s(), upTo = try r.readVarint()
                 event = .delivered(userId: userId, inboxUpTo: upTo, items: try Self.readDelivered(&r, kind: kind))
             case 12:
-                let u = UserRecord(
-                    userId: try s(), username: try s(), email: try s(), displayName: try s(), passwordHash: try s(),
-                    createdAt: try r.readInt64())
+                let u = try Self.readUser(&r)
                 let lastLogin = try r.readInt64()
                 let count = try r.readVarint()
                 guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) tokens") }
@@ -250,16 +230,7 @@ extension ChorusEvent {
                 for _ in 0..<count { tokens.append(TokenRecord(hash: Array(try r.readLengthPrefixed(bound: 32)), expiresAt: try r.readInt64())) }
                 event = .userHandedIn(u, lastLogin: lastLogin, tokens: tokens, delivered: try Self.readDelivered(&r, kind: kind))
             case 13:
-                let id = try s()
-                let rawKind = try r.readUInt8()
-                guard let convKind = ConversationKind(rawValue: rawKind) else {
-                    throw EventDecodingError.invalidValue(kind: kind, "conversation kind \(rawKind)")
-                }
-                let title = try s()
-                let count = try r.readVarint()
-                guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) members") }
-                var members: [String] = []
-                for _ in 0..<count { members.append(try s()) }
+                let (id, convKind, title, members) = try Self.readConversationHead(&r, kind: kind)
                 let lastActivity = try r.readInt64()
                 let readCount = try r.readVarint()
                 guard readCount <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(readCount) reads") }
@@ -300,5 +271,36 @@ extension ChorusEvent {
             items.append(DeliveredItem(conversationId: id, seq: seq, recipients: recipients))
         }
         return items
+    }
+
+    static func write(_ u: UserRecord, to w: inout ByteWriter) {
+        w.writeString(u.userId); w.writeString(u.username); w.writeString(u.email)
+        w.writeString(u.displayName); w.writeString(u.passwordHash); w.write(u.createdAt)
+    }
+
+    static func readUser(_ r: inout ByteReader) throws -> UserRecord {
+        func s() throws -> String { try r.readString(bound: stringBound) }
+        return UserRecord(
+            userId: try s(), username: try s(), email: try s(), displayName: try s(), passwordHash: try s(), createdAt: try r.readInt64())
+    }
+
+    static func writeConversationHead(_ id: String, _ kind: ConversationKind, _ title: String, _ members: [String], to w: inout ByteWriter) {
+        w.writeString(id); w.write(kind.rawValue); w.writeString(title)
+        w.writeVarint(UInt64(members.count))
+        for m in members { w.writeString(m) }
+    }
+
+    static func readConversationHead(_ r: inout ByteReader, kind: UInt16) throws -> (String, ConversationKind, String, [String]) {
+        let id = try r.readString(bound: stringBound)
+        let rawKind = try r.readUInt8()
+        guard let convKind = ConversationKind(rawValue: rawKind) else {
+            throw EventDecodingError.invalidValue(kind: kind, "conversation kind \(rawKind)")
+        }
+        let title = try r.readString(bound: stringBound)
+        let count = try r.readVarint()
+        guard count <= UInt64(listBound) else { throw EventDecodingError.invalidValue(kind: kind, "\(count) members") }
+        var members: [String] = []
+        for _ in 0..<count { members.append(try r.readString(bound: stringBound)) }
+        return (id, convKind, title, members)
     }
 }

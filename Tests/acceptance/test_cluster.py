@@ -127,6 +127,14 @@ async def frames_until(ws, predicate, seconds=10):
                 return got
 
 
+async def synced_from_zero(node, user):
+    """A fresh session's `sync` from 0 through `node`: every frame up to `synced`."""
+    async with websockets.connect(node.ws_url(user["token"])) as ws:
+        json.loads(await ws.recv())
+        await ws.send(json.dumps({"type": "sync", "after": 0}))
+        return await frames_until(ws, lambda f: f["type"] == "synced")
+
+
 def test_websockets_on_every_node_reach_the_users_owner(cluster):
     users = [cluster[k % 3].user(f"ws{k}") for k in range(2)]
     status, conv = cluster[0].http("POST", "/v1/conversations", {"members": [users[1]["id"]]}, token=users[0]["token"])
@@ -409,12 +417,9 @@ def test_entries_queued_for_a_down_node_survive_a_restart_of_the_conversations_n
     cluster.restart(2)
 
     async def member_sync():
-        async with websockets.connect(cluster[1].ws_url(member["token"])) as ws:
-            json.loads(await ws.recv())
-            await ws.send(json.dumps({"type": "sync", "after": 0}))
-            got = await frames_until(ws, lambda f: f["type"] == "synced")
-            return ([f["body"] for f in got if f["type"] == "message"],
-                    sorted((f["kind"], f["userId"], f["seq"]) for f in got if f["type"] == "receipt"))
+        got = await synced_from_zero(cluster[1], member)
+        return ([f["body"] for f in got if f["type"] == "message"],
+                sorted((f["kind"], f["userId"], f["seq"]) for f in got if f["type"] == "receipt"))
 
     # Reconciled receipts name every other member's read position, the sender's too (sending
     # counts as reading), where the live path would have sent only the explicit read's.
@@ -456,11 +461,8 @@ def test_a_delivered_receipt_queued_for_a_down_node_survives_a_restart_of_the_cl
     cluster.restart(1)
 
     async def sender_receipts():
-        async with websockets.connect(cluster[2].ws_url(sender["token"])) as ws:
-            json.loads(await ws.recv())
-            await ws.send(json.dumps({"type": "sync", "after": 0}))
-            got = await frames_until(ws, lambda f: f["type"] == "synced")
-            return sorted((f["kind"], f["userId"], f["seq"]) for f in got if f["type"] == "receipt")
+        got = await synced_from_zero(cluster[2], sender)
+        return sorted((f["kind"], f["userId"], f["seq"]) for f in got if f["type"] == "receipt")
 
     want = [("delivered", member["id"], 3)]
     assert until_equal(sender_receipts, want) == want
