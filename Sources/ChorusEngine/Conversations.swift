@@ -144,8 +144,13 @@ public actor Conversations {
 
     /// Messages by seq, wherever the conversation lives (those that no longer exist are left out).
     public nonisolated func messages(_ conversationId: String, seqs: [UInt64]) async -> [MessageRecord] {
+        (try? await fetchMessages(conversationId, seqs: seqs)) ?? []
+    }
+
+    /// `messages`, but a conversation on a node that cannot be reached is an error, not "none".
+    nonisolated func fetchMessages(_ conversationId: String, seqs: [UInt64]) async throws(ChatError) -> [MessageRecord] {
         if let peers, !placement.isLocal(conversation: conversationId) {
-            return (try? await peers.messages(conversationId: conversationId, seqs: seqs, at: placement.owner(ofConversation: conversationId))) ?? []
+            return try await peers.messages(conversationId: conversationId, seqs: seqs, at: placement.owner(ofConversation: conversationId))
         }
         guard let actor = try? conversation(conversationId) else { return [] }
         var out: [MessageRecord] = []
@@ -294,8 +299,14 @@ public actor Conversations {
             if case .message(let conversationId, let seq) = entry { wanted[conversationId, default: []].append(seq) }
         }
         for (conversationId, seqs) in wanted {
-            // From the conversation's node (this one or its owner).
-            for m in await messages(conversationId, seqs: seqs) where m.from != userId {
+            // From the conversation's node (this one or its owner). Unreachable: the claim is given
+            // back (no receipt is lost) and the client hears `unavailable`; it may claim again.
+            let found: [MessageRecord]
+            do { found = try await fetchMessages(conversationId, seqs: seqs) } catch {
+                inbox.unclaim(claim.range)
+                throw error
+            }
+            for m in found where m.from != userId {
                 highest[conversationId] = max(highest[conversationId] ?? 0, m.seq)
                 senders[conversationId, default: []].insert(m.from)
             }

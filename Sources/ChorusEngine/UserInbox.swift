@@ -98,6 +98,12 @@ public final class UserInbox: Sendable {
         }
     }
 
+    /// Gives a claim back (its receipts could not be made): the next claim covers its entries again,
+    /// unless a later claim has moved past it meanwhile.
+    public func unclaim(_ range: ClosedRange<UInt64>) {
+        state.withLock { s in if s.receivedUpTo == range.upperBound { s.receivedUpTo = range.lowerBound - 1 } }
+    }
+
     /// Replay of a `delivered` event.
     public func noteReceived(upTo: UInt64) {
         state.withLock { $0.receivedUpTo = max($0.receivedUpTo, upTo) }

@@ -131,6 +131,17 @@ import Testing
 }
 
 @Suite struct DeliveredLedgerTests {
+    @Test func aClaimGivenBackIsClaimedAgainUnlessALaterOneMovedOn() {
+        let inbox = UserInbox(userId: "u1", symbols: SymbolTable())
+        for seq: UInt64 in 1...5 { inbox.append(.message(conversationId: "c1", seq: seq)) }
+        let first = inbox.claimReceived(upTo: 3)!
+        inbox.unclaim(first.range)
+        #expect(inbox.claimReceived(upTo: 3)?.range == first.range)
+        let later = inbox.claimReceived(upTo: 5)!
+        inbox.unclaim(first.range)  // stale: the later claim stands
+        #expect(later.range == 4...5 && inbox.claimReceived(upTo: 5) == nil)
+    }
+
     @Test func keepsTheNewestReceiptPerRemoteRecipientAndSurvivesSnapshotsAndHandOvers() throws {
         var ledger = DeliveredLedger()
         let remote: (String) -> Bool = { $0.hasPrefix("r") }

@@ -433,9 +433,11 @@ def test_a_delivered_receipt_queued_for_a_down_node_survives_a_restart_of_the_cl
     ring = Ring(cluster.ids)
     name_s = next(f"ds{k}" for k in range(1000) if ring.owner_of_username(f"ds{k}") == "n1")
     name_m = next(f"dm{k}" for k in range(1000) if ring.owner_of_username(f"dm{k}") == "n2")
-    sender, member = cluster[0].user(name_s), cluster[1].user(name_m)
-    status, conv = cluster[2].http("POST", "/v1/conversations", {"members": [member["id"]]}, token=sender["token"])
-    assert status == 201
+    name_t = next(f"dt{k}" for k in range(1000) if ring.owner_of_username(f"dt{k}") == "n3")
+    sender, member, third = cluster[0].user(name_s), cluster[1].user(name_m), cluster[2].user(name_t)
+    # A group the member creates: it lives on n2, which stays up while the sender's node is down.
+    status, conv = cluster[2].http("POST", "/v1/conversations", {"members": [sender["id"], third["id"]]}, token=member["token"])
+    assert status == 201 and ring.owner(conv["conversationId"]) == "n2"
     cid = conv["conversationId"]
     for k in range(3):
         send_until_acked(cluster, cid, sender, f"d{k}", f"delivered {k}")
