@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ChorusCluster", targets: ["ChorusCluster"]),
         .library(name: "ChorusMesh", targets: ["ChorusMesh"]),
         .library(name: "ChorusTestKit", targets: ["ChorusTestKit"]),
+        .library(name: "ChorusReengagement", targets: ["ChorusReengagement"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -33,6 +34,8 @@ let package = Package(
         .target(name: "ChorusCore"),
         // Ring placement and failure detection: pure, no NIO (the mesh shell comes with issue 4).
         .target(name: "ChorusCluster", dependencies: ["ChorusCore"]),
+        // Re-engagement email: the timer wheel and the inactivity/outbox rules (pure, no NIO).
+        .target(name: "ChorusReengagement", dependencies: ["ChorusCore"]),
         // Test doubles and generators shared by tests and benchmarks; never linked into `chorus`.
         .target(name: "ChorusTestKit", dependencies: ["ChorusCore"]),
         .target(
@@ -124,6 +127,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ChorusEngineTests", dependencies: ["ChorusEngine", "ChorusCore", "ChorusTestKit"]),
+        .testTarget(name: "ChorusReengagementTests", dependencies: ["ChorusReengagement", "ChorusCore"]),
         .testTarget(name: "ChorusGatewayTests", dependencies: ["ChorusGateway", "ChorusEngine", "ChorusCore"]),
         .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusCore"]),
         .testTarget(
