@@ -105,6 +105,15 @@ public enum ChorusEvent: Sendable, Equatable {
     case conversationHandedIn(conversationId: String, kind: ConversationKind, title: String, members: [String], lastActivity: Int64, reads: [ReadPosition])
     /// A message of a handed-over conversation (the `messageAppended` layout).
     case messageHandedIn(MessageRecord)
+    /// A re-engagement email is due for the period that started at `periodStart` (a login); its
+    /// Message-ID is fixed here, for ever.
+    case emailQueued(userId: String, periodStart: Int64, messageId: String, to: String, at: Int64)
+    /// The mail server accepted it (or it was written to the outbox directory).
+    case emailSent(messageId: String, at: Int64)
+    /// The mail server refused it for good (5xx): not retried, the address is suppressed.
+    case emailFailed(messageId: String, at: Int64, reason: String)
+    /// The user asked for no more re-engagement email (one-click unsubscribe).
+    case unsubscribed(userId: String, at: Int64)
 
     /// The record kind in the log.
     public var kind: UInt16 {
@@ -123,6 +132,10 @@ public enum ChorusEvent: Sendable, Equatable {
         case .userHandedIn: 12
         case .conversationHandedIn: 13
         case .messageHandedIn: 14
+        case .emailQueued: 15
+        case .emailSent: 16
+        case .emailFailed: 17
+        case .unsubscribed: 18
         }
     }
 }
@@ -177,6 +190,14 @@ extension ChorusEvent {
             w.writeVarint(UInt64(tokens.count))
             for t in tokens { w.writeLengthPrefixed(t.hash); w.write(t.expiresAt) }
             Self.write(delivered, to: &w)
+        case .emailQueued(let userId, let periodStart, let messageId, let to, let at):
+            w.writeString(userId); w.write(periodStart); w.writeString(messageId); w.writeString(to); w.write(at)
+        case .emailSent(let messageId, let at):
+            w.writeString(messageId); w.write(at)
+        case .emailFailed(let messageId, let at, let reason):
+            w.writeString(messageId); w.write(at); w.writeString(reason)
+        case .unsubscribed(let userId, let at):
+            w.writeString(userId); w.write(at)
         case .conversationHandedIn(let id, let kind, let title, let members, let lastActivity, let reads):
             Self.writeConversationHead(id, kind, title, members, to: &w)
             w.write(lastActivity)
@@ -238,6 +259,11 @@ extension ChorusEvent {
                 for _ in 0..<readCount { reads.append(ReadPosition(userId: try s(), seq: try r.readVarint())) }
                 event = .conversationHandedIn(
                     conversationId: id, kind: convKind, title: title, members: members, lastActivity: lastActivity, reads: reads)
+            case 15:
+                event = .emailQueued(userId: try s(), periodStart: try r.readInt64(), messageId: try s(), to: try s(), at: try r.readInt64())
+            case 16: event = .emailSent(messageId: try s(), at: try r.readInt64())
+            case 17: event = .emailFailed(messageId: try s(), at: try r.readInt64(), reason: try s())
+            case 18: event = .unsubscribed(userId: try s(), at: try r.readInt64())
             default: throw EventDecodingError.unknownKind(kind)
             }
         } catch let e as EventDecodingError {

@@ -28,6 +28,10 @@ import Testing
             conversationId: "c1", kind: .direct, title: "", members: ["u1", "u2"], lastActivity: 12,
             reads: [ReadPosition(userId: "u1", seq: 300), ReadPosition(userId: "u2", seq: 7)]),
         .messageHandedIn(MessageRecord(conversationId: "c1", seq: 7, messageId: "c1:7", from: "u2", body: "moved", ts: 5, clientMsgId: "x")),
+        .emailQueued(userId: "u1", periodStart: 1_795_000_000_000, messageId: "<reengage.u1.1795000000000@example.com>", to: "a@example.com", at: 9),
+        .emailSent(messageId: "<m@x>", at: 10),
+        .emailFailed(messageId: "<m@x>", at: 11, reason: "550 no such user"),
+        .unsubscribed(userId: "u1", at: 12),
     ]
 
     @Test(arguments: samples)
