@@ -35,7 +35,14 @@ let package = Package(
         // Ring placement and failure detection: pure, no NIO (the mesh shell comes with issue 4).
         .target(name: "ChorusCluster", dependencies: ["ChorusCore"]),
         // Re-engagement email: the timer wheel and the inactivity/outbox rules (pure, no NIO).
-        .target(name: "ChorusReengagement", dependencies: ["ChorusCore"]),
+        .target(
+            name: "ChorusReengagement",
+            dependencies: [
+                "ChorusCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         // Test doubles and generators shared by tests and benchmarks; never linked into `chorus`.
         .target(name: "ChorusTestKit", dependencies: ["ChorusCore"]),
         .target(
@@ -127,7 +134,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ChorusEngineTests", dependencies: ["ChorusEngine", "ChorusCore", "ChorusTestKit"]),
-        .testTarget(name: "ChorusReengagementTests", dependencies: ["ChorusReengagement", "ChorusCore"]),
+        .testTarget(name: "ChorusReengagementTests", dependencies: ["ChorusReengagement", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusGatewayTests", dependencies: ["ChorusGateway", "ChorusEngine", "ChorusCore"]),
         .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusCore"]),
         .testTarget(

@@ -1,0 +1,226 @@
+import ChorusCore
+import Logging
+import Metrics
+
+/// A user as the re-engagement timers see it; `index` is dense (the accounts' table index) and
+/// names the user's timer.
+public struct ReengagementUser: Sendable, Equatable {
+    public var index: UInt32
+    public var userId: String
+    public var name: String
+    public var email: String
+    public var lastLoginAt: Int64
+
+    public init(index: UInt32, userId: String, name: String, email: String, lastLoginAt: Int64) {
+        self.index = index
+        self.userId = userId
+        self.name = name
+        self.email = email
+        self.lastLoginAt = lastLoginAt
+    }
+}
+
+/// The node's users (the executable plugs its accounts in): only those this node owns.
+public protocol ReengagementDirectory: Sendable {
+    func allUsers() async -> [ReengagementUser]
+    func user(_ index: UInt32) async -> ReengagementUser?
+    func user(id: String) async -> ReengagementUser?
+}
+
+/// How a mail server answered.
+public enum MailOutcome: Sendable, Equatable {
+    case accepted
+    /// 4xx, no connection, a timeout: try again later.
+    case retryLater(String)
+    /// 5xx for the recipient: never again to this address.
+    case refused(String)
+}
+
+/// Delivers a rendered email (SMTP, or files in a directory).
+public protocol Mailer: Sendable {
+    func send(_ message: EmailMessage, to recipient: String) async -> MailOutcome
+}
+
+public struct ReengagementSettings: Sendable {
+    public var policy: ReengagementPolicy
+    public var from: String
+    /// Links in emails start with it (`--public-url`).
+    public var publicURL: String
+    /// The right-hand side of Message-IDs.
+    public var domain: String
+    public var templates = EmailTemplates.standard
+    /// Emails handed to the mailer per second at most (a token bucket of one second's worth).
+    public var sendPerSecond = 50
+    public var retry = RetrySchedule()
+    public var tickMs: Int64 = 1_000
+
+    public init(policy: ReengagementPolicy, from: String, publicURL: String, domain: String) {
+        self.policy = policy
+        self.from = from
+        self.publicURL = publicURL
+        self.domain = domain
+    }
+}
+
+/// The timer-wheel actor and the sender: arms one timer per user from the durable `lastLoginAt`
+/// (timers are not logged), and on `tick(now:)` hands what expired to the policy, logs the emails
+/// that are due (`emailQueued`) and sends what is pending, within the rate limit, retrying
+/// temporary failures with backoff and jitter. Time comes only from `tick`'s `now`.
+public actor ReengagementService {
+    let settings: ReengagementSettings
+    let journal: any Journal
+    let mailer: any Mailer
+    let directory: any ReengagementDirectory
+    let tokens: UnsubscribeTokens
+    let logger: Logger
+    var wheel: TimerWheel
+    public private(set) var outbox: Outbox
+    /// Pending emails waiting for a retry: Message-ID -> (attempts so far, not before).
+    var retries: [String: (attempts: Int, at: Int64)] = [:]
+    var budget: Double
+    var lastTick: Int64
+    var random: any RandomNumberGenerator = SystemRandomNumberGenerator()
+    let metrics = ReengagementMetrics()
+
+    public init(
+        settings: ReengagementSettings, outbox: Outbox, journal: any Journal, mailer: any Mailer, directory: any ReengagementDirectory,
+        tokens: UnsubscribeTokens, nowMs: Int64, logger: Logger
+    ) {
+        self.settings = settings
+        self.outbox = outbox
+        self.journal = journal
+        self.mailer = mailer
+        self.directory = directory
+        self.tokens = tokens
+        self.logger = logger
+        wheel = TimerWheel(nowMs: nowMs, tickMs: settings.tickMs)
+        budget = Double(settings.sendPerSecond)
+        lastTick = nowMs
+    }
+
+    /// Arms every user's timer (at start-up): due ones are queued at the next tick.
+    public func start() async {
+        let users = await directory.allUsers()
+        wheel.reserve(ids: Int(users.map(\.index).max() ?? 0) + 1)
+        for u in users { arm(u, now: lastTick) }
+        metrics.outboxDepth.record(outbox.pending.count)
+        logger.info("re-engagement timers armed", metadata: ["users": "\(users.count)", "armed": "\(wheel.count)", "pending": "\(outbox.pending.count)"])
+    }
+
+    /// A login or a registration: a user with no armed timer (mailed, or new) gets one. Users
+    /// already armed are not touched: their timer re-checks when it fires.
+    public func loggedIn(_ index: UInt32) async {
+        guard !wheel.isArmed(index), let u = await directory.user(index) else { return }
+        arm(u, now: lastTick)
+    }
+
+    private func arm(_ u: ReengagementUser, now: Int64) {
+        switch settings.policy.decide(outbox.facts(userId: u.userId, email: u.email, lastLoginAt: u.lastLoginAt), now: now) {
+        case .arm(let at): wheel.schedule(u.index, atMs: at)
+        case .send: wheel.schedule(u.index, atMs: now)  // due already: the next tick queues it
+        case .none: break
+        }
+    }
+
+    /// Advances the wheel to `now`, queues what is due, sends what is pending. Returns the number of
+    /// emails handed to the mailer.
+    @discardableResult
+    public func tick(now: Int64) async -> Int {
+        budget = min(Double(settings.sendPerSecond), budget + Double(max(0, now - lastTick)) / 1000 * Double(settings.sendPerSecond))
+        lastTick = max(lastTick, now)
+        for index in wheel.advance(toMs: now) {
+            guard let u = await directory.user(index) else { continue }
+            switch settings.policy.decide(outbox.facts(userId: u.userId, email: u.email, lastLoginAt: u.lastLoginAt), now: now) {
+            case .arm(let at): wheel.schedule(index, atMs: at)  // a login moved the deadline
+            case .send(let periodStart): await queue(u, periodStart: periodStart, now: now)
+            case .none(let reason):
+                if reason == .suppressed { metrics.suppressed.increment() }
+            }
+        }
+        return await sendPending(now: now)
+    }
+
+    private func queue(_ u: ReengagementUser, periodStart: Int64, now: Int64) async {
+        let id = ReengagementPolicy.messageId(userId: u.userId, periodStart: periodStart, domain: settings.domain)
+        let event = ChorusEvent.emailQueued(userId: u.userId, periodStart: periodStart, messageId: id, to: u.email, at: now)
+        guard await log(event) else {
+            wheel.schedule(u.index, atMs: now + settings.retry.capMs)  // the log refused: look again later
+            return
+        }
+        metrics.due.increment()
+    }
+
+    private func sendPending(now: Int64) async -> Int {
+        var sent = 0
+        for id in outbox.pending {
+            guard budget >= 1 else { break }
+            if let r = retries[id], r.at > now { continue }
+            guard outbox.shouldSend(id), let email = outbox.emails[id] else { continue }
+            guard let user = await directory.user(id: email.userId) else { continue }
+            budget -= 1
+            sent += 1
+            let message = render(email, user: user, now: now)
+            switch await mailer.send(message, to: email.to) {
+            case .accepted:
+                if await log(.emailSent(messageId: id, at: now)) { metrics.sent.increment() }
+                retries[id] = nil
+            case .retryLater(let why):
+                let attempts = (retries[id]?.attempts ?? 0) + 1
+                let delay = settings.retry.delayMs(afterAttempt: attempts, random: &random)
+                retries[id] = (attempts, now + delay)
+                metrics.retried.increment()
+                logger.warning("email will be retried", metadata: ["messageId": "\(id)", "attempt": "\(attempts)", "inMs": "\(delay)", "reason": "\(why)"])
+            case .refused(let why):
+                if await log(.emailFailed(messageId: id, at: now, reason: why)) { metrics.failed.increment() }
+                retries[id] = nil
+                logger.warning("email refused for good; address suppressed", metadata: ["messageId": "\(id)", "reason": "\(why)"])
+            }
+        }
+        metrics.outboxDepth.record(outbox.pending.count)
+        return sent
+    }
+
+    func render(_ email: Outbox.Email, user: ReengagementUser, now: Int64) -> EmailMessage {
+        let base = settings.publicURL.hasSuffix("/") ? String(settings.publicURL.dropLast()) : settings.publicURL
+        let unsubscribe = base + "/v1/unsubscribe?token=" + tokens.token(for: user.userId)
+        let parts = settings.templates.render(["name": user.name, "loginURL": base + "/", "unsubscribeURL": unsubscribe])
+        return EmailMessage(
+            from: settings.from, to: email.to, subject: parts.subject, dateMs: now, messageId: email.messageId,
+            unsubscribeURL: unsubscribe, text: parts.text, html: parts.html)
+    }
+
+    /// `POST /v1/unsubscribe?token=T`: logs the unsubscribe (once); false for a token not ours.
+    public func unsubscribe(token: String, now: Int64) async throws(ChatError) -> Bool {
+        guard let userId = tokens.verify(token) else { return false }
+        guard !outbox.unsubscribed.contains(userId) else { return true }
+        guard await log(.unsubscribed(userId: userId, at: now)) else { throw .unavailable("the log refused the unsubscribe") }
+        return true
+    }
+
+    /// The user a token names, if it is ours (`GET /v1/unsubscribe` shows the page for it).
+    public nonisolated func verify(token: String) -> String? { tokens.verify(token) }
+
+    /// Logs then applies; false (logged loudly) if the log refused.
+    private func log(_ event: ChorusEvent) async -> Bool {
+        do {
+            _ = try await journal.append(kind: event.kind, payload: event.encode())
+        } catch {
+            logger.error("the log refused a re-engagement record", metadata: ["error": "\(error)"])
+            return false
+        }
+        outbox.apply(event)
+        return true
+    }
+
+    public var armedTimers: Int { wheel.count }
+}
+
+/// swift-metrics handles for re-engagement email (exported at /metrics).
+public struct ReengagementMetrics: Sendable {
+    public let due = Counter(label: "chorus_email_due_total")
+    public let sent = Counter(label: "chorus_email_sent_total")
+    public let retried = Counter(label: "chorus_email_retried_total")
+    public let failed = Counter(label: "chorus_email_failed_total")
+    public let suppressed = Counter(label: "chorus_email_suppressed_total")
+    public let outboxDepth = Gauge(label: "chorus_email_outbox_depth")
+}
