@@ -58,6 +58,7 @@ let package = Package(
             dependencies: [
                 "ChorusCore",
                 "ChorusCluster",
+                "ChorusReengagement",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

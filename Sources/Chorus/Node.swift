@@ -4,6 +4,7 @@ import ChorusCore
 import ChorusEngine
 import ChorusGateway
 import ChorusMesh
+import ChorusReengagement
 import ChorusWAL
 import Foundation
 import Logging
@@ -27,7 +28,7 @@ struct Node {
             logger.warning("--insecure-fast-password-hash: passwords are hashed with a cheap KDF; for tests and load runs only")
         }
         if settings.smtp != nil {
-            logger.warning("re-engagement email is not available in this build yet; --smtp has no effect")
+            logger.warning("SMTP delivery is not built yet: re-engagement emails are written to \(settings.dataDirectory)/outbox instead")
         }
 
         // The membership: from a committed change (the membership file), else the flags (this node
@@ -130,6 +131,24 @@ struct Node {
             placement: placement, peers: peers, fanout: fanout)
         reconciler.withLock { $0 = conversations }
         if let fanout { metrics.fanout.withLock { $0 = { (fanout.queuedTotal, fanout.droppedItems) } } }
+        // Re-engagement email: timers from each user's durable lastLoginAt, the outbox from the log.
+        let emailSecret: [UInt8]
+        do { emailSecret = try loadEmailSecret(dataDirectory: settings.dataDirectory) } catch {
+            logger.critical("cannot start: the email secret cannot be read or made: \(error)")
+            throw ExitCode(1)
+        }
+        var reengagementSettings = ReengagementSettings(
+            policy: ReengagementPolicy(inactivityMs: settings.inactivityAfterMs),
+            from: settings.mailFrom ?? "chorus@localhost",
+            publicURL: settings.publicURL ?? "http://\(settings.host):\(settings.port)",
+            domain: settings.publicURL.flatMap { URL(string: $0)?.host } ?? "chorus.local")
+        reengagementSettings.tickMs = 1_000
+        let reengagement = ReengagementService(
+            settings: reengagementSettings, outbox: state.outbox, journal: log,
+            mailer: DirectoryMailer(directory: settings.dataDirectory + "/outbox"),
+            directory: AccountsDirectory(accounts: accounts, placement: placement),
+            tokens: UnsubscribeTokens(secret: emailSecret), nowMs: clock.nowMs(), logger: logger)
+        await accounts.onLogin { index in Task { await reengagement.loggedIn(UInt32(index)) } }
         state = EngineState()  // the actors own it now; keeping the replay's copy would double it
 
         let readiness = ReadinessFlag()
@@ -198,12 +217,14 @@ struct Node {
                     selfId: nodeId, nodes: nodes.sorted { $0.nodeId < $1.nodeId }, epoch: m?.current.epoch ?? 1, pendingEpoch: m?.pending?.epoch)
             },
             clusterGateway: cluster,
-            membershipChange: membershipChange)
+            membershipChange: membershipChange,
+            unsubscribe: unsubscribeHandler(reengagement, clock: clock))
         cluster?.attach(router: router)
         metrics.sessions.withLock { $0 = { sessionRegistry.openSessions } }
         let gateway = GatewayServer(configuration: gatewayConfig, router: router, sessions: sessions, group: group, logger: logger) { address in
             let http = "\(address.ipAddress ?? settings.host):\(address.port ?? settings.port)"
             listeningAddress.withLock { $0 = http }
+            if settings.publicURL == nil { Task { await reengagement.setPublicURL("http://\(http)") } }
             cluster?.httpAddress.withLock { $0 = http }
             readiness.set(true)
             // The one line that says where the node listens (tests and scripts read it from stdout).
@@ -222,6 +243,7 @@ struct Node {
                             conversations: conversations, clock: clock, interval: .seconds(60), idleMs: 600_000, logger: logger),
                         successTerminationBehavior: .ignore),
                 ] + (mesh.map { [ServiceGroupConfiguration.ServiceConfiguration(service: MeshLifecycle(node: $0, logger: logger))] } ?? []) + [
+                    .init(service: ReengagementLoop(service: reengagement, clock: clock)),
                     .init(service: gateway),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

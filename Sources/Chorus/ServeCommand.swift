@@ -72,6 +72,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--public-url: expected an http:// or https:// URL")
         }
         s.smtp = smtp
+        s.mailFrom = mailFrom
+        s.publicURL = publicURL
         s.sessionRateLimit = try check("session-rate-limit") {
             guard let limit = try RateLimitSetting.parse(sessionRateLimit) else { throw ConfigParsing.Failure("cannot be off") }
             return limit
@@ -124,6 +126,8 @@ struct ServeSettings {
     var syncMode = SyncMode.always
     var inactivityAfterMs: Int64 = 864_000_000
     var smtp: String?
+    var mailFrom: String?
+    var publicURL: String?
     var sessionRateLimit = RateLimitSetting(rate: 100, burst: 300)
     var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
     var maxConnections = 19_000

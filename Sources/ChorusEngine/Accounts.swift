@@ -38,6 +38,7 @@ public actor Accounts {
     /// A fixed hash to verify against for unknown usernames, so timing does not reveal which exist.
     private let decoyHash: String
     private var revocationListeners: [@Sendable (TokenHash) -> Void] = []
+    private var loginListeners: [@Sendable (Int32) -> Void] = []
 
     public init(state: AccountsState, journal: any Journal, clock: any WallClock, configuration: Configuration) {
         self.state = state
@@ -74,6 +75,7 @@ public actor Accounts {
             userId: freshUserID(username: username), username: username, email: email,
             displayName: displayName ?? username, passwordHash: hash, createdAt: now)
         try await commit([.userRegistered(user), .loggedIn(userId: user.userId, at: now)], user: user.userId)
+        if let i = state.tableIndex(of: user.userId) { for l in loginListeners { l(i) } }
         return user
     }
 
@@ -96,6 +98,7 @@ public actor Accounts {
             .tokenIssued(tokenHash: Self.hash(token: token).bytes, userId: user.userId, expiresAt: expiresAt),
             .loggedIn(userId: user.userId, at: now),
         ], user: user.userId)
+        if let i = state.tableIndex(of: user.userId) { for l in loginListeners { l(i) } }
         return IssuedToken(token: token, userId: user.userId, expiresAt: expiresAt)
     }
 
@@ -120,6 +123,20 @@ public actor Accounts {
 
     /// The ids of the users `include` selects (a hand-over).
     public func userIds(where include: (String) -> Bool) -> [String] { state.userIds.filter(include) }
+
+    /// Every user `include` selects, with its table index and newest login (re-engagement timers).
+    public func indexedUsers(where include: (String) -> Bool) -> [(index: Int32, user: UserRecord, lastLogin: Int64)] {
+        state.userIds.compactMap { id in
+            guard include(id), let i = state.tableIndex(of: id), let (u, login) = state.user(atIndex: i) else { return nil }
+            return (i, u, login)
+        }
+    }
+
+    public func user(atIndex i: Int32) -> (UserRecord, lastLogin: Int64)? { state.user(atIndex: i) }
+    public func tableIndex(of userId: String) -> Int32? { state.tableIndex(of: userId) }
+
+    /// Tells `listener` the table index of every user who registers or logs in (after the log's ack).
+    public func onLogin(_ listener: @escaping @Sendable (Int32) -> Void) { loginListeners.append(listener) }
 
     /// A user's hand-over record (see `AccountsState.handOver`).
     public func handOver(_ userId: String, now: Int64) -> ChorusEvent? { state.handOver(userId, now: now) }

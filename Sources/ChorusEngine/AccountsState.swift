@@ -134,6 +134,14 @@ public struct AccountsState: Sendable {
         return .userHandedIn(records[Int(i)], lastLogin: lastLogins[Int(i)], tokens: live, delivered: [])
     }
 
+    /// The table index of a user (dense, stable for the node's life: re-engagement timers use it).
+    public func tableIndex(of userId: String) -> Int32? { index[userId] }
+
+    /// The user at a table index, with its newest login.
+    public func user(atIndex i: Int32) -> (UserRecord, lastLogin: Int64)? {
+        Int(i) < records.count && i >= 0 ? (records[Int(i)], lastLogins[Int(i)]) : nil
+    }
+
     /// Every user id this node holds.
     public var userIds: [String] { records.map(\.userId) }
 

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusReengagement
 
 /// Why a snapshot payload could not be restored (the log then falls back to an older one or fails).
 public enum EngineSnapshotError: Error, Equatable, Sendable {
@@ -12,8 +13,8 @@ public enum EngineSnapshotError: Error, Equatable, Sendable {
 /// hashes, inbox entries) are written as raw blocks, so loading is mostly copying.
 public enum EngineSnapshot {
     /// 2: tokens name their user by position. (1, from before, is declined: the log is replayed.)
-    /// 3: the delivered-receipt ledger follows the inboxes.
-    public static let version: UInt8 = 3
+    /// 3: the delivered-receipt ledger follows the inboxes. 4: then the re-engagement outbox.
+    public static let version: UInt8 = 4
     static let stringBound = 16_384
     static let countBound = 1 << 31
 
@@ -35,6 +36,7 @@ public enum EngineSnapshot {
             w.writeArray(entries)
         }
         state.deliveredSent.encode(into: &w)
+        state.outbox.encode(into: &w)
         return w.bytes
     }
 
@@ -72,6 +74,7 @@ public enum EngineSnapshot {
                 inboxes.inbox(userId).restore(entries: entries, receivedUpTo: receivedUpTo)
             }
             state.deliveredSent = try DeliveredLedger.decode(from: &r, bound: countBound)
+            state.outbox = try Outbox.decode(from: &r, bound: countBound)
             guard r.isAtEnd else { throw EngineSnapshotError.invalid("\(r.remaining) trailing bytes") }
             return (state, inboxes)
         } catch let e as EngineSnapshotError {

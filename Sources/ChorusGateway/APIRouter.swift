@@ -59,6 +59,8 @@ public struct APIRouter: Sendable {
     public let clusterGateway: ClusterGateway?
     /// `POST /v1/cluster/members` (an operator's membership change), when the node offers it.
     public let membershipChange: (@Sendable (APIRequest) async -> APIResponse)?
+    /// `GET` and `POST /v1/unsubscribe?token=T` (re-engagement email), run on the token's user's owner.
+    public let unsubscribe: (@Sendable (APIRequest) async -> APIResponse)?
 
     public init(
         accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, metrics: GatewayMetrics,
@@ -66,9 +68,11 @@ public struct APIRouter: Sendable {
         metricsText: @escaping @Sendable () -> String,
         cluster: @escaping @Sendable () async -> ClusterView,
         clusterGateway: ClusterGateway? = nil,
-        membershipChange: (@Sendable (APIRequest) async -> APIResponse)? = nil
+        membershipChange: (@Sendable (APIRequest) async -> APIResponse)? = nil,
+        unsubscribe: (@Sendable (APIRequest) async -> APIResponse)? = nil
     ) {
         self.membershipChange = membershipChange
+        self.unsubscribe = unsubscribe
         self.cluster = cluster
         self.clusterGateway = clusterGateway
         self.accounts = accounts
@@ -109,6 +113,9 @@ public struct APIRouter: Sendable {
             let view = await cluster()
             let nodes = view.nodes.map { ["nodeId": $0.nodeId, "address": $0.address, "status": $0.status] }
             return .json(200, ["nodes": nodes, "self": view.selfId, "epoch": view.epoch, "pendingEpoch": view.pendingEpoch.map { $0 as Any } ?? NSNull()])
+        case ("GET", "/v1/unsubscribe"), ("POST", "/v1/unsubscribe"):
+            guard let unsubscribe else { return .error(404, code: "not_found", message: "re-engagement email is off on this node") }
+            return await unsubscribe(r)
         case ("POST", "/v1/cluster/members"):
             guard let change = membershipChange else {
                 return .error(404, code: "not_found", message: "membership changes need a cluster node started with --admin-token")

@@ -77,6 +77,57 @@ public struct Outbox: Sendable, Equatable {
     }
 }
 
+extension Outbox {
+    /// Binary form (engine snapshots): the state replay would rebuild, not the events.
+    public func encode(into w: inout ByteWriter) {
+        w.writeVarint(UInt64(emails.count))
+        for e in emails.values.sorted(by: { $0.messageId < $1.messageId }) {
+            w.writeString(e.messageId); w.writeString(e.userId); w.writeString(e.to); w.write(e.periodStart); w.write(e.queuedAt)
+            switch e.status {
+            case .pending: w.write(UInt8(0))
+            case .sent(let at): w.write(UInt8(1)); w.write(at)
+            case .failed(let reason): w.write(UInt8(2)); w.writeString(reason)
+            }
+        }
+        w.writeVarint(UInt64(pending.count))
+        for id in pending { w.writeString(id) }
+        w.writeVarint(UInt64(mailedPeriod.count))
+        for (user, period) in mailedPeriod.sorted(by: { $0.key < $1.key }) { w.writeString(user); w.write(period) }
+        for set in [unsubscribed, suppressed] {
+            w.writeVarint(UInt64(set.count))
+            for v in set.sorted() { w.writeString(v) }
+        }
+    }
+
+    public static func decode(from r: inout ByteReader, bound: Int) throws -> Outbox {
+        func count() throws -> Int {
+            let n = try r.readVarint()
+            guard n <= UInt64(bound) else { throw ByteReaderError.lengthOverBound(length: n, bound: bound) }
+            return Int(n)
+        }
+        func s() throws -> String { try r.readString(bound: 1024) }
+        var o = Outbox()
+        for _ in 0..<(try count()) {
+            let id = try s(), user = try s(), to = try s(), period = try r.readInt64(), queuedAt = try r.readInt64()
+            let status: Status
+            switch try r.readUInt8() {
+            case 0: status = .pending
+            case 1: status = .sent(at: try r.readInt64())
+            case 2: status = .failed(reason: try s())
+            case let k: throw ByteReaderError.lengthOverBound(length: UInt64(k), bound: 2)
+            }
+            o.emails[id] = Email(messageId: id, userId: user, to: to, periodStart: period, queuedAt: queuedAt, status: status)
+            if let old = o.latestByUser[user], let oldEmail = o.emails[old], oldEmail.periodStart > period { continue }
+            o.latestByUser[user] = id
+        }
+        for _ in 0..<(try count()) { o.pending.append(try s()) }
+        for _ in 0..<(try count()) { o.mailedPeriod[try s()] = try r.readInt64() }
+        for _ in 0..<(try count()) { o.unsubscribed.insert(try s()) }
+        for _ in 0..<(try count()) { o.suppressed.insert(try s()) }
+        return o
+    }
+}
+
 /// When to try a send again after a temporary failure (4xx, server down): exponential backoff from
 /// `baseMs`, capped at `capMs`, with full jitter from the caller's random source. Pure.
 public struct RetrySchedule: Sendable, Equatable {

@@ -67,7 +67,7 @@ public struct ReengagementSettings: Sendable {
 /// that are due (`emailQueued`) and sends what is pending, within the rate limit, retrying
 /// temporary failures with backoff and jitter. Time comes only from `tick`'s `now`.
 public actor ReengagementService {
-    let settings: ReengagementSettings
+    var settings: ReengagementSettings
     let journal: any Journal
     let mailer: any Mailer
     let directory: any ReengagementDirectory
@@ -213,6 +213,9 @@ public actor ReengagementService {
     }
 
     public var armedTimers: Int { wheel.count }
+
+    /// Sets the base of links in emails (the node's address is known once it listens).
+    public func setPublicURL(_ url: String) { settings.publicURL = url }
 }
 
 /// swift-metrics handles for re-engagement email (exported at /metrics).

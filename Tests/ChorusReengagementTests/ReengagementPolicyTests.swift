@@ -62,6 +62,21 @@ import Testing
         #expect(outbox.pending.isEmpty && outbox.emails[id]?.status == .sent(at: 4))
     }
 
+    @Test func theOutboxSurvivesItsBinaryForm() throws {
+        var outbox = Outbox()
+        outbox.apply(.emailQueued(userId: "u1", periodStart: 5, messageId: "<a>", to: "a@x.org", at: 6))
+        outbox.apply(.emailQueued(userId: "u2", periodStart: 7, messageId: "<b>", to: "b@x.org", at: 8))
+        outbox.apply(.emailQueued(userId: "u3", periodStart: 9, messageId: "<c>", to: "c@x.org", at: 10))
+        outbox.apply(.emailSent(messageId: "<a>", at: 11))
+        outbox.apply(.emailFailed(messageId: "<b>", at: 12, reason: "550"))
+        outbox.apply(.unsubscribed(userId: "u4", at: 13))
+        var w = ByteWriter(capacity: 256)
+        outbox.encode(into: &w)
+        var r = ByteReader(w.bytes)
+        let back = try Outbox.decode(from: &r, bound: 1000)
+        #expect(back == outbox && r.isAtEnd)
+    }
+
     @Test func retriesBackOffExponentiallyWithJitterUpToTheCap() {
         let retry = RetrySchedule(baseMs: 1_000, capMs: 60_000)
         var rng = SystemRandomNumberGenerator()

@@ -1,0 +1,89 @@
+"""Re-engagement email end to end (issue 5, PROTOCOL.md section 4) with the real binary, a short
+--inactivity-after and the embedded default (no --smtp: each email is an .eml file under the data
+directory): the email's headers and parts, one per period, GET changes nothing, one-click POST
+unsubscribes for good, and a SIGKILL and restart sends nothing twice."""
+import email
+import email.policy
+import glob
+import os
+import time
+import urllib.error
+import urllib.request
+
+from conftest import Server
+
+
+def emails(data, user_id=None):
+    found = []
+    for path in sorted(glob.glob(os.path.join(data, "outbox", "*.eml"))):
+        with open(path, "rb") as f:
+            m = email.message_from_binary_file(f, policy=email.policy.default)
+        if user_id is None or f"reengage.{user_id}." in m["Message-ID"]:
+            found.append(m)
+    return found
+
+
+def wait_for_email(data, user_id, count, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        got = emails(data, user_id)
+        if len(got) >= count:
+            return got
+        assert time.monotonic() < deadline, f"{user_id} never got email {count}"
+        time.sleep(0.1)
+
+
+def request(url, method="GET"):
+    req = urllib.request.Request(url, method=method, data=b"List-Unsubscribe=One-Click" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), dict(e.headers)
+
+
+def test_one_email_per_period_one_click_unsubscribe_and_no_repeat_after_a_crash(datadir):
+    data = datadir + "/data"
+    server = Server(data, "--inactivity-after", "2s", "--mail-from", "chorus@chat.example")
+    try:
+        ann = server.user("ann")  # registering counts as a login: due 2 s later
+        [first] = wait_for_email(data, ann["id"], 1)
+        assert first["From"] == "chorus@chat.example" and first["To"] == "ann@example.com"
+        assert first["Subject"] == "ann, your conversations are waiting"
+        assert first["Date"] and first["Message-ID"].startswith(f"<reengage.{ann['id']}.")
+        assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        unsubscribe = first["List-Unsubscribe"].strip("<>")
+        assert unsubscribe.startswith(f"http://{server.base}/v1/unsubscribe?token={ann['id']}.")
+        assert first.get_content_type() == "multipart/alternative"
+        parts = {p.get_content_type(): p.get_content() for p in first.iter_parts()}
+        assert set(parts) == {"text/plain", "text/html"}
+        assert unsubscribe in parts["text/plain"] and f"http://{server.base}/" in parts["text/plain"]
+        assert "Unsubscribe" in parts["text/html"] and "<p>Hello ann,</p>" in parts["text/html"]
+
+        # GET shows a page with a button and changes nothing: a new period gets a new email.
+        status, page, headers = request(unsubscribe)
+        assert status == 200 and 'method="post"' in page and "default-src 'none'" in headers["Content-Security-Policy"]
+        assert server.http("POST", "/v1/sessions", {"username": "ann", "password": "password1"})[0] == 201
+        second = wait_for_email(data, ann["id"], 2)
+        assert len({m["Message-ID"] for m in second}) == 2, "a new period, a new Message-ID"
+
+        # A forged token is refused; POST (one-click) unsubscribes, twice is fine.
+        assert request(unsubscribe + "x", "POST")[0] == 400
+        assert request(unsubscribe.replace(ann["id"], "u_aaaaaaaaaaaaa"), "POST")[0] == 400
+        assert request(unsubscribe, "POST")[0] == 200
+        assert request(unsubscribe, "POST")[0] == 200
+        assert server.http("POST", "/v1/sessions", {"username": "ann", "password": "password1"})[0] == 201
+        carl = server.user("carl")  # a control: once carl has his email, ann's deadline has passed too
+        wait_for_email(data, carl["id"], 1)
+        assert len(emails(data, ann["id"])) == 2, "none after unsubscribing"
+
+        # SIGKILL and restart: the outbox comes back from the log; nothing is sent twice.
+        server.kill()
+        server = Server(data, "--inactivity-after", "2s", "--mail-from", "chorus@chat.example")
+        dave = server.user("dave")
+        wait_for_email(data, dave["id"], 1)
+        assert len(emails(data, ann["id"])) == 2 and len(emails(data, carl["id"])) == 1
+        text = urllib.request.urlopen(f"http://{server.base}/metrics", timeout=10).read().decode()
+        assert "chorus_email_sent_total" in text and "chorus_email_outbox_depth 0" in text
+    finally:
+        server.stop()
