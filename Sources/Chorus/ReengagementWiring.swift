@@ -57,9 +57,12 @@ struct ReengagementLoop: Service {
 
     func run() async throws {
         await service.start()
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await service.tick(now: clock.nowMs())
-            try? await Task.sleep(for: .seconds(1))
+        // Graceful shutdown cancels the sleep: the node stops at once, not at the next tick.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await service.tick(now: clock.nowMs())
+                try await Task.sleep(for: .seconds(1))
+            }
         }
     }
 }
