@@ -43,6 +43,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
+        // The SMTP sender (the re-engagement Mailer over SwiftNIO).
+        .target(
+            name: "ChorusMail",
+            dependencies: [
+                "ChorusReengagement",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Test doubles and generators shared by tests and benchmarks; never linked into `chorus`.
         .target(name: "ChorusTestKit", dependencies: ["ChorusCore"]),
         .target(
@@ -112,6 +121,8 @@ let package = Package(
                 "ChorusEngine",
                 "ChorusGateway",
                 "ChorusLoad",
+                "ChorusReengagement",
+                "ChorusMail",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -136,6 +147,14 @@ let package = Package(
         ),
         .testTarget(name: "ChorusEngineTests", dependencies: ["ChorusEngine", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusReengagementTests", dependencies: ["ChorusReengagement", "ChorusCore", "ChorusTestKit"]),
+        .testTarget(
+            name: "ChorusMailTests",
+            dependencies: [
+                "ChorusMail", "ChorusReengagement",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]),
         .testTarget(name: "ChorusGatewayTests", dependencies: ["ChorusGateway", "ChorusEngine", "ChorusCore"]),
         .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusCore"]),
         .testTarget(

@@ -16,11 +16,12 @@ fi
 
 command -v python3 >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq python3 python3-pip >/dev/null; }
 
-# Acceptance tests use real third-party clients: Python's websockets, run by pytest.
-if ! python3 -c "import websockets, pytest" 2>/dev/null; then
-    echo "deps: installing websockets and pytest from PyPI"
-    python3 -m pip install -q --disable-pip-version-check websockets pytest 2>&1 | grep -v "Running pip as the 'root' user" || true
-    python3 -c "import websockets, pytest"
+# Acceptance tests use real third-party clients and servers: Python's websockets (client) and
+# aiosmtpd (a real SMTP server the email tests start), run by pytest.
+if ! python3 -c "import websockets, pytest, aiosmtpd" 2>/dev/null; then
+    echo "deps: installing websockets, pytest and aiosmtpd from PyPI"
+    python3 -m pip install -q --disable-pip-version-check websockets pytest aiosmtpd 2>&1 | grep -v "Running pip as the 'root' user" || true
+    python3 -c "import websockets, pytest, aiosmtpd"
 fi
 
 command -v swift >/dev/null || { echo "deps: swift is not on PATH (Swift 6.1+ toolchain required)" >&2; exit 1; }

@@ -3,6 +3,7 @@ import ChorusCluster
 import ChorusCore
 import ChorusEngine
 import ChorusGateway
+import ChorusMail
 import ChorusMesh
 import ChorusReengagement
 import ChorusWAL
@@ -26,9 +27,6 @@ struct Node {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         if settings.insecureFastPasswordHash {
             logger.warning("--insecure-fast-password-hash: passwords are hashed with a cheap KDF; for tests and load runs only")
-        }
-        if settings.smtp != nil {
-            logger.warning("SMTP delivery is not built yet: re-engagement emails are written to \(settings.dataDirectory)/outbox instead")
         }
 
         // The membership: from a committed change (the membership file), else the flags (this node
@@ -145,7 +143,7 @@ struct Node {
         reengagementSettings.tickMs = 1_000
         let reengagement = ReengagementService(
             settings: reengagementSettings, outbox: state.outbox, journal: log,
-            mailer: DirectoryMailer(directory: settings.dataDirectory + "/outbox"),
+            mailer: mailer(group: group, logger: logger),
             directory: AccountsDirectory(accounts: accounts, placement: placement),
             tokens: UnsubscribeTokens(secret: emailSecret), nowMs: clock.nowMs(), logger: logger)
         await accounts.onLogin { index in Task { await reengagement.loggedIn(UInt32(index)) } }
@@ -252,6 +250,20 @@ struct Node {
         readiness.set(false)
         try await group.shutdownGracefully()
         logger.info("stopped cleanly")
+    }
+
+    /// SMTP with `--smtp`, else `.eml` files under the data directory.
+    func mailer(group: any EventLoopGroup, logger: Logger) -> any Mailer {
+        guard let smtp = settings.smtp, let (host, port) = try? ConfigParsing.hostPort(smtp, allowEphemeral: false) else {
+            return DirectoryMailer(directory: settings.dataDirectory + "/outbox")
+        }
+        var s = SMTPSettings(host: host, port: port, sender: settings.mailFrom ?? "chorus@localhost")
+        let env = ProcessInfo.processInfo.environment
+        s.username = env["CHORUS_SMTP_USERNAME"]
+        s.password = env["CHORUS_SMTP_PASSWORD"]
+        if let url = settings.publicURL.flatMap({ URL(string: $0)?.host }) { s.heloName = url }
+        logger.info("re-engagement email goes to SMTP server \(host):\(port)")
+        return SMTPMailer(settings: s, group: group, logger: logger)
     }
 
     static func bootstrapLogging() -> Logger {

@@ -70,6 +70,9 @@ public struct EmailMessage: Sendable, Equatable {
         return words.joined(separator: "\r\n ")
     }
 
+    /// Standard base64 of `bytes` (SMTP AUTH, MIME bodies).
+    public static func base64Text(_ bytes: [UInt8]) -> String { base64(bytes) }
+
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     static func base64(_ bytes: [UInt8]) -> String {

@@ -1,0 +1,132 @@
+import ChorusReengagement
+import Logging
+import NIOCore
+
+/// Where and how to deliver (`--smtp HOST:PORT`; credentials from `CHORUS_SMTP_USERNAME` and
+/// `CHORUS_SMTP_PASSWORD`, never on the command line).
+public struct SMTPSettings: Sendable {
+    public var host: String
+    public var port: Int
+    /// The envelope sender (MAIL FROM), a bare address.
+    public var sender: String
+    /// Our name in EHLO.
+    public var heloName = "chorus.local"
+    public var username: String?
+    public var password: String?
+    /// Every step (connect, greeting, each command, the data) must answer within this.
+    public var stepTimeout: TimeAmount = .seconds(30)
+
+    public init(host: String, port: Int, sender: String) {
+        self.host = host
+        self.port = port
+        self.sender = sender
+    }
+}
+
+/// Delivers over SMTP (RFC 5321): one connection, opened on demand and reused for every message
+/// (RSET between a failed transaction and the next), EHLO, AUTH PLAIN or LOGIN when configured,
+/// MAIL / RCPT / DATA with dot-stuffing, a timeout on every step. Outcomes: 250 after the data is
+/// `accepted`; a 5xx to RCPT or to the data is `refused` (the address is suppressed); a 4xx, a
+/// timeout, a dropped or refused connection, or a 5xx to MAIL FROM (our own configuration) is
+/// `retryLater`. STARTTLS is not built yet: use a relay on a trusted network (docs/EMAIL.md).
+public actor SMTPMailer: Mailer {
+    let settings: SMTPSettings
+    let group: any EventLoopGroup
+    let logger: Logger
+    var connection: SMTPConnection?
+
+    public init(settings: SMTPSettings, group: any EventLoopGroup, logger: Logger) {
+        self.settings = settings
+        self.group = group
+        self.logger = logger
+    }
+
+    public func send(_ message: EmailMessage, to recipient: String) async -> MailOutcome {
+        do {
+            return try await transaction(message, to: Self.address(recipient))
+        } catch {
+            connection?.close()
+            connection = nil
+            return .retryLater("\(error)")
+        }
+    }
+
+    /// Closes the connection (QUIT first, politely).
+    public func close() async {
+        if let c = connection { _ = try? await c.command("QUIT", timeout: .seconds(2)) }
+        connection?.close()
+        connection = nil
+    }
+
+    private func transaction(_ message: EmailMessage, to recipient: String) async throws -> MailOutcome {
+        let c = try await connected()
+        let t = settings.stepTimeout
+        let mail = try await c.command("MAIL FROM:<\(Self.address(settings.sender))>", timeout: t)
+        guard mail.isPositive else {
+            logger.error("the SMTP server refused our sender", metadata: ["reply": "\(mail.text)"])
+            return try await abort(c, .retryLater("MAIL FROM: \(mail.text)"))
+        }
+        let rcpt = try await c.command("RCPT TO:<\(recipient)>", timeout: t)
+        guard rcpt.isPositive else {
+            return try await abort(c, rcpt.isPermanent ? .refused("RCPT TO: \(rcpt.text)") : .retryLater("RCPT TO: \(rcpt.text)"))
+        }
+        let data = try await c.command("DATA", timeout: t)
+        guard data.code == 354 else { return try await abort(c, .retryLater("DATA: \(data.text)")) }
+        let done = try await c.exchange(smtpDataPayload(message.rendered()), timeout: t, step: "end of data")
+        if done.isPositive { return .accepted }
+        return done.isPermanent ? .refused("data: \(done.text)") : .retryLater("data: \(done.text)")
+    }
+
+    /// Ends a failed transaction (RSET) so the connection serves the next message.
+    private func abort(_ c: SMTPConnection, _ outcome: MailOutcome) async throws -> MailOutcome {
+        let reset = try await c.command("RSET", timeout: settings.stepTimeout)
+        if !reset.isPositive {
+            c.close()
+            connection = nil
+        }
+        return outcome
+    }
+
+    /// The open connection, or a new one: greeting, EHLO, AUTH if configured.
+    private func connected() async throws -> SMTPConnection {
+        if let c = connection, c.channel.isActive { return c }
+        connection = nil
+        let t = settings.stepTimeout
+        let c = try await SMTPConnection.connect(host: settings.host, port: settings.port, group: group, timeout: t)
+        do {
+            let greeting = try await c.exchange(nil, timeout: t, step: "greeting")
+            guard greeting.code == 220 else { throw SMTPError.protocolError("greeting: \(greeting.text)") }
+            let ehlo = try await c.command("EHLO \(settings.heloName)", timeout: t)
+            guard ehlo.code == 250 else { throw SMTPError.protocolError("EHLO: \(ehlo.text)") }
+            if let user = settings.username, let password = settings.password { try await authenticate(c, ehlo, user, password) }
+        } catch {
+            c.close()
+            throw error
+        }
+        connection = c
+        return c
+    }
+
+    private func authenticate(_ c: SMTPConnection, _ ehlo: SMTPReply, _ user: String, _ password: String) async throws {
+        let t = settings.stepTimeout
+        let mechanisms = Set(ehlo.lines.first { $0.uppercased().hasPrefix("AUTH") }?.uppercased().split(separator: " ").dropFirst().map(String.init) ?? [])
+        if mechanisms.contains("PLAIN") {
+            let token = EmailMessage.base64Text(Array(("\0" + user + "\0" + password).utf8))
+            let r = try await c.command("AUTH PLAIN \(token)", timeout: t)
+            guard r.code == 235 else { throw SMTPError.protocolError("AUTH PLAIN: \(r.text)") }
+        } else if mechanisms.contains("LOGIN") {
+            guard try await c.command("AUTH LOGIN", timeout: t).code == 334,
+                try await c.command(EmailMessage.base64Text(Array(user.utf8)), timeout: t).code == 334
+            else { throw SMTPError.protocolError("AUTH LOGIN refused") }
+            let r = try await c.command(EmailMessage.base64Text(Array(password.utf8)), timeout: t)
+            guard r.code == 235 else { throw SMTPError.protocolError("AUTH LOGIN: \(r.text)") }
+        } else {
+            throw SMTPError.protocolError("the server offers no AUTH PLAIN or LOGIN")
+        }
+    }
+
+    /// A bare address: no CR, LF, angle brackets or spaces can reach a command line.
+    static func address(_ s: String) -> String {
+        String(s.unicodeScalars.filter { $0.value > 0x20 && $0.value != 0x7F && $0 != "<" && $0 != ">" })
+    }
+}

@@ -1,0 +1,112 @@
+"""Re-engagement email over a real SMTP conversation (issue 5): Python's aiosmtpd on 127.0.0.1 as
+the mail server, the real `chorus` binary with --smtp and a short --inactivity-after. The server
+answers 451 for a while then recovers (exactly one delivery), is down for a while (delivery once it
+is back), and refuses a recipient for good (550: not retried)."""
+import email
+import email.policy
+import socket
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+from conftest import Server
+from test_cluster import free_ports
+
+
+class Recorder:
+    """An aiosmtpd handler: records what it accepts; answers `script` codes first (one per DATA)."""
+
+    def __init__(self, script=(), refuse=()):
+        self.script = list(script)
+        self.refuse = set(refuse)
+        self.accepted = []
+        self.attempts = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.attempts += 1
+            if self.script:
+                return self.script.pop(0)
+            self.accepted.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK queued"
+
+    def messages(self):
+        with self.lock:
+            return [email.message_from_bytes(c, policy=email.policy.default) for _, _, c in self.accepted]
+
+
+def wait_until(predicate, seconds=30, what="condition"):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_451_for_a_while_then_exactly_one_delivery_and_550_is_not_retried(datadir):
+    recorder = Recorder(script=["451 4.3.0 try again later", "451 4.3.0 try again later"], refuse={"bob@example.com"})
+    port = free_ports(1)[0]
+    smtp = Controller(recorder, hostname="127.0.0.1", port=port)
+    smtp.start()
+    server = Server(datadir + "/data", "--inactivity-after", "2s", "--smtp", f"127.0.0.1:{port}", "--mail-from", "chorus@chat.example")
+    try:
+        ann = server.user("ann")
+        server.user("bob")  # his address is refused for good
+        wait_until(lambda: len(recorder.accepted) >= 1, what="ann's email")
+        mail_from, rcpts, _ = recorder.accepted[0]
+        assert mail_from == "chorus@chat.example" and rcpts == ["ann@example.com"]
+        m = recorder.messages()[0]
+        assert m["Message-ID"].startswith(f"<reengage.{ann['id']}.") and m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert {p.get_content_type() for p in m.iter_parts()} == {"text/plain", "text/html"}
+        assert recorder.attempts == 3, "two 451s, then the one delivery"
+
+        def failed():
+            import urllib.request
+            text = urllib.request.urlopen(f"http://{server.base}/metrics", timeout=10).read().decode()
+            return "chorus_email_failed_total 1" in text
+        wait_until(failed, what="bob's refusal")
+        carl = server.user("carl")  # a control: once carl has his, bob was long due
+        wait_until(lambda: any(r == ["carl@example.com"] for _, r, _ in recorder.accepted), what="carl's email")
+        assert [r for _, r, _ in recorder.accepted].count(["ann@example.com"]) == 1
+        assert not any(r == ["bob@example.com"] for _, r, _ in recorder.accepted), "refused: never retried"
+        assert carl
+    finally:
+        server.stop()
+        smtp.stop()
+
+
+def test_a_mail_server_down_for_a_while_gets_the_email_when_it_returns(datadir):
+    port = free_ports(1)[0]
+    server = Server(datadir + "/data", "--inactivity-after", "1s", "--smtp", f"127.0.0.1:{port}")
+    recorder = Recorder()
+    smtp = None
+    try:
+        ann = server.user("ann")
+        # Nothing listens: connections are refused and the email stays pending, retried.
+        def retried():
+            import urllib.request
+            text = urllib.request.urlopen(f"http://{server.base}/metrics", timeout=10).read().decode()
+            return any(line.startswith("chorus_email_retried_total") and float(line.split()[1]) >= 2 for line in text.splitlines())
+        wait_until(retried, what="retries while the server is down")
+        smtp = Controller(recorder, hostname="127.0.0.1", port=port)
+        smtp.start()
+        wait_until(lambda: len(recorder.accepted) == 1, seconds=60, what="delivery after the server came back")
+        assert recorder.messages()[0]["Message-ID"].startswith(f"<reengage.{ann['id']}.")
+        # Killed and restarted: the sent email is not sent again.
+        server.kill()
+        server = Server(datadir + "/data", "--inactivity-after", "1s", "--smtp", f"127.0.0.1:{port}")
+        bea = server.user("bea")
+        wait_until(lambda: len(recorder.accepted) == 2, what="bea's email after the restart")
+        assert [r for _, r, _ in recorder.accepted] == [["ann@example.com"], ["bea@example.com"]]
+        assert bea
+    finally:
+        server.stop()
+        if smtp:
+            smtp.stop()
