@@ -43,5 +43,14 @@ let package = Package(
             path: "Benchmarks/MeshBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ReengagementBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ChorusReengagement", package: "Chorus"),
+            ],
+            path: "Benchmarks/ReengagementBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -50,6 +50,7 @@ enum EnvironmentOptions {
     static let serveOptions = [
         "http", "data", "node-id", "mesh", "peer", "fsync", "inactivity-after", "smtp", "mail-from", "public-url",
         "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms", "snapshot-every", "admin-token",
+        "email-templates", "email-rate",
     ]
     static let serveFlags = ["insecure-fast-password-hash", "join"]
 

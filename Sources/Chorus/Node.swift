@@ -141,6 +141,8 @@ struct Node {
             publicURL: settings.publicURL ?? "http://\(settings.host):\(settings.port)",
             domain: settings.publicURL.flatMap { URL(string: $0)?.host } ?? "chorus.local")
         reengagementSettings.tickMs = 1_000
+        reengagementSettings.sendPerSecond = settings.emailRate
+        if let templates = settings.emailTemplates { reengagementSettings.templates = templates }
         let reengagement = ReengagementService(
             settings: reengagementSettings, outbox: state.outbox, journal: log,
             mailer: mailer(group: group, logger: logger),

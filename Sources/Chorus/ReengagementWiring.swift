@@ -121,3 +121,22 @@ private func page(_ body: String) -> APIResponse {
         headers: [("Content-Type", "text/html; charset=utf-8"), ("Content-Security-Policy", "default-src 'none'; form-action 'self'")],
         body: Array(html.utf8))
 }
+
+/// `--email-templates DIR`: each of `subject.txt`, `body.txt`, `body.html` present replaces the
+/// standard one; a directory with none of them is refused (a typo, most likely).
+enum EmailTemplateFiles {
+    static func load(_ dir: String) throws -> EmailTemplates {
+        var t = EmailTemplates.standard
+        var found = 0
+        func read(_ name: String) -> String? {
+            guard let data = FileManager.default.contents(atPath: dir + "/" + name) else { return nil }
+            found += 1
+            return String(decoding: data, as: UTF8.self)
+        }
+        if let s = read("subject.txt") { t.subject = s.trimmingCharacters(in: .whitespacesAndNewlines) }
+        if let s = read("body.txt") { t.text = s }
+        if let s = read("body.html") { t.html = s }
+        guard found > 0 else { throw ConfigParsing.Failure("no subject.txt, body.txt or body.html in \(dir)") }
+        return t
+    }
+}

@@ -2,6 +2,7 @@ import ChorusCluster
 import ArgumentParser
 import ChorusCore
 import ChorusEngine
+import ChorusReengagement
 import ChorusWAL
 import Foundation
 
@@ -37,6 +38,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("wal-batch-delay-us"), help: .hidden) var walBatchDelayUs: Int?
     @Flag(name: .customLong("insecure-fast-password-hash"), help: "A cheap password hash for tests and load runs only.")
     var insecureFastPasswordHash = false
+    @Option(name: .customLong("email-templates"), help: "Directory with subject.txt, body.txt and body.html replacing the re-engagement email's wording.")
+    var emailTemplates: String?
+    @Option(name: .customLong("email-rate"), help: "Re-engagement emails handed to the mail server per second at most.")
+    var emailRate = 50
     @Flag(help: "Start as a new node joining the running cluster of the --peer nodes (see docs/CLUSTER.md).")
     var join = false
     @Option(name: .customLong("admin-token"), help: "Bearer token for POST /v1/cluster/members (membership changes); unset disables it.")
@@ -102,6 +107,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         s.adminToken = adminToken
+        guard (1...100_000).contains(emailRate) else { throw ValidationError("--email-rate: 1...100000 emails per second") }
+        s.emailRate = emailRate
+        if let dir = emailTemplates {
+            s.emailTemplates = try check("email-templates") { try EmailTemplateFiles.load(dir) }
+        }
         return s
     }
 
@@ -142,6 +152,8 @@ struct ServeSettings {
     /// A new node joining a running cluster (the peers are its members; this node is not yet).
     var join = false
     var adminToken: String?
+    var emailRate = 50
+    var emailTemplates: EmailTemplates?
 
     /// The membership the flags describe: this node and its peers at epoch 1, or for `--join` the
     /// cluster being joined (epoch unknown, 0). A membership file from a committed change wins.

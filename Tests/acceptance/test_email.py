@@ -87,3 +87,28 @@ def test_one_email_per_period_one_click_unsubscribe_and_no_repeat_after_a_crash(
         assert "chorus_email_sent_total" in text and "chorus_email_outbox_depth 0" in text
     finally:
         server.stop()
+
+
+def test_an_operator_replaces_the_wording_and_bad_options_exit_2(datadir):
+    import subprocess
+    from conftest import chorus_binary
+    templates = os.path.join(datadir, "templates")
+    os.makedirs(templates)
+    with open(os.path.join(templates, "subject.txt"), "w") as f:
+        f.write("We miss you, {{name}}\n")
+    with open(os.path.join(templates, "body.html"), "w") as f:
+        f.write("<p>{{name}}</p><a href=\"{{unsubscribeURL}}\">stop</a>")
+    data = datadir + "/data"
+    server = Server(data, "--inactivity-after", "1s", "--email-templates", templates)
+    try:
+        status, zoe = server.http("POST", "/v1/users", {"username": "zoe", "password": "password1", "email": "zoe@example.com", "displayName": "Zoë <b>"})
+        assert status == 201
+        [m] = wait_for_email(data, zoe["userId"], 1)
+        assert m["Subject"] == "We miss you, Zoë <b>", "an encoded word, decoded"
+        html = next(p.get_content() for p in m.iter_parts() if p.get_content_type() == "text/html")
+        assert html.startswith("<p>Zoë &lt;b&gt;</p>"), "values are escaped in HTML"
+    finally:
+        server.stop()
+    for args, says in [(["--email-rate", "0"], "--email-rate"), (["--email-templates", datadir + "/none"], "--email-templates")]:
+        p = subprocess.run([chorus_binary(), "serve", "--data", datadir + "/d", *args], capture_output=True, timeout=30)
+        assert p.returncode == 2 and says in p.stderr.decode(), p.stderr.decode()
