@@ -41,12 +41,15 @@ final class MembershipManager: Sendable {
     let store: MembershipStore
     let logger: Logger
     let state: Mutex<State>
+    /// Run after a commit (the email service arms the users that arrived).
+    let onCommit: @Sendable () async -> Void
 
     init(
         selfId: String, current: ClusterMembership, pending: ClusterMembership?, joining: Bool, cell: PlacementCell, mesh: MeshNode,
-        transport: any PeerTransport, handover: Handover, conversations: Conversations, writer: RemoteInboxWriter, fanout: InboxFanout?,
-        sessions: SessionRegistry, store: MembershipStore, logger: Logger
+        transport: any PeerTransport, handover: Handover, onCommit: @escaping @Sendable () async -> Void = {}, conversations: Conversations,
+        writer: RemoteInboxWriter, fanout: InboxFanout?, sessions: SessionRegistry, store: MembershipStore, logger: Logger
     ) {
+        self.onCommit = onCommit
         self.selfId = selfId
         self.cell = cell
         self.mesh = mesh
@@ -218,6 +221,7 @@ final class MembershipManager: Sendable {
             }
         }
         if purged > 0 { logger.info("fan-out entries for moved users left to reconciliation", metadata: ["entries": "\(purged)"]) }
+        await onCommit()
         if next.members[selfId] == nil {
             logger.warning("this node left the cluster (membership epoch \(next.epoch)); it owns nothing now: stop it")
         } else {

@@ -176,7 +176,10 @@ struct Node {
             let manager = MembershipManager(
                 selfId: settings.nodeId, current: membership, pending: pendingMembership, joining: joining, cell: placement, mesh: mesh,
                 transport: MeshTransport(node: mesh),
-                handover: Handover(accounts: accounts, conversations: conversations, inboxes: inboxes, journal: log, clock: clock),
+                handover: Handover(
+                    accounts: accounts, conversations: conversations, inboxes: inboxes, journal: log, clock: clock,
+                    emailState: { await reengagement.handOverEvents(of: $0) }, onEmail: { await reengagement.receive($0) }),
+                onCommit: { await reengagement.armUnarmed() },
                 conversations: conversations, writer: writer, fanout: fanout, sessions: sessionRegistry, store: store, logger: logger)
             meshService.membership.withLock { $0 = manager }
             membershipManager = manager

@@ -18,11 +18,21 @@ public final class Handover: Sendable {
     let clock: any WallClock
     /// Conversations received in this change, adopted (made live) at commit.
     private let staged = Mutex<EngineState>(EngineState())
+    /// A user's re-engagement email state as events (exported with the user), and where received
+    /// email events go (the node's email service). Set by the node.
+    let emailState: @Sendable (String) async -> [ChorusEvent]
+    let onEmail: @Sendable ([ChorusEvent]) async -> Void
 
     /// Bound on one hand-over batch's encoded events (a batch is one mesh frame of at most 2 MiB).
     public static let batchBytes = 1 << 20
 
-    public init(accounts: Accounts, conversations: Conversations, inboxes: InboxDirectory, journal: any Journal, clock: any WallClock) {
+    public init(
+        accounts: Accounts, conversations: Conversations, inboxes: InboxDirectory, journal: any Journal, clock: any WallClock,
+        emailState: @escaping @Sendable (String) async -> [ChorusEvent] = { _ in [] },
+        onEmail: @escaping @Sendable ([ChorusEvent]) async -> Void = { _ in }
+    ) {
+        self.emailState = emailState
+        self.onEmail = onEmail
         self.accounts = accounts
         self.conversations = conversations
         self.inboxes = inboxes
@@ -55,7 +65,7 @@ public final class Handover: Sendable {
                 case .userHandedIn(let u, let login, let tokens, _)? = await accounts.handOver(userId, now: now)
             else { continue }
             let account = ChorusEvent.userHandedIn(u, lastLogin: login, tokens: tokens, delivered: await conversations.deliveredItems(of: userId))
-            add([account] + Self.inboxEvents(inboxes.inbox(userId)), to: node)
+            add([account] + Self.inboxEvents(inboxes.inbox(userId)) + (await emailState(userId)), to: node)
         }
         for actor in conversations.localActors(where: { destination(KeyPoint.of(id: $0)) != nil }) {
             guard let node = destination(KeyPoint.of(id: actor.id)) else { continue }
@@ -112,10 +122,16 @@ public final class Handover: Sendable {
         } catch {
             throw .unavailable("the log refused the hand-over: \(error)")
         }
+        var email: [ChorusEvent] = []
         for (offset, e) in events.enumerated() {
-            if case .userHandedIn = e { await accounts.apply(handedIn: e) }
+            switch e {
+            case .userHandedIn: await accounts.apply(handedIn: e)
+            case .emailQueued, .emailSent, .emailFailed, .unsubscribed: email.append(e)
+            default: break
+            }
             staged.withLock { $0.apply(e, lsn: lsns.lowerBound + UInt64(offset), inboxes: inboxes) }
         }
+        if !email.isEmpty { await onEmail(email) }
     }
 
     /// Makes the conversations received in this change live (at commit) and forgets the stage.

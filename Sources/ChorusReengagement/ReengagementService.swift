@@ -214,6 +214,30 @@ public actor ReengagementService {
 
     public var armedTimers: Int { wheel.count }
 
+    /// A user's email state as events, for a membership change's hand-over: its newest email (as
+    /// queued, then sent or failed) and its unsubscribe.
+    public func handOverEvents(of userId: String) -> [ChorusEvent] {
+        var events: [ChorusEvent] = []
+        if let e = outbox.emails.values.filter({ $0.userId == userId }).max(by: { $0.periodStart < $1.periodStart }) {
+            events.append(.emailQueued(userId: userId, periodStart: e.periodStart, messageId: e.messageId, to: e.to, at: e.queuedAt))
+            switch e.status {
+            case .pending: break
+            case .sent(let at): events.append(.emailSent(messageId: e.messageId, at: at))
+            case .failed(let reason): events.append(.emailFailed(messageId: e.messageId, at: e.queuedAt, reason: reason))
+            }
+        }
+        if outbox.unsubscribed.contains(userId) { events.append(.unsubscribed(userId: userId, at: 0)) }
+        return events
+    }
+
+    /// Email state handed to this node (already logged by the hand-over).
+    public func receive(_ events: [ChorusEvent]) { for e in events { outbox.apply(e) } }
+
+    /// Arms every user with no timer (users a membership change brought here).
+    public func armUnarmed() async {
+        for u in await directory.allUsers() where !wheel.isArmed(u.index) { arm(u, now: lastTick) }
+    }
+
     /// Sets the base of links in emails (the node's address is known once it listens).
     public func setPublicURL(_ url: String) { settings.publicURL = url }
 }

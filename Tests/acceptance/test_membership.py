@@ -300,3 +300,56 @@ def _ignore_errors(f):
         f()
     except OSError:
         pass
+
+
+def test_email_state_moves_with_its_users_no_second_email_and_unsubscribes_kept(datadir):
+    import glob
+    import urllib.request
+    from test_email import emails
+
+    ns = Nodes.__new__(Nodes)
+    dict.__init__(ns)
+    ns.datadir = datadir
+    ns.mesh = dict(zip(["n1", "n2", "n3", "n4"], free_ports(4)))
+    ns.initial = ["n1", "n2", "n3"]
+    short = ("--inactivity-after", "2s")
+    for i in ns.initial:
+        ns[i] = ns.start(i, ns.initial, *short)
+    for n in ns.values():
+        wait_ready(n)
+    try:
+        four = Ring(["n1", "n2", "n3", "n4"])
+        movers = [n for n in (f"em{k}" for k in range(400)) if four.owner_of_username(n) == "n4"][:3]
+        first = list(ns.values())
+        mailed, quitter = first[0].user(movers[0]), first[1].user(movers[1])
+
+        def all_emails(user):
+            return [m for i in ns for m in emails(f"{datadir}/{i}", user["id"])]
+
+        def wait_email(user, count, seconds=20):
+            deadline = time.monotonic() + seconds
+            while len(all_emails(user)) < count:
+                assert time.monotonic() < deadline, f"{user['name']} never got email {count}"
+                time.sleep(0.1)
+            return all_emails(user)
+
+        wait_email(mailed, 1)
+        [q] = wait_email(quitter, 1)
+        url = q["List-Unsubscribe"].strip("<>")
+        assert urllib.request.urlopen(urllib.request.Request(url, method="POST", data=b"List-Unsubscribe=One-Click"), timeout=10).status == 200
+
+        ns["n4"] = ns.start("n4", ns.initial, "--join", *short)
+        status, answer = admin(ns["n1"], {"add": f"n4@127.0.0.1:{ns.mesh['n4']}"})
+        assert status == 200, answer
+        # On n4 now: the quitter logs in again (a new period, but unsubscribed); a control user
+        # registers there and gets its email, by which time the others' deadlines have passed.
+        assert http_retry(ns["n2"], "POST", "/v1/sessions", None, {"username": movers[1], "password": "password1"})[0] == 201
+        control = first[2].user(movers[2])
+        wait_email(control, 1)
+        assert glob.glob(f"{datadir}/n4/outbox/*{control['id']}*"), "the control's email came from n4"
+        assert len(all_emails(mailed)) == 1, "no second email for the same period from the new owner"
+        assert len(all_emails(quitter)) == 1, "the unsubscribe moved with its user"
+    finally:
+        for n in ns.values():
+            if n.proc.poll() is None:
+                n.stop()
