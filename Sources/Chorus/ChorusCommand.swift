@@ -8,7 +8,7 @@ struct ChorusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chorus",
         abstract: "Chorus: a real-time chat engine.",
-        subcommands: [ServeCommand.self, WALCommand.self, LoadCommand.self, SimulateUsersCommand.self, MeshBenchCommand.self]
+        subcommands: [ServeCommand.self, WALCommand.self, LoadCommand.self, SimulateUsersCommand.self, MeshBenchCommand.self, EmailBenchCommand.self]
     )
 
     /// Options come from the command line, then from `CHORUS_…` variables. A bad option is a clear
