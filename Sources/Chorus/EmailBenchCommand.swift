@@ -18,26 +18,26 @@ struct EmailBenchCommand: AsyncParsableCommand {
         let (host, port) = try ConfigParsing.hostPort(smtp, allowEphemeral: false)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let logger = Logger(label: "email-bench")
-        let mailers = (0..<connections).map { _ in
-            SMTPMailer(settings: SMTPSettings(host: host, port: port, sender: "chorus@bench.example"), group: group, logger: logger)
-        }
+        let mailer = SMTPMailer(
+            settings: SMTPSettings(host: host, port: port, sender: "chorus@bench.example"), group: group, logger: logger, connections: connections)
         let message = EmailMessage(
             from: "chorus@bench.example", to: "user@bench.example", subject: "bench, your conversations are waiting", dateMs: 1_795_000_000_000,
             messageId: "<reengage.u_bench.1@bench.example>", unsubscribeURL: "http://bench.example/v1/unsubscribe?token=u_bench.x",
             text: EmailTemplates.standard.text, html: EmailTemplates.standard.html)
         let started = ContinuousClock.now
+        // As the sender does: `connections` sends in flight on one mailer's connections.
         let accepted = await withTaskGroup(of: Int.self) { tasks in
-            for (k, mailer) in mailers.enumerated() {
+            for k in 0..<connections {
                 let share = count / connections + (k < count % connections ? 1 : 0)
                 tasks.addTask {
                     var ok = 0
                     for _ in 0..<share where await mailer.send(message, to: "user@bench.example") == .accepted { ok += 1 }
-                    await mailer.close()
                     return ok
                 }
             }
             return await tasks.reduce(0, +)
         }
+        await mailer.close()
         let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
         Output.line("accepted \(accepted) of \(count) in \(String(format: "%.2f", seconds)) s: \(Int(Double(accepted) / seconds)) emails/s over \(connections) connection(s)")
         try await group.shutdownGracefully()

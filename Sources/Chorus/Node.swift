@@ -268,7 +268,7 @@ struct Node {
         s.password = env["CHORUS_SMTP_PASSWORD"]
         if let url = settings.publicURL.flatMap({ URL(string: $0)?.host }) { s.heloName = url }
         logger.info("re-engagement email goes to SMTP server \(host):\(port)")
-        return SMTPMailer(settings: s, group: group, logger: logger)
+        return SMTPMailer(settings: s, group: group, logger: logger, connections: 4)
     }
 
     static func bootstrapLogging() -> Logger {

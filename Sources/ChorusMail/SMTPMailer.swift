@@ -23,8 +23,8 @@ public struct SMTPSettings: Sendable {
     }
 }
 
-/// Delivers over SMTP (RFC 5321): one connection, opened on demand and reused for every message
-/// (RSET between a failed transaction and the next), EHLO, AUTH PLAIN or LOGIN when configured,
+/// Delivers over SMTP (RFC 5321): up to `connections` connections (4 by default), each opened on
+/// demand and reused for every message, one transaction at a time (RSET after a failed one), EHLO, AUTH PLAIN or LOGIN when configured,
 /// MAIL / RCPT / DATA with dot-stuffing, a timeout on every step. Outcomes: 250 after the data is
 /// `accepted`; a 5xx to RCPT or to the data is `refused` (the address is suppressed); a 4xx, a
 /// timeout, a dropped or refused connection, or a 5xx to MAIL FROM (our own configuration) is
@@ -33,33 +33,53 @@ public actor SMTPMailer: Mailer {
     let settings: SMTPSettings
     let group: any EventLoopGroup
     let logger: Logger
-    var connection: SMTPConnection?
+    /// Connection slots not in use (nil: not opened yet, or dropped); one transaction per slot at a
+    /// time. Callers beyond `connections` wait for a slot.
+    var idle: [SMTPConnection?]
+    var waiting: [CheckedContinuation<SMTPConnection?, Never>] = []
 
-    public init(settings: SMTPSettings, group: any EventLoopGroup, logger: Logger) {
+    public init(settings: SMTPSettings, group: any EventLoopGroup, logger: Logger, connections: Int = 4) {
         self.settings = settings
         self.group = group
         self.logger = logger
+        idle = Array(repeating: nil, count: max(1, connections))
     }
 
     public func send(_ message: EmailMessage, to recipient: String) async -> MailOutcome {
+        var c = await acquire()
+        let outcome: MailOutcome
         do {
-            return try await transaction(message, to: Self.address(recipient))
+            if c == nil || c?.channel.isActive != true { c = try await open() }
+            outcome = try await transaction(c!, message, to: Self.address(recipient))
         } catch {
-            connection?.close()
-            connection = nil
-            return .retryLater("\(error)")
+            c?.close()
+            c = nil
+            outcome = .retryLater("\(error)")
+        }
+        release(c)
+        return outcome
+    }
+
+    private func acquire() async -> SMTPConnection? {
+        if let slot = idle.popLast() { return slot }
+        return await withCheckedContinuation { waiting.append($0) }
+    }
+
+    private func release(_ c: SMTPConnection?) {
+        if waiting.isEmpty { idle.append(c) } else { waiting.removeFirst().resume(returning: c) }
+    }
+
+    /// Closes the idle connections (QUIT first, politely).
+    public func close() async {
+        let open = idle.compactMap { $0 }
+        idle = Array(repeating: nil, count: idle.count)
+        for c in open {
+            _ = try? await c.command("QUIT", timeout: .seconds(2))
+            c.close()
         }
     }
 
-    /// Closes the connection (QUIT first, politely).
-    public func close() async {
-        if let c = connection { _ = try? await c.command("QUIT", timeout: .seconds(2)) }
-        connection?.close()
-        connection = nil
-    }
-
-    private func transaction(_ message: EmailMessage, to recipient: String) async throws -> MailOutcome {
-        let c = try await connected()
+    private func transaction(_ c: SMTPConnection, _ message: EmailMessage, to recipient: String) async throws -> MailOutcome {
         let t = settings.stepTimeout
         let mail = try await c.command("MAIL FROM:<\(Self.address(settings.sender))>", timeout: t)
         guard mail.isPositive else {
@@ -77,20 +97,16 @@ public actor SMTPMailer: Mailer {
         return done.isPermanent ? .refused("data: \(done.text)") : .retryLater("data: \(done.text)")
     }
 
-    /// Ends a failed transaction (RSET) so the connection serves the next message.
+    /// Ends a failed transaction (RSET) so the connection serves the next message; a connection
+    /// that refuses RSET is dropped.
     private func abort(_ c: SMTPConnection, _ outcome: MailOutcome) async throws -> MailOutcome {
         let reset = try await c.command("RSET", timeout: settings.stepTimeout)
-        if !reset.isPositive {
-            c.close()
-            connection = nil
-        }
+        guard reset.isPositive else { throw SMTPError.protocolError("RSET: \(reset.text)") }
         return outcome
     }
 
-    /// The open connection, or a new one: greeting, EHLO, AUTH if configured.
-    private func connected() async throws -> SMTPConnection {
-        if let c = connection, c.channel.isActive { return c }
-        connection = nil
+    /// A new connection: greeting, EHLO, AUTH if configured.
+    private func open() async throws -> SMTPConnection {
         let t = settings.stepTimeout
         let c = try await SMTPConnection.connect(host: settings.host, port: settings.port, group: group, timeout: t)
         do {
@@ -103,7 +119,6 @@ public actor SMTPMailer: Mailer {
             c.close()
             throw error
         }
-        connection = c
         return c
     }
 

@@ -51,6 +51,8 @@ public struct ReengagementSettings: Sendable {
     public var templates = EmailTemplates.standard
     /// Emails handed to the mailer per second at most (a token bucket of one second's worth).
     public var sendPerSecond = 50
+    /// Emails in flight at once (the SMTP mailer keeps as many connections).
+    public var concurrency = 4
     public var retry = RetrySchedule()
     public var tickMs: Int64 = 1_000
 
@@ -128,41 +130,75 @@ public actor ReengagementService {
     public func tick(now: Int64) async -> Int {
         budget = min(Double(settings.sendPerSecond), budget + Double(max(0, now - lastTick)) / 1000 * Double(settings.sendPerSecond))
         lastTick = max(lastTick, now)
+        var due: [(index: UInt32, event: ChorusEvent)] = []
         for index in wheel.advance(toMs: now) {
             guard let u = await directory.user(index) else { continue }
             switch settings.policy.decide(outbox.facts(userId: u.userId, email: u.email, lastLoginAt: u.lastLoginAt), now: now) {
             case .arm(let at): wheel.schedule(index, atMs: at)  // a login moved the deadline
-            case .send(let periodStart): await queue(u, periodStart: periodStart, now: now)
+            case .send(let periodStart):
+                let id = ReengagementPolicy.messageId(userId: u.userId, periodStart: periodStart, domain: settings.domain)
+                due.append((index, .emailQueued(userId: u.userId, periodStart: periodStart, messageId: id, to: u.email, at: now)))
             case .none(let reason):
                 if reason == .suppressed { metrics.suppressed.increment() }
+            }
+        }
+        // Queued in batches (one group commit each): a burst of due users costs a few fsyncs.
+        var start = 0
+        while start < due.count {
+            let chunk = due[start..<min(start + Self.logBatch, due.count)]
+            start += chunk.count
+            if await log(chunk.map(\.event)) {
+                metrics.due.increment(by: chunk.count)
+            } else {
+                for (index, _) in chunk { wheel.schedule(index, atMs: now + settings.retry.capMs) }  // look again later
             }
         }
         return await sendPending(now: now)
     }
 
-    private func queue(_ u: ReengagementUser, periodStart: Int64, now: Int64) async {
-        let id = ReengagementPolicy.messageId(userId: u.userId, periodStart: periodStart, domain: settings.domain)
-        let event = ChorusEvent.emailQueued(userId: u.userId, periodStart: periodStart, messageId: id, to: u.email, at: now)
-        guard await log(event) else {
-            wheel.schedule(u.index, atMs: now + settings.retry.capMs)  // the log refused: look again later
-            return
-        }
-        metrics.due.increment()
-    }
+    /// Records logged in one append (queued emails, send outcomes).
+    static let logBatch = 1_000
 
+    /// Sends what is pending and due, within the rate, `settings.concurrency` at a time (the mailer
+    /// gives each its own connection), then logs the outcomes in one batch.
     private func sendPending(now: Int64) async -> Int {
-        var sent = 0
+        var batch: [(id: String, to: String, message: EmailMessage)] = []
         for id in outbox.pending {
-            guard budget >= 1 else { break }
+            guard Double(batch.count) + 1 <= budget else { break }
             if let r = retries[id], r.at > now { continue }
             guard outbox.shouldSend(id), let email = outbox.emails[id] else { continue }
             guard let user = await directory.user(id: email.userId) else { continue }
-            budget -= 1
-            sent += 1
-            let message = render(email, user: user, now: now)
-            switch await mailer.send(message, to: email.to) {
+            batch.append((id, email.to, render(email, user: user, now: now)))
+        }
+        guard !batch.isEmpty else {
+            metrics.outboxDepth.record(outbox.pending.count)
+            return 0
+        }
+        budget -= Double(batch.count)
+        let mailer = self.mailer
+        let width = max(1, settings.concurrency)
+        var outcomes: [(String, MailOutcome)] = []
+        await withTaskGroup(of: (String, MailOutcome).self) { tasks in
+            var next = 0
+            for _ in 0..<min(width, batch.count) {
+                let item = batch[next]
+                next += 1
+                tasks.addTask { (item.id, await mailer.send(item.message, to: item.to)) }
+            }
+            for await done in tasks {
+                outcomes.append(done)
+                if next < batch.count {
+                    let item = batch[next]
+                    next += 1
+                    tasks.addTask { (item.id, await mailer.send(item.message, to: item.to)) }
+                }
+            }
+        }
+        var records: [ChorusEvent] = []
+        for (id, outcome) in outcomes {
+            switch outcome {
             case .accepted:
-                if await log(.emailSent(messageId: id, at: now)) { metrics.sent.increment() }
+                records.append(.emailSent(messageId: id, at: now))
                 retries[id] = nil
             case .retryLater(let why):
                 let attempts = (retries[id]?.attempts ?? 0) + 1
@@ -171,13 +207,18 @@ public actor ReengagementService {
                 metrics.retried.increment()
                 logger.warning("email will be retried", metadata: ["messageId": "\(id)", "attempt": "\(attempts)", "inMs": "\(delay)", "reason": "\(why)"])
             case .refused(let why):
-                if await log(.emailFailed(messageId: id, at: now, reason: why)) { metrics.failed.increment() }
+                records.append(.emailFailed(messageId: id, at: now, reason: why))
                 retries[id] = nil
                 logger.warning("email refused for good; address suppressed", metadata: ["messageId": "\(id)", "reason": "\(why)"])
             }
         }
+        if !records.isEmpty, await log(records) {
+            for r in records {
+                if case .emailSent = r { metrics.sent.increment() } else { metrics.failed.increment() }
+            }
+        }
         metrics.outboxDepth.record(outbox.pending.count)
-        return sent
+        return batch.count
     }
 
     func render(_ email: Outbox.Email, user: ReengagementUser, now: Int64) -> EmailMessage {
@@ -193,22 +234,22 @@ public actor ReengagementService {
     public func unsubscribe(token: String, now: Int64) async throws(ChatError) -> Bool {
         guard let userId = tokens.verify(token) else { return false }
         guard !outbox.unsubscribed.contains(userId) else { return true }
-        guard await log(.unsubscribed(userId: userId, at: now)) else { throw .unavailable("the log refused the unsubscribe") }
+        guard await log([.unsubscribed(userId: userId, at: now)]) else { throw .unavailable("the log refused the unsubscribe") }
         return true
     }
 
     /// The user a token names, if it is ours (`GET /v1/unsubscribe` shows the page for it).
     public nonisolated func verify(token: String) -> String? { tokens.verify(token) }
 
-    /// Logs then applies; false (logged loudly) if the log refused.
-    private func log(_ event: ChorusEvent) async -> Bool {
+    /// Logs (one group commit) then applies; false (logged loudly) if the log refused.
+    private func log(_ events: [ChorusEvent]) async -> Bool {
         do {
-            _ = try await journal.append(kind: event.kind, payload: event.encode())
+            _ = try await journal.append(batch: events.map { ($0.kind, $0.encode()) })
         } catch {
-            logger.error("the log refused a re-engagement record", metadata: ["error": "\(error)"])
+            logger.error("the log refused re-engagement records", metadata: ["error": "\(error)"])
             return false
         }
-        outbox.apply(event)
+        for e in events { outbox.apply(e) }
         return true
     }
 
