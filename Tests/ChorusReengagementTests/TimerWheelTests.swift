@@ -1,4 +1,5 @@
 import ChorusReengagement
+import ChorusTestKit
 import Testing
 
 /// The wheel against a plain model: every timer fires exactly once, never early, at most one tick
@@ -55,7 +56,7 @@ import Testing
 
     @Test(arguments: [(1_000 as Int64, 4), (1_000, 2), (60_000, 3), (100, 4)])
     func randomScheduleCancelAndAdvanceMatchAPlainModel(tickMs: Int64, levels: Int) {
-        var rng = SplitMix(seed: UInt64(tickMs) &* 31 &+ UInt64(levels))
+        var rng = SplitMix64(seed: UInt64(tickMs) &* 31 &+ UInt64(levels))
         var w = TimerWheel(nowMs: start, tickMs: tickMs, levels: levels)
         var model: [UInt32: Int64] = [:]
         var now = start
@@ -95,18 +96,5 @@ import Testing
         for id in 0..<UInt32(n) { w.schedule(id, atMs: start + Int64(id % 20) * Self.day / 2 + Int64(id)) }
         #expect(w.count == n)
         #expect(w.bytesPerTimer < 64, "\(w.bytesPerTimer) bytes per timer")
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for reproducible random tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

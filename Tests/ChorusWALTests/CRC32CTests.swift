@@ -1,4 +1,5 @@
 @testable import ChorusWAL
+import ChorusTestKit
 import Testing
 
 @Suite struct CRC32CTests {

@@ -1,3 +1,4 @@
+import ChorusTestKit
 import ChorusCore
 @testable import ChorusWAL
 import Testing

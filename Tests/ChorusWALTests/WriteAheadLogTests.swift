@@ -1,3 +1,4 @@
+import ChorusTestKit
 import ChorusCore
 import Foundation
 @testable import ChorusWAL
