@@ -190,6 +190,13 @@ final class MembershipManager: Sendable {
         do { try store.save(current: next) } catch { throw .unavailable("cannot persist the membership: \(error)") }
         try? store.clearPending()
         await handover.adopt()
+        // Members arriving here get what they lack of the conversations here (those that arrived
+        // with them included) before anything unfreezes: no one else reconciles a member with a
+        // conversation on its own node.
+        let move = MembershipMove(before: previous.ring, after: next.ring, selfId: selfId)
+        let arriving: @Sendable (String) -> Bool = { move.arrives(point: KeyPoint.of(id: $0)) }
+        let withArrivals = conversations.localActors(where: { _ in true }).filter { $0.snapshot.members.contains(where: arriving) }.map(\.id)
+        await conversations.fillArrivingInboxes(of: withArrivals, arriving: arriving, writer: writer)
         var peers = next.members
         peers[selfId] = nil
         // Nothing leaves for a peer until it is reconciled under the new ring: entries for users who

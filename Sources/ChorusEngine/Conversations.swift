@@ -373,6 +373,32 @@ public actor Conversations {
         }
     }
 
+    /// At a membership change's commit, before unfreezing: members of these local conversations
+    /// that the change brings here get what their handed-in inboxes lack, in seq order, then the
+    /// read receipts they lack. (Entries for them may have been stuck at, or lost with, their old
+    /// owner's queues; no one else reconciles a member with a conversation on its own node.)
+    public func fillArrivingInboxes(of conversations: [String], arriving: @Sendable (String) -> Bool, writer: RemoteInboxWriter) async {
+        for id in conversations {
+            guard let actor = try? conversation(id) else { continue }
+            let core = actor.snapshot
+            var items: [RemoteInboxItem] = []
+            for member in core.members where arriving(member) {
+                let high = writer.highest(user: member, conversation: id)
+                if high < core.lastSeq {
+                    for m in await messages(id, seqs: Array((high + 1)...core.lastSeq)) {
+                        items.append(RemoteInboxItem(userId: member, message: m, origin: 0))
+                    }
+                }
+                for (from, seq) in core.readSeq where from != member && seq > 0 {
+                    let receipt = RemoteInboxItem(userId: member, entry: .receipt(conversationId: id, from: from, kind: .read, seq: seq))
+                    if writer.highest(like: receipt) < seq { items.append(receipt) }
+                }
+            }
+            guard !items.isEmpty else { continue }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in writer.append(items, arriving: true) { _ in c.resume() } }
+        }
+    }
+
     /// Forgets the conversations this node handed to their new owners (at commit): they are no
     /// longer listed, reconciled or served here.
     public func release(where moved: (String) -> Bool, usersWhere gone: (String) -> Bool = { _ in false }) {

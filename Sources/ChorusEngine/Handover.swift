@@ -135,12 +135,15 @@ public final class Handover: Sendable {
     }
 
     /// Makes the conversations received in this change live (at commit) and forgets the stage.
-    public func adopt() async {
+    /// Returns their ids.
+    @discardableResult
+    public func adopt() async -> [String] {
         let (received, delivered) = staged.withLock { s in
             defer { s = EngineState() }
             return (s.conversations, s.deliveredSent)
         }
         await conversations.adopt(Array(received.values), delivered: delivered)
+        return Array(received.keys)
     }
 
     /// Forgets what was staged (the change aborted; the logged copies are dropped at the next start

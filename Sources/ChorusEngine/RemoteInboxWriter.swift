@@ -42,16 +42,19 @@ public final class RemoteInboxWriter: Sendable {
 
     /// Appends `items` (in order); `reply` gets each item's inboxSeq (a repeat's existing one, or 0
     /// if it is still being logged by an earlier batch).
-    public func append(_ items: [RemoteInboxItem], reply: @escaping @Sendable (Result<[UInt64], ChatError>) -> Void) {
+    ///
+    /// `arriving`: a membership change's commit filling the inboxes of users it brings here, before
+    /// they are unfrozen (the freeze and ownership checks do not apply).
+    public func append(_ items: [RemoteInboxItem], arriving: Bool = false, reply: @escaping @Sendable (Result<[UInt64], ChatError>) -> Void) {
         // A user a membership change is moving: refused, the sender retries (after the change it
         // routes to the new owner). A user handed to another node: dropped (answered 0); the
         // conversation's owner reconciles with the new owner when it switches rings.
-        if items.contains(where: { placement.isFrozen(point: KeyPoint.of(id: $0.userId)) }) {
+        if !arriving, items.contains(where: { placement.isFrozen(point: KeyPoint.of(id: $0.userId)) }) {
             return reply(.failure(.unavailable("users of this batch are moving (membership change)")))
         }
         var fresh: [Int] = []
         high.withLock { h in
-            for (i, item) in items.enumerated() where placement.isLocal(user: item.userId) {
+            for (i, item) in items.enumerated() where arriving || placement.isLocal(user: item.userId) {
                 let key = item.dedupKey
                 let known = h[key] ?? inboxes.inbox(item.userId).lastSeq(like: item.inboxEntry)
                 if item.seq > known {

@@ -3,6 +3,7 @@ keys the ring gives it move with their state, and it leaves again; nothing is lo
 Real `chorus serve` processes on 127.0.0.1, an operator's `POST /v1/cluster/members`, Python
 `websockets` clients."""
 import asyncio
+import contextlib
 import json
 import random
 import threading
@@ -169,6 +170,16 @@ def test_a_node_joins_a_running_cluster_and_leaves_again_losing_nothing(nodes):
         except BaseException as e:  # noqa: BLE001 - reported below
             failures.append(e)
 
+    # A mover's WebSocket (through n1) is closed with 1012 by the change; a stayer's stays open.
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+    mover_user = next(u for u in users if u["name"] == movers[1])
+    stayer_user = next(u for u in users if u["name"] == stayers[1])
+    sockets = contextlib.ExitStack()
+    mover_ws = sockets.enter_context(connect(first[0].ws_url(mover_user["token"])))
+    stayer_ws = sockets.enter_context(connect(first[0].ws_url(stayer_user["token"])))
+    assert json.loads(mover_ws.recv(timeout=10))["type"] == "hello" and json.loads(stayer_ws.recv(timeout=10))["type"] == "hello"
+
     senders = [threading.Thread(target=traffic, args=(seed,)) for seed in range(4)]
     for t in senders:
         t.start()
@@ -179,6 +190,15 @@ def test_a_node_joins_a_running_cluster_and_leaves_again_losing_nothing(nodes):
         t.join()
     assert not failures, failures
     assert status == 200, answer
+    try:
+        while True:
+            mover_ws.recv(timeout=10)  # messages sent meanwhile, then the close
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None and closed.rcvd.code == 1012, closed
+    stayer_ws.send(json.dumps({"type": "ping"}))
+    while json.loads(stayer_ws.recv(timeout=10))["type"] != "pong":
+        pass
+    sockets.close()
     assert answer["epoch"] == 2 and [m["nodeId"] for m in answer["members"]] == ["n1", "n2", "n3", "n4"]
     for n in nodes.values():
         deadline = time.monotonic() + 20
