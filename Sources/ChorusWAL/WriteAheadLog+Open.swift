@@ -43,7 +43,15 @@ extension WriteAheadLog {
         // One log per directory: two writers would interleave blocks. Released on close, on a
         // sticky failure, and by the kernel when the process dies.
         let lock = try PosixFile(path: directory + "/LOCK", flags: O_RDWR | O_CREAT)
-        guard try lock.tryLock() else { throw WALError.locked(directory: directory) }
+        // A lock held for a moment is waited for (up to 1 s): a child this process forks inherits
+        // the lock's descriptor until it execs, so a log closed and reopened while another thread
+        // spawns a process can find it briefly held. Another live process holds it for good.
+        var attempts = 0
+        while try !lock.tryLock() {
+            attempts += 1
+            guard attempts < 100 else { throw WALError.locked(directory: directory) }
+            usleep(10_000)
+        }
         var report = RecoveryReport()
 
         let names = try Directory.list(directory)
