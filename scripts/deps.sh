@@ -7,6 +7,7 @@ need_apt=()
 pkg-config --exists liblz4 2>/dev/null || need_apt+=(liblz4-dev)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 [ -x /usr/bin/setpriv ] || need_apt+=(util-linux)
+command -v openssl >/dev/null || need_apt+=(openssl)  # the STARTTLS test makes a certificate
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "deps: installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

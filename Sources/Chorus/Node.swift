@@ -266,6 +266,8 @@ struct Node {
         let env = ProcessInfo.processInfo.environment
         s.username = env["CHORUS_SMTP_USERNAME"]
         s.password = env["CHORUS_SMTP_PASSWORD"]
+        s.tls = SMTPSettings.TLSMode(rawValue: settings.smtpTLS) ?? .opportunistic
+        s.caFile = settings.smtpCAFile
         if let url = settings.publicURL.flatMap({ URL(string: $0)?.host }) { s.heloName = url }
         logger.info("re-engagement email goes to SMTP server \(host):\(port)")
         return SMTPMailer(settings: s, group: group, logger: logger, connections: 4)

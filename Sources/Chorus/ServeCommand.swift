@@ -42,6 +42,10 @@ struct ServeCommand: AsyncParsableCommand {
     var emailTemplates: String?
     @Option(name: .customLong("email-rate"), help: "Re-engagement emails handed to the mail server per second at most.")
     var emailRate = 50
+    @Option(name: .customLong("smtp-tls"), help: "STARTTLS: off, opportunistic (when offered) or required.")
+    var smtpTLS = "opportunistic"
+    @Option(name: .customLong("smtp-ca-file"), help: "PEM file of CA certificates to trust for the SMTP server (default: the system's).")
+    var smtpCAFile: String?
     @Flag(help: "Start as a new node joining the running cluster of the --peer nodes (see docs/CLUSTER.md).")
     var join = false
     @Option(name: .customLong("admin-token"), help: "Bearer token for POST /v1/cluster/members (membership changes); unset disables it.")
@@ -109,6 +113,10 @@ struct ServeCommand: AsyncParsableCommand {
         s.adminToken = adminToken
         guard (1...100_000).contains(emailRate) else { throw ValidationError("--email-rate: 1...100000 emails per second") }
         s.emailRate = emailRate
+        guard ["off", "opportunistic", "required"].contains(smtpTLS) else { throw ValidationError("--smtp-tls: off, opportunistic or required") }
+        s.smtpTLS = smtpTLS
+        if let smtpCAFile, !FileManager.default.fileExists(atPath: smtpCAFile) { throw ValidationError("--smtp-ca-file: no such file") }
+        s.smtpCAFile = smtpCAFile
         if let dir = emailTemplates {
             s.emailTemplates = try check("email-templates") { try EmailTemplateFiles.load(dir) }
         }
@@ -154,6 +162,8 @@ struct ServeSettings {
     var adminToken: String?
     var emailRate = 50
     var emailTemplates: EmailTemplates?
+    var smtpTLS = "opportunistic"
+    var smtpCAFile: String?
 
     /// The membership the flags describe: this node and its peers at epoch 1, or for `--join` the
     /// cluster being joined (epoch unknown, 0). A membership file from a committed change wins.

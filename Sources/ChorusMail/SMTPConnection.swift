@@ -1,6 +1,8 @@
 import ChorusReengagement
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// Why an SMTP exchange could not finish (every case means: try again later).
 public enum SMTPError: Error, Equatable, Sendable {
@@ -127,5 +129,51 @@ final class SMTPConnection: Sendable {
         try await exchange(Array((line + "\r\n").utf8), timeout: timeout, step: String(line.prefix(while: { $0 != " " && $0 != ":" })))
     }
 
+    /// Puts TLS under the SMTP codec (after the server's 220 to STARTTLS) and waits for the
+    /// handshake; a failed handshake (an untrusted certificate) fails the connection.
+    func startTLS(context: NIOSSLContext, serverHostname: String?) async throws {
+        let handshake = channel.eventLoop.makePromise(of: Void.self)
+        try await channel.eventLoop.submit { [channel] in
+            let tls = try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
+            try channel.pipeline.syncOperations.addHandler(tls, position: .first)
+            try channel.pipeline.syncOperations.addHandler(TLSHandshakeWatcher(done: handshake), position: .after(tls))
+        }.get()
+        try await handshake.futureResult.get()
+    }
+
     func close() { channel.close(promise: nil) }
+}
+
+/// Completes `done` when the TLS handshake finishes, or fails it with the connection's error.
+final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let done: EventLoopPromise<Void>
+    private var finished = false
+
+    init(done: EventLoopPromise<Void>) { self.done = done }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent, !finished {
+            finished = true
+            done.succeed(())
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !finished {
+            finished = true
+            done.fail(error)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !finished {
+            finished = true
+            done.fail(SMTPError.closed)
+        }
+        context.fireChannelInactive()
+    }
 }

@@ -1,6 +1,7 @@
 import ChorusReengagement
 import Logging
 import NIOCore
+import NIOSSL
 
 /// Where and how to deliver (`--smtp HOST:PORT`; credentials from `CHORUS_SMTP_USERNAME` and
 /// `CHORUS_SMTP_PASSWORD`, never on the command line).
@@ -15,6 +16,14 @@ public struct SMTPSettings: Sendable {
     public var password: String?
     /// Every step (connect, greeting, each command, the data) must answer within this.
     public var stepTimeout: TimeAmount = .seconds(30)
+    /// STARTTLS: used when the server offers it (`opportunistic`), demanded (`required`), or never.
+    public var tls: TLSMode = .opportunistic
+    /// A PEM file of CA certificates to trust instead of the system's (a private relay's CA).
+    public var caFile: String?
+
+    public enum TLSMode: String, Sendable, CaseIterable {
+        case off, opportunistic, required
+    }
 
     public init(host: String, port: Int, sender: String) {
         self.host = host
@@ -28,7 +37,8 @@ public struct SMTPSettings: Sendable {
 /// MAIL / RCPT / DATA with dot-stuffing, a timeout on every step. Outcomes: 250 after the data is
 /// `accepted`; a 5xx to RCPT or to the data is `refused` (the address is suppressed); a 4xx, a
 /// timeout, a dropped or refused connection, or a 5xx to MAIL FROM (our own configuration) is
-/// `retryLater`. STARTTLS is not built yet: use a relay on a trusted network (docs/EMAIL.md).
+/// `retryLater`. STARTTLS (RFC 3207) when the server offers it, or required (`--smtp-tls`);
+/// certificates are verified (the system's roots, or `--smtp-ca-file`).
 public actor SMTPMailer: Mailer {
     let settings: SMTPSettings
     let group: any EventLoopGroup
@@ -112,8 +122,18 @@ public actor SMTPMailer: Mailer {
         do {
             let greeting = try await c.exchange(nil, timeout: t, step: "greeting")
             guard greeting.code == 220 else { throw SMTPError.protocolError("greeting: \(greeting.text)") }
-            let ehlo = try await c.command("EHLO \(settings.heloName)", timeout: t)
+            var ehlo = try await c.command("EHLO \(settings.heloName)", timeout: t)
             guard ehlo.code == 250 else { throw SMTPError.protocolError("EHLO: \(ehlo.text)") }
+            let offered = ehlo.extensions.contains("STARTTLS")
+            if settings.tls == .required && !offered { throw SMTPError.protocolError("the server does not offer STARTTLS (required)") }
+            if settings.tls != .off && offered {
+                let go = try await c.command("STARTTLS", timeout: t)
+                guard go.code == 220 else { throw SMTPError.protocolError("STARTTLS: \(go.text)") }
+                try await c.startTLS(context: try tlsContext(), serverHostname: Self.isIPAddress(settings.host) ? nil : settings.host)
+                // RFC 3207: everything learnt before TLS is forgotten; EHLO again.
+                ehlo = try await c.command("EHLO \(settings.heloName)", timeout: t)
+                guard ehlo.code == 250 else { throw SMTPError.protocolError("EHLO after STARTTLS: \(ehlo.text)") }
+            }
             if let user = settings.username, let password = settings.password { try await authenticate(c, ehlo, user, password) }
         } catch {
             c.close()
@@ -138,6 +158,21 @@ public actor SMTPMailer: Mailer {
         } else {
             throw SMTPError.protocolError("the server offers no AUTH PLAIN or LOGIN")
         }
+    }
+
+    /// Certificates verified against the system's roots, or `caFile`'s; built once.
+    private var context: NIOSSLContext?
+    private func tlsContext() throws -> NIOSSLContext {
+        if let context { return context }
+        var config = TLSConfiguration.makeClientConfiguration()
+        if let caFile = settings.caFile { config.trustRoots = .file(caFile) }
+        let made = try NIOSSLContext(configuration: config)
+        context = made
+        return made
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        host.contains(":") || host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
     }
 
     /// A bare address: no CR, LF, angle brackets or spaces can reach a command line.

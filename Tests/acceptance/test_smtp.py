@@ -22,6 +22,7 @@ class Recorder:
         self.refuse = set(refuse)
         self.accepted = []
         self.attempts = 0
+        self.tls = []
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -36,6 +37,7 @@ class Recorder:
             if self.script:
                 return self.script.pop(0)
             self.accepted.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            self.tls.append(bool(session.ssl))
         return "250 OK queued"
 
     def messages(self):
@@ -110,3 +112,36 @@ def test_a_mail_server_down_for_a_while_gets_the_email_when_it_returns(datadir):
         server.stop()
         if smtp:
             smtp.stop()
+
+
+def test_starttls_with_a_verified_certificate_and_none_without_trust(datadir):
+    import ssl
+    import subprocess
+    import urllib.request
+    cert, key = datadir + "/cert.pem", datadir + "/key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    recorder = Recorder()
+    port = free_ports(1)[0]
+    smtp = Controller(recorder, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
+    smtp.start()
+    trusted = Server(datadir + "/a", "--inactivity-after", "1s", "--smtp", f"127.0.0.1:{port}", "--smtp-tls", "required", "--smtp-ca-file", cert)
+    untrusted = Server(datadir + "/b", "--inactivity-after", "1s", "--smtp", f"127.0.0.1:{port}", "--smtp-tls", "required")
+    try:
+        ann = trusted.user("ann")
+        untrusted.user("bob")
+        wait_until(lambda: len(recorder.accepted) >= 1, what="ann's email over TLS")
+        assert recorder.tls == [True] and recorder.accepted[0][1] == ["ann@example.com"]
+        assert ann
+
+        def retried():
+            text = urllib.request.urlopen(f"http://{untrusted.base}/metrics", timeout=10).read().decode()
+            return any(line.startswith("chorus_email_retried_total") and float(line.split()[1]) >= 1 for line in text.splitlines())
+        wait_until(retried, what="the untrusted certificate refused and the email kept for a retry")
+        assert all(r == ["ann@example.com"] for _, r, _ in recorder.accepted), "nothing sent over an unverified connection"
+    finally:
+        trusted.stop()
+        untrusted.stop()
+        smtp.stop()
