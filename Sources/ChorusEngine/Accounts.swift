@@ -91,7 +91,7 @@ public actor Accounts {
         var rng = SystemRandomNumberGenerator()
         for i in raw.indices { raw[i] = rng.next() }
         // `<userId>.<secret>`: any node of a cluster finds the owner of the token's user.
-        let token = user.userId + "." + Self.base64url(raw)
+        let token = user.userId + "." + Base64URL.encode(raw)
         let now = clock.nowMs()
         let expiresAt = now + config.tokenTTLMs
         try await commit([
@@ -191,11 +191,6 @@ public actor Accounts {
         var out = Array(prefix.utf8) + [0x5F]
         for _ in 0..<13 { out.append(alphabet[Int(rng.next(upperBound: UInt32(32)))]) }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    static func base64url(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
     }
 
     /// The KDF runs on its own serial queue: a slow hash occupies one thread, never the cooperative

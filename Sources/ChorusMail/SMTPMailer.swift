@@ -146,14 +146,14 @@ public actor SMTPMailer: Mailer {
         let t = settings.stepTimeout
         let mechanisms = Set(ehlo.lines.first { $0.uppercased().hasPrefix("AUTH") }?.uppercased().split(separator: " ").dropFirst().map(String.init) ?? [])
         if mechanisms.contains("PLAIN") {
-            let token = EmailMessage.base64Text(Array(("\0" + user + "\0" + password).utf8))
+            let token = EmailMessage.base64(Array(("\0" + user + "\0" + password).utf8))
             let r = try await c.command("AUTH PLAIN \(token)", timeout: t)
             guard r.code == 235 else { throw SMTPError.protocolError("AUTH PLAIN: \(r.text)") }
         } else if mechanisms.contains("LOGIN") {
             guard try await c.command("AUTH LOGIN", timeout: t).code == 334,
-                try await c.command(EmailMessage.base64Text(Array(user.utf8)), timeout: t).code == 334
+                try await c.command(EmailMessage.base64(Array(user.utf8)), timeout: t).code == 334
             else { throw SMTPError.protocolError("AUTH LOGIN refused") }
-            let r = try await c.command(EmailMessage.base64Text(Array(password.utf8)), timeout: t)
+            let r = try await c.command(EmailMessage.base64(Array(password.utf8)), timeout: t)
             guard r.code == 235 else { throw SMTPError.protocolError("AUTH LOGIN: \(r.text)") }
         } else {
             throw SMTPError.protocolError("the server offers no AUTH PLAIN or LOGIN")

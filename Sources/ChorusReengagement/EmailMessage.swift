@@ -1,3 +1,5 @@
+import Foundation
+
 /// One re-engagement email as RFC 5322 text: headers (From, To, Subject, Date, Message-ID, MIME,
 /// the RFC 8058 one-click unsubscribe pair) and a `multipart/alternative` body with a plain-text and
 /// an HTML part. Pure. Header values are sanitised (no CR or LF can reach a header, so no input
@@ -70,25 +72,8 @@ public struct EmailMessage: Sendable, Equatable {
         return words.joined(separator: "\r\n ")
     }
 
-    /// Standard base64 of `bytes` (SMTP AUTH, MIME bodies).
-    public static func base64Text(_ bytes: [UInt8]) -> String { base64(bytes) }
-
-    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func base64(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i < bytes.count {
-            let b0 = bytes[i], b1 = i + 1 < bytes.count ? bytes[i + 1] : 0, b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
-            out.append(alphabet[Int(b0 >> 2)])
-            out.append(alphabet[Int((b0 & 3) << 4 | b1 >> 4)])
-            out.append(i + 1 < bytes.count ? alphabet[Int((b1 & 15) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-            out.append(i + 2 < bytes.count ? alphabet[Int(b2 & 63)] : UInt8(ascii: "="))
-            i += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// Standard base64 of `bytes` (MIME bodies, encoded words, SMTP AUTH).
+    public static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
 
     static func base64Lines(_ bytes: [UInt8]) -> [String] {
         let all = base64(bytes)

@@ -253,8 +253,6 @@ public actor ReengagementService {
         return true
     }
 
-    public var armedTimers: Int { wheel.count }
-
     /// A user's email state as events, for a membership change's hand-over: its newest email (as
     /// queued, then sent or failed) and its unsubscribe.
     public func handOverEvents(of userId: String) -> [ChorusEvent] {

@@ -9,7 +9,6 @@ public struct SMTPReply: Sendable, Equatable {
     }
 
     public var isPositive: Bool { (200..<400).contains(code) }
-    public var isTransient: Bool { (400..<500).contains(code) }
     public var isPermanent: Bool { code >= 500 }
     public var text: String { "\(code) " + lines.joined(separator: " / ") }
 

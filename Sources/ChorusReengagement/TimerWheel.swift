@@ -60,11 +60,6 @@ public struct TimerWheel: Sendable {
 
     public func isArmed(_ id: UInt32) -> Bool { Int(id) < location.count && location[Int(id)] != Self.unarmed }
 
-    /// The deadline `id` fires at (its tick's start, in ms), if armed.
-    public func deadline(of id: UInt32) -> Int64? {
-        isArmed(id) ? (origin + Int64(expiry[Int(id)])) * tickMs : nil
-    }
-
     /// Arms (or re-arms) `id` to fire at the first tick at or after `deadlineMs`. A deadline already
     /// past fires at the next `advance`.
     public mutating func schedule(_ id: UInt32, atMs deadlineMs: Int64) {

@@ -1,3 +1,4 @@
+import ChorusCore
 import Crypto
 
 /// One-click unsubscribe tokens: `<userId>.<signature>`, the signature the first 128 bits of
@@ -28,10 +29,6 @@ public struct UnsubscribeTokens: Sendable {
 
     private func signature(_ userId: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array(("unsubscribe:" + userId).utf8), using: key)
-        return Self.base64url(Array(mac).prefix(16))
-    }
-
-    static func base64url(_ bytes: some Collection<UInt8>) -> String {
-        EmailMessage.base64(Array(bytes)).replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "")
+        return Base64URL.encode(Array(mac).prefix(16))
     }
 }
