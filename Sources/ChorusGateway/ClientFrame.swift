@@ -32,6 +32,12 @@ public enum ClientFrameCodec {
     /// Bound on `watch` lists.
     public static let maxWatch = 1000
 
+    /// The clientMsgId of a `send` frame, if the bytes are one (for errors about frames not decoded).
+    public static func clientMsgId(in bytes: [UInt8]) -> String? {
+        guard let o = FlatJSON.parse(bytes), o.string("type") == "send" else { return nil }
+        return o.string("clientMsgId")
+    }
+
     /// Decodes one text frame's bytes. Unknown fields are ignored; a missing or mistyped field is named.
     public static func decode(_ bytes: [UInt8]) -> Result<ClientFrame, FrameError> {
         guard let o = FlatJSON.parse(bytes) else { return .failure(FrameError(message: "frame is not a JSON object")) }

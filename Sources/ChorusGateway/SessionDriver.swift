@@ -68,21 +68,23 @@ final class SessionDriver: HeartbeatWatched {
 
     /// A text frame from the client.
     func text(_ bytes: [UInt8]) {
-        guard take(ref: nil) else { return }
+        // A refused `send` names its clientMsgId (PROTOCOL.md: errors of a send carry `ref`), so the
+        // client knows which message to retry; the frame is looked into only when it is refused.
+        guard take(ref: { ClientFrameCodec.clientMsgId(in: bytes) }) else { return }
         handle(bytes)
     }
 
     /// A binary or other data frame: refused.
     func nonText() {
-        guard take(ref: nil) else { return }
+        guard take(ref: { nil }) else { return }
         badFrame(FrameError(message: "only JSON text frames are accepted"))
     }
 
     /// Every client frame costs one token; without one the frame is refused with `rate_limited`.
-    private func take(ref: String?) -> Bool {
+    private func take(ref: () -> String?) -> Bool {
         if case .limited(let ms) = bucket.take(nowMs: services.clock.nowMs()) {
             services.metrics.rateLimited.increment()
-            session?.send(ServerFrame.error(.rateLimited(retryAfterMs: ms), ref: ref))
+            session?.send(ServerFrame.error(.rateLimited(retryAfterMs: ms), ref: ref()))
             return false
         }
         return true

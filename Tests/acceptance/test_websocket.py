@@ -197,7 +197,11 @@ def test_session_rate_limit(datadir):
                     assert (await recv(a))["type"] == "pong"
                 await a.send(json.dumps({"type": "ping"}))
                 err = await recv(a)
-                assert err["code"] == "rate_limited" and err["retryAfterMs"] > 0
+                assert err["code"] == "rate_limited" and err["retryAfterMs"] > 0 and "ref" not in err
+                # A refused send names its clientMsgId, so the client knows what to retry.
+                await a.send(json.dumps({"type": "send", "clientMsgId": "late-1", "to": ann["id"], "body": "x"}))
+                err = await recv(a)
+                assert err["code"] == "rate_limited" and err["ref"] == "late-1"
         run(go())
     finally:
         server.stop()
