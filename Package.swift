@@ -89,7 +89,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The browser client: plain HTML, CSS and JavaScript modules, no build step (docs/WEB.md).
+            resources: [.copy("Web")]
         ),
         // The load generator: a NIO WebSocket client and latency histograms (`chorus load`).
         .target(

@@ -196,6 +196,8 @@ struct Node {
         if let token = settings.adminToken, let manager = membershipNow {
             membershipChange = { request in await manager.handleAdmin(request, adminToken: token) }
         }
+        let web = WebClient(directory: WebClient.defaultDirectory())
+        if web.directory == nil { logger.warning("the web client's files were not found beside the binary; GET / answers 503") }
         let router = APIRouter(
             accounts: accounts, conversations: conversations, sessions: sessionRegistry, metrics: gatewayMetrics,
             health: {
@@ -221,7 +223,8 @@ struct Node {
             },
             clusterGateway: cluster,
             membershipChange: membershipChange,
-            unsubscribe: unsubscribeHandler(reengagement, clock: clock))
+            unsubscribe: unsubscribeHandler(reengagement, clock: clock),
+            webClient: web)
         cluster?.attach(router: router)
         metrics.sessions.withLock { $0 = { sessionRegistry.openSessions } }
         let gateway = GatewayServer(configuration: gatewayConfig, router: router, sessions: sessions, group: group, logger: logger) { address in

@@ -61,6 +61,8 @@ public struct APIRouter: Sendable {
     public let membershipChange: (@Sendable (APIRequest) async -> APIResponse)?
     /// `GET` and `POST /v1/unsubscribe?token=T` (re-engagement email), run on the token's user's owner.
     public let unsubscribe: (@Sendable (APIRequest) async -> APIResponse)?
+    /// The browser client (`GET /`, `GET /app/...`), served by every node from its own files.
+    public let webClient: WebClient?
 
     public init(
         accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, metrics: GatewayMetrics,
@@ -69,8 +71,10 @@ public struct APIRouter: Sendable {
         cluster: @escaping @Sendable () async -> ClusterView,
         clusterGateway: ClusterGateway? = nil,
         membershipChange: (@Sendable (APIRequest) async -> APIResponse)? = nil,
-        unsubscribe: (@Sendable (APIRequest) async -> APIResponse)? = nil
+        unsubscribe: (@Sendable (APIRequest) async -> APIResponse)? = nil,
+        webClient: WebClient? = nil
     ) {
+        self.webClient = webClient
         self.membershipChange = membershipChange
         self.unsubscribe = unsubscribe
         self.cluster = cluster
@@ -86,6 +90,7 @@ public struct APIRouter: Sendable {
     /// `forwarded`: sent by a peer node, which found this node to be the request's owner; run here.
     /// `localOnly`: a peer gathering a cluster-wide list wants this node's part.
     public func handle(_ request: APIRequest, forwarded: Bool = false, localOnly: Bool = false) async -> APIResponse {
+        if let web = webClient, let response = web.response(method: request.method, path: request.path) { return response }
         if !forwarded, let cluster = clusterGateway, let node = cluster.executor(for: request) {
             return await cluster.forward(request, to: node)
         }
@@ -161,8 +166,17 @@ public struct APIRouter: Sendable {
             ])
         case ("GET", "/v1/users"):
             _ = try await authenticate(r)
-            guard let name = r.query["username"], !name.isEmpty else { throw .badRequest("missing query parameter 'username'") }
-            guard let user = await accounts.user(named: name) else { throw .unknownUser }
+            // `?userId=ID` (not in PROTOCOL.md; docs/WEB.md): the same answer by id, so a client can
+            // name the members and senders it only knows by id.
+            let found: UserRecord?
+            if let id = r.query["userId"], !id.isEmpty {
+                found = await accounts.user(id: id)
+            } else if let name = r.query["username"], !name.isEmpty {
+                found = await accounts.user(named: name)
+            } else {
+                throw .badRequest("missing query parameter 'username' (or 'userId')")
+            }
+            guard let user = found else { throw .unknownUser }
             return .json(200, ["userId": user.userId, "username": user.username, "displayName": user.displayName])
         default:
             if r.path.hasPrefix("/v1/") && !r.path.hasPrefix("/v1/unsubscribe") && !r.path.hasPrefix("/v1/cluster") {

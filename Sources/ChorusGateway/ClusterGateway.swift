@@ -93,7 +93,7 @@ public final class ClusterGateway: Sendable {
         case ("POST", "/v1/users"), ("POST", "/v1/sessions"):
             node = (try? r.jsonObject().string("username")).map(placement.owner(ofUsername:))
         case ("GET", "/v1/users"):
-            node = r.query["username"].map(placement.owner(ofUsername:))
+            node = r.query["userId"].map(placement.owner(ofUser:)) ?? r.query["username"].map(placement.owner(ofUsername:))
         case (_, let path) where path.hasPrefix("/v1/conversations/"):
             // Everything about one conversation runs where it lives.
             let id = path.dropFirst("/v1/conversations/".count).split(separator: "/").first.map(String.init) ?? ""

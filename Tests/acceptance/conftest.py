@@ -25,11 +25,11 @@ def chorus_binary() -> str:
 
 
 class Server:
-    def __init__(self, data: str, *extra: str):
+    def __init__(self, data: str, *extra: str, http: str = "127.0.0.1:0"):
         self.data = data
         self.stderr = open(data + ".stderr.log", "ab")
         self.proc = subprocess.Popen(
-            [chorus_binary(), "serve", "--http", "127.0.0.1:0", "--data", data, "--insecure-fast-password-hash", *extra],
+            [chorus_binary(), "serve", "--http", http, "--data", data, "--insecure-fast-password-hash", *extra],
             stdout=subprocess.PIPE, stderr=self.stderr)
         line = self.proc.stdout.readline().decode()
         if "listening on http://127.0.0.1:" not in line:
