@@ -59,9 +59,13 @@ struct ReengagementLoop: Service {
         await service.start()
         // Graceful shutdown cancels the sleep: the node stops at once, not at the next tick.
         try? await cancelWhenGracefulShutdown {
+            // A tick a second, counted from each tick's start: a tick that sent for longer than a
+            // second (a burst of due emails) is followed by the next one at once, not a second later.
+            let pace = ContinuousClock()
             while !Task.isCancelled {
+                let started = pace.now
                 await service.tick(now: clock.nowMs())
-                try await Task.sleep(for: .seconds(1))
+                try await Task.sleep(until: started + .seconds(1), clock: pace)
             }
         }
     }

@@ -17,6 +17,8 @@ extension WALCommand {
         @Argument(help: "A data directory (the log goes to its wal/).") var data: String
         @Option(help: "Stop once the log's blocks hold this many bytes.") var bytes = 1 << 30
         @Option var users = 10_000
+        @Option(help: "The accounts' registration time, ms since the epoch (their inactivity period starts there).")
+        var createdAt: Int64 = 1_795_000_000_000
 
         func run() async throws {
             var options = WALOptions()
@@ -35,7 +37,7 @@ extension WALCommand {
                 batch.append((e.kind, e.encode()))
                 if batch.count == 200 { try await flush() }
             }
-            let now: Int64 = 1_795_000_000_000
+            let now = createdAt
             for u in 0..<users {
                 try await add(.userRegistered(UserRecord(
                     userId: "u_\(u)", username: "user\(u)", email: "user\(u)@example.com", displayName: "User \(u)",
