@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything (the `chorus` binary the integration tests start
 # included) and runs the whole test suite: Swift unit and integration tests, then the acceptance
-# tests in Tests/acceptance (pytest + websockets against the real binary).
+# tests in Tests/acceptance (pytest + websockets, and Selenium with headless Chromium for the web
+# client, against the real binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh --test
 swift build --build-tests
 swift test --skip-build
+# The web client's protocol module, against a fake socket (Node's built-in runner, no packages).
+node --test Tests/web/
 # Acceptance tests: the real binary driven by Python's websockets client over real sockets.
 python3 -m pytest -q Tests/acceptance
