@@ -22,6 +22,14 @@ struct AccountsDirectory: ReengagementDirectory {
         return Self.user(Int32(index), u, login)
     }
 
+    func users(_ indices: [UInt32]) async -> [ReengagementUser?] {
+        let found = await accounts.users(atIndices: indices.map { Int32($0) })
+        return zip(indices, found).map { index, entry in
+            guard let (u, login) = entry, placement.isLocal(user: u.userId) else { return nil }
+            return Self.user(Int32(index), u, login)
+        }
+    }
+
     func user(id: String) async -> ReengagementUser? {
         guard let i = await accounts.tableIndex(of: id) else { return nil }
         return await user(UInt32(i))

@@ -133,6 +133,8 @@ public actor Accounts {
     }
 
     public func user(atIndex i: Int32) -> (UserRecord, lastLogin: Int64)? { state.user(atIndex: i) }
+    /// Many table indices in one call (a burst of re-engagement timers).
+    public func users(atIndices indices: [Int32]) -> [(UserRecord, lastLogin: Int64)?] { indices.map { state.user(atIndex: $0) } }
     public func tableIndex(of userId: String) -> Int32? { state.tableIndex(of: userId) }
 
     /// Tells `listener` the table index of every user who registers or logs in (after the log's ack).

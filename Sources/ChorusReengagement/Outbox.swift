@@ -24,7 +24,7 @@ public struct Outbox: Sendable, Equatable {
 
     public private(set) var emails: [String: Email] = [:]
     /// Message-IDs still to send, in the order they were queued.
-    public private(set) var pending: [String] = []
+    public private(set) var pending = PendingQueue()
     /// Each user's last mailed period (the login that started it).
     public private(set) var mailedPeriod: [String: Int64] = [:]
     public private(set) var unsubscribed: Set<String> = []
@@ -49,11 +49,11 @@ public struct Outbox: Sendable, Equatable {
         case .emailSent(let messageId, let at):
             guard emails[messageId]?.status == .pending else { return }
             emails[messageId]!.status = .sent(at: at)
-            pending.removeAll { $0 == messageId }
+            pending.remove(messageId)
         case .emailFailed(let messageId, _, let reason):
             guard let e = emails[messageId], e.status == .pending else { return }
             emails[messageId]!.status = .failed(reason: reason)
-            pending.removeAll { $0 == messageId }
+            pending.remove(messageId)
             suppressed.insert(e.to.lowercased())
         case .unsubscribed(let userId, _):
             unsubscribed.insert(userId)
