@@ -4,7 +4,7 @@
 # seconds ago (`chorus wal generate-chat --created-at`), starts aiosmtpd (smtp_sink.py) and `chorus
 # serve --smtp`, measures chat (`chorus load`, open loop, RATE msg/s over 2,000 WebSockets) before
 # the burst (baseline) and across it, and samples /metrics every 0.5 s for emails due and sent.
-# Usage: Benchmarks/scripts/email_burst.sh .build/release/chorus [USERS] [RATE] [EMAIL_RATE]
+# Usage: [SERVE_OPTS="--smtp-connections 16"] Benchmarks/scripts/email_burst.sh .build/release/chorus [USERS] [RATE] [EMAIL_RATE]
 set -euo pipefail
 BIN=$1; USERS=${2:-1000000}; RATE=${3:-2000}; EMAIL_RATE=${4:-4000}
 LEAD=${LEAD:-90}; BURST_SECONDS=${BURST_SECONDS:-30}
@@ -18,7 +18,7 @@ CREATED=$((DUE - 10 * 86400 * 1000))
 python3 "$HERE/smtp_sink.py" "$SMTP" > "$OUT/sink.out" 2>&1 &
 KP=$!
 "$BIN" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off \
-    --session-rate-limit 1000:3000 --smtp 127.0.0.1:$SMTP --smtp-tls off --email-rate "$EMAIL_RATE" \
+    --session-rate-limit 1000:3000 --smtp 127.0.0.1:$SMTP --smtp-tls off --email-rate "$EMAIL_RATE" ${SERVE_OPTS:-} \
     > "$OUT/serve.out" 2> "$OUT/serve.err" &
 SP=$!
 trap 'kill -INT $SP 2>/dev/null; wait $SP 2>/dev/null; kill $KP 2>/dev/null; rm -rf "$DATA"' EXIT
@@ -34,8 +34,19 @@ sleep "$LEFT"
     sleep 0.5
   done ) > "$OUT/metrics.txt" &
 MP=$!
-"$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate "$RATE" --duration "$BURST_SECONDS" --warmup 0 2>/dev/null > "$OUT/burst.json"
+"$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate "$RATE" --duration "$BURST_SECONDS" --warmup 0 2>/dev/null > "$OUT/burst.json" &
+LP=$!
+# CPU of the node, the SMTP server and the load generator across the burst window.
+cpu() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
+sleep 5; C0="$(cpu $SP) $(cpu $KP) $(cpu $LP)"; T0=$(date +%s%3N)
+sleep $((BURST_SECONDS - 10)); C1="$(cpu $SP) $(cpu $KP) $(cpu $LP)"; T1=$(date +%s%3N)
+wait $LP
 kill $MP 2>/dev/null || true
+python3 - "$C0" "$C1" "$T0" "$T1" "$(getconf CLK_TCK)" <<'PY'
+import sys
+c0, c1 = [list(map(float, a.split())) for a in sys.argv[1:3]]; secs = (int(sys.argv[4]) - int(sys.argv[3])) / 1000; hz = float(sys.argv[5])
+print("CPU during the burst (cores): " + ", ".join(f"{n} {(b - a) / hz / secs:.2f}" for n, a, b in zip(("node", "smtp server", "load generator"), c0, c1)))
+PY
 RSS=$(awk '/VmHWM/ {print $2}' /proc/$SP/status)
 python3 - "$OUT" "$DUE" "$USERS" "$RSS" <<'PY'
 import json, re, sys

@@ -142,6 +142,7 @@ struct Node {
             domain: settings.publicURL.flatMap { URL(string: $0)?.host } ?? "chorus.local")
         reengagementSettings.tickMs = 1_000
         reengagementSettings.sendPerSecond = settings.emailRate
+        reengagementSettings.concurrency = settings.smtp == nil ? 4 : settings.smtpConnections
         if let templates = settings.emailTemplates { reengagementSettings.templates = templates }
         let reengagement = ReengagementService(
             settings: reengagementSettings, outbox: state.outbox, journal: log,
@@ -273,7 +274,7 @@ struct Node {
         s.caFile = settings.smtpCAFile
         if let url = settings.publicURL.flatMap({ URL(string: $0)?.host }) { s.heloName = url }
         logger.info("re-engagement email goes to SMTP server \(host):\(port)")
-        return SMTPMailer(settings: s, group: group, logger: logger, connections: 4)
+        return SMTPMailer(settings: s, group: group, logger: logger, connections: settings.smtpConnections)
     }
 
     static func bootstrapLogging() -> Logger {

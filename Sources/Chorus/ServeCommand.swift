@@ -42,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
     var emailTemplates: String?
     @Option(name: .customLong("email-rate"), help: "Re-engagement emails handed to the mail server per second at most.")
     var emailRate = 50
+    @Option(name: .customLong("smtp-connections"), help: "SMTP connections kept open and used at once (one email in flight on each).")
+    var smtpConnections = 4
     @Option(name: .customLong("smtp-tls"), help: "STARTTLS: off, opportunistic (when offered) or required.")
     var smtpTLS = "opportunistic"
     @Option(name: .customLong("smtp-ca-file"), help: "PEM file of CA certificates to trust for the SMTP server (default: the system's).")
@@ -113,6 +115,8 @@ struct ServeCommand: AsyncParsableCommand {
         s.adminToken = adminToken
         guard (1...100_000).contains(emailRate) else { throw ValidationError("--email-rate: 1...100000 emails per second") }
         s.emailRate = emailRate
+        guard (1...64).contains(smtpConnections) else { throw ValidationError("--smtp-connections: 1...64") }
+        s.smtpConnections = smtpConnections
         guard ["off", "opportunistic", "required"].contains(smtpTLS) else { throw ValidationError("--smtp-tls: off, opportunistic or required") }
         s.smtpTLS = smtpTLS
         if let smtpCAFile, !FileManager.default.fileExists(atPath: smtpCAFile) { throw ValidationError("--smtp-ca-file: no such file") }
@@ -161,6 +165,7 @@ struct ServeSettings {
     var join = false
     var adminToken: String?
     var emailRate = 50
+    var smtpConnections = 4
     var emailTemplates: EmailTemplates?
     var smtpTLS = "opportunistic"
     var smtpCAFile: String?

@@ -172,21 +172,34 @@ public actor ReengagementService {
     /// Expired timers looked up, and queued emails logged, in one go (about 600 KB of records).
     static let logBatch = 5_000
 
-    /// Sends what is pending and due, within the rate, `settings.concurrency` at a time (the mailer
-    /// gives each its own connection), then logs the outcomes in one batch.
+    /// Sends what is pending and due, within the rate, in rounds of at most `sendRound` emails whose
+    /// outcomes are logged before the next round starts: a crash resends at most one round.
     private func sendPending(now: Int64) async -> Int {
+        var total = 0
+        while budget >= 1 {
+            let (sent, goOn) = await sendRound(now: now, limit: min(Int(budget), Self.sendRound))
+            total += sent
+            guard goOn else { break }  // nothing sent or settled, or the log refused
+        }
+        if total == 0 { metrics.outboxDepth.record(outbox.pending.count) }
+        return total
+    }
+
+    /// Emails handed to the mailer between two logged batches of outcomes.
+    static let sendRound = 512
+
+    /// One round: up to `limit` emails, `settings.concurrency` at a time (the mailer gives each its
+    /// own connection), then their outcomes in one append. `goOn`: some were settled and logged.
+    private func sendRound(now: Int64, limit: Int) async -> (sent: Int, goOn: Bool) {
         var batch: [(id: String, to: String, message: EmailMessage)] = []
         for id in outbox.pending {
-            guard Double(batch.count) + 1 <= budget else { break }
+            guard batch.count < limit else { break }
             if let r = retries[id], r.at > now { continue }
             guard outbox.shouldSend(id), let email = outbox.emails[id] else { continue }
             guard let user = await directory.user(id: email.userId) else { continue }
             batch.append((id, email.to, render(email, user: user, now: now)))
         }
-        guard !batch.isEmpty else {
-            metrics.outboxDepth.record(outbox.pending.count)
-            return 0
-        }
+        guard !batch.isEmpty else { return (0, false) }
         budget -= Double(batch.count)
         let mailer = self.mailer
         let width = max(1, settings.concurrency)
@@ -225,13 +238,19 @@ public actor ReengagementService {
                 logger.warning("email refused for good; address suppressed", metadata: ["messageId": "\(id)", "reason": "\(why)"])
             }
         }
-        if !records.isEmpty, await log(records) {
-            for r in records {
-                if case .emailSent = r { metrics.sent.increment() } else { metrics.failed.increment() }
+        var logged = true
+        if !records.isEmpty {
+            logged = await log(records)
+            if logged {
+                for r in records {
+                    if case .emailSent = r { metrics.sent.increment() } else { metrics.failed.increment() }
+                }
             }
         }
         metrics.outboxDepth.record(outbox.pending.count)
-        return batch.count
+        // Another round only if this one got somewhere: a mail server that is down is not tried
+        // with every pending email in one tick.
+        return (batch.count, logged && !records.isEmpty)
     }
 
     func render(_ email: Outbox.Email, user: ReengagementUser, now: Int64) -> EmailMessage {
