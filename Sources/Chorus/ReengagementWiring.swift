@@ -138,17 +138,21 @@ private func page(_ body: String) -> APIResponse {
 /// standard one; a directory with none of them is refused (a typo, most likely).
 enum EmailTemplateFiles {
     static func load(_ dir: String) throws -> EmailTemplates {
-        var t = EmailTemplates.standard
+        let standard = EmailTemplates.standard
         var found = 0
         func read(_ name: String) -> String? {
             guard let data = FileManager.default.contents(atPath: dir + "/" + name) else { return nil }
             found += 1
             return String(decoding: data, as: UTF8.self)
         }
-        if let s = read("subject.txt") { t.subject = s.trimmingCharacters(in: .whitespacesAndNewlines) }
-        if let s = read("body.txt") { t.text = s }
-        if let s = read("body.html") { t.html = s }
+        let subject = read("subject.txt").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? standard.subject
+        let text = read("body.txt") ?? standard.text
+        let html = read("body.html") ?? standard.html
         guard found > 0 else { throw ConfigParsing.Failure("no subject.txt, body.txt or body.html in \(dir)") }
-        return t
+        do {
+            return try EmailTemplates(subject: subject, text: text, html: html)
+        } catch {
+            throw ConfigParsing.Failure("\(error)")
+        }
     }
 }

@@ -1,19 +1,41 @@
-/// The re-engagement email's wording: a subject, a plain-text and an HTML template, with `{{name}}`,
-/// `{{username}}`, `{{loginURL}}` and `{{unsubscribeURL}}` filled in (HTML-escaped in the HTML
-/// part). The defaults below; an operator replaces them with the files `subject.txt`, `body.txt`
-/// and `body.html` of `--email-templates DIR`. Pure.
-public struct EmailTemplates: Sendable, Equatable {
-    public var subject: String
-    public var text: String
-    public var html: String
+import Mustache
 
-    public init(subject: String, text: String, html: String) {
+/// The re-engagement email's wording: a subject, a plain-text and an HTML Mustache template
+/// (swift-mustache: `{{name}}`, `{{#section}}…{{/section}}`, `{{{raw}}}`), given `name`,
+/// `loginURL` and `unsubscribeURL`. Values are HTML-escaped in the HTML part only. The defaults
+/// below; an operator replaces them with the files `subject.txt`, `body.txt` and `body.html` of
+/// `--email-templates DIR`, parsed once at start (a syntax error stops the node with exit 2). Pure.
+public struct EmailTemplates: Sendable, Equatable {
+    public let subject: String
+    public let text: String
+    public let html: String
+    private let compiled: (subject: MustacheTemplate, text: MustacheTemplate, html: MustacheTemplate)
+
+    /// A template that does not parse, and which part it is.
+    public struct Invalid: Error, CustomStringConvertible {
+        public let part: String
+        public let reason: String
+        public var description: String { "the \(part) template does not parse: \(reason)" }
+    }
+
+    public init(subject: String, text: String, html: String) throws(Invalid) {
         self.subject = subject
         self.text = text
         self.html = html
+        func parse(_ part: String, _ source: String, plain: Bool) throws(Invalid) -> MustacheTemplate {
+            // Plain parts are not HTML: their values go in as they are.
+            do { return try MustacheTemplate(string: (plain ? "{{% CONTENT_TYPE: TEXT}}" : "") + source) } catch {
+                throw Invalid(part: part, reason: "\(error)")
+            }
+        }
+        compiled = (try parse("subject", subject, plain: true), try parse("text", text, plain: true), try parse("html", html, plain: false))
     }
 
-    public static let standard = EmailTemplates(
+    public static func == (a: EmailTemplates, b: EmailTemplates) -> Bool {
+        a.subject == b.subject && a.text == b.text && a.html == b.html
+    }
+
+    public static let standard = try! EmailTemplates(
         subject: "{{name}}, your conversations are waiting",
         text: """
             Hello {{name}},
@@ -35,27 +57,9 @@ public struct EmailTemplates: Sendable, Equatable {
             </body></html>
             """)
 
-    /// The three parts with `values` filled in.
+    /// The three parts with `values` filled in (unknown names: empty).
     public func render(_ values: [String: String]) -> (subject: String, text: String, html: String) {
-        (Self.fill(subject, values, escape: false), Self.fill(text, values, escape: false), Self.fill(html, values, escape: true))
-    }
-
-    /// Replaces each `{{key}}` with its value (unknown keys: empty), HTML-escaped if asked.
-    static func fill(_ template: String, _ values: [String: String], escape: Bool) -> String {
-        var out = ""
-        var rest = template[...]
-        while let open = rest.range(of: "{{") {
-            out += rest[..<open.lowerBound]
-            guard let close = rest[open.upperBound...].range(of: "}}") else {
-                rest = rest[open.lowerBound...]
-                break
-            }
-            let key = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: " ")
-            let value = values[key] ?? ""
-            out += escape ? htmlEscaped(value) : value
-            rest = rest[close.upperBound...]
-        }
-        return out + rest
+        (compiled.subject.render(values), compiled.text.render(values), compiled.html.render(values))
     }
 
     public static func htmlEscaped(_ s: String) -> String {
@@ -72,11 +76,5 @@ public struct EmailTemplates: Sendable, Equatable {
             }
         }
         return out
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
     }
 }

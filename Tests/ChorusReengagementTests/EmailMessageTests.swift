@@ -43,10 +43,25 @@ import Testing
         #expect(EmailMessage.rfc5322Date(951_782_400_000) == "Tue, 29 Feb 2000 00:00:00 +0000")
     }
 
-    @Test func templatesFillValuesAndEscapeThemInHTML() {
-        let t = EmailTemplates(subject: "{{name}}!", text: "Hi {{ name }} {{missing}}.", html: "<b>{{name}}</b>")
+    @Test func templatesFillValuesAndEscapeThemInHTML() throws {
+        let t = try EmailTemplates(subject: "{{name}}!", text: "Hi {{ name }} {{missing}}.", html: "<b>{{name}}</b>")
         let out = t.render(["name": "<Ann & co>"])
         #expect(out.subject == "<Ann & co>!" && out.text == "Hi <Ann & co> .")
         #expect(out.html == "<b>&lt;Ann &amp; co&gt;</b>")
+    }
+
+    @Test func templatesAreMustache() throws {
+        // Sections and inverted sections work; a broken template is refused with its part named.
+        let t = try EmailTemplates(
+            subject: "{{#name}}Hi {{name}}{{/name}}{{^name}}Hello{{/name}}", text: "{{{loginURL}}}", html: "{{{name}}}|{{name}}")
+        #expect(t.render(["name": "Ann"]).subject == "Hi Ann")
+        #expect(t.render([:]).subject == "Hello")
+        #expect(t.render(["name": "<b>"]).html == "<b>|&lt;b&gt;")
+        #expect(throws: EmailTemplates.Invalid.self) { try EmailTemplates(subject: "{{#open}} never closed", text: "", html: "") }
+        do {
+            _ = try EmailTemplates(subject: "ok", text: "ok", html: "{{#a}}{{/b}}")
+        } catch {
+            #expect(error.part == "html")
+        }
     }
 }

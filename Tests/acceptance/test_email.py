@@ -109,6 +109,12 @@ def test_an_operator_replaces_the_wording_and_bad_options_exit_2(datadir):
         assert html.startswith("<p>Zoë &lt;b&gt;</p>"), "values are escaped in HTML"
     finally:
         server.stop()
-    for args, says in [(["--email-rate", "0"], "--email-rate"), (["--email-templates", datadir + "/none"], "--email-templates")]:
+    broken = os.path.join(datadir, "broken")
+    os.makedirs(broken)
+    with open(os.path.join(broken, "body.txt"), "w") as f:
+        f.write("Hello {{#name}}, this section is never closed")
+    for args, says in [(["--email-rate", "0"], "--email-rate"), (["--email-templates", datadir + "/none"], "--email-templates"),
+                       (["--email-templates", broken], "text template does not parse"),
+                       (["--smtp-connections", "0"], "--smtp-connections")]:
         p = subprocess.run([chorus_binary(), "serve", "--data", datadir + "/d", *args], capture_output=True, timeout=30)
         assert p.returncode == 2 and says in p.stderr.decode(), p.stderr.decode()
