@@ -265,3 +265,40 @@ def test_groups_errors_and_a_narrow_screen(datadir, browsers):
         assert eve.script_errors() == []
     finally:
         server.stop()
+
+
+def test_history_pages_back_as_you_scroll_up(datadir, browsers):
+    server = Server(datadir + "/data")
+    base = f"http://{server.base}"
+    try:
+        server.user("ann")
+        bob = server.user("bob")
+        ann_id = server.http("GET", "/v1/users?username=ann", token=bob["token"])[1]["userId"]
+        status, conv = server.http("POST", "/v1/conversations", {"members": [ann_id]}, token=bob["token"])
+        assert status == 201
+        path = f"/v1/conversations/{conv['conversationId']}/messages"
+        for i in range(130):
+            assert server.http("POST", path, {"clientMsgId": f"h{i}", "body": f"history {i}"}, token=bob["token"])[0] == 201
+
+        ann = Page(base, "ann")
+        browsers.append(ann)
+        ann.fill("#login-username", "ann")
+        ann.fill("#login-password", "password1")
+        ann.el("#login-form button[type=submit]").click()
+        ann.visible("#chat")
+        ann.until(lambda: ann.el("li.conv .badge").text == "130", "ann: unread count is not 130")
+        ann.open_conversation("bob")
+        ann.until(lambda: len(ann.bodies()) == 50, "ann: the newest page is not 50 messages")
+        assert ann.bodies() == [f"history {i}" for i in range(80, 130)]
+        for _ in range(10):
+            if len(ann.bodies()) == 130:
+                break
+            count = len(ann.bodies())
+            ann.d.execute_script("document.getElementById('scroller').scrollTop = 0")
+            ann.until(lambda count=count: len(ann.bodies()) > count or len(ann.bodies()) == 130, "ann: scrolling up loaded nothing")
+        assert ann.bodies() == [f"history {i}" for i in range(130)], "every message once, in seq order"
+        ann.until(lambda: ann.el("#load-older").get_attribute("hidden") is not None, "ann: still offers older messages")
+        ann.until(lambda: not ann.d.find_elements(By.CSS_SELECTOR, "li.conv .badge"), "ann: opening did not clear the unread count")
+        assert ann.script_errors() == []
+    finally:
+        server.stop()

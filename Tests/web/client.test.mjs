@@ -84,10 +84,29 @@ test("after hello it syncs from the inboxSeq kept in storage, then reports onlin
   assert.equal(storage.getItem("chorus.inboxSeq.u_a"), "9");
 });
 
-test("a stored inboxSeq beyond the server's starts over from 0", () => {
+test("a stored inboxSeq beyond the server's starts over from the server's present", () => {
   const { socket } = makeClient({ storage: new MemoryStorage({ "chorus.inboxSeq.u_a": "50" }) });
   socket().frame(hello(3));
-  assert.deepEqual(socket().ofType("sync"), [{ type: "sync", after: 0 }]);
+  assert.deepEqual(socket().ofType("sync"), [{ type: "sync", after: 3 }]);
+});
+
+test("a new tab starts at hello.inboxSeq, claims nothing it skipped, then keeps its cursor", () => {
+  const { client, socket, timers, storage } = makeClient();
+  socket().frame(hello(40));
+  assert.deepEqual(socket().ofType("sync"), [{ type: "sync", after: 40 }]);
+  socket().frame({ type: "synced", inboxSeq: 40 });
+  timers.advance(1000);
+  assert.deepEqual(socket().ofType("received"), []);
+  assert.equal(storage.getItem("chorus.inboxSeq.u_a"), "40");
+  socket().frame(msg(41, 9));
+  timers.advance(250);
+  assert.deepEqual(socket().ofType("received"), [{ type: "received", upTo: 41 }]);
+  // After a drop, the same client syncs from what it holds, not from the server's present.
+  socket().drop();
+  timers.advance(1000);
+  socket().frame(hello(45));
+  assert.deepEqual(socket().ofType("sync"), [{ type: "sync", after: 41 }]);
+  assert.equal(client.cursor.held, 41);
 });
 
 test("reconnect: backoff with jitter, sync from what is held, no message twice", () => {
@@ -208,7 +227,7 @@ test("a sync refused by the rate limit is asked again when allowed", () => {
   timers.advance(699);
   assert.equal(socket().ofType("sync").length, 1);
   timers.advance(1);
-  assert.deepEqual(socket().ofType("sync"), [{ type: "sync", after: 0 }, { type: "sync", after: 0 }]);
+  assert.deepEqual(socket().ofType("sync"), [{ type: "sync", after: 4 }, { type: "sync", after: 4 }]);
   socket().frame({ type: "synced", inboxSeq: 4 });
   assert.equal(client.state, "online");
 });

@@ -437,6 +437,23 @@ async function resolveUsernames(text) {
   return users.map((u) => u.userId);
 }
 
+/** A sidebar form that creates (or finds) a conversation and opens it; errors show under the forms. */
+function sidebarForm(id, create) {
+  $(id).addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("sidebar-error").textContent = "";
+    try {
+      const c = await create();
+      await remember(c);
+      $(id).reset();
+      renderList();
+      await openConversation(c.conversationId);
+    } catch (e) {
+      $("sidebar-error").textContent = describeError(e);
+    }
+  });
+}
+
 function wire() {
   $("tab-login").addEventListener("click", () => selectTab(false));
   $("tab-register").addEventListener("click", () => selectTab(true));
@@ -461,37 +478,17 @@ function wire() {
     try { await app.api.logout(); } catch { /* the token is dropped either way */ }
     signOut("You are logged out.");
   });
-  $("new-direct").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    $("sidebar-error").textContent = "";
-    try {
-      const [id] = await resolveUsernames($("direct-username").value);
-      const c = await app.api.createConversation([id]);
-      await remember(c);
-      $("direct-username").value = "";
-      renderList();
-      await openConversation(c.conversationId);
-    } catch (e) {
-      $("sidebar-error").textContent = describeError(e);
-    }
+  sidebarForm("new-direct", async () => {
+    const [id] = await resolveUsernames($("direct-username").value);
+    return app.api.createConversation([id]);
   });
-  $("new-group").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    $("sidebar-error").textContent = "";
-    try {
-      const ids = await resolveUsernames($("group-members").value);
-      // Two or more others make a group; one other would be the pair's direct conversation.
-      if (ids.length < 2) throw new ApiError(400, "bad_request", "a group needs at least two other members");
-      const c = await app.api.createConversation(ids, $("group-title").value.trim());
-      await remember(c);
-      $("group-members").value = "";
-      $("group-title").value = "";
-      $("new-group-box").open = false;
-      renderList();
-      await openConversation(c.conversationId);
-    } catch (e) {
-      $("sidebar-error").textContent = describeError(e);
-    }
+  sidebarForm("new-group", async () => {
+    const ids = await resolveUsernames($("group-members").value);
+    // Two or more others make a group; one other would be the pair's direct conversation.
+    if (ids.length < 2) throw new ApiError(400, "bad_request", "a group needs at least two other members");
+    const c = await app.api.createConversation(ids, $("group-title").value.trim());
+    $("new-group-box").open = false;
+    return c;
   });
   $("add-member").addEventListener("submit", async (ev) => {
     ev.preventDefault();

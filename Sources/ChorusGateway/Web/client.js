@@ -132,6 +132,7 @@ export class ChorusClient {
     this.receivedTimer = null;
     this.resyncTimer = null;
     this.receivedSent = 0;
+    this.started = false; // a hello was seen
   }
 
   on(event, fn) {
@@ -250,11 +251,16 @@ export class ChorusClient {
     this.userId = f.userId;
     this.sessionId = f.sessionId;
     this.attempt = 0;
-    const stored = Number(this.storage?.getItem(this.storageKey()) ?? 0) || 0;
-    const known = Math.max(stored, this.cursor.held);
-    // More held than the server has (another data directory): start again; dedup hides repeats.
-    if (known > f.inboxSeq) this.cursor = new InboxCursor(0);
-    else if (known !== this.cursor.held) this.cursor = new InboxCursor(known);
+    const raw = this.storage?.getItem(this.storageKey()) ?? null;
+    const known = Math.max(raw === null ? 0 : Number(raw) || 0, this.cursor.held);
+    // A new tab (nothing held, nothing stored) starts at the server's present: the past is in each
+    // conversation's history, not replayed from the whole inbox. So does a cursor beyond the
+    // server's (another data directory). Neither claims `received` for what it skipped.
+    const fresh = (raw === null && !this.started) || known > f.inboxSeq;
+    const from = fresh ? f.inboxSeq : known;
+    if (from !== this.cursor.held) this.cursor = new InboxCursor(from);
+    if (fresh) this.receivedSent = from;
+    this.started = true;
     this.cursor.resetAbove();
     this.setState("syncing", { inboxSeq: f.inboxSeq });
     const every = Math.max(1000, Math.floor((f.heartbeatMs || 30000) / 2));
