@@ -302,3 +302,36 @@ def test_history_pages_back_as_you_scroll_up(datadir, browsers):
         assert ann.script_errors() == []
     finally:
         server.stop()
+
+
+def test_the_same_page_works_against_a_cluster(datadir, browsers):
+    """Each person's browser talks to another node of a three-node cluster."""
+    from test_cluster import Cluster
+    cluster = Cluster(datadir)
+    try:
+        ann = Page(f"http://{cluster[0].base}", "ann")
+        browsers.append(ann)
+        ann.register("ann", "Ann")
+        bob = Page(f"http://{cluster[1].base}", "bob")
+        browsers.append(bob)
+        bob.register("bob", "Bob")
+        ann.fill("#direct-username", "bob")
+        ann.el("#new-direct button").click()
+        ann.until(lambda: ann.el("#conv-title").text == "Bob", "ann: conversation with bob not opened")
+        ann.until(lambda: ann.el("#conv-sub").text == "online", "ann: bob (another node) not shown online")
+        ann.send("across the mesh")
+        bob.until(lambda: "1" in bob.el("li.conv .badge").text, "bob: no unread badge")
+        bob.open_conversation("Ann")
+        bob.until_bodies(["across the mesh"])
+        ann.until(lambda: ann.status_of("across the mesh") == "read", "ann: no read receipt across nodes")
+        bob.visible("#message-input").send_keys("typing")
+        ann.until(lambda: "Bob is typing" in ann.el("#typing").text, "ann: no typing across nodes")
+        bob.el("#message-input").clear()
+        bob.send("and back")
+        ann.until_bodies(["across the mesh", "and back"])
+        ann.shot("10-cluster")
+        assert ann.script_errors() == [] and bob.script_errors() == []
+    finally:
+        for n in cluster:
+            if n.proc.poll() is None:
+                n.stop()
