@@ -282,12 +282,17 @@ def test_history_pages_back_as_you_scroll_up(datadir, browsers):
 
         ann = Page(base, "ann")
         browsers.append(ann)
-        ann.fill("#login-username", "ann")
-        ann.fill("#login-password", "password1")
-        ann.el("#login-form button[type=submit]").click()
+        # By keyboard only: the login form starts focused; Tab, Enter.
+        ann.visible("#login-username")
+        ann.until(lambda: ann.d.switch_to.active_element.get_attribute("id") == "login-username", "ann: login not focused")
+        ann.d.switch_to.active_element.send_keys("ann", Keys.TAB, "password1", Keys.ENTER)
         ann.visible("#chat")
         ann.until(lambda: ann.el("li.conv .badge").text == "130", "ann: unread count is not 130")
-        ann.open_conversation("bob")
+        conv = ann.el("li.conv button")
+        assert conv.get_attribute("aria-label") == "bob, 130 unread"
+        ann.d.execute_script("arguments[0].focus()", conv)
+        ann.d.switch_to.active_element.send_keys(Keys.ENTER)
+        ann.until(lambda: ann.el("#conv-title").text == "bob", "ann: Enter on the conversation did not open it")
         ann.until(lambda: len(ann.bodies()) == 50, "ann: the newest page is not 50 messages")
         assert ann.bodies() == [f"history {i}" for i in range(80, 130)]
         for _ in range(10):
