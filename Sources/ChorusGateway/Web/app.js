@@ -1,41 +1,15 @@
-// The view: screens, lists and forms over the protocol client (client.js) and the HTTP API (api.js).
-// Every name and message body is put in the page as text (textContent), never as HTML.
-import { Api, ApiError, describeError } from "./api.js";
+// The page's entry: login and registration, the connection banner, live events from the protocol
+// client (client.js) and the forms. The list is list.js, the open conversation conversation.js.
+import { ApiError, describeError } from "./api.js";
 import { ChorusClient } from "./client.js";
+import {
+  clearTyping, closeConversation, loadOlder, markRead, onTyping, openConversation, renderHeader, renderMessages,
+} from "./conversation.js";
+import { $ } from "./dom.js";
+import { loadConversations, renderList } from "./list.js";
+import { app, learnNames, remember } from "./state.js";
 
-const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "chorus.token";
-const PAGE = 50;
-
-/** An element with properties and children; strings become text nodes. */
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(typeof c === "string" ? document.createTextNode(c) : c);
-  return e;
-}
-
-const app = {
-  api: new Api(),
-  client: null,
-  me: null,
-  names: new Map(), // userId -> display name
-  conversations: new Map(), // conversationId -> conversation (PROTOCOL.md shape)
-  open: null, // conversationId shown
-  hasMore: new Map(), // conversationId -> older messages exist
-  loadingOlder: false,
-  readSent: new Map(), // conversationId -> seq last marked read
-  typingTimers: new Map(), // userId -> timer clearing "is typing"
-  typingSentAt: 0,
-  rateLimitTimer: null,
-};
-
-// ---- auth ----
 
 function showAuth(message = "") {
   $("chat").hidden = true;
@@ -77,8 +51,6 @@ async function signOut(message) {
   showAuth(message);
 }
 
-// ---- connection banner ----
-
 function setBanner(text, kind = "") {
   const b = $("banner");
   b.hidden = !text;
@@ -104,233 +76,6 @@ function onState({ state, inMs, attempt }) {
   }
 }
 
-// ---- names and conversations ----
-
-function nameOf(userId) {
-  if (userId === app.me?.userId) return "You";
-  return app.names.get(userId) ?? userId;
-}
-
-async function learnNames(userIds) {
-  const unknown = [...new Set(userIds)].filter((u) => u && !app.names.has(u));
-  await Promise.all(unknown.map(async (u) => {
-    try {
-      const user = await app.api.userById(u);
-      app.names.set(u, user.displayName || user.username);
-    } catch { /* left as the id */ }
-  }));
-}
-
-function others(c) {
-  return c.members.filter((m) => m !== app.me.userId);
-}
-
-function titleOf(c) {
-  if (c.kind === "direct") return nameOf(others(c)[0] ?? app.me.userId);
-  return c.title || others(c).map(nameOf).join(", ") || "Group";
-}
-
-function activity(c) {
-  return c.lastMessage?.ts ?? 0;
-}
-
-async function remember(c) {
-  app.conversations.set(c.conversationId, c);
-  await learnNames(c.members);
-  if (c.kind === "direct") app.client?.watch(others(c));
-}
-
-async function loadConversations() {
-  const { conversations } = await app.api.conversations();
-  for (const c of conversations) await remember(c);
-  renderList();
-}
-
-function renderList() {
-  const list = $("conversation-list");
-  const sorted = [...app.conversations.values()].sort((a, b) => activity(b) - activity(a) || a.conversationId.localeCompare(b.conversationId));
-  list.replaceChildren(...sorted.map((c) => {
-    const last = c.lastMessage;
-    const preview = last ? `${last.from === app.me.userId ? "You: " : ""}${last.body}` : "No messages yet";
-    const presence = c.kind === "direct" ? app.client?.presence.get(others(c)[0]) : null;
-    const unread = c.conversationId === app.open && document.visibilityState === "visible" ? 0 : c.unread;
-    const label = `${titleOf(c)}${unread ? `, ${unread} unread` : ""}`;
-    return el("li", { class: "conv" },
-      el("button", { type: "button", "aria-current": String(c.conversationId === app.open), "aria-label": label, "data-id": c.conversationId,
-        onclick: () => openConversation(c.conversationId) },
-        el("span", { class: `dot ${presence?.status === "online" ? "online" : ""}`, hidden: c.kind !== "direct", "aria-hidden": "true" }),
-        el("span", { class: "title", text: titleOf(c) }),
-        unread ? el("span", { class: "badge", text: String(unread) }) : el("span"),
-        el("span", { class: "preview", text: preview })));
-  }));
-}
-
-// ---- one conversation ----
-
-async function openConversation(id) {
-  app.open = id;
-  $("chat").classList.add("show-pane");
-  $("empty").hidden = true;
-  $("conversation").hidden = false;
-  $("composer-error").textContent = "";
-  $("typing").textContent = "";
-  $("members-panel").hidden = true;
-  $("members-toggle").setAttribute("aria-expanded", "false");
-  renderHeader();
-  renderList();
-  renderMessages({ toBottom: true });
-  try {
-    const page = await app.api.messages(id, { limit: PAGE });
-    for (const m of page.messages) app.client.store.add(m);
-    app.hasMore.set(id, page.hasMore || floorSeq(id) > 1);
-  } catch (e) {
-    $("composer-error").textContent = describeError(e);
-  }
-  if (app.open !== id) return;
-  renderMessages({ toBottom: true });
-  markRead();
-  $("message-input").focus();
-}
-
-/** The lowest seq of the unbroken run that ends at the newest message held. */
-function floorSeq(id) {
-  const store = app.client.store;
-  let s = store.highestSeq(id);
-  const held = store.byConversation.get(id);
-  if (!held) return 0;
-  while (s > 1 && held.has(s - 1)) s -= 1;
-  return s;
-}
-
-async function loadOlder() {
-  const id = app.open;
-  if (!id || app.loadingOlder || !app.hasMore.get(id)) return;
-  app.loadingOlder = true;
-  const scroller = $("scroller");
-  const before = scroller.scrollHeight - scroller.scrollTop;
-  try {
-    const page = await app.api.messages(id, { before: floorSeq(id), limit: PAGE });
-    for (const m of page.messages) app.client.store.add(m);
-    app.hasMore.set(id, page.hasMore);
-    if (app.open === id) {
-      renderMessages();
-      scroller.scrollTop = scroller.scrollHeight - before; // keep what was on screen in place
-    }
-  } catch (e) {
-    $("composer-error").textContent = describeError(e);
-  } finally {
-    app.loadingOlder = false;
-  }
-}
-
-function renderHeader() {
-  const c = app.conversations.get(app.open);
-  if (!c) return;
-  $("conv-title").textContent = titleOf(c);
-  const dot = $("conv-dot");
-  if (c.kind === "direct") {
-    const p = app.client?.presence.get(others(c)[0]);
-    dot.hidden = false;
-    dot.className = `dot ${p?.status === "online" ? "online" : ""}`;
-    $("conv-sub").textContent = p?.status === "online" ? "online" : p ? `offline${p.lastSeen ? `, last seen ${time(p.lastSeen)}` : ""}` : "";
-    $("members-toggle").hidden = true;
-  } else {
-    dot.hidden = true;
-    $("conv-sub").textContent = `${c.members.length} members`;
-    $("members-toggle").hidden = false;
-    renderMembers(c);
-  }
-}
-
-function renderMembers(c) {
-  $("member-list").replaceChildren(...c.members.map((u) => el("li", {},
-    el("span", { text: nameOf(u) }),
-    el("button", { type: "button", class: "secondary", onclick: () => removeMember(c.conversationId, u),
-      "aria-label": u === app.me.userId ? "Leave the group" : `Remove ${nameOf(u)}` }, u === app.me.userId ? "Leave" : "Remove"))));
-}
-
-function time(ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
-
-function renderMessages({ toBottom = false } = {}) {
-  const id = app.open;
-  const c = app.conversations.get(id);
-  if (!id || !c || !app.client) return;
-  const scroller = $("scroller");
-  const atBottom = toBottom || scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-  const store = app.client.store;
-  const items = store.list(id).map((m) => {
-    const mine = m.from === app.me.userId;
-    const status = mine ? store.statusOf(id, m.seq, c.members, app.me.userId) : null;
-    return el("li", { class: `msg ${mine ? "mine" : "theirs"}`, "data-seq": m.seq, "data-client-msg-id": m.clientMsgId },
-      el("div", { class: "from", text: nameOf(m.from) }),
-      el("p", { class: "body", text: m.body }),
-      el("div", { class: "meta" }, el("time", { datetime: new Date(m.ts).toISOString(), text: time(m.ts) }),
-        status ? el("span", { class: `status ${status}`, text: status }) : null));
-  });
-  for (const p of app.client.pendingIn(id)) {
-    const failed = p.status === "failed";
-    const why = failed ? failureText(p.error) : "";
-    items.push(el("li", { class: `msg mine pending ${failed ? "failed" : ""}`, "data-client-msg-id": p.clientMsgId },
-      el("div", { class: "from", text: "You" }),
-      el("p", { class: "body", text: p.body }),
-      el("div", { class: "meta" },
-        el("span", { class: `status ${p.status}`, text: failed ? `not sent: ${why}` : "sending" }),
-        failed ? el("button", { type: "button", onclick: () => { app.client.retry(p.clientMsgId); renderMessages(); } }, "Retry") : null,
-        failed ? el("button", { type: "button", class: "secondary", onclick: () => { app.client.discard(p.clientMsgId); renderMessages(); } }, "Discard") : null)));
-  }
-  $("messages").replaceChildren(...items);
-  $("load-older").hidden = !app.hasMore.get(id);
-  if (atBottom) scroller.scrollTop = scroller.scrollHeight;
-}
-
-function failureText(error) {
-  if (!error) return "";
-  if (error.code === "rate_limited" && error.retryAfterMs) {
-    const left = Math.max(0, Math.ceil((error.at + error.retryAfterMs - Date.now()) / 1000));
-    return left > 0 ? `${describeError(error)}; you can send again in ${left} s` : `${describeError(error)}; you can send again now`;
-  }
-  return describeError(error);
-}
-
-/** Tells the others what I have read: the newest message of the open conversation, while visible. */
-function markRead() {
-  const id = app.open;
-  if (!id || document.visibilityState !== "visible" || !app.client) return;
-  const top = app.client.store.highestSeq(id);
-  const c = app.conversations.get(id);
-  if (c) c.unread = 0;
-  if (top > (app.readSent.get(id) ?? 0) && app.client.markRead(id, top)) app.readSent.set(id, top);
-  renderList();
-}
-
-async function removeMember(id, userId) {
-  try {
-    const c = await app.api.removeMember(id, userId);
-    if (userId === app.me.userId) {
-      app.conversations.delete(id);
-      closeConversation();
-    } else {
-      await remember(c);
-      renderHeader();
-    }
-    renderList();
-  } catch (e) {
-    $("composer-error").textContent = describeError(e);
-  }
-}
-
-function closeConversation() {
-  app.open = null;
-  $("chat").classList.remove("show-pane");
-  $("conversation").hidden = true;
-  $("empty").hidden = false;
-  renderList();
-}
-
-// ---- live events ----
-
 async function onMessage(m) {
   let c = app.conversations.get(m.conversationId);
   if (!c) {
@@ -351,24 +96,6 @@ async function onMessage(m) {
   renderList();
 }
 
-function onTyping(t) {
-  if (t.conversationId !== app.open || t.userId === app.me.userId) return;
-  clearTimeout(app.typingTimers.get(t.userId));
-  app.typingTimers.set(t.userId, setTimeout(() => clearTyping(t.userId), 4000));
-  renderTyping();
-}
-
-function clearTyping(userId) {
-  clearTimeout(app.typingTimers.get(userId));
-  app.typingTimers.delete(userId);
-  renderTyping();
-}
-
-function renderTyping() {
-  const who = [...app.typingTimers.keys()].map(nameOf);
-  $("typing").textContent = who.length === 0 ? "" : `${who.join(", ")} ${who.length === 1 ? "is" : "are"} typing…`;
-}
-
 function onSendFailed(p) {
   if (p.conversationId === app.open) {
     renderMessages();
@@ -381,8 +108,6 @@ function onSendFailed(p) {
     }
   }
 }
-
-// ---- entering the chat ----
 
 async function enterChat(token) {
   app.api.token = token;
