@@ -47,6 +47,7 @@ let package = Package(
             name: "ReengagementBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ChorusCore", package: "Chorus"),
                 .product(name: "ChorusReengagement", package: "Chorus"),
             ],
             path: "Benchmarks/ReengagementBenchmarks",

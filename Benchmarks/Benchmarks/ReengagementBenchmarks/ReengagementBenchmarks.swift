@@ -1,8 +1,10 @@
 import Benchmark
+import ChorusCore
 import ChorusReengagement
 
 // The timer wheel at the scale issue 5 asks for: 10,000,000 armed inactivity timers (bytes per
-// timer, schedule and cancel per operation) and a burst of 1,000,000 falling due at once.
+// timer, schedule and cancel per operation), a burst of 1,000,000 falling due at once, and the
+// outbox taking 1,000,000 queued emails and then their sends.
 // Run from Benchmarks/: `swift package benchmark --target ReengagementBenchmarks`.
 
 let benchmarks: @Sendable () -> Void = {
@@ -56,5 +58,22 @@ let benchmarks: @Sendable () -> Void = {
         let fired = wheel.advance(toMs: now + 10 * day)
         benchmark.stopMeasurement()
         precondition(fired.count == n)
+    }
+
+    // A burst through the outbox: 1,000,000 emails queued, then all sent in queueing order, as the
+    // sender records them. Linear; an array's `removeAll` per send made this quadratic (minutes).
+    Benchmark("Outbox.queueAndSend1M", configuration: .init(metrics: [.wallClock, .peakMemoryResident])) { benchmark in
+        let n = 1_000_000
+        let queued: [ChorusEvent] = (0..<n).map { i in
+            .emailQueued(userId: "u_\(i)", periodStart: now, messageId: "<r.u_\(i)@chorus.test>", to: "u\(i)@example.com", at: now)
+        }
+        let sent: [ChorusEvent] = (0..<n).map { i in .emailSent(messageId: "<r.u_\(i)@chorus.test>", at: now + 1) }
+        var outbox = Outbox()
+        benchmark.startMeasurement()
+        for e in queued { outbox.apply(e) }
+        precondition(outbox.pending.count == n)
+        for e in sent { outbox.apply(e) }
+        benchmark.stopMeasurement()
+        precondition(outbox.pending.isEmpty)
     }
 }
