@@ -142,7 +142,7 @@ struct Node {
             domain: settings.publicURL.flatMap { URL(string: $0)?.host } ?? "chorus.local")
         reengagementSettings.tickMs = 1_000
         reengagementSettings.sendPerSecond = settings.emailRate
-        reengagementSettings.concurrency = settings.smtp == nil ? 4 : settings.smtpConnections
+        reengagementSettings.concurrency = settings.smtpConnections  // emails in flight: one per SMTP connection
         if let templates = settings.emailTemplates { reengagementSettings.templates = templates }
         let reengagement = ReengagementService(
             settings: reengagementSettings, outbox: state.outbox, journal: log,

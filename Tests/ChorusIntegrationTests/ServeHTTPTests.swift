@@ -42,6 +42,11 @@ import Testing
         #expect(try server.request("GET", "/v1/me", token: "forged").status == 401)
         #expect(try server.request("GET", "/v1/users?username=alice", token: token).json["userId"] as? String == userId)
         #expect(try server.request("GET", "/v1/users?username=nobody", token: token).errorCode == "unknown_user")
+        // By id too (docs/WEB.md: the web client names members it knows only by id).
+        #expect(try server.request("GET", "/v1/users?userId=\(userId)", token: token).json["username"] as? String == "alice")
+        #expect(try server.request("GET", "/v1/users?userId=u_nobody", token: token).errorCode == "unknown_user")
+        #expect(try server.request("GET", "/v1/users", token: token).errorCode == "bad_request")
+        #expect(try server.request("GET", "/v1/users?userId=\(userId)").status == 401)
 
         #expect(try server.request("DELETE", "/v1/sessions/current", token: token).status == 204)
         #expect(try server.request("GET", "/v1/me", token: token).status == 401, "revoked at once")

@@ -36,7 +36,7 @@ import Testing
         Users((0..<n).map { i in ReengagementUser(index: UInt32(i), userId: "u_\(i)", name: "User \(i)", email: "user\(i)@example.com", lastLoginAt: t0) })
     }
 
-    static func service(_ users: Users, _ mailer: ScriptedMailer, journal: InMemoryJournal, perSecond: Int = 50, now: Int64 = t0) -> ReengagementService {
+    static func service(_ users: Users, _ mailer: any Mailer, journal: InMemoryJournal, perSecond: Int = 50, now: Int64 = t0) -> ReengagementService {
         var outbox = Outbox()
         for r in journal.records { if let e = try? ChorusEvent.decode(kind: r.kind, payload: r.payload) { outbox.apply(e) } }
         var settings = ReengagementSettings(
@@ -121,5 +121,38 @@ import Testing
         #expect(await s.tick(now: due) == 2)
         #expect(await s.tick(now: due + 1_000) == 2)
         #expect(await s.tick(now: due + 2_000) == 1)
+    }
+
+    /// Notes, at each send, how many emails the log already records as sent.
+    final class LoggingWatcher: Mailer {
+        let journal: InMemoryJournal
+        let answer: MailOutcome
+        let seen = Mutex<[Int]>([])
+        init(_ journal: InMemoryJournal, answer: MailOutcome) { (self.journal, self.answer) = (journal, answer) }
+        func send(_ message: EmailMessage, to recipient: String) async -> MailOutcome {
+            let sent = journal.records.filter { $0.kind == ChorusEvent.emailSent(messageId: "", at: 0).kind }.count
+            seen.withLock { $0.append(sent) }
+            return answer
+        }
+    }
+
+    @Test func sendsGoInRoundsLoggedBeforeTheNextAndADownServerGetsOneRoundATick() async throws {
+        let round = 512, n = 1_200
+        // Accepting: every round's outcomes are in the log before the next round's first send, so a
+        // crash resends at most one round.
+        let journal = InMemoryJournal(), accepting = LoggingWatcher(journal, answer: .accepted)
+        let sender = Self.service(Self.users(n), accepting, journal: journal, perSecond: 10_000)
+        await sender.start()
+        #expect(await sender.tick(now: Self.t0 + 10 * Self.day) == n)
+        let seen = accepting.seen.withLock { $0 }
+        #expect(seen.count == n)
+        for (k, logged) in seen.enumerated() { #expect(logged == (k / round) * round, "send \(k)") }
+
+        // A mail server that is down: one round is tried, not every pending email.
+        let downJournal = InMemoryJournal(), down = LoggingWatcher(downJournal, answer: .retryLater("connection refused"))
+        let stalled = Self.service(Self.users(n), down, journal: downJournal, perSecond: 10_000)
+        await stalled.start()
+        #expect(await stalled.tick(now: Self.t0 + 10 * Self.day) == round)
+        #expect(down.seen.withLock { $0.count } == round)
     }
 }

@@ -110,6 +110,10 @@ def test_register_login_and_logout_work_on_any_node(cluster):
             assert status == 200 and me["userId"] == user_id
     # Looking a user up by name works from any node, for a token of any node's user.
     assert cluster[2].http("GET", "/v1/users?username=member4", token=users[0][1])[1]["userId"] == users[4][0]
+    # And by id, answered by the user's owner whichever node is asked.
+    for n in cluster:
+        status, found = n.http("GET", f"/v1/users?userId={users[4][0]}", token=users[1][1])
+        assert status == 200 and found["username"] == "member4", found
     # Logout on one node: the token is refused on every node at once.
     assert cluster[1].http("DELETE", "/v1/sessions/current", token=users[0][1])[0] == 204
     for n in cluster:

@@ -292,8 +292,13 @@ test("MessageStore: dedup by (conversationId, seq), seq order, receipts only ris
   assert.equal(s.add({ conversationId: "c1", seq: 2 }), false);
   assert.equal(s.add({ conversationId: "c2", seq: 2 }), true);
   assert.deepEqual(s.list("c1").map((m) => m.seq), [1, 2]);
-  assert.equal(s.lowestSeq("c1"), 1);
   assert.equal(s.highestSeq("c9"), 0);
+  assert.equal(s.floorSeq("c9"), 0);
+  assert.equal(s.floorSeq("c1"), 1);
+  // Live messages 9 and 10 over history 1..2: older history is asked for before 9, not before 1.
+  s.add({ conversationId: "c1", seq: 10 });
+  s.add({ conversationId: "c1", seq: 9 });
+  assert.equal(s.floorSeq("c1"), 9);
   const members = ["me", "b", "c"];
   assert.equal(s.statusOf("c1", 2, members, "me"), "sent");
   s.receipt({ conversationId: "c1", userId: "b", kind: "delivered", seq: 2 });

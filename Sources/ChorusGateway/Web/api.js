@@ -91,5 +91,4 @@ export class Api {
     if (before !== undefined && before !== null) q.set("before", String(before));
     return this.call("GET", `/v1/conversations/${encodeURIComponent(id)}/messages?${q}`);
   }
-  presence(userIds) { return this.call("GET", `/v1/presence?userIds=${userIds.map(encodeURIComponent).join(",")}`); }
 }

@@ -56,14 +56,18 @@ export class MessageStore {
     return c ? [...c.values()].sort((a, b) => a.seq - b.seq) : [];
   }
 
-  lowestSeq(conversationId) {
-    const c = this.byConversation.get(conversationId);
-    return c && c.size ? Math.min(...c.keys()) : null;
-  }
-
   highestSeq(conversationId) {
     const c = this.byConversation.get(conversationId);
     return c && c.size ? Math.max(...c.keys()) : 0;
+  }
+
+  /** The lowest seq of the unbroken run that ends at the newest message held (0: none): older
+   * history is asked for before it, so a gap left by live messages is filled too. */
+  floorSeq(conversationId) {
+    const c = this.byConversation.get(conversationId);
+    let s = this.highestSeq(conversationId);
+    while (s > 1 && c.has(s - 1)) s -= 1;
+    return s;
   }
 
   /** Records a receipt (positions only rise); true if it moved one. */
@@ -345,7 +349,7 @@ export class ChorusClient {
     if (this.pending.size >= this.maxPending) {
       throw new Error(`at most ${this.maxPending} messages can wait to be sent`);
     }
-    const p = { clientMsgId: this.uuid(), conversationId, to, body, status: "sending", queuedAt: this.now() };
+    const p = { clientMsgId: this.uuid(), conversationId, to, body, status: "sending" };
     this.pending.set(p.clientMsgId, p);
     this.writeSend(p);
     this.emit("pending", { ...p });

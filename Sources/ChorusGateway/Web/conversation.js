@@ -21,7 +21,7 @@ export async function openConversation(id) {
   try {
     const page = await app.api.messages(id, { limit: PAGE });
     for (const m of page.messages) app.client.store.add(m);
-    app.hasMore.set(id, page.hasMore || floorSeq(id) > 1);
+    app.hasMore.set(id, page.hasMore || app.client.store.floorSeq(id) > 1);
   } catch (e) {
     $("composer-error").textContent = describeError(e);
   }
@@ -31,16 +31,6 @@ export async function openConversation(id) {
   $("message-input").focus();
 }
 
-/** The lowest seq of the unbroken run that ends at the newest message held. */
-function floorSeq(id) {
-  const store = app.client.store;
-  let s = store.highestSeq(id);
-  const held = store.byConversation.get(id);
-  if (!held) return 0;
-  while (s > 1 && held.has(s - 1)) s -= 1;
-  return s;
-}
-
 export async function loadOlder() {
   const id = app.open;
   if (!id || app.loadingOlder || !app.hasMore.get(id)) return;
@@ -48,7 +38,7 @@ export async function loadOlder() {
   const scroller = $("scroller");
   const before = scroller.scrollHeight - scroller.scrollTop;
   try {
-    const page = await app.api.messages(id, { before: floorSeq(id), limit: PAGE });
+    const page = await app.api.messages(id, { before: app.client.store.floorSeq(id), limit: PAGE });
     for (const m of page.messages) app.client.store.add(m);
     app.hasMore.set(id, page.hasMore);
     if (app.open === id) {
