@@ -6,6 +6,9 @@ import Glibc
 final class EncoderContext: @unchecked Sendable {
     var raw: [UInt8] = []
     let compressor: BlockCompressor
+    /// An empty pending list with capacity, swapped in when a batch takes everything waiting: no
+    /// allocation per commit (a copy of a list grown by a burst cost a large malloc and free each).
+    var spare: [PendingAppend] = []
 
     init(compressionLevel: Int) { compressor = BlockCompressor(level: compressionLevel) }
 }
@@ -31,13 +34,24 @@ extension WriteAheadLog {
     /// not a stage of its own: it costs microseconds per commit, and a thread hand-off per batch
     /// cost more than it saved at low rates (each hand-off is a futex wake and a context switch).
     func writeLoop() {
-        while let batch = takeBatch() { persist(encode(batch)) }
+        while var batch = takeBatch() {
+            persist(encode(batch))
+            batch.removeAll(keepingCapacity: batch.capacity <= Self.spareCapacityLimit)
+            encoder.spare = batch
+        }
     }
+
+    /// A recycled pending list keeps at most this many slots.
+    static let spareCapacityLimit = 1 << 16
 
     /// Takes what waits, up to `maxBatchBytes`; nil (and the encoder unscheduled) when nothing does.
     private func takeBatch() -> [PendingAppend]? {
         if options.batchDelayMicroseconds > 0 { usleep(UInt32(options.batchDelayMicroseconds)) }
         let limit = options.maxBatchBytes
+        var spare = encoder.spare
+        encoder.spare = []
+        var swapped = false
+        defer { if !swapped { encoder.spare = spare } }
         return state.withLock { s -> [PendingAppend]? in
             guard s.failure == nil, !s.pending.isEmpty else {
                 s.writerScheduled = false
@@ -54,8 +68,9 @@ extension WriteAheadLog {
             }
             s.pendingBytes -= bytes
             if n == s.pending.count {
-                defer { s.pending.removeAll(keepingCapacity: true) }
-                return s.pending
+                swap(&s.pending, &spare)
+                swapped = true
+                return spare
             }
             defer { s.pending.removeFirst(n) }
             return Array(s.pending[0..<n])
