@@ -13,8 +13,30 @@ final class LoopStats: @unchecked Sendable {
     var acked = 0
     var delivered = 0
     var lastAckNanos: UInt64 = 0
+    /// Masking keys for this loop's frames. `WebSocketMaskingKey.random()` makes a `getrandom`
+    /// call per frame (a syscall per message sent); a generator seeded from it once does not.
+    var maskKeys = SplitMix64(seed: UInt64.random(in: .min ... .max))
 
     init(loop: any EventLoop) { self.loop = loop }
+
+    func nextMaskKey() -> WebSocketMaskingKey { .random(using: &maskKeys) }
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a fast generator for masking keys. RFC 6455 asks browsers
+/// for unpredictable keys (against proxy cache poisoning by scripts); a load generator talking to
+/// its own server needs only keys that vary, and a per-loop seed from the system generator.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
 
 /// One simulated client: sends on the plan's schedule, matches acks and deliveries in its ledger.
@@ -76,7 +98,7 @@ final class LoadConnection: @unchecked Sendable {
         let text = #"{"type":"send","clientMsgId":"\#(clientMsgIdPrefix)\#(n)","conversationId":"\#(conversationId)","body":"\#(runId):\#(n):\#(intendedOffset):\#(bodyPadding)"}"#
         var buffer = channel.allocator.buffer(capacity: text.utf8.count)
         buffer.writeString(text)
-        channel.write(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer), promise: nil)
+        channel.write(WebSocketFrame(fin: true, opcode: .text, maskKey: stats.nextMaskKey(), data: buffer), promise: nil)
     }
 
     /// One text frame from the server.
@@ -160,7 +182,7 @@ final class LoadFrameHandler: ChannelInboundHandler {
         case .text:
             connection.receive(frame.unmaskedData.readableBytesView)
         case .ping:
-            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
+            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: connection.stats.nextMaskKey(), data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
         case .connectionClose:
             connection.serverClosed()
