@@ -101,7 +101,12 @@ struct Node {
             iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)
         let clock = SystemWallClock()
         let accounts = Accounts(state: state.accounts, journal: log, clock: clock, configuration: accountsConfig)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.eventLoops)
+        // With `--fsync never`, a send read on an event loop is committed on that loop at the end of
+        // its tick (CommitDeferral): no hand-off to the log's writer thread and back.
+        for loop in group.makeIterator() {
+            try await loop.submit { CommitDeferral.install { work in loop.execute(work) } }.get()
+        }
         // A cluster: the mesh, and the gateway's part that forwards to owners and answers peers.
         let meshService = GatewayMeshService()
         let reconciler = Mutex<Conversations?>(nil)

@@ -28,6 +28,8 @@ struct ServeCommand: AsyncParsableCommand {
     var loginRateLimit = "1:10"
     @Option(name: .customLong("max-connections"), help: "Open connections accepted; past it new ones get 503.")
     var maxConnections = 19_000
+    @Option(name: .customLong("event-loops"), help: "Event-loop threads serving connections (default: one per core).")
+    var eventLoops = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval announced in hello; a session silent for twice this is closed.")
     var heartbeatMs = 30_000
     @Option(name: .customLong("snapshot-every"), help: "Write an engine snapshot after this many new log records (0: never).")
@@ -95,6 +97,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-connections: must be 1...\(ceiling) (the process may open \(ceiling + ServeSettings.reservedDescriptors) files)")
         }
         s.maxConnections = maxConnections
+        guard (1...256).contains(eventLoops) else { throw ValidationError("--event-loops: must be 1...256") }
+        s.eventLoops = eventLoops
         guard (100...3_600_000).contains(heartbeatMs) else { throw ValidationError("--heartbeat-ms: must be 100...3600000") }
         s.heartbeatMs = heartbeatMs
         guard snapshotEvery >= 0 else { throw ValidationError("--snapshot-every: must be 0 (never) or a record count") }
@@ -154,6 +158,7 @@ struct ServeSettings {
     var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
     var maxConnections = 19_000
     var heartbeatMs = 30_000
+    var eventLoops = ProcessInfo.processInfo.activeProcessorCount
     var insecureFastPasswordHash = false
     var snapshotEveryRecords: UInt64 = 1_000_000
     var walSegmentBytes: Int?

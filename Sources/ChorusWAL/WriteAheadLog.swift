@@ -196,8 +196,24 @@ public final class WriteAheadLog: Journal, Sendable {
         }
         switch outcome {
         case .failure(let e): completion(.failure(e))
-        case .success(true): writerQueue.async { self.writeLoop() }
+        case .success(true):
+            // This append holds the writer's turn (`writerScheduled`): the commit runs here at the end
+            // of the loop tick (`CommitDeferral`), or on the writer thread.
+            if case .never = options.syncMode, options.deferredCommits, let deferrer = CommitDeferral.current {
+                deferrer { self.writeLoop() }
+            } else {
+                writerQueue.async { self.writeLoop() }
+            }
         case .success(false): break
+        }
+    }
+
+    /// True if the writer was idle and now is the caller's.
+    private func takeWriterTurn() -> Bool {
+        state.withLock { s in
+            guard !s.writerScheduled else { return false }
+            s.writerScheduled = true
+            return true
         }
     }
 
@@ -209,6 +225,8 @@ public final class WriteAheadLog: Journal, Sendable {
             return !s.closed
         }
         guard first else { return }
+        // A deferred commit may be running on an event loop: wait for the writer's turn, then take it.
+        while !takeWriterTurn() { usleep(200) }
         // Everything enqueued before `closed` was set is encoded, handed over, and written first.
         let result: WALError? = writerQueue.sync {
             writeLoop()
