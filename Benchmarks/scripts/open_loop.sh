@@ -3,7 +3,7 @@
 # drives it with `chorus load` at RATE messages/s over 2,000 WebSockets, and prints the end-to-end
 # p50/p99 and the CPU time per message of the server and of the generator (sampled over 6 s of the
 # sending window).
-# Usage: Benchmarks/scripts/open_loop.sh .build/release/chorus RATE [extra serve options...]
+# Usage: [LOAD_OPTS="--event-loops 1"] Benchmarks/scripts/open_loop.sh .build/release/chorus RATE [extra serve options...]
 set -euo pipefail
 BIN=$1; RATE=$2; shift 2
 DATA=$(mktemp -d); PORT=$((20000 + RANDOM % 10000))
@@ -12,7 +12,7 @@ DATA=$(mktemp -d); PORT=$((20000 + RANDOM % 10000))
 SP=$!
 trap 'kill -INT $SP 2>/dev/null; wait $SP 2>/dev/null; rm -rf "$DATA" "$DATA.out" "$DATA.err" "$DATA.json"' EXIT
 for _ in $(seq 1 100); do grep -q listening "$DATA.out" && break; sleep 0.1; done
-"$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate "$RATE" --duration 14 --warmup 2 2>/dev/null > "$DATA.json" &
+"$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate "$RATE" --duration 14 --warmup 2 ${LOAD_OPTS:-} 2>/dev/null > "$DATA.json" &
 LP=$!
 sleep 6; T0=$(awk '{print $14+$15}' /proc/$SP/stat); G0=$(awk '{print $14+$15}' /proc/$LP/stat)
 sleep 6; T1=$(awk '{print $14+$15}' /proc/$SP/stat); G1=$(awk '{print $14+$15}' /proc/$LP/stat)
