@@ -25,6 +25,11 @@ final class SessionDriver: HeartbeatWatched {
     private var sweep: HeartbeatSweep?
     /// The inboxSeq in `hello`: later entries arrive live, earlier ones only by `sync`.
     private var liveFrom: UInt64 = 0
+    /// A send to a user is looking up its conversation; `queuedSends` wait behind it (at most
+    /// `maxQueuedSends`; the session's rate limit keeps it far below that).
+    private var resolvingDirect = false
+    private var queuedSends: [(SendRequest, ClientFrame.SendTarget)] = []
+    static let maxQueuedSends = 1_024
 
     init(services: SessionServices, user: UserRecord, tokenHash: TokenHash) {
         self.services = services
@@ -128,25 +133,7 @@ final class SessionDriver: HeartbeatWatched {
                     session.sendFromAnyThread(ServerFrame.error(e, ref: clientMsgId))
                 }
             }
-            switch target {
-            case .conversation(let id):
-                // Queued here, on the event loop (to its actor or its owner node), so one session's
-                // sends keep their order.
-                services.conversations.submit(request, to: id)
-            case .user(let to):
-                // The first message to a user may create the pair's conversation (an actor call);
-                // later ones should name the conversation to keep their order with this one.
-                Task {
-                    do {
-                        let (core, _) = try await services.conversations.create(by: userId, members: [to], title: nil)
-                        services.conversations.submit(request, to: core.id)
-                    } catch let e as ChatError {
-                        request.reply(.failure(e))
-                    } catch {
-                        request.reply(.failure(.unavailable("\(error)")))
-                    }
-                }
-            }
+            submit(request, to: target, session: session)
         case .sync(let after):
             startSync(after: after, session: session)
         case .watch(let users):
@@ -186,6 +173,57 @@ final class SessionDriver: HeartbeatWatched {
                     session.sendFromAnyThread(ServerFrame.error(e))
                 } catch {}
             }
+        }
+    }
+
+    /// Hands a send to the engine in the order the client sent it. A send to a user first looks up (or
+    /// creates) the pair's conversation, an actor call: sends after it wait here, on the loop, until it
+    /// has been submitted. Past `maxQueuedSends` waiting, a send is refused with `unavailable`.
+    private func submit(_ request: SendRequest, to target: ClientFrame.SendTarget, session: WebSocketSession) {
+        if resolvingDirect {
+            guard queuedSends.count < Self.maxQueuedSends else {
+                request.reply(.failure(.unavailable("too many sends wait for a conversation lookup")))
+                return
+            }
+            queuedSends.append((request, target))
+            return
+        }
+        switch target {
+        case .conversation(let id):
+            // Queued here, on the event loop (to its actor or its owner node), so one session's
+            // sends keep their order.
+            services.conversations.submit(request, to: id)
+        case .user(let to):
+            resolvingDirect = true
+            let services = self.services
+            let userId = user.userId
+            let me = NIOLoopBound(self, eventLoop: session.eventLoop)
+            Task {
+                let found: Result<String, ChatError>
+                do {
+                    found = .success(try await services.conversations.create(by: userId, members: [to], title: nil).0.id)
+                } catch let e as ChatError {
+                    found = .failure(e)
+                } catch {
+                    found = .failure(.unavailable("\(error)"))
+                }
+                session.eventLoop.execute {
+                    switch found {
+                    case .success(let id): services.conversations.submit(request, to: id)
+                    case .failure(let e): request.reply(.failure(e))
+                    }
+                    me.value.resumeQueuedSends(session: session)
+                }
+            }
+        }
+    }
+
+    /// On the loop, once a send to a user has been submitted: the sends that waited, in order.
+    private func resumeQueuedSends(session: WebSocketSession) {
+        resolvingDirect = false
+        while !resolvingDirect, !queuedSends.isEmpty {
+            let (request, target) = queuedSends.removeFirst()
+            submit(request, to: target, session: session)
         }
     }
 

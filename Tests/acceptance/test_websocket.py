@@ -388,8 +388,7 @@ def test_fsync_never_on_one_event_loop_acks_delivers_and_a_clean_stop_keeps_ever
     server = Server(datadir + "/data", "--fsync", "never", "--event-loops", "1")
     ann, bob = server.user("ann"), server.user("bob")
     n = 200
-    # By conversationId: one session's sends to a conversation take seqs in the order sent (ENGINE.md
-    # rule 5). (Pipelined sends by `to` are not ordered yet: docs/STATUS.md.)
+    # One session's sends to a conversation take seqs in the order sent (ENGINE.md rule 5).
     status, conv = server.http("POST", "/v1/conversations", {"members": [bob["id"]]}, token=ann["token"])
     assert status in (200, 201)
     cid = conv["conversationId"]
@@ -429,3 +428,24 @@ def test_fsync_never_on_one_event_loop_acks_delivers_and_a_clean_stop_keeps_ever
         assert [f["body"] for f in got] == [f"v{i}" for i in range(n)]
     finally:
         server.stop()
+
+
+def test_pipelined_sends_by_user_keep_their_order(server):
+    # The first send to a user looks the pair's conversation up (an actor call); sends after it,
+    # by user or by conversationId, wait behind it and take seqs in the order they were sent.
+    ann, bob = server.user("ann"), server.user("bob")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            for i in range(40):
+                await a.send(json.dumps({"type": "send", "clientMsgId": f"q{i}", "to": bob["id"], "body": f"w{i}"}))
+            acks = [await recv_until(a, "ack") for _ in range(40)]
+            cid = acks[0]["conversationId"]
+            for i in range(40, 50):
+                target = {"to": bob["id"]} if i % 2 else {"conversationId": cid}
+                await a.send(json.dumps({"type": "send", "clientMsgId": f"q{i}", "body": f"w{i}", **target}))
+            return acks + [await recv_until(a, "ack") for _ in range(10)]
+    acks = run(go())
+    assert [f["clientMsgId"] for f in acks] == [f"q{i}" for i in range(50)]
+    assert [f["seq"] for f in acks] == list(range(1, 51))
