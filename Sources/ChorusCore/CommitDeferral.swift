@@ -22,7 +22,7 @@ public enum CommitDeferral {
     private static let key: pthread_key_t = {
         var k = pthread_key_t()
         let rc = pthread_key_create(&k) { raw in
-            if let raw { Unmanaged<AnyObject>.fromOpaque(raw).release() }
+            if let raw { Unmanaged<Box>.fromOpaque(raw).release() }
         }
         precondition(rc == 0, "pthread_key_create failed: \(rc)")
         return k
@@ -30,14 +30,14 @@ public enum CommitDeferral {
 
     /// Installs (or with nil removes) the calling thread's deferrer.
     public static func install(_ deferrer: Deferrer?) {
-        if let old = pthread_getspecific(key) { Unmanaged<AnyObject>.fromOpaque(old).release() }
-        let value = deferrer.map { Unmanaged.passRetained(Box($0) as AnyObject).toOpaque() }
+        if let old = pthread_getspecific(key) { Unmanaged<Box>.fromOpaque(old).release() }
+        let value = deferrer.map { Unmanaged.passRetained(Box($0)).toOpaque() }
         pthread_setspecific(key, value)
     }
 
     /// The calling thread's deferrer, if it installed one.
     public static var current: Deferrer? {
         guard let raw = pthread_getspecific(key) else { return nil }
-        return (Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue() as! Box).deferrer
+        return Unmanaged<Box>.fromOpaque(raw).takeUnretainedValue().deferrer
     }
 }

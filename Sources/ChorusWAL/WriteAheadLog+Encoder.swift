@@ -48,10 +48,6 @@ extension WriteAheadLog {
     private func takeBatch() -> [PendingAppend]? {
         if options.batchDelayMicroseconds > 0 { usleep(UInt32(options.batchDelayMicroseconds)) }
         let limit = options.maxBatchBytes
-        var spare = encoder.spare
-        encoder.spare = []
-        var swapped = false
-        defer { if !swapped { encoder.spare = spare } }
         return state.withLock { s -> [PendingAppend]? in
             guard s.failure == nil, !s.pending.isEmpty else {
                 s.writerScheduled = false
@@ -68,9 +64,11 @@ extension WriteAheadLog {
             }
             s.pendingBytes -= bytes
             if n == s.pending.count {
-                swap(&s.pending, &spare)
-                swapped = true
-                return spare
+                // The kept empty list becomes the pending one; what waited is returned.
+                var taken: [PendingAppend] = []
+                swap(&taken, &encoder.spare)
+                swap(&taken, &s.pending)
+                return taken
             }
             defer { s.pending.removeFirst(n) }
             return Array(s.pending[0..<n])

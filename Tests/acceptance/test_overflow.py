@@ -10,7 +10,7 @@ import struct
 import websockets
 
 from conftest import Server
-from test_websocket import recv, recv_until, run
+from test_websocket import recv, recv_until, run, sync_after
 
 
 def stalled_websocket(server, token):
@@ -103,13 +103,7 @@ def test_a_stalled_reader_is_closed_with_4008_and_recovers_by_sync(datadir):
         async def recover():
             async with websockets.connect(server.ws_url(bob["token"])) as b:
                 await recv(b)
-                await b.send(json.dumps({"type": "sync", "after": last}))
-                got = []
-                while True:
-                    f = await recv(b)
-                    if f["type"] == "synced":
-                        return got
-                    got.append(f)
+                return await sync_after(b, last)
 
         rest = run(recover())
         assert [m["seq"] for m in held + rest] == list(range(1, count + 1))

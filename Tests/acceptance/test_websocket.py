@@ -24,6 +24,17 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def sync_after(ws, after):
+    """Sends `sync` and returns the frames before `synced`."""
+    await ws.send(json.dumps({"type": "sync", "after": after}))
+    got = []
+    while True:
+        f = await recv(ws)
+        if f["type"] == "synced":
+            return got
+        got.append(f)
+
+
 def test_hello_send_ack_and_live_message(server):
     ann, bob = server.user("ann"), server.user("bob")
 
@@ -246,13 +257,7 @@ def test_acked_messages_survive_kill_9(datadir):
         async def sync_all():
             async with websockets.connect(server.ws_url(token)) as b:
                 hello = await recv(b)
-                await b.send(json.dumps({"type": "sync", "after": 0}))
-                got = []
-                while True:
-                    f = await recv(b)
-                    if f["type"] == "synced":
-                        return hello, got
-                    got.append(f)
+                return hello, await sync_after(b, 0)
         hello, got = run(sync_all())
         assert hello["inboxSeq"] == 30
         assert [f["seq"] for f in got] == acked == list(range(1, 31))
@@ -416,13 +421,7 @@ def test_fsync_never_on_one_event_loop_acks_delivers_and_a_clean_stop_keeps_ever
         async def sync_all():
             async with websockets.connect(server.ws_url(login["token"])) as b:
                 await recv(b)
-                await b.send(json.dumps({"type": "sync", "after": 0}))
-                got = []
-                while True:
-                    f = await recv(b)
-                    if f["type"] == "synced":
-                        return got
-                    got.append(f)
+                return await sync_after(b, 0)
         got = run(sync_all())
         assert [f["seq"] for f in got] == list(range(1, n + 1))
         assert [f["body"] for f in got] == [f"v{i}" for i in range(n)]
