@@ -95,14 +95,13 @@ let package = Package(
             // The browser client: plain HTML, CSS and JavaScript modules, no build step (docs/WEB.md).
             resources: [.copy("Web")]
         ),
-        // The load generator: a NIO WebSocket client and latency histograms (`chorus load`).
+        // The load generator: a NIO WebSocket client with its own framing (`LoadWire`) and latency histograms (`chorus load`).
         .target(
             name: "ChorusLoad",
             dependencies: [
                 "ChorusCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -163,7 +162,9 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
         .testTarget(name: "ChorusGatewayTests", dependencies: ["ChorusGateway", "ChorusEngine", "ChorusCore"]),
-        .testTarget(name: "ChorusLoadTests", dependencies: ["ChorusLoad", "ChorusCore"]),
+        .testTarget(
+            name: "ChorusLoadTests",
+            dependencies: ["ChorusLoad", "ChorusCore", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "ChorusIntegrationTests",
             dependencies: ["ChorusWAL", "ChorusCore", "ChorusLoad", "Chorus"]

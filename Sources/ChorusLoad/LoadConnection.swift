@@ -1,6 +1,5 @@
 import ChorusCore
 import NIOCore
-import NIOWebSocket
 
 enum LoadError: Error { case noHello }
 
@@ -13,13 +12,16 @@ final class LoopStats: @unchecked Sendable {
     var acked = 0
     var delivered = 0
     var lastAckNanos: UInt64 = 0
-    /// Masking keys for this loop's frames. `WebSocketMaskingKey.random()` makes a `getrandom`
+    /// Masking keys for this loop's frames. NIO's `WebSocketMaskingKey.random()` makes a `getrandom`
     /// call per frame (a syscall per message sent); a generator seeded from it once does not.
     var maskKeys = SplitMix64(seed: UInt64.random(in: .min ... .max))
 
+    /// Reused for each outgoing frame's JSON (no allocation per message).
+    var scratch: [UInt8] = []
+
     init(loop: any EventLoop) { self.loop = loop }
 
-    func nextMaskKey() -> WebSocketMaskingKey { .random(using: &maskKeys) }
+    func nextMaskKey32() -> UInt32 { UInt32(truncatingIfNeeded: maskKeys.next()) }
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a fast generator for masking keys. RFC 6455 asks browsers
@@ -36,6 +38,29 @@ struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// The fixed parts of one connection's `send` frames and the values its frames are matched on, as
+/// bytes. Ids and bodies are plain ASCII (`[a-z0-9:-x]`), so the server writes them unescaped.
+struct SendTemplate {
+    /// `{"type":"send","clientMsgId":"<prefix>`
+    let head: [UInt8]
+    /// `","conversationId":"<id>","body":"<runId>:`
+    let middle: [UInt8]
+    /// `:<padding>"}`
+    let tail: [UInt8]
+    let clientMsgIdPrefix: [UInt8]
+    let conversationId: [UInt8]
+    let runIdColon: [UInt8]
+
+    init(runId: String, clientMsgIdPrefix: String, conversationId: String, padding: String) {
+        head = Array(#"{"type":"send","clientMsgId":"\#(clientMsgIdPrefix)"#.utf8)
+        middle = Array(#"","conversationId":"\#(conversationId)","body":"\#(runId):"#.utf8)
+        tail = Array(#":\#(padding)"}"#.utf8)
+        self.clientMsgIdPrefix = Array(clientMsgIdPrefix.utf8)
+        self.conversationId = Array(conversationId.utf8)
+        runIdColon = Array("\(runId):".utf8)
     }
 }
 
@@ -56,6 +81,7 @@ final class LoadConnection: @unchecked Sendable {
     private var startNanos: UInt64 = 0
     private var timer: Scheduled<Void>?
     private let clientMsgIdPrefix: String
+    private let template: SendTemplate
 
     init(index: Int, plan: LoadPlan, runId: String, conversationId: String, bodyBytes: Int, stats: LoopStats, channel: any Channel) {
         self.index = index
@@ -67,6 +93,7 @@ final class LoadConnection: @unchecked Sendable {
         self.channel = channel
         self.hello = channel.eventLoop.makePromise()
         self.clientMsgIdPrefix = "\(runId)-\(index)-"
+        self.template = SendTemplate(runId: runId, clientMsgIdPrefix: clientMsgIdPrefix, conversationId: conversationId, padding: bodyPadding)
         let hello = self.hello
         channel.eventLoop.scheduleTask(in: .seconds(10)) { hello.fail(LoadError.noHello) }
     }
@@ -95,21 +122,46 @@ final class LoadConnection: @unchecked Sendable {
         guard channel.isActive else { return }
         let n = ledger.noteSent(intendedOffset: intendedOffset)
         stats.outstanding += 1
-        let text = #"{"type":"send","clientMsgId":"\#(clientMsgIdPrefix)\#(n)","conversationId":"\#(conversationId)","body":"\#(runId):\#(n):\#(intendedOffset):\#(bodyPadding)"}"#
-        var buffer = channel.allocator.buffer(capacity: text.utf8.count)
-        buffer.writeString(text)
-        channel.write(WebSocketFrame(fin: true, opcode: .text, maskKey: stats.nextMaskKey(), data: buffer), promise: nil)
+        // {"type":"send","clientMsgId":"<prefix>N","conversationId":"C","body":"<runId>:N:OFFSET:<padding>"}
+        var text = stats.scratch
+        text.removeAll(keepingCapacity: true)
+        text.append(contentsOf: template.head)
+        Self.appendDecimal(n, to: &text)
+        text.append(contentsOf: template.middle)
+        Self.appendDecimal(n, to: &text)
+        text.append(UInt8(ascii: ":"))
+        Self.appendDecimal(intendedOffset, to: &text)
+        text.append(contentsOf: template.tail)
+        var buffer = channel.allocator.buffer(capacity: text.count + 14)
+        text.withUnsafeBytes { LoadWire.writeFrame(opcode: LoadWire.text, payload: $0, maskKey: stats.nextMaskKey32(), into: &buffer) }
+        stats.scratch = text
+        channel.write(buffer, promise: nil)
     }
 
-    /// One text frame from the server.
-    func receive(_ bytes: ByteBufferView) {
-        guard let frame = FlatJSON.parse(bytes), let type = frame.string("type") else { return }
+    /// Appends `value` in decimal (no allocation).
+    static func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
+        var divisor: UInt64 = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var v = value
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(v / divisor))
+            v %= divisor
+            divisor /= 10
+        } while divisor > 0
+    }
+
+    /// One text message from the server.
+    func receive(_ payload: ByteBuffer) {
+        payload.withUnsafeReadableBytes { receive(bytes: $0) }
+    }
+
+    private func receive(bytes b: UnsafeRawBufferPointer) {
         let now = Self.now()
-        switch type {
-        case "hello":
+        switch ServerFrameScan.kind(b) {
+        case .hello:
             hello.succeed()
-        case "ack":
-            guard let id = frame.string("clientMsgId"), let n = messageNumber(id),
+        case .ack:
+            guard let r = ServerFrameScan.stringValue(ServerFrameScan.clientMsgIdKey, in: b), let n = messageNumber(b, r),
                 let intended = ledger.noteAck(n)
             else { return }
             stats.outstanding -= 1
@@ -122,20 +174,22 @@ final class LoadConnection: @unchecked Sendable {
                 send(intendedOffset: now - startNanos)
                 channel.flush()
             }
-        case "message":
-            guard frame.string("conversationId") == conversationId, let body = frame.string("body") else { return }
-            let parts = body.split(separator: ":", maxSplits: 3)
-            guard parts.count >= 3, parts[0] == runId, let n = UInt64(parts[1]), let intended = UInt64(parts[2]) else { return }
+        case .message:
+            guard let c = ServerFrameScan.stringValue(ServerFrameScan.conversationIdKey, in: b),
+                ServerFrameScan.matches(b, c, template.conversationId),
+                let body = ServerFrameScan.stringValue(ServerFrameScan.bodyKey, in: b),
+                let (n, intended) = parseBody(b, body)
+            else { return }
             guard ledger.noteDelivery(n) == .first else { return }
             stats.delivered += 1
             if plan.counts(intendedOffset: intended) {
                 LatencyHistograms.record(latency(now, intended), into: &stats.histograms.endToEnd)
             }
-        case "error":
-            guard let ref = frame.string("ref"), let n = messageNumber(ref) else { return }
+        case .error:
+            guard let frame = FlatJSON.parse(b), let ref = frame.string("ref"), let n = messageNumber(ref) else { return }
             if ledger.outstanding[n] != nil { stats.outstanding -= 1 }
             ledger.noteRefused(n, code: frame.string("code") ?? "unknown")
-        default:
+        case .other:
             break
         }
     }
@@ -149,6 +203,29 @@ final class LoadConnection: @unchecked Sendable {
     private func messageNumber(_ clientMsgId: String) -> UInt64? {
         guard clientMsgId.hasPrefix(clientMsgIdPrefix) else { return nil }
         return UInt64(clientMsgId.dropFirst(clientMsgIdPrefix.count))
+    }
+
+    /// The message number of one of our clientMsgIds (`<prefix>N`) at `b[r]`.
+    private func messageNumber(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> UInt64? {
+        let prefix = template.clientMsgIdPrefix
+        guard r.count > prefix.count, ServerFrameScan.matches(b, r.lowerBound..<r.lowerBound + prefix.count, prefix) else { return nil }
+        return ServerFrameScan.decimal(b, r.lowerBound + prefix.count..<r.upperBound)
+    }
+
+    /// `<runId>:N:OFFSET:...` at `b[r]`: the peer's message number and intended offset.
+    private func parseBody(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> (UInt64, UInt64)? {
+        let run = template.runIdColon
+        guard r.count > run.count, ServerFrameScan.matches(b, r.lowerBound..<r.lowerBound + run.count, run) else { return nil }
+        var i = r.lowerBound + run.count
+        func field() -> UInt64? {
+            let start = i
+            while i < r.upperBound, b[i] != UInt8(ascii: ":") { i += 1 }
+            guard i < r.upperBound else { return nil }
+            defer { i += 1 }
+            return ServerFrameScan.decimal(b, start..<i)
+        }
+        guard let n = field(), let offset = field() else { return nil }
+        return (n, offset)
     }
 
     /// The server closed the connection (close frame or EOF).
@@ -166,25 +243,64 @@ final class LoadConnection: @unchecked Sendable {
     }
 }
 
-/// Frames only: text frames go to the connection, pings are answered, a close ends the channel.
-final class LoadFrameHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+/// Frames only (`LoadWire`): whole text messages go to the connection, pings are answered, a close
+/// or a protocol error ends the channel. Bytes of a frame not yet complete wait in `pending`.
+final class LoadWireHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// The largest server message the generator accepts (a frame, or the fragments of one message).
+    static let maxPayload = 1 << 20
 
     let connection: LoadConnection
-    private var closing = false
+    private var pending: ByteBuffer?
+    private var fragments: ByteBuffer?
 
     init(connection: LoadConnection) { self.connection = connection }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        var buffer = unwrapInboundIn(data)
+        if var held = pending {
+            pending = nil
+            held.writeBuffer(&buffer)
+            buffer = held
+        }
+        do {
+            while context.channel.isActive, let frame = try LoadWire.nextFrame(&buffer, maxPayload: Self.maxPayload) {
+                try handle(frame, context: context)
+            }
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            pending = buffer
+        }
+    }
+
+    private func handle(_ frame: LoadWire.Frame, context: ChannelHandlerContext) throws(LoadWire.Failure) {
         switch frame.opcode {
-        case .text:
-            connection.receive(frame.unmaskedData.readableBytesView)
-        case .ping:
-            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: connection.stats.nextMaskKey(), data: frame.unmaskedData)
+        case LoadWire.text where frame.fin && fragments == nil:
+            connection.receive(frame.payload)
+        case LoadWire.text:
+            fragments = frame.payload
+        case LoadWire.continuation:
+            guard var whole = fragments else { return }
+            var part = frame.payload
+            guard whole.readableBytes + part.readableBytes <= Self.maxPayload else {
+                throw .tooLong(UInt64(whole.readableBytes + part.readableBytes))
+            }
+            whole.writeBuffer(&part)
+            fragments = frame.fin ? nil : whole
+            if frame.fin { connection.receive(whole) }
+        case LoadWire.ping:
+            var pong = context.channel.allocator.buffer(capacity: frame.payload.readableBytes + 14)
+            frame.payload.withUnsafeReadableBytes {
+                LoadWire.writeFrame(opcode: LoadWire.pong, payload: $0, maskKey: connection.stats.nextMaskKey32(), into: &pong)
+            }
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
-        case .connectionClose:
+        case LoadWire.close:
             connection.serverClosed()
             context.close(promise: nil)
         default:

@@ -1,7 +1,6 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import NIOWebSocket
 import Synchronization
 
 extension LoadRunner {
@@ -93,11 +92,7 @@ extension LoadRunner {
                         let connection = LoadConnection(
                             index: i, plan: plan, runId: runId, conversationId: conversations[i], bodyBytes: o.bodyBytes,
                             stats: stats[ObjectIdentifier(channel.eventLoop)]!, channel: channel)
-                        try channel.pipeline.syncOperations.addHandlers([
-                            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 20)),
-                            WebSocketFrameEncoder(),
-                            LoadFrameHandler(connection: connection),
-                        ])
+                        try channel.pipeline.syncOperations.addHandler(LoadWireHandler(connection: connection))
                         made.withLock { $0[i] = connection }
                     }
                 }

@@ -1,7 +1,6 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import NIOWebSocket
 import Synchronization
 
 /// Options of one `chorus load` run.
@@ -133,9 +132,10 @@ public final class LoadRunner {
     func close(_ connections: [LoadConnection]) {
         for c in connections {
             c.channel.eventLoop.execute {
-                var data = c.channel.allocator.buffer(capacity: 2)
-                data.writeInteger(UInt16(1000))
-                let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data)
+                var frame = c.channel.allocator.buffer(capacity: 8)
+                withUnsafeBytes(of: UInt16(1000).bigEndian) {
+                    LoadWire.writeFrame(opcode: LoadWire.close, payload: $0, maskKey: c.stats.nextMaskKey32(), into: &frame)
+                }
                 c.channel.writeAndFlush(frame).whenComplete { _ in c.channel.close(promise: nil) }
             }
         }
