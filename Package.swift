@@ -161,7 +161,12 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]),
-        .testTarget(name: "ChorusGatewayTests", dependencies: ["ChorusGateway", "ChorusEngine", "ChorusCore"]),
+        .testTarget(
+            name: "ChorusGatewayTests",
+            dependencies: [
+                "ChorusGateway", "ChorusEngine", "ChorusCore",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "ChorusLoadTests",
             dependencies: ["ChorusLoad", "ChorusCore", .product(name: "NIOCore", package: "swift-nio")]),

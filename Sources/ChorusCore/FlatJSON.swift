@@ -4,7 +4,9 @@
 /// Pure. Returns nil for anything that is not exactly one well-formed object (trailing bytes, bad
 /// escapes, raw control characters, nesting deeper than `maxDepth`).
 public enum FlatJSON {
-    public indirect enum Value: Equatable, Sendable {
+    // Not `indirect`: the one recursive case holds an Array, already a reference, and an indirect
+    // case would box every value (an allocation per member of every frame).
+    public enum Value: Equatable, Sendable {
         case string(String)
         case integer(Int64)
         case array([Value])
@@ -39,7 +41,7 @@ public enum FlatJSON {
         /// The top-level object, members decoded.
         mutating func object() -> [String: Value]? {
             guard take(UInt8(ascii: "{")) else { return nil }
-            var out: [String: Value] = [:]
+            var out: [String: Value] = Dictionary(minimumCapacity: 8)  // one allocation for a frame's members
             if take(UInt8(ascii: "}")) { return out }
             repeat {
                 skipSpace()

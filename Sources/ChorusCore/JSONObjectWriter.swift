@@ -28,8 +28,11 @@ public struct JSONObjectWriter: Sendable {
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    /// The finished object.
-    public func finished() -> [UInt8] { bytes + [UInt8(ascii: "}")] }
+    /// The finished object. Consuming: the writer's own buffer is closed and handed over, not copied.
+    public consuming func finished() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 

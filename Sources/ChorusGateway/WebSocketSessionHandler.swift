@@ -38,7 +38,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         case .pong:
             break
         case .text:
-            driver.text(Array(frame.unmaskedData.readableBytesView))
+            driver.text(frame.unmaskedBytes)
         default:
             driver.nonText()
         }
@@ -50,6 +50,19 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
             driver.session?.close(code: CloseCode.tooBig, reason: "message over the frame limit")
         } else {
             context.close(promise: nil)
+        }
+    }
+}
+
+extension WebSocketFrame {
+    /// The payload, unmasked, in one copy (`unmaskedData` copies into a new buffer first).
+    var unmaskedBytes: [UInt8] {
+        guard let key = maskKey else { return Array(data.readableBytesView) }
+        return data.withUnsafeReadableBytes { raw in
+            [UInt8](unsafeUninitializedCapacity: raw.count) { out, count in
+                for i in 0..<raw.count { out[i] = raw[i] ^ key[i & 3] }
+                count = raw.count
+            }
         }
     }
 }
