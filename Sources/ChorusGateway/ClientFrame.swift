@@ -42,7 +42,7 @@ public enum ClientFrameCodec {
     public static func decode(_ bytes: [UInt8]) -> Result<ClientFrame, FrameError> {
         guard let o = FlatJSON.parse(bytes) else { return .failure(FrameError(message: "frame is not a JSON object")) }
         let ref = o.string("clientMsgId")
-        var fields = Fields(object: o, ref: ref)
+        let fields = Fields(object: o, ref: ref)
         do {
             guard o["type"] != nil else { throw FrameError(message: "missing field 'type'") }
             let type = try fields.string("type")

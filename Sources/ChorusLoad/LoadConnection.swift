@@ -41,29 +41,6 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// The fixed parts of one connection's `send` frames and the values its frames are matched on, as
-/// bytes. Ids and bodies are plain ASCII (`[a-z0-9:-x]`), so the server writes them unescaped.
-struct SendTemplate {
-    /// `{"type":"send","clientMsgId":"<prefix>`
-    let head: [UInt8]
-    /// `","conversationId":"<id>","body":"<runId>:`
-    let middle: [UInt8]
-    /// `:<padding>"}`
-    let tail: [UInt8]
-    let clientMsgIdPrefix: [UInt8]
-    let conversationId: [UInt8]
-    let runIdColon: [UInt8]
-
-    init(runId: String, clientMsgIdPrefix: String, conversationId: String, padding: String) {
-        head = Array(#"{"type":"send","clientMsgId":"\#(clientMsgIdPrefix)"#.utf8)
-        middle = Array(#"","conversationId":"\#(conversationId)","body":"\#(runId):"#.utf8)
-        tail = Array(#":\#(padding)"}"#.utf8)
-        self.clientMsgIdPrefix = Array(clientMsgIdPrefix.utf8)
-        self.conversationId = Array(conversationId.utf8)
-        runIdColon = Array("\(runId):".utf8)
-    }
-}
-
 /// One simulated client: sends on the plan's schedule, matches acks and deliveries in its ledger.
 /// Lives on its channel's event loop; every method runs there.
 final class LoadConnection: @unchecked Sendable {
@@ -123,7 +100,8 @@ final class LoadConnection: @unchecked Sendable {
         let n = ledger.noteSent(intendedOffset: intendedOffset)
         stats.outstanding += 1
         // {"type":"send","clientMsgId":"<prefix>N","conversationId":"C","body":"<runId>:N:OFFSET:<padding>"}
-        var text = stats.scratch
+        var text: [UInt8] = []
+        swap(&text, &stats.scratch)  // held once, so reusing its capacity does not copy
         text.removeAll(keepingCapacity: true)
         text.append(contentsOf: template.head)
         Self.appendDecimal(n, to: &text)
@@ -240,80 +218,5 @@ final class LoadConnection: @unchecked Sendable {
     func stop() {
         stopping = true
         timer?.cancel()
-    }
-}
-
-/// Frames only (`LoadWire`): whole text messages go to the connection, pings are answered, a close
-/// or a protocol error ends the channel. Bytes of a frame not yet complete wait in `pending`.
-final class LoadWireHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    /// The largest server message the generator accepts (a frame, or the fragments of one message).
-    static let maxPayload = 1 << 20
-
-    let connection: LoadConnection
-    private var pending: ByteBuffer?
-    private var fragments: ByteBuffer?
-
-    init(connection: LoadConnection) { self.connection = connection }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        if var held = pending {
-            pending = nil
-            held.writeBuffer(&buffer)
-            buffer = held
-        }
-        do {
-            while context.channel.isActive, let frame = try LoadWire.nextFrame(&buffer, maxPayload: Self.maxPayload) {
-                try handle(frame, context: context)
-            }
-        } catch {
-            context.close(promise: nil)
-            return
-        }
-        if buffer.readableBytes > 0 {
-            buffer.discardReadBytes()
-            pending = buffer
-        }
-    }
-
-    private func handle(_ frame: LoadWire.Frame, context: ChannelHandlerContext) throws(LoadWire.Failure) {
-        switch frame.opcode {
-        case LoadWire.text where frame.fin && fragments == nil:
-            connection.receive(frame.payload)
-        case LoadWire.text:
-            fragments = frame.payload
-        case LoadWire.continuation:
-            guard var whole = fragments else { return }
-            var part = frame.payload
-            guard whole.readableBytes + part.readableBytes <= Self.maxPayload else {
-                throw .tooLong(UInt64(whole.readableBytes + part.readableBytes))
-            }
-            whole.writeBuffer(&part)
-            fragments = frame.fin ? nil : whole
-            if frame.fin { connection.receive(whole) }
-        case LoadWire.ping:
-            var pong = context.channel.allocator.buffer(capacity: frame.payload.readableBytes + 14)
-            frame.payload.withUnsafeReadableBytes {
-                LoadWire.writeFrame(opcode: LoadWire.pong, payload: $0, maskKey: connection.stats.nextMaskKey32(), into: &pong)
-            }
-            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
-        case LoadWire.close:
-            connection.serverClosed()
-            context.close(promise: nil)
-        default:
-            break
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        connection.serverClosed()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }
