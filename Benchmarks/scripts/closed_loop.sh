@@ -8,21 +8,16 @@
 # Usage: [WINDOW=8] [LOAD_OPTS="--event-loops 1"] Benchmarks/scripts/closed_loop.sh .build/release/chorus [extra serve options...]
 set -euo pipefail
 BIN=$1; shift
-DATA=$(mktemp -d); PORT=$((20000 + RANDOM % 10000))
-"$BIN" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off \
-    --session-rate-limit 1000:3000 "$@" > "$DATA.out" 2> "$DATA.err" &
-SP=$!
-trap 'kill -INT $SP 2>/dev/null; wait $SP 2>/dev/null; rm -rf "$DATA" "$DATA.out" "$DATA.err" "$DATA.json"' EXIT
-for _ in $(seq 1 100); do grep -q listening "$DATA.out" && break; sleep 0.1; done
+. "$(dirname "$0")/fresh_server.sh"
+start_fresh_server "$BIN" "$@"
 "$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate 0 --window "${WINDOW:-8}" --duration 10 --warmup 2 \
     ${LOAD_OPTS:-} 2>/dev/null > "$DATA.json" &
 LP=$!
-calls() { awk '/^sysc[rw]:/ {n += $2} END {print n}' /proc/$1/io; }
 accepted() { curl -s 127.0.0.1:$PORT/metrics | awk '/^chorus_messages_accepted_total/ {print $2}'; }
 # Set-up (2,000 registrations and logins) takes a few seconds; sample 5 s once acks are flowing.
 for _ in $(seq 1 300); do [ "$(accepted)" -gt 1000 ] 2>/dev/null && break; sleep 0.1; done
-sleep 1; SC0=$(calls $SP); GC0=$(calls $LP); M0=$(accepted)
-sleep 5; SC1=$(calls $SP); GC1=$(calls $LP); M1=$(accepted)
+sleep 1; SC0=$(io_calls $SP); GC0=$(io_calls $LP); M0=$(accepted)
+sleep 5; SC1=$(io_calls $SP); GC1=$(io_calls $LP); M1=$(accepted)
 wait $LP
 python3 - "$DATA.json" "$SC0" "$SC1" "$GC0" "$GC1" "${M0:-0}" "${M1:-0}" <<'PY'
 import json, sys

@@ -6,17 +6,12 @@
 # Usage: [LOAD_OPTS="--event-loops 1"] Benchmarks/scripts/open_loop.sh .build/release/chorus RATE [extra serve options...]
 set -euo pipefail
 BIN=$1; RATE=$2; shift 2
-DATA=$(mktemp -d); PORT=$((20000 + RANDOM % 10000))
-"$BIN" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off \
-    --session-rate-limit 1000:3000 "$@" > "$DATA.out" 2> "$DATA.err" &
-SP=$!
-trap 'kill -INT $SP 2>/dev/null; wait $SP 2>/dev/null; rm -rf "$DATA" "$DATA.out" "$DATA.err" "$DATA.json"' EXIT
-for _ in $(seq 1 100); do grep -q listening "$DATA.out" && break; sleep 0.1; done
+. "$(dirname "$0")/fresh_server.sh"
+start_fresh_server "$BIN" "$@"
 "$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate "$RATE" --duration 14 --warmup 2 ${LOAD_OPTS:-} 2>/dev/null > "$DATA.json" &
 LP=$!
-calls() { awk '/^sysc[rw]:/ {n += $2} END {print n}' /proc/$1/io; }
-sleep 6; T0=$(awk '{print $14+$15}' /proc/$SP/stat); G0=$(awk '{print $14+$15}' /proc/$LP/stat); SC0=$(calls $SP); GC0=$(calls $LP)
-sleep 6; T1=$(awk '{print $14+$15}' /proc/$SP/stat); G1=$(awk '{print $14+$15}' /proc/$LP/stat); SC1=$(calls $SP); GC1=$(calls $LP)
+sleep 6; T0=$(awk '{print $14+$15}' /proc/$SP/stat); G0=$(awk '{print $14+$15}' /proc/$LP/stat); SC0=$(io_calls $SP); GC0=$(io_calls $LP)
+sleep 6; T1=$(awk '{print $14+$15}' /proc/$SP/stat); G1=$(awk '{print $14+$15}' /proc/$LP/stat); SC1=$(io_calls $SP); GC1=$(io_calls $LP)
 wait $LP
 TICKS=$(getconf CLK_TCK)
 python3 - "$DATA.json" "$RATE" "$T0" "$T1" "$TICKS" "$G0" "$G1" "$SC0" "$SC1" "$GC0" "$GC1" <<'PY'

@@ -57,7 +57,6 @@ final class LoadConnection: @unchecked Sendable {
     private var stopping = false
     private var startNanos: UInt64 = 0
     private var timer: Scheduled<Void>?
-    private let clientMsgIdPrefix: String
     private let template: SendTemplate
 
     init(index: Int, plan: LoadPlan, runId: String, conversationId: String, bodyBytes: Int, stats: LoopStats, channel: any Channel) {
@@ -69,8 +68,7 @@ final class LoadConnection: @unchecked Sendable {
         self.stats = stats
         self.channel = channel
         self.hello = channel.eventLoop.makePromise()
-        self.clientMsgIdPrefix = "\(runId)-\(index)-"
-        self.template = SendTemplate(runId: runId, clientMsgIdPrefix: clientMsgIdPrefix, conversationId: conversationId, padding: bodyPadding)
+        self.template = SendTemplate(runId: runId, clientMsgIdPrefix: "\(runId)-\(index)-", conversationId: conversationId, padding: bodyPadding)
         let hello = self.hello
         channel.eventLoop.scheduleTask(in: .seconds(10)) { hello.fail(LoadError.noHello) }
     }
@@ -164,9 +162,10 @@ final class LoadConnection: @unchecked Sendable {
                 LatencyHistograms.record(latency(now, intended), into: &stats.histograms.endToEnd)
             }
         case .error:
-            guard let frame = FlatJSON.parse(b), let ref = frame.string("ref"), let n = messageNumber(ref) else { return }
+            guard let r = ServerFrameScan.stringValue(ServerFrameScan.refKey, in: b), let n = messageNumber(b, r) else { return }
             if ledger.outstanding[n] != nil { stats.outstanding -= 1 }
-            ledger.noteRefused(n, code: frame.string("code") ?? "unknown")
+            let code = ServerFrameScan.stringValue(ServerFrameScan.codeKey, in: b).map { String(decoding: b[$0], as: UTF8.self) }
+            ledger.noteRefused(n, code: code ?? "unknown")
         case .other:
             break
         }
@@ -176,11 +175,6 @@ final class LoadConnection: @unchecked Sendable {
     private func latency(_ now: UInt64, _ intendedOffset: UInt64) -> UInt64 {
         let intended = startNanos + intendedOffset
         return now > intended ? now - intended : 0
-    }
-
-    private func messageNumber(_ clientMsgId: String) -> UInt64? {
-        guard clientMsgId.hasPrefix(clientMsgIdPrefix) else { return nil }
-        return UInt64(clientMsgId.dropFirst(clientMsgIdPrefix.count))
     }
 
     /// The message number of one of our clientMsgIds (`<prefix>N`) at `b[r]`.

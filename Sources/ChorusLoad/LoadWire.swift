@@ -20,6 +20,8 @@ public enum LoadWire {
         case tooLong(UInt64)
         /// Reserved bits set (no extension was negotiated).
         case reservedBits
+        /// A text frame began while a fragmented message was unfinished.
+        case interleavedMessage
     }
 
     public static let text: UInt8 = 0x1

@@ -38,10 +38,10 @@ final class LoadWireHandler: ChannelInboundHandler {
 
     private func handle(_ frame: LoadWire.Frame, context: ChannelHandlerContext) throws(LoadWire.Failure) {
         switch frame.opcode {
-        case LoadWire.text where frame.fin && fragments == nil:
-            connection.receive(frame.payload)
         case LoadWire.text:
-            fragments = frame.payload
+            // A new message while one is still in fragments breaks RFC 6455 5.4.
+            guard fragments == nil else { throw .interleavedMessage }
+            if frame.fin { connection.receive(frame.payload) } else { fragments = frame.payload }
         case LoadWire.continuation:
             guard var whole = fragments else { return }
             var part = frame.payload

@@ -3,9 +3,10 @@
 ///
 /// Sound for any JSON object: the pattern `"name":` cannot occur inside a JSON string, where every
 /// quote is escaped, and a string *value* is never followed by a colon; so a match is a key. A value
-/// holding a backslash (an escape) is not decoded here: the scan answers nil and the caller falls
-/// back to `FlatJSON`. Nested objects are not told apart from the top level; server frames of the
-/// kinds read here (`ack`, `message`) are flat.
+/// holding a backslash (an escape) is not decoded here: the scan answers nil (the generator's own
+/// ids and bodies are plain ASCII, so the server never escapes them). Nested objects are not told
+/// apart from the top level; server frames of the kinds read here (`ack`, `message`, `error`) are
+/// flat.
 public enum ServerFrameScan {
     public enum Kind: Equatable, Sendable { case hello, ack, message, error, other }
 
@@ -13,6 +14,8 @@ public enum ServerFrameScan {
     static let clientMsgIdKey = pattern("clientMsgId")
     static let conversationIdKey = pattern("conversationId")
     static let bodyKey = pattern("body")
+    static let refKey = pattern("ref")
+    static let codeKey = pattern("code")
 
     /// `"name":"`, the start of a string member.
     static func pattern(_ name: String) -> [UInt8] { Array("\"\(name)\":\"".utf8) }

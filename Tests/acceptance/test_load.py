@@ -43,3 +43,19 @@ def test_load_generator_counts_every_message_once(datadir, mode):
         assert accepted(server) - before == report["acked"]
     finally:
         server.stop()
+
+
+def test_load_generator_counts_refusals_by_code(datadir):
+    # 5 frames a second per session, burst 5: sending 20 a second, most sends are refused
+    # (`rate_limited`, with their clientMsgId as `ref`); the rest are acked and delivered.
+    server = Server(datadir + "/data", "--login-rate-limit", "off", "--session-rate-limit", "5:5")
+    try:
+        report = run_load(server, "--rate", "400")
+        refused = report["refused"].get("rate_limited", 0)
+        assert refused > 0, report
+        assert set(report["refused"]) == {"rate_limited"}
+        assert report["acked"] > 0 and report["acked"] + refused == report["sent"], report
+        assert report["unacked"] == 0 and report["delivered"] == report["acked"]
+        assert report["lost"] == 0 and report["duplicates"] == 0 and report["outOfOrder"] == 0
+    finally:
+        server.stop()

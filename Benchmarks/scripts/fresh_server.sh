@@ -1,0 +1,17 @@
+# Sourced by closed_loop.sh and open_loop.sh: `start_fresh_server BIN [serve options...]` starts
+# `chorus serve` for a load run on an empty data directory and a random port (sets DATA, PORT and
+# SP; the server is stopped and the directory removed on exit), and `io_calls PID` prints the read
+# and write system calls a process has made so far (/proc/PID/io).
+start_fresh_server() {
+    local bin=$1; shift
+    DATA=$(mktemp -d); PORT=$((20000 + RANDOM % 10000))
+    "$bin" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off \
+        --session-rate-limit 1000:3000 "$@" > "$DATA.out" 2> "$DATA.err" &
+    SP=$!
+    trap 'kill -INT $SP 2>/dev/null; wait $SP 2>/dev/null; rm -rf "$DATA" "$DATA.out" "$DATA.err" "$DATA.json"' EXIT
+    for _ in $(seq 1 100); do grep -q listening "$DATA.out" && return 0; sleep 0.1; done
+    echo "chorus serve did not start: $(cat "$DATA.err")" >&2
+    return 1
+}
+
+io_calls() { awk '/^sysc[rw]:/ {n += $2} END {print n}' /proc/$1/io; }
