@@ -23,7 +23,19 @@ static void read_full(int fd, char *b, int n) {
 
 static double usec(struct timeval t) { return t.tv_sec * 1e6 + t.tv_usec; }
 
+// `spin`: seconds of a fixed CPU-bound loop (run two at once to see whether vCPUs share a core).
+static int spin(void) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    volatile unsigned long x = 0;
+    for (unsigned long i = 0; i < 500000000UL; i++) x += i;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("%.2f\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && argv[1][0] == 's') return spin();
     int n = argc > 1 ? atoi(argv[1]) : 100000, one = 1;
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001), .sin_port = 0};
