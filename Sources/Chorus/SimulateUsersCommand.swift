@@ -86,12 +86,17 @@ struct SimulateUsersCommand: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let after = residentSetBytes(pid: pid) ?? 0
+        // What the engine holds, without the freed memory glibc keeps (the server returns it after
+        // each snapshot, Checkpointer): 64 lanes on two threads leave a varying amount behind.
+        Checkpointer.trimMalloc()
+        let held = residentSetBytes(pid: pid) ?? 0
         let delivered = sessions.reduce(0) { $0 + $1.delivered }
         try log.close()
         let report: [String: Any] = [
             "users": users, "conversations": pairs, "messages": pairs * 2, "liveDeliveries": delivered,
             "onlineUsers": ids.prefix(3).allSatisfy { presence.status($0, now: now).online } ? users : -1,
             "rssBeforeBytes": base, "rssAfterBytes": after, "bytesPerUser": (after - base) / users,
+            "rssAfterTrimBytes": held, "bytesPerUserAfterTrim": (held - base) / users,
             "bytesPerUserByPart": [
                 "accountsAndTokens": (afterAccounts - base) / users, "inboxSessionPresence": (afterSessions - afterAccounts) / users,
                 "conversationsAndMessages": (after - afterSessions) / users,

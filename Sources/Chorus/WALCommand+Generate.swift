@@ -61,7 +61,7 @@ extension WALCommand {
                     .joined(separator: " ")
                 let from = "u_\(2 * p + Int(rng.next(upperBound: UInt32(2))))"
                 try await add(.messageAppended(MessageRecord(
-                    conversationId: "c_\(p)", seq: seqs[p], messageId: "c_\(p):\(seqs[p])", from: from, body: body,
+                    conversationId: "c_\(p)", seq: seqs[p], from: from, body: body,
                     ts: now + Int64(n), clientMsgId: UUID().uuidString)))
                 n += 1
             }

@@ -21,16 +21,18 @@ public struct UserRecord: Sendable, Equatable {
 public struct MessageRecord: Sendable, Equatable {
     public var conversationId: String
     public var seq: UInt64
-    public var messageId: String
     public var from: String
     public var body: String
     public var ts: Int64
     public var clientMsgId: String
 
-    public init(conversationId: String, seq: UInt64, messageId: String, from: String, body: String, ts: Int64, clientMsgId: String) {
+    /// The message's id, `conversationId:seq`: derived, not stored (at 17 bytes or more it would be
+    /// one heap allocation per message held).
+    public var messageId: String { "\(conversationId):\(seq)" }
+
+    public init(conversationId: String, seq: UInt64, from: String, body: String, ts: Int64, clientMsgId: String) {
         self.conversationId = conversationId
         self.seq = seq
-        self.messageId = messageId
         self.from = from
         self.body = body
         self.ts = ts
@@ -228,9 +230,10 @@ extension ChorusEvent {
             case 6: event = .memberAdded(conversationId: try s(), userId: try s(), at: try r.readInt64())
             case 7: event = .memberRemoved(conversationId: try s(), userId: try s(), at: try r.readInt64())
             case 8, 14:
+                let conversationId = try s(), seq = try r.readVarint()
+                _ = try s()  // the messageId, kept in the record's format; always conversationId:seq
                 let m = MessageRecord(
-                    conversationId: try s(), seq: try r.readVarint(), messageId: try s(), from: try s(), body: try s(),
-                    ts: try r.readInt64(), clientMsgId: try s())
+                    conversationId: conversationId, seq: seq, from: try s(), body: try s(), ts: try r.readInt64(), clientMsgId: try s())
                 event = kind == 8 ? .messageAppended(m) : .messageHandedIn(m)
             case 9: event = .readUpTo(userId: try s(), conversationId: try s(), seq: try r.readVarint())
             case 10:

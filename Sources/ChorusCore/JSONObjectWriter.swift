@@ -23,6 +23,17 @@ public struct JSONObjectWriter: Sendable {
         Self.appendQuoted(value, to: &bytes)
     }
 
+    /// A string value made of `text`, `separator` and `number` in decimal (a message's
+    /// `conversationId:seq`), written without building the string first.
+    public mutating func string(_ name: String, _ text: String, _ separator: Unicode.Scalar, _ number: some BinaryInteger) {
+        key(name)
+        bytes.append(UInt8(ascii: "\""))
+        Self.appendEscaped(text, to: &bytes)
+        Self.appendEscaped(String(separator), to: &bytes)
+        bytes.append(contentsOf: String(number).utf8)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     public mutating func integer(_ name: String, _ value: some BinaryInteger) {
         key(name)
         bytes.append(contentsOf: String(value).utf8)
@@ -38,6 +49,12 @@ public struct JSONObjectWriter: Sendable {
 
     public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        appendEscaped(s, to: &out)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// `s` as the inside of a JSON string: escaped, without the quotes.
+    static func appendEscaped(_ s: String, to out: inout [UInt8]) {
         var s = s
         s.withUTF8 { utf8 in
             var plainFrom = 0
@@ -57,6 +74,5 @@ public struct JSONObjectWriter: Sendable {
             }
             out.append(contentsOf: utf8[plainFrom...])
         }
-        out.append(UInt8(ascii: "\""))
     }
 }

@@ -119,7 +119,7 @@ public actor ConversationActor {
                 }
             case .append(let seq):
                 let m = MessageRecord(
-                    conversationId: id, seq: seq, messageId: "\(id):\(seq)", from: r.from, body: r.body, ts: now,
+                    conversationId: id, seq: seq, from: r.from, body: r.body, ts: now,
                     clientMsgId: r.clientMsgId)
                 let recipients = s.core.members
                 let event = ChorusEvent.messageAppended(m)

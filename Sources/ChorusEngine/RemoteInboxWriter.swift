@@ -27,7 +27,7 @@ public final class RemoteInboxWriter: Sendable {
 
     /// How far a user's inbox goes in a conversation's messages (what a reconciliation asks).
     public func highest(user: String, conversation: String) -> UInt64 {
-        highest(like: RemoteInboxItem(userId: user, message: MessageRecord(conversationId: conversation, seq: 0, messageId: "", from: "", body: "", ts: 0, clientMsgId: ""), origin: 0))
+        highest(like: RemoteInboxItem(userId: user, message: MessageRecord(conversationId: conversation, seq: 0, from: "", body: "", ts: 0, clientMsgId: ""), origin: 0))
     }
 
     /// How far a user's inbox goes in entries of `item`'s kind (its seq is ignored).

@@ -11,7 +11,7 @@ import Testing
         .conversationCreated(conversationId: "c1", kind: .group, title: "Team", members: ["u1", "u2", "u3"], createdAt: 9),
         .memberAdded(conversationId: "c1", userId: "u4", at: 10),
         .memberRemoved(conversationId: "c1", userId: "u2", at: 11),
-        .messageAppended(MessageRecord(conversationId: "c1", seq: 300, messageId: "c1:300", from: "u1", body: "héllo 👋",
+        .messageAppended(MessageRecord(conversationId: "c1", seq: 300, from: "u1", body: "héllo 👋",
                                        ts: 12, clientMsgId: "0b8e7c1e-5e0f-4f5a-9d3c-1f2e3d4c5b6a")),
         .readUpTo(userId: "u3", conversationId: "c1", seq: 299),
         .inboxAppended(userId: "u2", inboxSeq: 17, conversationId: "c1", seq: 300, receiptFrom: nil, receiptKind: 0),
@@ -27,7 +27,7 @@ import Testing
         .conversationHandedIn(
             conversationId: "c1", kind: .direct, title: "", members: ["u1", "u2"], lastActivity: 12,
             reads: [ReadPosition(userId: "u1", seq: 300), ReadPosition(userId: "u2", seq: 7)]),
-        .messageHandedIn(MessageRecord(conversationId: "c1", seq: 7, messageId: "c1:7", from: "u2", body: "moved", ts: 5, clientMsgId: "x")),
+        .messageHandedIn(MessageRecord(conversationId: "c1", seq: 7, from: "u2", body: "moved", ts: 5, clientMsgId: "x")),
         .emailQueued(userId: "u1", periodStart: 1_795_000_000_000, messageId: "<reengage.u1.1795000000000@example.com>", to: "a@example.com", at: 9),
         .emailSent(messageId: "<m@x>", at: 10),
         .emailFailed(messageId: "<m@x>", at: 11, reason: "550 no such user"),

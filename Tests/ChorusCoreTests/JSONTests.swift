@@ -57,6 +57,17 @@ import Testing
         #expect(JSONObjectWriter().finished() == Array("{}".utf8))
     }
 
+    @Test func writesATextAndANumberAsTheStringTheyMake() {
+        for (text, number) in [("c_abcdefghijklm", UInt64(1042)), ("", 0), ("q\"\\\n", UInt64.max)] {
+            var joined = JSONObjectWriter(), parts = JSONObjectWriter()
+            joined.string("messageId", "\(text):\(number)")
+            parts.string("messageId", text, ":", number)
+            #expect(parts.finished() == joined.finished())
+        }
+        let m = MessageRecord(conversationId: "c_abcdefghijklm", seq: 7, from: "u", body: "", ts: 0, clientMsgId: "k")
+        #expect(m.messageId == "c_abcdefghijklm:7")
+    }
+
     @Test func everyStringRoundTripsThroughFoundationAndFlatJSON() throws {
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<2000 {

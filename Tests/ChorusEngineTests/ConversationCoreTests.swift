@@ -6,7 +6,7 @@ import Testing
     let limits = ChatLimits()
 
     func message(_ c: ConversationCore, seq: UInt64, from: String = "a", client: String) -> MessageRecord {
-        MessageRecord(conversationId: c.id, seq: seq, messageId: "\(c.id):\(seq)", from: from, body: "hi", ts: Int64(seq), clientMsgId: client)
+        MessageRecord(conversationId: c.id, seq: seq, from: from, body: "hi", ts: Int64(seq), clientMsgId: client)
     }
 
     @Test func seqStartsAtOneAndRisesByOne() {
@@ -94,7 +94,7 @@ import Testing
 
 @Suite struct DedupIndexTests {
     func message(_ c: ConversationCore, seq: UInt64, client: String) -> MessageRecord {
-        MessageRecord(conversationId: c.id, seq: seq, messageId: "\(c.id):\(seq)", from: "a", body: "b", ts: 0, clientMsgId: client)
+        MessageRecord(conversationId: c.id, seq: seq, from: "a", body: "b", ts: 0, clientMsgId: client)
     }
 
     @Test func indexBuiltAfterReplayFindsRecentIdsAndForgetsOldOnes() {

@@ -9,7 +9,7 @@ import Testing
 /// `RemoteInboxWriter` on an in-memory log, replayed into a fresh state.
 @Suite struct FanoutTests {
     static func message(_ seq: UInt64, in c: String = "c_one") -> MessageRecord {
-        MessageRecord(conversationId: c, seq: seq, messageId: "\(c):\(seq)", from: "u_a", body: "m\(seq)", ts: 1, clientMsgId: "k\(seq)")
+        MessageRecord(conversationId: c, seq: seq, from: "u_a", body: "m\(seq)", ts: 1, clientMsgId: "k\(seq)")
     }
 
     /// A transport that fails the first `failures` requests, then answers every item with 100 + its

@@ -41,16 +41,16 @@ import Testing
 
 @Suite struct ServerFrameTests {
     let record = MessageRecord(
-        conversationId: "k1", seq: 4, messageId: "m4", from: "u1", body: "say \"hi\"\n", ts: 1_700_000_000_000, clientMsgId: "c9")
+        conversationId: "k1", seq: 4, from: "u1", body: "say \"hi\"\n", ts: 1_700_000_000_000, clientMsgId: "c9")
 
     @Test func framesAreExactBytes() {
         func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
         #expect(text(ServerFrame.hello(userId: "u1", sessionId: "s1", inboxSeq: 0, heartbeatMs: 30000))
             == #"{"type":"hello","userId":"u1","sessionId":"s1","inboxSeq":0,"heartbeatMs":30000}"#)
         #expect(text(ServerFrame.ack(record, inboxSeq: 7))
-            == #"{"type":"ack","clientMsgId":"c9","conversationId":"k1","seq":4,"messageId":"m4","ts":1700000000000,"inboxSeq":7}"#)
+            == #"{"type":"ack","clientMsgId":"c9","conversationId":"k1","seq":4,"messageId":"k1:4","ts":1700000000000,"inboxSeq":7}"#)
         #expect(text(ServerFrame.message(record, inboxSeq: 8))
-            == #"{"type":"message","inboxSeq":8,"conversationId":"k1","seq":4,"messageId":"m4","from":"u1","body":"say \"hi\"\n","ts":1700000000000,"clientMsgId":"c9"}"#)
+            == #"{"type":"message","inboxSeq":8,"conversationId":"k1","seq":4,"messageId":"k1:4","from":"u1","body":"say \"hi\"\n","ts":1700000000000,"clientMsgId":"c9"}"#)
         #expect(text(ServerFrame.receipt(.receipt(conversationId: "k1", userId: "u2", kind: .read, seq: 4), inboxSeq: 9))
             == #"{"type":"receipt","inboxSeq":9,"conversationId":"k1","userId":"u2","kind":"read","seq":4}"#)
         #expect(text(ServerFrame.error(.rateLimited(retryAfterMs: 250), ref: "c9")).hasPrefix(#"{"type":"error","code":"rate_limited","message":"#))

@@ -31,7 +31,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let record = MessageRecord(
-        conversationId: "c_abcdefghijklm", seq: 1042, messageId: "c_abcdefghijklm:1042", from: "u_abcdefghijklm",
+        conversationId: "c_abcdefghijklm", seq: 1042, from: "u_abcdefghijklm",
         body: "see you at the station at \"half past six\", bring the tickets", ts: 1_795_000_000_000, clientMsgId: "k2v7-1042-88")
     Benchmark("JSON.writeMessageFrame", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
@@ -51,7 +51,7 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for (i, id) in ids.enumerated() {
             guard case .append(let seq) = core.decideSend(from: "u_a", clientMsgId: id, body: "hello", limits: limits) else { fatalError() }
-            core.apply(MessageRecord(conversationId: core.id, seq: seq, messageId: "", from: "u_a", body: "hello", ts: 0, clientMsgId: id), lsn: UInt64(i + 1))
+            core.apply(MessageRecord(conversationId: core.id, seq: seq, from: "u_a", body: "hello", ts: 0, clientMsgId: id), lsn: UInt64(i + 1))
         }
         benchmark.stopMeasurement()
     }
@@ -124,7 +124,7 @@ func chatLog(messages: Int, conversations: Int) -> (records: [(kind: UInt16, pay
         let c = (m &* 7919) % conversations
         seqs[c] += 1
         add(.messageAppended(MessageRecord(
-            conversationId: convs[c], seq: seqs[c], messageId: "\(convs[c]):\(seqs[c])", from: ids[2 * c + m % 2],
+            conversationId: convs[c], seq: seqs[c], from: ids[2 * c + m % 2],
             body: "message number \(m) with a few words in it", ts: Int64(m), clientMsgId: "k\(m)")))
     }
     return (out, users)
