@@ -23,13 +23,14 @@ public struct JSONObjectWriter: Sendable {
         Self.appendQuoted(value, to: &bytes)
     }
 
-    /// A string value made of `text`, `separator` and `number` in decimal (a message's
+    /// A string value made of `text`, an ASCII `separator` and `number` in decimal (a message's
     /// `conversationId:seq`), written without building the string first.
-    public mutating func string(_ name: String, _ text: String, _ separator: Unicode.Scalar, _ number: some BinaryInteger) {
+    public mutating func string(_ name: String, _ text: String, _ separator: UInt8, _ number: some BinaryInteger) {
+        precondition(separator >= 0x20 && separator < 0x7F && separator != UInt8(ascii: "\"") && separator != UInt8(ascii: "\\"))
         key(name)
         bytes.append(UInt8(ascii: "\""))
         Self.appendEscaped(text, to: &bytes)
-        Self.appendEscaped(String(separator), to: &bytes)
+        bytes.append(separator)
         bytes.append(contentsOf: String(number).utf8)
         bytes.append(UInt8(ascii: "\""))
     }

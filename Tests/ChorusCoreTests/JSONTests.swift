@@ -61,7 +61,7 @@ import Testing
         for (text, number) in [("c_abcdefghijklm", UInt64(1042)), ("", 0), ("q\"\\\n", UInt64.max)] {
             var joined = JSONObjectWriter(), parts = JSONObjectWriter()
             joined.string("messageId", "\(text):\(number)")
-            parts.string("messageId", text, ":", number)
+            parts.string("messageId", text, UInt8(ascii: ":"), number)
             #expect(parts.finished() == joined.finished())
         }
         let m = MessageRecord(conversationId: "c_abcdefghijklm", seq: 7, from: "u", body: "", ts: 0, clientMsgId: "k")

@@ -37,7 +37,7 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             var w = JSONObjectWriter(capacity: 256)
             w.string("type", "message"); w.integer("inboxSeq", UInt64(88)); w.string("conversationId", record.conversationId)
-            w.integer("seq", record.seq); w.string("messageId", record.messageId); w.string("from", record.from)
+            w.integer("seq", record.seq); w.string("messageId", record.conversationId, UInt8(ascii: ":"), record.seq); w.string("from", record.from)
             w.string("body", record.body); w.integer("ts", record.ts); w.string("clientMsgId", record.clientMsgId)
             blackHole(w.finished())
         }
