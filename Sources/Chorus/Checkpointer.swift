@@ -32,7 +32,9 @@ struct Checkpointer: Service {
         let stopping = Atomic<Bool>(false)
         var last = initialSnapshotLSN
         await withGracefulShutdownHandler {
-            while !stopping.load(ordering: .relaxed) {
+            // Cancelled (another service failed, so the group is cancelled, not shut down gracefully):
+            // stop too; the sleep below returns at once then, and this loop would spin forever.
+            while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                 // A periodic look at the log's size, not a wait for an event: cheap and bounded.
                 try? await Task.sleep(for: .seconds(1))
                 let durable = log.durableLSN

@@ -45,7 +45,14 @@ struct MeshLifecycle: Service {
     let logger: Logger
 
     func run() async throws {
-        let bound = try await node.start()
+        let bound: PeerAddress
+        do {
+            bound = try await node.start()
+        } catch {
+            // The node stops (the group is cancelled) and `chorus serve` exits non-zero.
+            logger.critical("mesh could not listen", metadata: ["address": "\(node.configuration.listen)", "error": "\(error)"])
+            throw error
+        }
         logger.info("mesh listening", metadata: ["address": "\(bound)", "peers": "\(node.configuration.peers.keys.sorted())"])
         try? await gracefulShutdown()
         await node.stop()

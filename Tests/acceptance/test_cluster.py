@@ -52,7 +52,11 @@ class Cluster(list):
     def __init__(self, datadir):
         super().__init__()
         self.ids = ["n1", "n2", "n3"]
-        self.mesh = dict(zip(self.ids, free_ports(3)))
+        # HTTP ports are reserved with the mesh ports: a node's own port-0 bind could take another
+        # node's mesh port before that node starts (it then exits: "mesh could not listen").
+        ports = free_ports(6)
+        self.mesh = dict(zip(self.ids, ports[:3]))
+        self.http = dict(zip(self.ids, ports[3:]))
         self.datadir = datadir
         for i in self.ids:
             self.append(self.start(i))
@@ -61,7 +65,8 @@ class Cluster(list):
 
     def start(self, i):
         peers = [a for p in self.ids if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
-        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", *peers)
+        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", *peers,
+                      http=f"127.0.0.1:{self.http[i]}")
 
     def restart(self, k):
         self[k] = self.start(self.ids[k])
@@ -472,6 +477,23 @@ def test_a_delivered_receipt_queued_for_a_down_node_survives_a_restart_of_the_cl
 
     want = [("delivered", member["id"], 3)]
     assert until_equal(sender_receipts, want) == want
+
+
+def test_a_mesh_port_in_use_stops_the_node_with_the_reason(datadir):
+    import subprocess
+    from conftest import chorus_binary
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        p = subprocess.run([chorus_binary(), "serve", "--http", "127.0.0.1:0", "--data", datadir + "/d",
+                            "--node-id", "n1", "--mesh", f"127.0.0.1:{port}", "--peer", f"n2@127.0.0.1:{free_ports(1)[0]}"],
+                           capture_output=True, timeout=30)
+    finally:
+        taken.close()
+    assert p.returncode == 1
+    assert "mesh could not listen" in p.stderr.decode() and f"127.0.0.1:{port}" in p.stderr.decode(), p.stderr.decode()
 
 
 @pytest.mark.parametrize("args, says", [
