@@ -25,7 +25,10 @@ class Nodes(dict):
     def __init__(self, datadir, ids, spare):
         super().__init__()
         self.datadir = datadir
-        self.mesh = dict(zip(ids + spare, free_ports(len(ids) + len(spare))))
+        # HTTP ports reserved with the mesh ports (see test_cluster.Cluster).
+        ports = free_ports(2 * (len(ids) + len(spare)))
+        self.mesh = dict(zip(ids + spare, ports[:len(ids) + len(spare)]))
+        self.http = dict(zip(ids + spare, ports[len(ids) + len(spare):]))
         self.initial = ids
         for i in ids:
             self[i] = self.start(i, ids)
@@ -34,7 +37,8 @@ class Nodes(dict):
 
     def start(self, i, members, *extra):
         peers = [a for p in members if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
-        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", "--admin-token", ADMIN, *peers, *extra)
+        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", "--admin-token", ADMIN, *peers, *extra,
+                      http=f"127.0.0.1:{self.http[i]}")
 
     def running(self):
         return [n for n in self.values() if n.proc.poll() is None]
@@ -330,7 +334,9 @@ def test_email_state_moves_with_its_users_no_second_email_and_unsubscribes_kept(
     ns = Nodes.__new__(Nodes)
     dict.__init__(ns)
     ns.datadir = datadir
-    ns.mesh = dict(zip(["n1", "n2", "n3", "n4"], free_ports(4)))
+    ports = free_ports(8)
+    ns.mesh = dict(zip(["n1", "n2", "n3", "n4"], ports[:4]))
+    ns.http = dict(zip(["n1", "n2", "n3", "n4"], ports[4:]))
     ns.initial = ["n1", "n2", "n3"]
     short = ("--inactivity-after", "2s")
     for i in ns.initial:

@@ -71,12 +71,13 @@ class Proxy:
 @pytest.fixture
 def proxied(datadir):
     ids = ["n1", "n2", "n3"]
-    mesh = dict(zip(ids, free_ports(3)))
+    ports = free_ports(6)  # HTTP ports reserved with the mesh ports (see test_cluster.Cluster)
+    mesh, http = dict(zip(ids, ports[:3])), dict(zip(ids, ports[3:]))
     proxies = {(i, j): Proxy(mesh[j]) for i in ids for j in ids if i != j}
     nodes = []
     for i in ids:
         peers = [a for j in ids if j != i for a in ("--peer", f"{j}@127.0.0.1:{proxies[(i, j)].port}")]
-        nodes.append(Server(f"{datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{mesh[i]}", *peers))
+        nodes.append(Server(f"{datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{mesh[i]}", *peers, http=f"127.0.0.1:{http[i]}"))
     for n in nodes:
         wait_ready(n)
     yield nodes, proxies
