@@ -21,6 +21,13 @@ def free_ports(n):
     return ports
 
 
+def node_ports(ids):
+    """Mesh and HTTP ports for `ids`, reserved together: a node left to bind HTTP on port 0 could
+    take another node's mesh port before that node starts (which then exits: "mesh could not listen")."""
+    ports = free_ports(2 * len(ids))
+    return dict(zip(ids, ports[:len(ids)])), dict(zip(ids, ports[len(ids):]))
+
+
 def until_equal(fetch, want, seconds=20):
     """Calls `fetch` (an async function) until it returns `want` or `seconds` pass; returns the
     last answer. For state other nodes reach by themselves (retries, reconnects): a WebSocket
@@ -52,11 +59,7 @@ class Cluster(list):
     def __init__(self, datadir):
         super().__init__()
         self.ids = ["n1", "n2", "n3"]
-        # HTTP ports are reserved with the mesh ports: a node's own port-0 bind could take another
-        # node's mesh port before that node starts (it then exits: "mesh could not listen").
-        ports = free_ports(6)
-        self.mesh = dict(zip(self.ids, ports[:3]))
-        self.http = dict(zip(self.ids, ports[3:]))
+        self.mesh, self.http = node_ports(self.ids)
         self.datadir = datadir
         for i in self.ids:
             self.append(self.start(i))

@@ -14,7 +14,7 @@ import websockets
 
 from conftest import Server
 from ring import Ring
-from test_cluster import frames_until, free_ports, send_until_acked, wait_ready
+from test_cluster import frames_until, node_ports, send_until_acked, wait_ready
 
 ADMIN = "admin-token-for-tests-0123456789"
 
@@ -25,10 +25,7 @@ class Nodes(dict):
     def __init__(self, datadir, ids, spare):
         super().__init__()
         self.datadir = datadir
-        # HTTP ports reserved with the mesh ports (see test_cluster.Cluster).
-        ports = free_ports(2 * (len(ids) + len(spare)))
-        self.mesh = dict(zip(ids + spare, ports[:len(ids) + len(spare)]))
-        self.http = dict(zip(ids + spare, ports[len(ids) + len(spare):]))
+        self.mesh, self.http = node_ports(ids + spare)
         self.initial = ids
         for i in ids:
             self[i] = self.start(i, ids)
@@ -334,9 +331,7 @@ def test_email_state_moves_with_its_users_no_second_email_and_unsubscribes_kept(
     ns = Nodes.__new__(Nodes)
     dict.__init__(ns)
     ns.datadir = datadir
-    ports = free_ports(8)
-    ns.mesh = dict(zip(["n1", "n2", "n3", "n4"], ports[:4]))
-    ns.http = dict(zip(["n1", "n2", "n3", "n4"], ports[4:]))
+    ns.mesh, ns.http = node_ports(["n1", "n2", "n3", "n4"])
     ns.initial = ["n1", "n2", "n3"]
     short = ("--inactivity-after", "2s")
     for i in ns.initial:

@@ -11,7 +11,7 @@ import websockets
 
 from conftest import Server
 from ring import Ring
-from test_cluster import free_ports, frames_until, until_equal, wait_ready
+from test_cluster import frames_until, node_ports, until_equal, wait_ready
 
 
 class Proxy:
@@ -71,8 +71,7 @@ class Proxy:
 @pytest.fixture
 def proxied(datadir):
     ids = ["n1", "n2", "n3"]
-    ports = free_ports(6)  # HTTP ports reserved with the mesh ports (see test_cluster.Cluster)
-    mesh, http = dict(zip(ids, ports[:3])), dict(zip(ids, ports[3:]))
+    mesh, http = node_ports(ids)
     proxies = {(i, j): Proxy(mesh[j]) for i in ids for j in ids if i != j}
     nodes = []
     for i in ids:
