@@ -33,9 +33,10 @@ extension WriteAheadLog {
     /// Appends that arrive during a write or fdatasync form the next group commit. Encoding is
     /// not a stage of its own: it costs microseconds per commit, and a thread hand-off per batch
     /// cost more than it saved at low rates (each hand-off is a futex wake and a context switch).
-    func writeLoop() {
+    /// `onLoop`: a `CommitDeferral` runs it on the event loop whose appends it holds.
+    func writeLoop(onLoop: Bool = false) {
         while var batch = takeBatch() {
-            persist(encode(batch))
+            persist(encode(batch), onLoop: onLoop)
             batch.removeAll(keepingCapacity: batch.capacity <= Self.spareCapacityLimit)
             encoder.spare = batch
         }

@@ -21,7 +21,7 @@ final class WriterContext: @unchecked Sendable {
 extension WriteAheadLog {
     /// Runs on writerQueue: writes one encoded group commit (rolling segments as needed), syncs as
     /// the mode says, publishes the new end of the log, then completes every waiter.
-    func persist(_ batch: EncodedBatch) {
+    func persist(_ batch: EncodedBatch, onLoop: Bool = false) {
         if let cause = state.withLock({ $0.failure }) {
             for w in batch.waiters { w.completion(.failure(.stopped(cause: cause))) }
             return
@@ -36,18 +36,19 @@ extension WriteAheadLog {
             }
             writer.stats = WALStats()
             writer.index.removeAll(keepingCapacity: true)
-            complete(batch.waiters)
+            complete(batch.waiters, onLoop: onLoop)
         } catch {
             stop(.wrap(error), failing: batch.waiters.map(\.completion))
         }
     }
 
-    /// Runs waiters' completions in LSN order: inline when the commit is small and no earlier
-    /// completions still wait on `completionQueue` (one thread hand-off less per message at low
-    /// rates), else on that queue, off the write path, so a big commit's wake-ups never delay the
-    /// next commit's pwrite.
-    private func complete(_ waiters: [(lsn: UInt64, completion: @Sendable (Result<UInt64, WALError>) -> Void)]) {
-        if waiters.count <= Self.inlineCompletionLimit && completionsQueued.load(ordering: .acquiring) == 0 {
+    /// Runs waiters' completions in LSN order: inline when no earlier completions still wait on
+    /// `completionQueue` and either the commit is small or it runs on the event loop that made its
+    /// appends (their acks are written on that loop: a hand-off would cost two thread wake-ups and
+    /// save nothing, since that loop's next commit waits for its next tick anyway); else on that
+    /// queue, off the writer thread, so a big commit's wake-ups never delay the next pwrite.
+    private func complete(_ waiters: [(lsn: UInt64, completion: @Sendable (Result<UInt64, WALError>) -> Void)], onLoop: Bool) {
+        if (onLoop || waiters.count <= Self.inlineCompletionLimit) && completionsQueued.load(ordering: .acquiring) == 0 {
             for w in waiters { w.completion(.success(w.lsn)) }
             return
         }

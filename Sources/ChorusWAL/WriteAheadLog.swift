@@ -200,7 +200,7 @@ public final class WriteAheadLog: Journal, Sendable {
             // This append holds the writer's turn (`writerScheduled`): the commit runs here at the end
             // of the loop tick (`CommitDeferral`), or on the writer thread.
             if case .never = options.syncMode, options.deferredCommits, let deferrer = CommitDeferral.current {
-                deferrer { self.writeLoop() }
+                deferrer { self.writeLoop(onLoop: true) }
             } else {
                 writerQueue.async { self.writeLoop() }
             }
