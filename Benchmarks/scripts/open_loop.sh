@@ -3,7 +3,8 @@
 # drives it with `chorus load` at RATE messages/s over 2,000 WebSockets, and prints the end-to-end
 # p50/p99, and per message the CPU time and the read/write system calls (`/proc/PID/io`) of the
 # server and of the generator, sampled over 6 s of the sending window.
-# Usage: [LOAD_OPTS="--event-loops 1"] Benchmarks/scripts/open_loop.sh .build/release/chorus RATE [extra serve options...]
+# JSON_OUT=FILE keeps the generator's whole report (with its 100 ms latency timeline).
+# Usage: [LOAD_OPTS="--event-loops 1"] [JSON_OUT=FILE] Benchmarks/scripts/open_loop.sh .build/release/chorus RATE [extra serve options...]
 set -euo pipefail
 BIN=$1; RATE=$2; shift 2
 . "$(dirname "$0")/fresh_server.sh"
@@ -13,6 +14,7 @@ LP=$!
 sleep 6; T0=$(awk '{print $14+$15}' /proc/$SP/stat); G0=$(awk '{print $14+$15}' /proc/$LP/stat); SC0=$(io_calls $SP); GC0=$(io_calls $LP)
 sleep 6; T1=$(awk '{print $14+$15}' /proc/$SP/stat); G1=$(awk '{print $14+$15}' /proc/$LP/stat); SC1=$(io_calls $SP); GC1=$(io_calls $LP)
 wait $LP
+[ -n "${JSON_OUT:-}" ] && cp "$DATA.json" "$JSON_OUT"
 TICKS=$(getconf CLK_TCK)
 python3 - "$DATA.json" "$RATE" "$T0" "$T1" "$TICKS" "$G0" "$G1" "$SC0" "$SC1" "$GC0" "$GC1" <<'PY'
 import json, sys

@@ -159,7 +159,9 @@ final class LoadConnection: @unchecked Sendable {
             guard ledger.noteDelivery(n) == .first else { return }
             stats.delivered += 1
             if plan.counts(intendedOffset: intended) {
-                LatencyHistograms.record(latency(now, intended), into: &stats.histograms.endToEnd)
+                let nanos = latency(now, intended)
+                LatencyHistograms.record(nanos, into: &stats.histograms.endToEnd)
+                stats.histograms.timeline.record(intendedOffset: intended, latencyNanos: nanos)
             }
         case .error:
             guard let r = ServerFrameScan.stringValue(ServerFrameScan.refKey, in: b), let n = messageNumber(b, r) else { return }

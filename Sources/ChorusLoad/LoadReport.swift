@@ -5,6 +5,8 @@ import Histogram
 public struct LatencyHistograms: Sendable {
     public var ack = LatencyHistograms.make()
     public var endToEnd = LatencyHistograms.make()
+    /// End-to-end latency by 100 ms window of intended send time: where in the run the tail sits.
+    public var timeline = LatencyTimeline()
 
     public init() {}
 
@@ -15,6 +17,7 @@ public struct LatencyHistograms: Sendable {
     public mutating func merge(_ other: LatencyHistograms) {
         ack.add(other.ack)
         endToEnd.add(other.endToEnd)
+        timeline.merge(other.timeline)
     }
 
     /// Records a latency in nanoseconds (clamped to the trackable range).
@@ -81,6 +84,7 @@ public struct LoadReport: Sendable {
             "ackedPerSecond": ackSpanSeconds > 0 ? (Double(acked) / ackSpanSeconds).rounded() : 0,
             "ackLatencyMs": Self.summary(histograms.ack), "endToEndLatencyMs": Self.summary(histograms.endToEnd),
         ]
+        if !histograms.timeline.windows.isEmpty { out["endToEndTimeline"] = histograms.timeline.jsonObject }
         if mode == "open" { out["targetRate"] = targetRate } else { out["window"] = window }
         if let serverPid { out["serverPid"] = serverPid }
         if let serverRssBeforeBytes { out["serverRssBeforeBytes"] = serverRssBeforeBytes }
