@@ -195,7 +195,7 @@ final class MembershipManager: Sendable {
         // conversation on its own node.
         let move = MembershipMove(before: previous.ring, after: next.ring, selfId: selfId)
         let arriving: @Sendable (String) -> Bool = { move.arrives(point: KeyPoint.of(id: $0)) }
-        let withArrivals = conversations.localActors(where: { _ in true }).filter { $0.snapshot.members.contains(where: arriving) }.map(\.id)
+        let withArrivals = conversations.localCores(where: { _ in true }).filter { $0.members.contains(where: arriving) }.map(\.id)
         await conversations.fillArrivingInboxes(of: withArrivals, arriving: arriving, writer: writer)
         var peers = next.members
         peers[selfId] = nil

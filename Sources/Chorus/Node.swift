@@ -233,6 +233,7 @@ struct Node {
             webClient: web)
         cluster?.attach(router: router)
         metrics.sessions.withLock { $0 = { sessionRegistry.openSessions } }
+        metrics.conversations.withLock { $0 = { (conversations.count, conversations.liveCount) } }
         let gateway = GatewayServer(configuration: gatewayConfig, router: router, sessions: sessions, group: group, logger: logger) { address in
             let http = "\(address.ipAddress ?? settings.host):\(address.port ?? settings.port)"
             listeningAddress.withLock { $0 = http }

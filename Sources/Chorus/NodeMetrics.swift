@@ -7,6 +7,10 @@ final class NodeMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     let connections = Mutex<@Sendable () -> Int>({ 0 })
     let sessions = Mutex<@Sendable () -> Int>({ 0 })
+    /// Conversations held here, and those with an actor now (the rest are idle: state only).
+    let conversations = Mutex<@Sendable () -> (all: Int, live: Int)>({ (0, 0) })
+    private let conversationsHeld: Gauge
+    private let conversationsLive: Gauge
     /// Fan-out to other nodes' inboxes: entries waiting, entries dropped at the bound (a cluster).
     let fanout = Mutex<(@Sendable () -> (queued: Int, dropped: Int))?>(nil)
     private let fanoutQueued: Gauge
@@ -34,6 +38,9 @@ final class NodeMetrics: Sendable {
         self.registry = registry
         openConnections = registry.makeGauge(name: "chorus_connections_open", help: "Open client connections (HTTP and WebSocket).")
         openSessions = registry.makeGauge(name: "chorus_sessions_open", help: "Open WebSocket sessions.")
+        conversationsHeld = registry.makeGauge(name: "chorus_conversations", help: "Conversations this node owns.")
+        conversationsLive = registry.makeGauge(
+            name: "chorus_conversations_live", help: "Conversations with an actor in memory (the others are idle: state only).")
         fanoutQueued = registry.makeGauge(name: "chorus_fanout_queued", help: "Inbox entries waiting to reach other nodes.")
         fanoutDropped = registry.makeGauge(
             name: "chorus_fanout_dropped", help: "Inbox entries dropped at the fan-out bound since start (reconciliation puts them back).")
@@ -64,6 +71,9 @@ final class NodeMetrics: Sendable {
         }
         openConnections.set(to: Double(connections.withLock { $0 }()))
         openSessions.set(to: Double(sessions.withLock { $0 }()))
+        let held = conversations.withLock { $0 }()
+        conversationsHeld.set(to: Double(held.all))
+        conversationsLive.set(to: Double(held.live))
         if let f = fanout.withLock({ $0 })?() {
             fanoutQueued.set(to: Double(f.queued))
             fanoutDropped.set(to: Double(f.dropped))

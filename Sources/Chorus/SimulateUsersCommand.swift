@@ -10,7 +10,8 @@ import Synchronization
 /// `chorus simulate-users`: the engine's memory per connected user, without sockets. Builds N users
 /// as replay leaves them (account, password hash, a live token, last login), gives each an inbox with
 /// one listening session and presence, pairs them in direct conversations through the real engine and
-/// the real log (fsync off), delivers two messages per pair live, then reports resident memory per user.
+/// the real log (fsync off), delivers two messages per pair live, then reports resident memory per user,
+/// and again once every conversation has gone idle (caches and actors released).
 struct SimulateUsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate-users", abstract: "Measure engine memory per simulated connected user.", shouldDisplay: false)
@@ -90,6 +91,10 @@ struct SimulateUsersCommand: AsyncParsableCommand {
         // each snapshot, Checkpointer): 64 lanes on two threads leave a varying amount behind.
         Checkpointer.trimMalloc()
         let held = residentSetBytes(pid: pid) ?? 0
+        // Then an hour of silence: every conversation drops its caches and its actor (CacheSweeper).
+        let sweep = await conversations.trimIdle(now: clock.nowMs() + 3_600_000, idleMs: 600_000)
+        Checkpointer.trimMalloc()
+        let idle = residentSetBytes(pid: pid) ?? 0
         let delivered = sessions.reduce(0) { $0 + $1.delivered }
         try log.close()
         let report: [String: Any] = [
@@ -97,6 +102,8 @@ struct SimulateUsersCommand: AsyncParsableCommand {
             "onlineUsers": ids.prefix(3).allSatisfy { presence.status($0, now: now).online } ? users : -1,
             "rssBeforeBytes": base, "rssAfterBytes": after, "bytesPerUser": (after - base) / users,
             "rssAfterTrimBytes": held, "bytesPerUserAfterTrim": (held - base) / users,
+            "idleSweep": ["trimmed": sweep.trimmed, "released": sweep.released, "liveAfter": conversations.liveCount],
+            "rssIdleBytes": idle, "bytesPerUserIdle": (idle - base) / users,
             "bytesPerUserByPart": [
                 "accountsAndTokens": (afterAccounts - base) / users, "inboxSessionPresence": (afterSessions - afterAccounts) / users,
                 "conversationsAndMessages": (after - afterSessions) / users,

@@ -76,14 +76,22 @@ public actor ConversationActor {
 
     /// Drops the caches of a conversation idle since `now - idleMs` (recent messages, dedup index)
     /// unless work is in flight; they are rebuilt from the log and the hashes when needed. Returns
-    /// whether it is now cold.
-    public func trimIfIdle(now: Int64, idleMs: Int64) -> Bool {
+    /// nil if it is busy, else whether anything was dropped.
+    public func trimIfIdle(now: Int64, idleMs: Int64) -> Bool? {
         shared.withLock { s in
-            guard s.waiters.isEmpty, !s.core.hasSendsInFlight, now - s.core.lastActivity >= idleMs else { return false }
+            guard Self.isQuiet(s, now: now, idleMs: idleMs) else { return nil }
+            let had = s.recent.count > 0 || s.core.hasDedupIndex
             s.recent = RecentMessages(capacity: s.recent.capacity)
             s.core.dropDedupIndex()
-            return true
+            return had
         }
+    }
+
+    /// No send in flight or waiting, and no activity since `now - idleMs`.
+    nonisolated func isQuiet(now: Int64, idleMs: Int64) -> Bool { shared.withLock { Self.isQuiet($0, now: now, idleMs: idleMs) } }
+
+    private static func isQuiet(_ s: borrowing Shared, now: Int64, idleMs: Int64) -> Bool {
+        s.waiters.isEmpty && !s.core.hasSendsInFlight && now - s.core.lastActivity >= idleMs
     }
 
     public func isMember(_ userId: String) -> Bool { shared.withLock { $0.core.isMember(userId) } }

@@ -3,11 +3,15 @@ import ChorusCore
 import Synchronization
 
 /// All conversations of the node: creation (logged), lookup, each user's list. One actor per
-/// conversation does the rest.
+/// conversation in use does the rest; an idle one is only its state (`ConversationSlot`) until the
+/// next lookup rebuilds its actor (Conversations+Idle.swift).
 public actor Conversations {
     /// Read from any thread without a hop (a send looks its conversation up on the event loop, so
-    /// that sends keep their order); written only by this actor.
-    private nonisolated let actors = Mutex<[String: ConversationActor]>([:])
+    /// that sends keep their order). Written by this actor, by lookups (a cold slot becomes live)
+    /// and by the idle sweep (a live one no one holds becomes cold).
+    nonisolated let actors = Mutex<[String: ConversationSlot]>([:])
+    /// How many slots are live (changed under `actors`' lock).
+    nonisolated let live = Atomic<Int>(0)
     private var directPairs: [PairKey: String]
     /// Each user's conversations (small arrays: a one-element Set costs three times as much).
     private var userConversations: [String: [String]]
@@ -20,7 +24,7 @@ public actor Conversations {
     private let inboxes: InboxDirectory
     private let clock: any WallClock
     private let limits: ChatLimits
-    private let context: ConversationContext
+    let context: ConversationContext
     /// Which node owns which user and conversation (a cluster; one node owns everything).
     private let placement: PlacementCell
 
@@ -43,10 +47,9 @@ public actor Conversations {
         self.limits = limits
         let context = ConversationContext(journal: journal, inboxes: inboxes, clock: clock, limits: limits, placement: placement, fanout: fanout)
         self.context = context
-        var made: [String: ConversationActor] = [:]
-        for (id, core) in state.conversations {
-            made[id] = ConversationActor(core: core, context: context)
-        }
+        // Cold until used: after a restart memory follows activity, not the number of conversations.
+        var made: [String: ConversationSlot] = [:]
+        for (id, core) in state.conversations { made[id] = .cold(ColdConversation(core)) }
         actors.withLock { $0 = made }
     }
 
@@ -72,8 +75,8 @@ public actor Conversations {
     public nonisolated func reconcile(with node: String) async {
         guard let peers, let fanout = context.fanout else { return }
         let members = actors.withLock { a in
-            a.values.flatMap { actor -> [RemoteMember] in
-                let core = actor.snapshot
+            a.values.flatMap { slot -> [RemoteMember] in
+                let core = slot.core
                 guard core.lastSeq > 0 else { return [] }
                 return core.members.filter { placement.owner(ofUser: $0) == node && !placement.isLocal(user: $0) }
                     .map { RemoteMember(userId: $0, conversationId: core.id, lastSeq: core.lastSeq) }
@@ -109,8 +112,8 @@ public actor Conversations {
     /// matter). Best effort: unreachable again, it runs at the next reconnection.
     private nonisolated func reconcileReceipts(with node: String, peers: EnginePeers, fanout: InboxFanout) async {
         let receipts = actors.withLock { a in
-            a.values.flatMap { actor -> [RemoteInboxItem] in
-                let core = actor.snapshot
+            a.values.flatMap { slot -> [RemoteInboxItem] in
+                let core = slot.core
                 let reads = core.readSeq
                 guard !reads.isEmpty else { return [] }
                 return core.members.filter { placement.owner(ofUser: $0) == node && !placement.isLocal(user: $0) }.flatMap { m in
@@ -158,35 +161,13 @@ public actor Conversations {
         return out
     }
 
-    public nonisolated func conversation(_ id: String) throws(ChatError) -> ConversationActor {
-        guard let c = actors.withLock({ $0[id] }) else { throw .unknownConversation }
-        warm.withLock { _ = $0.insert(id) }
-        return c
-    }
-
-    /// Conversations looked up since they were last found idle: the only ones a sweep visits.
-    private nonisolated let warm = Mutex<Set<String>>([])
-
-    /// Drops the caches of every warm conversation idle for `idleMs` (see `ConversationActor.trimIfIdle`);
-    /// returns how many went cold. Run it periodically (the node does, every minute).
-    public nonisolated func trimIdle(now: Int64, idleMs: Int64) async -> Int {
-        let candidates = warm.withLock { $0 }
-        var cold = 0
-        for id in candidates {
-            guard let actor = actors.withLock({ $0[id] }) else { continue }
-            if await actor.trimIfIdle(now: now, idleMs: idleMs) {
-                // A lookup racing with this one re-inserts it; the next sweep looks again.
-                warm.withLock { _ = $0.remove(id) }
-                cold += 1
-            }
-        }
-        return cold
-    }
+    /// Conversations looked up since they were last released: the only ones a sweep visits.
+    nonisolated let warm = Mutex<Set<String>>([])
 
     /// The conversations `userId` belongs to.
-    public func list(for userId: String) -> [ConversationActor] {
+    public func list(for userId: String) -> [ConversationCore] {
         let ids = userConversations[userId] ?? []
-        return actors.withLock { a in ids.compactMap { a[$0] } }
+        return actors.withLock { a in ids.compactMap { a[$0]?.core } }
     }
 
     /// Creates a conversation (PROTOCOL.md `POST /v1/conversations`). Returns it and whether it is new:
@@ -214,7 +195,7 @@ public actor Conversations {
         if let title, title.utf8.count > limits.titleBytes { throw .badRequest("title: at most \(limits.titleBytes) bytes") }
         if others.count == 1 {
             let key = EngineState.pairKey(creator, others[0])
-            if let id = directPairs[key], let actor = try? conversation(id) { return (actor.snapshot, false) }
+            if let id = directPairs[key], let core = try? core(id) { return (core, false) }
             if let pending = creatingDirect[key] {
                 do { return (try await pending.value, false) } catch { throw .unavailable("\(error)") }
             }
@@ -243,7 +224,7 @@ public actor Conversations {
         var draws = 1
         // A group's point is drawn again while a membership change freezes it (a direct pair's
         // cannot move: refused, the client retries).
-        while (try? conversation(id)) != nil || (kind == .group && placement.isFrozen(point: KeyPoint.of(id: id)) && draws < 64) {
+        while actors.withLock({ $0[id] != nil }) || (kind == .group && placement.isFrozen(point: KeyPoint.of(id: id)) && draws < 64) {
             id = mint()
             draws += 1
         }
@@ -258,8 +239,9 @@ public actor Conversations {
             throw ChatError.unavailable("the log refused the conversation: \(error)")
         }
         let core = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: now)
-        let actor = ConversationActor(core: core, context: context)
-        actors.withLock { $0[id] = actor }
+        actors.withLock { $0[id] = .live(ConversationActor(core: core, context: context)) }
+        live.add(1, ordering: .relaxed)
+        warm.withLock { _ = $0.insert(id) }
         for m in members { join(m, id) }
         return core
     }
@@ -354,9 +336,15 @@ public actor Conversations {
         }
     }
 
-    /// The conversation actors whose ids `include` selects (a hand-over).
+    /// The conversations whose ids `include` selects, as actors (a hand-over; cold ones are rebuilt).
     public nonisolated func localActors(where include: (String) -> Bool) -> [ConversationActor] {
-        actors.withLock { a in a.values.filter { include($0.id) } }
+        let ids = actors.withLock { a in a.keys.filter(include) }
+        return ids.compactMap { try? conversation($0) }
+    }
+
+    /// The state of the conversations whose ids `include` selects, without waking cold ones.
+    public nonisolated func localCores(where include: (String) -> Bool) -> [ConversationCore] {
+        actors.withLock { a in a.compactMap { include($0.key) ? $0.value.core : nil } }
     }
 
     /// Makes handed-over conversations (and users' delivered receipts) live here, replacing older copies.
@@ -364,8 +352,9 @@ public actor Conversations {
         deliveredSent.adopt(delivered)
         for core in cores {
             let old = actors.withLock { a in
-                defer { a[core.id] = ConversationActor(core: core, context: context) }
-                return a[core.id]?.snapshot
+                defer { a[core.id] = .cold(ColdConversation(core)) }
+                if a[core.id]?.isLive == true { live.subtract(1, ordering: .relaxed) }
+                return a[core.id]?.core
             }
             if let old { for m in old.members { drop(m, core.id) } }
             if core.kind == .direct, core.members.count == 2 { directPairs[EngineState.pairKey(core.members[0], core.members[1])] = core.id }
@@ -379,8 +368,7 @@ public actor Conversations {
     /// owner's queues; no one else reconciles a member with a conversation on its own node.)
     public func fillArrivingInboxes(of conversations: [String], arriving: @Sendable (String) -> Bool, writer: RemoteInboxWriter) async {
         for id in conversations {
-            guard let actor = try? conversation(id) else { continue }
-            let core = actor.snapshot
+            guard let core = try? core(id) else { continue }
             var items: [RemoteInboxItem] = []
             for member in core.members where arriving(member) {
                 let high = writer.highest(user: member, conversation: id)
@@ -405,7 +393,11 @@ public actor Conversations {
         deliveredSent.forget(where: gone)
         let gone = actors.withLock { a in
             let ids = a.keys.filter(moved)
-            return ids.compactMap { a.removeValue(forKey: $0)?.snapshot }
+            return ids.compactMap { id -> ConversationCore? in
+                guard let slot = a.removeValue(forKey: id) else { return nil }
+                if slot.isLive { live.subtract(1, ordering: .relaxed) }
+                return slot.core
+            }
         }
         for core in gone {
             for m in core.members { drop(m, core.id) }

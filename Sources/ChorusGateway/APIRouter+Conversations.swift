@@ -14,14 +14,13 @@ extension APIRouter {
                 by: user.userId, members: try body.stringArray("members"), title: try body.optionalString("title"))
             return .json(created ? 201 : 200, await json(core, for: user.userId))
         case ("GET", 2):
-            var list: [ConversationCore] = []
-            for actor in await conversations.list(for: user.userId) { list.append(actor.snapshot) }
+            var list = await conversations.list(for: user.userId)
             list.sort { ($0.lastActivity, $0.id) > ($1.lastActivity, $1.id) }
             var out: [[String: Any]] = []
             for core in list { out.append(await json(core, for: user.userId)) }
             return .json(200, ["conversations": out])
         case ("GET", 3):
-            let core = try conversations.conversation(parts[2]).snapshot
+            let core = try conversations.core(parts[2])
             guard core.isMember(user.userId) else { throw .notMember }
             return .json(200, await json(core, for: user.userId))
         case ("POST", 4) where parts[3] == "members":

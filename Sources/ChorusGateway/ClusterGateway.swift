@@ -259,7 +259,7 @@ public final class ClusterGateway: Sendable {
             }
         }
         let core: ConversationCore
-        do { core = try services.conversations.conversation(conversationId).snapshot } catch { return error }
+        do { core = try services.conversations.core(conversationId) } catch { return error }
         guard core.isMember(userId) else { return .notMember }
         let frame = ServerFrame.typing(conversationId: conversationId, userId: userId)
         var remote: [String: [String]] = [:]

@@ -43,6 +43,15 @@ public final class InMemoryJournal: Journal, Sendable {
 
     private let completions = DispatchQueue(label: "chorus.testkit.journal")
 
+    /// Holds completions back (appends still get their LSNs), as a log waiting for its fsync does.
+    public func hold() { completions.suspend() }
+
+    /// Lets held completions run, and returns once every completion queued so far has run.
+    public func release() {
+        completions.resume()
+        completions.sync {}
+    }
+
     public func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord] {
         state.withLock { s in
             guard lsn >= 1, lsn <= UInt64(s.records.count) else { return [] }

@@ -28,30 +28,3 @@ import Testing
         #expect((0..<count).map { got[$0] } == (1...count).map { UInt64($0) })
     }
 }
-
-/// Memory follows activity: an idle conversation's caches go, and everything still works from the
-/// log and the hashes.
-@Suite struct IdleTrimTests {
-    @Test func idleConversationsDropTheirCachesAndStillAnswer() async throws {
-        let s = EngineReplayTests.Setup()
-        let a = try await s.user("ann"), b = try await s.user("bea")
-        let (direct, _) = try await s.conversations.create(by: a, members: [b], title: nil)
-        let actor = try s.conversations.conversation(direct.id)
-        for i in 1...100 { _ = try await actor.send(from: a, clientMsgId: "m\(i)", body: "hello \(i)") }
-        _ = try await actor.send(from: a, clientMsgId: "m5", body: "again")  // builds the dedup index
-        #expect(await actor.cachedMessages == 100)
-        #expect(actor.snapshot.hasDedupIndex)
-
-        #expect(await s.conversations.trimIdle(now: s.clock.nowMs(), idleMs: 60_000) == 0, "active: kept")
-        s.clock.advance(ms: 60_000)
-        #expect(await s.conversations.trimIdle(now: s.clock.nowMs(), idleMs: 60_000) == 1)
-        #expect(await actor.cachedMessages == 0)
-        #expect(!actor.snapshot.hasDedupIndex)
-        #expect(await s.conversations.trimIdle(now: s.clock.nowMs(), idleMs: 60_000) == 0, "cold ones are not visited again")
-
-        let page = try await actor.history(for: b, before: nil, after: 95, limit: 10)
-        #expect(page.messages.map(\.body) == (96...100).map { "hello \($0)" }, "read back from the log")
-        let repeatSend = try await actor.send(from: a, clientMsgId: "m7", body: "x")
-        #expect(!repeatSend.created && repeatSend.message.seq == 7 && repeatSend.message.body == "hello 7")
-    }
-}

@@ -144,7 +144,8 @@ import Testing
         let metrics = try server.request("GET", "/metrics")
         #expect(metrics.status == 200 && metrics.headers["content-type"]?.hasPrefix("text/plain") == true)
         for series in ["chorus_connections_open", "chorus_wal_fsync_seconds_bucket", "chorus_wal_commits_total", "chorus_wal_healthy 1",
-                       "chorus_messages_accepted_total 1", "chorus_wal_size_bytes", "chorus_sessions_open 0"] {
+                       "chorus_messages_accepted_total 1", "chorus_wal_size_bytes", "chorus_sessions_open 0",
+                       "chorus_conversations 1", "chorus_conversations_live 1"] {
             #expect(metrics.text.contains(series), "\(series)")
         }
     }
