@@ -89,6 +89,7 @@ final class LoadConnection: @unchecked Sendable {
     /// Open loop: sends the message intended at `offset` (a no-op once stopped or closed).
     func sendScheduled(intendedOffset offset: UInt64) {
         guard !stopping else { return }
+        stats.histograms.timeline.recordSend(intendedOffset: offset, lagNanos: latency(Self.now(), offset))
         send(intendedOffset: offset)
         channel.flush()
     }
