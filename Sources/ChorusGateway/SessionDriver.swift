@@ -146,8 +146,7 @@ final class SessionDriver: HeartbeatWatched {
         case .typing(let conversationId):
             Task {
                 do {
-                    let conversation = try services.conversations.conversation(conversationId)
-                    let core = conversation.snapshot
+                    let core = try services.conversations.core(conversationId)
                     guard core.isMember(userId) else { throw ChatError.notMember }
                     let frame = ServerFrame.typing(conversationId: conversationId, userId: userId)
                     for member in core.members where member != userId {
