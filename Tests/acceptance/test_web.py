@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -90,7 +90,16 @@ class Page:
         return [e.text for e in self.d.find_elements(By.CSS_SELECTOR, "#messages .msg .body")]
 
     def until_bodies(self, expected):
-        self.until(lambda: self.bodies() == expected, f"{self.name}: messages {self.bodies()} != {expected}")
+        # The failure message reads the page only on failure: read eagerly, a re-render at that
+        # moment made the element stale before the wait had begun.
+        try:
+            self.until(lambda: self.bodies() == expected, f"{self.name}: messages != {expected}")
+        except TimeoutException:
+            try:
+                shown = self.bodies()
+            except StaleElementReferenceException:
+                shown = "(re-rendering)"
+            raise AssertionError(f"{self.name}: messages {shown} != {expected}")
 
     def status_of(self, body):
         for m in self.d.find_elements(By.CSS_SELECTOR, "#messages .msg.mine"):
