@@ -31,6 +31,8 @@ public struct IdleSweep: Sendable, Equatable {
     public var released = 0
 }
 
+// Lock order: the map's (`actors`), then an actor's (`ConversationSlot.core`, `isQuiet`); nothing
+// that holds an actor's lock takes the map's (replies given under it only write frames).
 extension Conversations {
     /// The conversation's actor, rebuilt from its state if it was idle. Any thread, no hop.
     public nonisolated func conversation(_ id: String) throws(ChatError) -> ConversationActor {

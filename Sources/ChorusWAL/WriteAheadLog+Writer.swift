@@ -43,10 +43,10 @@ extension WriteAheadLog {
     }
 
     /// Runs waiters' completions in LSN order: inline when no earlier completions still wait on
-    /// `completionQueue` and either the commit is small or it runs on the event loop that made its
-    /// appends (their acks are written on that loop: a hand-off would cost two thread wake-ups and
-    /// save nothing, since that loop's next commit waits for its next tick anyway); else on that
-    /// queue, off the writer thread, so a big commit's wake-ups never delay the next pwrite.
+    /// `completionQueue` and either the commit is small or it runs on an event loop (`CommitDeferral`:
+    /// its appends' acks are mostly written on that loop, so a hand-off would cost two thread
+    /// wake-ups and save nothing, as that loop's next commit waits for its next tick anyway); else
+    /// on that queue, off the writer thread, so a big commit's wake-ups never delay the next pwrite.
     private func complete(_ waiters: [(lsn: UInt64, completion: @Sendable (Result<UInt64, WALError>) -> Void)], onLoop: Bool) {
         if (onLoop || waiters.count <= Self.inlineCompletionLimit) && completionsQueued.load(ordering: .acquiring) == 0 {
             for w in waiters { w.completion(.success(w.lsn)) }
