@@ -4,7 +4,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOWebSocket
 import ServiceLifecycle
 import Synchronization
 
@@ -91,31 +90,28 @@ public final class GatewayServer: Service, Sendable {
 
     /// Upgrades `GET /v1/ws` with a valid token (header or `?token=`); anything else stays HTTP and the
     /// router answers it (401 without a valid token).
-    static func webSocketUpgrader(config: GatewayConfiguration, sessions: SessionServices, cluster: ClusterGateway?) -> NIOWebSocketServerUpgrader {
+    static func webSocketUpgrader(config: GatewayConfiguration, sessions: SessionServices, cluster: ClusterGateway?) -> WebSocketUpgrader {
         @Sendable func authenticate(_ token: String) async throws(ChatError) -> UserRecord {
             if let cluster { return try await cluster.authenticate(token: token) }
             return try await sessions.accounts.authenticate(token: token)
         }
-        return NIOWebSocketServerUpgrader(
-            maxFrameSize: config.maxFrameBytes, automaticErrorHandling: true,
+        return WebSocketUpgrader(
             shouldUpgrade: { channel, head in
                 guard let token = webSocketToken(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
                 return channel.eventLoop.makeFutureWithTask { (try? await authenticate(token)) == nil ? nil : HTTPHeaders() }
             },
-            upgradePipelineHandler: { channel, head in
+            upgradePipeline: { channel, head in
                 let token = webSocketToken(head) ?? ""
                 return channel.eventLoop.makeFutureWithTask { try await authenticate(token) }
-                    .flatMap { user in
-                        let aggregator = NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: config.maxFrameBytes)
+                    .flatMapThrowing { user in
+                        let codec = WebSocketCodecHandler(maxMessageBytes: config.maxFrameBytes)
                         // A user owned by another node: its session runs there, this node relays.
                         if let cluster, !cluster.placement.isLocal(user: user.userId) {
                             let relay = cluster.proxies.makeHandler(owner: cluster.placement.owner(ofUser: user.userId), token: token)
-                            return channel.pipeline.addHandlers([aggregator, relay])
+                            return try channel.pipeline.syncOperations.addHandlers([codec, relay])
                         }
-                        return channel.pipeline.addHandlers([
-                            aggregator, WebSocketSessionHandler(services: sessions, user: user, tokenHash: Accounts.hash(token: token)),
-                        ])
+                        let session = WebSocketSessionHandler(services: sessions, user: user, tokenHash: Accounts.hash(token: token))
+                        try channel.pipeline.syncOperations.addHandlers([codec, session])
                     }
             })
     }

@@ -1,6 +1,5 @@
 import ChorusCore
 import NIOCore
-import NIOWebSocket
 import Synchronization
 
 /// WebSocket connections on this node whose user is owned by another node: the session runs there;
@@ -50,8 +49,8 @@ final class ProxySessions: Sendable {
 /// `sessionFrame`, the owner's frames come back through `write`. Pings, close frames, oversize
 /// and silence are handled here, where the socket is.
 final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ServerWire.Message
+    typealias OutboundOut = ByteBuffer
 
     let owner: String
     let proxy: UInt64
@@ -103,27 +102,26 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
         lastSeen = .now()
-        switch frame.opcode {
-        case .connectionClose:
+        switch unwrapInboundIn(data) {
+        case .close(let code):
             // The owner's session ends; this side echoes the client's code (as a local session does).
-            let payload = frame.unmaskedData
-            let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self) ?? 1000
-            closeLocally(code: CloseCode.echoing(code), reason: "", tellOwner: true)
-        case .ping:
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            closeLocally(code: CloseCode.echoing(code ?? 1000), reason: "", tellOwner: true)
+        case .ping(let payload):
+            context.writeAndFlush(wrapOutboundOut(ServerWire.frame(opcode: ServerWire.pong, payload: payload, allocator: context.channel.allocator)), promise: nil)
         case .pong:
             break
-        default:
-            let text = frame.opcode == .text
-            sessions.transport.send(PeerWire.sessionFrame(proxy: proxy, text: text, text ? Array(frame.unmaskedData.readableBytesView) : []), to: owner)
+        case .text(let bytes):
+            sessions.transport.send(PeerWire.sessionFrame(proxy: proxy, text: true, bytes), to: owner)
+        case .binary:
+            sessions.transport.send(PeerWire.sessionFrame(proxy: proxy, text: false, []), to: owner)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOWebSocketFrameAggregator.Error {
-            closeLocally(code: CloseCode.tooBig, reason: "message over the frame limit", tellOwner: true)
+        // The codec refused the stream (1002) or a message over the limit (1009).
+        if let failure = error as? ServerWire.Failure {
+            closeLocally(code: failure.closeCode, reason: failure.reason, tellOwner: true)
         } else {
             context.close(promise: nil)
         }
@@ -139,7 +137,7 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
             return closeLocally(code: CloseCode.outboundOverflow, reason: "client too slow; reconnect and sync", tellOwner: true)
         }
         for f in frames {
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(bytes: f))), promise: nil)
+            context.write(wrapOutboundOut(ServerWire.frame(opcode: ServerWire.text, payload: f, allocator: context.channel.allocator)), promise: nil)
         }
         context.flush()
     }
@@ -150,11 +148,8 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
         guard let context, !closing else { return }
         closing = true
         end(tellOwner: tellOwner, code: code)
-        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        data.writeInteger(code)
-        data.writeString(reason)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(ServerWire.closeFrame(code: code, reason: reason, allocator: channel.allocator))).whenComplete { _ in
             channel.close(promise: nil)
         }
         channel.eventLoop.scheduleTask(in: WebSocketSession.closeGrace) { channel.close(promise: nil) }

@@ -1,6 +1,5 @@
 import ChorusCore
 import NIOCore
-import NIOWebSocket
 
 /// Where a session's server frames go: its own socket, or a peer node that holds the client's
 /// socket (the session then runs here, on the user's owner, and its frames travel over the mesh).
@@ -26,7 +25,7 @@ enum SessionOutlet: Sendable {
     func writeText(_ bytes: [UInt8], promise: EventLoopPromise<Void>?) {
         switch self {
         case .channel(let c):
-            c.write(WebSocketFrame(fin: true, opcode: .text, data: c.allocator.buffer(bytes: bytes)), promise: promise)
+            c.write(ServerWire.frame(opcode: ServerWire.text, payload: bytes, allocator: c.allocator), promise: promise)
         case .remote(let r):
             r.queue(bytes)
             promise?.succeed()
@@ -44,10 +43,7 @@ enum SessionOutlet: Sendable {
     func close(code: UInt16, reason: String) {
         switch self {
         case .channel(let channel):
-            var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-            data.writeInteger(code)
-            data.writeString(reason)
-            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+            let frame = ServerWire.closeFrame(code: code, reason: reason, allocator: channel.allocator)
             channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
             // A client that does not read never lets the close frame out: the connection goes anyway
             // after `closeGrace`, dropping what is still queued (the client recovers with `sync`).

@@ -3,7 +3,6 @@ import ChorusEngine
 import Logging
 import Metrics
 import NIOCore
-import NIOWebSocket
 import Synchronization
 
 /// What every WebSocket session needs from the node.

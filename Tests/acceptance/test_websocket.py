@@ -171,6 +171,101 @@ def test_oversized_frame_closes_with_1009(server):
     run(go())
 
 
+def test_oversized_fragmented_message_closes_with_1009(server):
+    ann = server.user("ann")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            with pytest.raises(ConnectionClosed) as closed:
+                await a.send(["x" * 40_000, "y" * 40_000])  # two fragments, 80,000 bytes in all
+                await recv(a)
+            assert closed.value.rcvd.code == 1009
+    run(go())
+
+
+class RawClient:
+    """A WebSocket client over a plain socket, for frames `websockets` will not send."""
+
+    def __init__(self, server, token):
+        import base64, os, socket
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /v1/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(4096)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, opcode, payload, fin=True, mask=True):
+        import struct
+        b0 = (0x80 if fin else 0) | opcode
+        n = len(payload)
+        head = bytes([b0, (0x80 if mask else 0) | (n if n < 126 else 126)]) + (struct.pack("!H", n) if n >= 126 else b"")
+        key = b"\x11\x22\x33\x44"
+        body = bytes(c ^ key[i % 4] for i, c in enumerate(payload)) if mask else payload
+        self.sock.sendall(head + (key if mask else b"") + body)
+
+    def frame(self):
+        """The next server frame as (opcode, payload); None once the server closed the socket."""
+        while True:
+            if len(self.buf) >= 2:
+                n, at = self.buf[1] & 0x7F, 2
+                if n == 126 and len(self.buf) >= 4:
+                    n, at = int.from_bytes(self.buf[2:4], "big"), 4
+                if n != 126 and len(self.buf) >= at + n:
+                    op, payload, self.buf = self.buf[0] & 0x0F, self.buf[at:at + n], self.buf[at + n:]
+                    return op, payload
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def json(self):
+        while True:
+            op, payload = self.frame()
+            if op == 0x1:
+                return json.loads(payload)
+
+
+def test_fragments_with_a_ping_between_make_one_message(server):
+    ann = server.user("ann")
+    c = RawClient(server, ann["token"])
+    assert c.json()["type"] == "hello"
+    c.send(0x1, b'{"type":', fin=False)
+    c.send(0x9, b"are you there")  # a control frame between fragments (RFC 6455 5.4)
+    c.send(0x0, b'"pi', fin=False)
+    c.send(0x0, b'ng"}')
+    assert c.frame() == (0xA, b"are you there")
+    assert c.json()["type"] == "pong"
+    c.send(0x8, (1000).to_bytes(2, "big"))
+    assert c.frame() == (0x8, (1000).to_bytes(2, "big"))
+
+
+@pytest.mark.parametrize("frames", [
+    [(0x1, b'{"type":"ping"}', True, False)],           # not masked
+    [(0x3, b"", True, True)],                           # reserved opcode
+    [(0x0, b"x", True, True)],                          # continuation with no message
+    [(0x1, b"{", False, True), (0x1, b"}", True, True)],  # a new message inside a fragmented one
+    [(0x9, b"p", False, True)],                         # a fragmented control frame
+])
+def test_broken_framing_closes_with_1002_and_others_carry_on(server, frames):
+    ann, bob = server.user("ann"), server.user("bob")
+    other = RawClient(server, bob["token"])
+    assert other.json()["type"] == "hello"
+    c = RawClient(server, ann["token"])
+    assert c.json()["type"] == "hello"
+    for opcode, payload, fin, mask in frames:
+        c.send(opcode, payload, fin=fin, mask=mask)
+    op, payload = c.frame()
+    assert op == 0x8 and int.from_bytes(payload[:2], "big") == 1002, payload
+    assert c.frame() is None
+    other.send(0x1, b'{"type":"ping"}')
+    assert other.json()["type"] == "pong"
+
+
 def test_missing_or_bad_token_is_401_without_upgrade(server):
     async def go():
         for url in (server.ws_url(), server.ws_url("forged")):

@@ -1,0 +1,35 @@
+import NIOCore
+
+/// Frames only: bytes from a client's socket in, `ServerWire.Message`s out (server frames are
+/// written as bytes, `ServerWire.frame`, and pass it untouched). A stream that breaks RFC 6455 is
+/// reported once as a `ServerWire.Failure` through `errorCaught`, and nothing after it is read: the
+/// session handler behind closes the connection with the failure's code.
+final class WebSocketCodecHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ServerWire.Message
+
+    private var parser: ServerWire.Parser?
+
+    init(maxMessageBytes: Int) {
+        parser = ServerWire.Parser(maxMessageBytes: maxMessageBytes)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard parser != nil else { return }
+        parser!.append(unwrapInboundIn(data))
+        do {
+            while let message = try parser!.next() {
+                context.fireChannelRead(wrapInboundOut(message))
+                guard parser != nil else { return }  // closed while handling it
+            }
+        } catch {
+            parser = nil
+            context.fireErrorCaught(error)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        parser = nil
+        context.fireChannelInactive()
+    }
+}
