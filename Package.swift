@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ChorusEngine", targets: ["ChorusEngine"]),
         .library(name: "ChorusCluster", targets: ["ChorusCluster"]),
         .library(name: "ChorusMesh", targets: ["ChorusMesh"]),
+        .library(name: "ChorusGateway", targets: ["ChorusGateway"]),
         .library(name: "ChorusTestKit", targets: ["ChorusTestKit"]),
         .library(name: "ChorusReengagement", targets: ["ChorusReengagement"]),
     ],
