@@ -33,7 +33,7 @@ public enum ServerWire {
 
         public var closeCode: UInt16 {
             switch self {
-            case .protocolError: 1002
+            case .protocolError: CloseCode.protocolError
             case .tooBig: CloseCode.tooBig
             }
         }
@@ -68,9 +68,15 @@ public enum ServerWire {
         return out
     }
 
-    /// A close frame: `code`, then `reason` (cut to the 123 bytes a control frame has room for).
+    /// A close frame: `code`, then `reason` cut to the 123 bytes a control frame has room for, at a
+    /// character boundary (a client fails a connection whose close reason is not UTF-8).
     public static func closeFrame(code: UInt16, reason: String, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let payload = withUnsafeBytes(of: code.bigEndian) { Array($0) } + reason.utf8.prefix(123)
-        return frame(opcode: close, payload: payload, allocator: allocator)
+        var text = Array(reason.utf8)
+        if text.count > 123 {
+            var cut = 123
+            while text[cut] & 0xC0 == 0x80 { cut -= 1 }  // text[cut] starts the first character left out
+            text.removeSubrange(cut...)
+        }
+        return frame(opcode: close, payload: withUnsafeBytes(of: code.bigEndian) { Array($0) } + text, allocator: allocator)
     }
 }

@@ -41,6 +41,8 @@ public final class SessionServices: Sendable {
 /// Close codes this server uses (RFC 6455 and PROTOCOL.md).
 public enum CloseCode {
     public static let goingAway: UInt16 = 1001
+    /// Broken RFC 6455 framing (`ServerWire.Failure.protocolError`).
+    public static let protocolError: UInt16 = 1002
     public static let policyViolation: UInt16 = 1008
     public static let tooBig: UInt16 = 1009
     public static let tokenRevoked: UInt16 = 4001

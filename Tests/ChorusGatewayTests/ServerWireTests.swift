@@ -119,6 +119,14 @@ func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, key: [UI
         #expect(frame.readableBytes == 2 + 125)
     }
 
+    @Test func aLongReasonIsCutAtACharacterBoundary() throws {
+        // 122 ASCII bytes, then two-byte characters: byte 123 would split the first of them.
+        let frame = ServerWire.closeFrame(code: 1000, reason: String(repeating: "x", count: 122) + "éééé", allocator: ByteBufferAllocator())
+        let reason = Array(frame.readableBytesView.dropFirst(4))
+        #expect(reason == Array(String(repeating: "x", count: 122).utf8))
+        #expect(String(validating: reason, as: UTF8.self) != nil)
+    }
+
     @Test func handshakeAcceptIsRFC6455sExample() {
         #expect(WebSocketUpgrader.accept(key: "dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
     }
