@@ -44,10 +44,14 @@ extension ServerWire {
                 guard let header = try Header(buffer, partial: partial, limit: maxMessageBytes) else { return nil }
                 guard buffer.readableBytes >= header.size + header.length else { return nil }
                 buffer.moveReaderIndex(forwardBy: header.size)
-                let needsBytes = header.opcode == ServerWire.text || header.opcode == ServerWire.ping
-                    || (header.opcode == ServerWire.continuation && partial?.isText == true)
-                    || header.opcode == ServerWire.close
-                let payload = needsBytes ? Self.unmask(buffer, count: header.length, key: header.maskKey) : []
+                // Payloads kept: text and its continuations, a ping's (echoed), a close's (its code).
+                let keep: Bool
+                switch header.opcode {
+                case ServerWire.text, ServerWire.ping, ServerWire.close: keep = true
+                case ServerWire.continuation: keep = partial!.isText
+                default: keep = false  // binary, pong
+                }
+                let payload = keep ? Self.unmask(buffer, count: header.length, key: header.maskKey) : []
                 buffer.moveReaderIndex(forwardBy: header.length)
                 pending = buffer.readableBytes == 0 ? nil : buffer
                 if let message = try take(header, payload) { return message }
