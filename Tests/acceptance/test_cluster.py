@@ -205,6 +205,33 @@ def test_a_revoked_token_closes_relayed_sessions_with_4001(cluster):
     asyncio.run(run())
 
 
+def test_framing_limits_hold_on_relayed_sessions_too(cluster):
+    """On every node (two of them relay the user's session to its owner): a WebSocket ping is
+    answered, an oversized message closes with 1009, an unmasked frame with 1002."""
+    from test_websocket import RawClient
+    user = cluster[0].user("framer")
+
+    async def oversized(node):
+        async with websockets.connect(node.ws_url(user["token"])) as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.send("x" * 70_000)
+                async with asyncio.timeout(5):
+                    while True:
+                        await ws.recv()
+            return closed.value.rcvd.code
+
+    for node in cluster:
+        c = RawClient(node, user["token"])
+        assert c.json()["type"] == "hello"
+        c.send(0x9, b"still there?")
+        assert c.frame() == (0xA, b"still there?")
+        c.send(0x1, b'{"type":"ping"}', mask=False)
+        op, payload = c.frame()
+        assert op == 0x8 and int.from_bytes(payload[:2], "big") == 1002, (node.base, payload)
+        assert asyncio.run(oversized(node)) == 1009, node.base
+
+
 def test_chat_across_nodes_both_ways_with_history_sync_and_lists(cluster):
     # Users registered on every node: pairs across owners and within one, a group over all three.
     users = [cluster[k % 3].user(f"cross{k}") for k in range(6)]
