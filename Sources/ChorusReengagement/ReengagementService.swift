@@ -172,96 +172,6 @@ public actor ReengagementService {
     /// Expired timers looked up, and queued emails logged, in one go (about 600 KB of records).
     static let logBatch = 5_000
 
-    /// Sends what is pending and due, within the rate, in rounds of at most `sendRound` emails whose
-    /// outcomes are logged before the next round starts: a crash resends at most one round.
-    private func sendPending(now: Int64) async -> Int {
-        var total = 0
-        while budget >= 1 {
-            let (sent, goOn) = await sendRound(now: now, limit: min(Int(budget), Self.sendRound))
-            total += sent
-            guard goOn else { break }  // nothing sent or settled, or the log refused
-        }
-        if total == 0 { metrics.outboxDepth.record(outbox.pending.count) }
-        return total
-    }
-
-    /// Emails handed to the mailer between two logged batches of outcomes.
-    static let sendRound = 512
-
-    /// One round: up to `limit` emails, `settings.concurrency` at a time (the mailer gives each its
-    /// own connection), then their outcomes in one append. `goOn`: some were settled and logged.
-    private func sendRound(now: Int64, limit: Int) async -> (sent: Int, goOn: Bool) {
-        var batch: [(id: String, to: String, message: EmailMessage)] = []
-        for id in outbox.pending {
-            guard batch.count < limit else { break }
-            if let r = retries[id], r.at > now { continue }
-            guard outbox.shouldSend(id), let email = outbox.emails[id] else { continue }
-            guard let user = await directory.user(id: email.userId) else { continue }
-            batch.append((id, email.to, render(email, user: user, now: now)))
-        }
-        guard !batch.isEmpty else { return (0, false) }
-        budget -= Double(batch.count)
-        let mailer = self.mailer
-        let width = max(1, settings.concurrency)
-        var outcomes: [(String, MailOutcome)] = []
-        await withTaskGroup(of: (String, MailOutcome).self) { tasks in
-            var next = 0
-            for _ in 0..<min(width, batch.count) {
-                let item = batch[next]
-                next += 1
-                tasks.addTask { (item.id, await mailer.send(item.message, to: item.to)) }
-            }
-            for await done in tasks {
-                outcomes.append(done)
-                if next < batch.count {
-                    let item = batch[next]
-                    next += 1
-                    tasks.addTask { (item.id, await mailer.send(item.message, to: item.to)) }
-                }
-            }
-        }
-        var records: [ChorusEvent] = []
-        for (id, outcome) in outcomes {
-            switch outcome {
-            case .accepted:
-                records.append(.emailSent(messageId: id, at: now))
-                retries[id] = nil
-            case .retryLater(let why):
-                let attempts = (retries[id]?.attempts ?? 0) + 1
-                let delay = settings.retry.delayMs(afterAttempt: attempts, random: &random)
-                retries[id] = (attempts, now + delay)
-                metrics.retried.increment()
-                logger.warning("email will be retried", metadata: ["messageId": "\(id)", "attempt": "\(attempts)", "inMs": "\(delay)", "reason": "\(why)"])
-            case .refused(let why):
-                records.append(.emailFailed(messageId: id, at: now, reason: why))
-                retries[id] = nil
-                logger.warning("email refused for good; address suppressed", metadata: ["messageId": "\(id)", "reason": "\(why)"])
-            }
-        }
-        var logged = true
-        if !records.isEmpty {
-            logged = await log(records)
-            if logged {
-                for r in records {
-                    if case .emailSent = r { metrics.sent.increment() } else { metrics.failed.increment() }
-                }
-            }
-        }
-        metrics.outboxDepth.record(outbox.pending.count)
-        // Another round only if this one got somewhere: a mail server that is down is not tried
-        // with every pending email in one tick.
-        return (batch.count, logged && !records.isEmpty)
-    }
-
-    func render(_ email: Outbox.Email, user: ReengagementUser, now: Int64) -> EmailMessage {
-        let base = settings.publicURL.hasSuffix("/") ? String(settings.publicURL.dropLast()) : settings.publicURL
-        let unsubscribe = base + "/v1/unsubscribe?token=" + tokens.token(for: user.userId)
-        let parts = settings.templates.render(["name": user.name, "loginURL": base + "/", "unsubscribeURL": unsubscribe])
-        return EmailMessage(
-            from: settings.from, to: email.to, subject: parts.subject, dateMs: now, messageId: email.messageId,
-            unsubscribeURL: unsubscribe, text: parts.text, html: parts.html)
-    }
-
     /// `POST /v1/unsubscribe?token=T`: logs the unsubscribe (once); false for a token not ours.
     public func unsubscribe(token: String, now: Int64) async throws(ChatError) -> Bool {
         guard let userId = tokens.verify(token) else { return false }
@@ -274,7 +184,7 @@ public actor ReengagementService {
     public nonisolated func verify(token: String) -> String? { tokens.verify(token) }
 
     /// Logs (one group commit) then applies; false (logged loudly) if the log refused.
-    private func log(_ events: [ChorusEvent]) async -> Bool {
+    func log(_ events: [ChorusEvent]) async -> Bool {
         do {
             _ = try await journal.append(batch: events.map { ($0.kind, $0.encode()) })
         } catch {

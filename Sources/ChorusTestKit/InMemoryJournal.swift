@@ -20,12 +20,51 @@ public final class InMemoryJournal: Journal, Sendable {
     }
 
     public func append(batch: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64> {
-        try state.withLock { s in
+        let range = try state.withLock { s in
             if s.failing { throw InMemoryJournalError.stopped }
             let first = UInt64(s.records.count + 1)
             for r in batch { s.records.append(JournalRecord(lsn: UInt64(s.records.count + 1), kind: r.kind, payload: r.payload)) }
             return first...UInt64(s.records.count)
         }
+        wakeWaiters()
+        return range
+    }
+
+    private let waiters = Mutex<(next: Int, all: [(id: Int, count: Int, continuation: CheckedContinuation<Bool, Never>)])>((0, []))
+
+    /// Returns true once the log holds at least `count` records, or false if the task is cancelled
+    /// first (so a test's time limit ends the wait instead of hanging).
+    @discardableResult
+    public func waitForRecords(_ count: Int) async -> Bool {
+        let id = waiters.withLock { w in defer { w.next += 1 }; return w.next }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                // The count is read under `waiters`' lock, which every append takes after appending.
+                let ready = waiters.withLock { w in
+                    if records.count >= count || Task.isCancelled { return true }
+                    w.all.append((id, count, c))
+                    return false
+                }
+                if ready { c.resume(returning: records.count >= count) }
+            }
+        } onCancel: {
+            let gone = waiters.withLock { w in
+                let gone = w.all.first { $0.id == id }
+                w.all.removeAll { $0.id == id }
+                return gone
+            }
+            gone?.continuation.resume(returning: false)
+        }
+    }
+
+    private func wakeWaiters() {
+        let n = records.count
+        let due = waiters.withLock { w in
+            let due = w.all.filter { $0.count <= n }
+            w.all.removeAll { $0.count <= n }
+            return due
+        }
+        for d in due { d.continuation.resume(returning: true) }
     }
 
     /// Assigns LSNs at once, in call order, and completes on a serial queue in that order (LSN order),
@@ -38,6 +77,7 @@ public final class InMemoryJournal: Journal, Sendable {
             for r in records { s.records.append(JournalRecord(lsn: UInt64(s.records.count + 1), kind: r.kind, payload: r.payload)) }
             return .success(UInt64(s.records.count))
         }
+        wakeWaiters()
         completions.async { completion(result) }
     }
 
