@@ -23,11 +23,13 @@ extension ReengagementService {
     }
 
     /// One round: up to `limit` emails, `settings.concurrency` at a time (the mailer gives each its
-    /// own connection). Each outcome is logged as soon as it comes: one append in flight at a time,
-    /// taking every outcome that arrived while the previous one was being fsynced. So a crash
-    /// between a mail server's 250 and its record resends only the emails answered during the last
-    /// group commit, and a burst still costs one fsync per many emails. If the log refuses, no more
-    /// emails are handed over (they could not be recorded). `goOn`: some outcomes were logged.
+    /// own connection). Outcomes are logged while the round goes on, one append in flight at a time,
+    /// each taking every outcome waiting once `settings.outcomesPerAppend` are (the rest when all
+    /// are answered). So a crash between a mail server's 250 and its record resends at most about
+    /// that many emails, not a round, and a burst costs one fsync per that many (an append per
+    /// answer would fsync continually, slowing chat acks and the sends themselves). If the log
+    /// refuses, no more emails are handed over (they could not be recorded). `goOn`: some outcomes
+    /// were logged.
     func sendRound(now: Int64, limit: Int) async -> (sent: Int, goOn: Bool) {
         var batch: [(id: String, to: String, message: EmailMessage)] = []
         for id in outbox.pending {
@@ -41,7 +43,8 @@ extension ReengagementService {
         budget -= Double(batch.count)
         let mailer = self.mailer
         let (handed, settled, stopped) = await withTaskGroup(of: RoundStep.self) { tasks in
-            var handed = 0, settled = 0, stopped = false, appending = false
+            var handed = 0, answered = 0, settled = 0, stopped = false, appending = false
+            let enough = max(1, settings.outcomesPerAppend)
             var waiting: [ChorusEvent] = []
             for _ in 0..<min(max(1, settings.concurrency), batch.count) {
                 let item = batch[handed]
@@ -51,6 +54,7 @@ extension ReengagementService {
             for await step in tasks {
                 switch step {
                 case .answered(let id, let outcome):
+                    answered += 1
                     if let record = settle(id, outcome, now: now) { waiting.append(record) }
                     if !stopped, handed < batch.count {
                         let item = batch[handed]
@@ -65,7 +69,7 @@ extension ReengagementService {
                         if case .emailSent = r { metrics.sent.increment() } else { metrics.failed.increment() }
                     }
                 }
-                if !appending, !stopped, !waiting.isEmpty {
+                if !appending, !stopped, !waiting.isEmpty, waiting.count >= enough || answered == handed {
                     let records = waiting
                     waiting = []
                     appending = true

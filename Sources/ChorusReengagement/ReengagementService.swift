@@ -63,6 +63,9 @@ public struct ReengagementSettings: Sendable {
     public var sendPerSecond = 50
     /// Emails in flight at once (the SMTP mailer keeps as many connections).
     public var concurrency = 4
+    /// Outcomes logged per append while a round's sends go on (the rest at its end): a crash
+    /// resends at most this many plus those answered during an append's fsync and those in flight.
+    public var outcomesPerAppend = 64
     public var retry = RetrySchedule()
     public var tickMs: Int64 = 1_000
 

@@ -36,13 +36,14 @@ import Testing
         Users((0..<n).map { i in ReengagementUser(index: UInt32(i), userId: "u_\(i)", name: "User \(i)", email: "user\(i)@example.com", lastLoginAt: t0) })
     }
 
-    static func service(_ users: Users, _ mailer: any Mailer, journal: InMemoryJournal, perSecond: Int = 50, concurrency: Int = 4, now: Int64 = t0) -> ReengagementService {
+    static func service(_ users: Users, _ mailer: any Mailer, journal: InMemoryJournal, perSecond: Int = 50, concurrency: Int = 4, outcomesPerAppend: Int = 64, now: Int64 = t0) -> ReengagementService {
         var outbox = Outbox()
         for r in journal.records { if let e = try? ChorusEvent.decode(kind: r.kind, payload: r.payload) { outbox.apply(e) } }
         var settings = ReengagementSettings(
             policy: ReengagementPolicy(inactivityMs: 10 * day), from: "Chorus <chorus@example.com>", publicURL: "http://chat.example", domain: "chat.example")
         settings.sendPerSecond = perSecond
         settings.concurrency = concurrency
+        settings.outcomesPerAppend = outcomesPerAppend
         return ReengagementService(
             settings: settings, outbox: outbox, journal: journal, mailer: mailer, directory: users,
             tokens: UnsubscribeTokens(secret: Array(repeating: 7, count: 32)), nowMs: now, logger: Logger(label: "test"))
@@ -160,26 +161,27 @@ import Testing
         #expect(down.seen.withLock { $0.count } == round)
     }
 
-    /// One email at a time; the k-th send waits until the log holds the k emails answered before it.
+    /// One email at a time; the k-th send waits until the log holds the outcomes of the whole
+    /// appends' worth (`per`) answered before it.
     final class WaitsForTheRecordBefore: Mailer {
         let journal: InMemoryJournal
-        let queued: Int
+        let queued: Int, per: Int
         let sends = Mutex(0)
         let sawPredecessorLogged = Mutex(0)
-        init(_ journal: InMemoryJournal, queued: Int) { (self.journal, self.queued) = (journal, queued) }
+        init(_ journal: InMemoryJournal, queued: Int, per: Int) { (self.journal, self.queued, self.per) = (journal, queued, per) }
         func send(_ message: EmailMessage, to recipient: String) async -> MailOutcome {
             let k = sends.withLock { n in defer { n += 1 }; return n }
-            if await journal.waitForRecords(queued + k) { sawPredecessorLogged.withLock { $0 += 1 } }
+            if await journal.waitForRecords(queued + k / per * per) { sawPredecessorLogged.withLock { $0 += 1 } }
             return k == 1 ? .refused("550 no such user") : .accepted
         }
     }
 
-    /// Each outcome is in the log as soon as it is answered, not at the end of its round: a crash
-    /// after a mail server's 250 resends only what was answered during the last group commit.
-    /// (Logging at the round's end instead would leave the second send waiting: the time limit.)
+    /// Outcomes are logged every `outcomesPerAppend` answers, not at the end of the round: a crash
+    /// after a mail server's 250 resends about that many, not a round. (Logging at the round's end
+    /// instead would leave the third send waiting: the time limit.)
     @Test(.timeLimit(.minutes(1))) func eachOutcomeIsLoggedWhenItIsAnsweredNotAtTheRoundsEnd() async throws {
-        let n = 5, journal = InMemoryJournal(), mailer = WaitsForTheRecordBefore(journal, queued: 5)
-        let sender = Self.service(Self.users(n), mailer, journal: journal, perSecond: 100, concurrency: 1)
+        let n = 5, journal = InMemoryJournal(), mailer = WaitsForTheRecordBefore(journal, queued: 5, per: 2)
+        let sender = Self.service(Self.users(n), mailer, journal: journal, perSecond: 100, concurrency: 1, outcomesPerAppend: 2)
         await sender.start()
         #expect(await sender.tick(now: Self.t0 + 10 * Self.day) == n)
         #expect(mailer.sawPredecessorLogged.withLock { $0 } == n)
