@@ -179,7 +179,7 @@ import Testing
     /// Outcomes are logged every `outcomesPerAppend` answers, not at the end of the round: a crash
     /// after a mail server's 250 resends about that many, not a round. (Logging at the round's end
     /// instead would leave the third send waiting: the time limit.)
-    @Test(.timeLimit(.minutes(1))) func eachOutcomeIsLoggedWhenItIsAnsweredNotAtTheRoundsEnd() async throws {
+    @Test(.timeLimit(.minutes(1))) func outcomesAreLoggedEveryFewAnswersNotAtTheRoundsEnd() async throws {
         let n = 5, journal = InMemoryJournal(), mailer = WaitsForTheRecordBefore(journal, queued: 5, per: 2)
         let sender = Self.service(Self.users(n), mailer, journal: journal, perSecond: 100, concurrency: 1, outcomesPerAppend: 2)
         await sender.start()

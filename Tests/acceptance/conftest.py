@@ -58,6 +58,12 @@ class Server:
         assert status == 201, session
         return {"id": created["userId"], "token": session["token"], "name": name}
 
+    def counter(self, name):
+        """A Prometheus counter from /metrics, summed over its labels (0 if not yet exported)."""
+        text = urllib.request.urlopen(f"http://{self.base}/metrics", timeout=10).read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.split("{")[0].split(" ")[0] == name)
+
     def ws_url(self, token=None):
         return f"ws://{self.base}/v1/ws" + (f"?token={token}" if token else "")
 

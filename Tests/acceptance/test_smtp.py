@@ -45,13 +45,6 @@ class Recorder:
             return [email.message_from_bytes(c, policy=email.policy.default) for _, _, c in self.accepted]
 
 
-def counter(server, name):
-    """The value of an unlabelled Prometheus counter on `server`'s /metrics (0 if not yet exported)."""
-    import urllib.request
-    text = urllib.request.urlopen(f"http://{server.base}/metrics", timeout=10).read().decode()
-    return sum(float(line.split()[1]) for line in text.splitlines() if line.split(" ")[0] == name)
-
-
 def wait_until(predicate, seconds=30, what="condition"):
     deadline = time.monotonic() + seconds
     while not predicate():
@@ -76,7 +69,7 @@ def test_451_for_a_while_then_exactly_one_delivery_and_550_is_not_retried(datadi
         assert {p.get_content_type() for p in m.iter_parts()} == {"text/plain", "text/html"}
         assert recorder.attempts == 3, "two 451s, then the one delivery"
 
-        wait_until(lambda: counter(server, "chorus_email_failed_total") == 1, what="bob's refusal")
+        wait_until(lambda: server.counter("chorus_email_failed_total") == 1, what="bob's refusal")
         carl = server.user("carl")  # a control: once carl has his, bob was long due
         wait_until(lambda: any(r == ["carl@example.com"] for _, r, _ in recorder.accepted), what="carl's email")
         assert [r for _, r, _ in recorder.accepted].count(["ann@example.com"]) == 1
@@ -95,7 +88,7 @@ def test_a_mail_server_down_for_a_while_gets_the_email_when_it_returns(datadir):
     try:
         ann = server.user("ann")
         # Nothing listens: connections are refused and the email stays pending, retried.
-        wait_until(lambda: counter(server, "chorus_email_retried_total") >= 2, what="retries while the server is down")
+        wait_until(lambda: server.counter("chorus_email_retried_total") >= 2, what="retries while the server is down")
         smtp = Controller(recorder, hostname="127.0.0.1", port=port)
         smtp.start()
         wait_until(lambda: len(recorder.accepted) == 1, seconds=60, what="delivery after the server came back")
@@ -103,7 +96,7 @@ def test_a_mail_server_down_for_a_while_gets_the_email_when_it_returns(datadir):
         # Killed once its record is durable (the counter moves after the fsync), and restarted: the
         # sent email is not sent again. (A kill between the mail server's 250 and that fsync would
         # resend it, with the same Message-ID: SMTP cannot give exactly-once, docs/EMAIL.md.)
-        wait_until(lambda: counter(server, "chorus_email_sent_total") == 1, what="ann's email recorded as sent")
+        wait_until(lambda: server.counter("chorus_email_sent_total") == 1, what="ann's email recorded as sent")
         server.kill()
         server = Server(datadir + "/data", "--inactivity-after", "1s", "--smtp", f"127.0.0.1:{port}")
         bea = server.user("bea")
@@ -137,7 +130,7 @@ def test_starttls_with_a_verified_certificate_and_none_without_trust(datadir):
         assert recorder.tls == [True] and recorder.accepted[0][1] == ["ann@example.com"]
         assert ann
 
-        wait_until(lambda: counter(untrusted, "chorus_email_retried_total") >= 1, what="the untrusted certificate refused and the email kept for a retry")
+        wait_until(lambda: untrusted.counter("chorus_email_retried_total") >= 1, what="the untrusted certificate refused and the email kept for a retry")
         assert all(r == ["ann@example.com"] for _, r, _ in recorder.accepted), "nothing sent over an unverified connection"
     finally:
         trusted.stop()
