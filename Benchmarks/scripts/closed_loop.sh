@@ -5,12 +5,12 @@
 # generator's read/write system calls (`/proc/PID/io`, sampled over 5 s of the run): a batched
 # run makes far fewer calls per message than an open-loop one (open_loop.sh).
 # The sample comes from the server's /metrics (chorus_messages_accepted_total), so it needs curl.
-# Usage: [WINDOW=8] [LOAD_OPTS="--event-loops 1"] Benchmarks/scripts/closed_loop.sh .build/release/chorus [extra serve options...]
+# Usage: [SERVE_CPUS=0 LOAD_CPUS=1] [WINDOW=8] [LOAD_OPTS="--event-loops 1"] Benchmarks/scripts/closed_loop.sh .build/release/chorus [extra serve options...]
 set -euo pipefail
 BIN=$1; shift
 . "$(dirname "$0")/fresh_server.sh"
 start_fresh_server "$BIN" "$@"
-"$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate 0 --window "${WINDOW:-8}" --duration 10 --warmup 2 \
+${LOAD_CPUS:+taskset -c "$LOAD_CPUS"} "$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate 0 --window "${WINDOW:-8}" --duration 10 --warmup 2 \
     ${LOAD_OPTS:-} 2>/dev/null > "$DATA.json" &
 LP=$!
 accepted() { curl -s 127.0.0.1:$PORT/metrics | awk '/^chorus_messages_accepted_total/ {print $2}'; }

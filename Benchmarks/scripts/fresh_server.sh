@@ -2,10 +2,12 @@
 # `chorus serve` for a load run on an empty data directory and a random port (sets DATA, PORT and
 # SP; the server is stopped and the directory removed on exit), and `io_calls PID` prints the read
 # and write system calls a process has made so far (/proc/PID/io).
+# SERVE_CPUS and LOAD_CPUS (taskset CPU lists, e.g. SERVE_CPUS=0 LOAD_CPUS=1) pin the server and the
+# generator to CPUs of their own (`taskset` execs, so $! is still chorus's PID); unset, both float.
 start_fresh_server() {
     local bin=$1; shift
     DATA=$(mktemp -d); PORT=$((20000 + RANDOM % 10000))
-    "$bin" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off \
+    ${SERVE_CPUS:+taskset -c "$SERVE_CPUS"} "$bin" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off \
         --session-rate-limit 1000:3000 "$@" > "$DATA.out" 2> "$DATA.err" &
     SP=$!
     trap 'kill -INT $SP 2>/dev/null; wait $SP 2>/dev/null; rm -rf "$DATA" "$DATA.out" "$DATA.err" "$DATA.json"' EXIT

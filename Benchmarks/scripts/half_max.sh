@@ -3,7 +3,7 @@
 # a fresh server, an open-loop run at half of that maximum (open_loop.sh), PAIRS times. Each pair
 # is measured minutes apart at most, because this shared VM's capacity drifts by a third within an
 # hour; a maximum from another hour says little about latency now.
-# Usage: [PAIRS=3] [WINDOW=8] [LOAD_OPTS="--event-loops 1"] Benchmarks/scripts/half_max.sh .build/release/chorus [extra serve options...]
+# Usage: [SERVE_CPUS=0 LOAD_CPUS=1] [PAIRS=3] [WINDOW=8] [LOAD_OPTS="--event-loops 1"] Benchmarks/scripts/half_max.sh .build/release/chorus [extra serve options...]
 set -euo pipefail
 BIN=$1; shift
 dir=$(dirname "$0")

@@ -4,12 +4,12 @@
 # p50/p99, and per message the CPU time and the read/write system calls (`/proc/PID/io`) of the
 # server and of the generator, sampled over 6 s of the sending window.
 # JSON_OUT=FILE keeps the generator's whole report (with its 100 ms latency timeline).
-# Usage: [LOAD_OPTS="--event-loops 1"] [JSON_OUT=FILE] Benchmarks/scripts/open_loop.sh .build/release/chorus RATE [extra serve options...]
+# Usage: [SERVE_CPUS=0 LOAD_CPUS=1] [LOAD_OPTS="--event-loops 1"] [JSON_OUT=FILE] Benchmarks/scripts/open_loop.sh .build/release/chorus RATE [extra serve options...]
 set -euo pipefail
 BIN=$1; RATE=$2; shift 2
 . "$(dirname "$0")/fresh_server.sh"
 start_fresh_server "$BIN" "$@"
-"$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate "$RATE" --duration 14 --warmup 2 ${LOAD_OPTS:-} 2>/dev/null > "$DATA.json" &
+${LOAD_CPUS:+taskset -c "$LOAD_CPUS"} "$BIN" load --target 127.0.0.1:$PORT --connections 2000 --rate "$RATE" --duration 14 --warmup 2 ${LOAD_OPTS:-} 2>/dev/null > "$DATA.json" &
 LP=$!
 sleep 6; T0=$(awk '{print $14+$15}' /proc/$SP/stat); G0=$(awk '{print $14+$15}' /proc/$LP/stat); SC0=$(io_calls $SP); GC0=$(io_calls $LP)
 sleep 6; T1=$(awk '{print $14+$15}' /proc/$SP/stat); G1=$(awk '{print $14+$15}' /proc/$LP/stat); SC1=$(io_calls $SP); GC1=$(io_calls $LP)
