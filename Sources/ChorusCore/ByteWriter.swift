@@ -51,6 +51,18 @@ public struct ByteWriter: Sendable {
         s.withUTF8 { writeLengthPrefixed($0) }
     }
 
+    /// A varint length followed by `text`, an ASCII `separator` and `number` in decimal (a message
+    /// id, `conversationId:seq`), written without building the string.
+    public mutating func writeString(_ text: String, _ separator: UInt8, _ number: UInt64) {
+        var s = text
+        s.withUTF8 { utf8 in
+            writeVarint(UInt64(utf8.count + 1 + DecimalDigits.digitCount(number)))
+            bytes.append(contentsOf: utf8)
+        }
+        bytes.append(separator)
+        DecimalDigits.append(number, to: &bytes)
+    }
+
     /// Overwrites four bytes at `offset` (used to patch lengths and checksums).
     public mutating func patch(_ value: UInt32, at offset: Int) {
         precondition(offset >= 0 && offset + 4 <= bytes.count, "patch out of range")

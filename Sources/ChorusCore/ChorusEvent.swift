@@ -157,9 +157,19 @@ extension ChorusEvent {
     static let stringBound = 16_384
     static let listBound = 100_000
 
+    /// Bytes to reserve for `encode`: enough for a message in one allocation (the hot path).
+    private var capacityHint: Int {
+        switch self {
+        case .messageAppended(let m), .messageHandedIn(let m):
+            // Strings with their varint lengths, the seq twice (varint and in the id), ts, version.
+            64 + 2 * m.conversationId.utf8.count + m.from.utf8.count + m.body.utf8.count + m.clientMsgId.utf8.count
+        default: 96
+        }
+    }
+
     /// The compact binary payload (no JSON in the log).
     public func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: 96)
+        var w = ByteWriter(capacity: capacityHint)
         w.write(Self.version)
         switch self {
         case .userRegistered(let u):
@@ -176,7 +186,7 @@ extension ChorusEvent {
         case .memberAdded(let id, let userId, let at), .memberRemoved(let id, let userId, let at):
             w.writeString(id); w.writeString(userId); w.write(at)
         case .messageAppended(let m), .messageHandedIn(let m):
-            w.writeString(m.conversationId); w.writeVarint(m.seq); w.writeString(m.messageId)
+            w.writeString(m.conversationId); w.writeVarint(m.seq); w.writeString(m.conversationId, UInt8(ascii: ":"), m.seq)
             w.writeString(m.from); w.writeString(m.body); w.write(m.ts); w.writeString(m.clientMsgId)
         case .readUpTo(let userId, let id, let seq):
             w.writeString(userId); w.writeString(id); w.writeVarint(seq)

@@ -31,13 +31,13 @@ public struct JSONObjectWriter: Sendable {
         bytes.append(UInt8(ascii: "\""))
         Self.appendEscaped(text, to: &bytes)
         bytes.append(separator)
-        bytes.append(contentsOf: String(number).utf8)
+        DecimalDigits.append(number, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 
     public mutating func integer(_ name: String, _ value: some BinaryInteger) {
         key(name)
-        bytes.append(contentsOf: String(value).utf8)
+        DecimalDigits.append(value, to: &bytes)
     }
 
     /// The finished object. Consuming: the writer's own buffer is closed and handed over, not copied.

@@ -82,7 +82,7 @@ public actor ConversationActor {
             guard Self.isQuiet(s, now: now, idleMs: idleMs) else { return nil }
             let had = s.recent.count > 0 || s.core.hasDedupIndex
             s.recent = RecentMessages(capacity: s.recent.capacity)
-            s.core.dropDedupIndex()
+            s.core.dropCaches()
             return had
         }
     }

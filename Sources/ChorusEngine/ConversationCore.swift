@@ -64,10 +64,10 @@ public struct ConversationCore: Sendable {
     var reservedSeq: UInt64 = 0
     private var pendingClientIds: [String: UInt64] = [:]
 
-    /// Drops an in-flight id; an emptied table gives its storage back (most conversations are idle).
+    /// Drops an in-flight id. The table keeps its storage while the conversation is active (giving
+    /// it back on every empty cost a malloc and a rehash per send); `dropCaches` returns it when idle.
     private mutating func forgetPending(_ clientMsgId: String) {
-        guard pendingClientIds.removeValue(forKey: clientMsgId) != nil else { return }
-        if pendingClientIds.isEmpty { pendingClientIds = [:] }
+        pendingClientIds.removeValue(forKey: clientMsgId)
     }
     /// Stable hash of each message's clientMsgId by `seq - 1` (8 bytes a message).
     public internal(set) var clientIdHashBySeq: [UInt64] = []
@@ -236,8 +236,12 @@ public struct ConversationCore: Sendable {
     /// Whether the dedup index is built (it is rebuilt from the hashes on the next send).
     public var hasDedupIndex: Bool { dedupIndex != nil }
 
-    /// Drops the dedup index of an idle conversation (memory follows activity).
-    public mutating func dropDedupIndex() { dedupIndex = nil }
+    /// Drops the dedup index and the in-flight table's storage of an idle conversation (memory
+    /// follows activity).
+    public mutating func dropCaches() {
+        dedupIndex = nil
+        if pendingClientIds.isEmpty { pendingClientIds = [:] }
+    }
 
     private mutating func remember(_ hash: UInt64, seq: UInt64) {
         let index = Int(seq) - 1

@@ -68,6 +68,8 @@ public final class WebSocketSession: InboxListener, Sendable {
     var eventLoop: any EventLoop { outlet.eventLoop }
     private let maxOutbound: Int
     private let state: NIOLoopBoundBox<OutboundState>
+    /// Hops to the loop queued by other threads and not yet run (see `onLoop`).
+    private let hopsQueued = Atomic<Int>(0)
 
     struct OutboundState {
         var queued = 0
@@ -100,13 +102,29 @@ public final class WebSocketSession: InboxListener, Sendable {
         case .receipt:
             frame = ServerFrame.receipt(entry, inboxSeq: inboxSeq)
         }
+        if canRunInline { deliverOnLoop(frame) } else { hop { $0.deliverOnLoop(frame) } }
+    }
+
+    private func deliverOnLoop(_ frame: [UInt8]) {
+        if state.value.syncing {
+            state.value.held.append(frame)
+            if state.value.held.count > maxOutbound { close(code: CloseCode.outboundOverflow) }
+        } else {
+            send(frame)
+        }
+    }
+
+    /// True on the session's event loop when no hop from another thread is still queued: work may run
+    /// at once and frames keep the order they were handed over in. Most frames start on the session's
+    /// own loop (its reads, its loop's log commits), so they cost no task and no closure.
+    private var canRunInline: Bool { eventLoop.inEventLoop && hopsQueued.load(ordering: .acquiring) == 0 }
+
+    /// Runs `body` on the session's event loop, after every hop queued before it.
+    private func hop(_ body: @escaping @Sendable (WebSocketSession) -> Void) {
+        hopsQueued.add(1, ordering: .releasing)
         eventLoop.execute {
-            if self.state.value.syncing {
-                self.state.value.held.append(frame)
-                if self.state.value.held.count > self.maxOutbound { self.close(code: CloseCode.outboundOverflow) }
-            } else {
-                self.send(frame)
-            }
+            body(self)
+            self.hopsQueued.subtract(1, ordering: .releasing)
         }
     }
 
@@ -139,7 +157,7 @@ public final class WebSocketSession: InboxListener, Sendable {
 
     /// Sends from any thread.
     func sendFromAnyThread(_ bytes: [UInt8]) {
-        eventLoop.execute { self.send(bytes) }
+        if canRunInline { send(bytes) } else { hop { $0.send(bytes) } }
     }
 
     func beginSync() { state.value.syncing = true }
