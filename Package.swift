@@ -170,7 +170,8 @@ let package = Package(
             dependencies: [
                 "ChorusGateway", "ChorusEngine", "ChorusCore",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]),
         .testTarget(
             name: "ChorusLoadTests",
