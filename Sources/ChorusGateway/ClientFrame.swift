@@ -118,41 +118,74 @@ public enum ServerFrame {
     }
 
     public static func message(_ m: MessageRecord, inboxSeq: UInt64) -> [UInt8] {
-        var w = JSONObjectWriter(capacity: 200 + m.body.utf8.count)
-        w.string("type", "message")
-        w.integer("inboxSeq", inboxSeq)
-        w.string("conversationId", m.conversationId)
-        w.integer("seq", m.seq)
-        w.string("messageId", m.conversationId, UInt8(ascii: ":"), m.seq)
-        w.string("from", m.from)
-        w.string("body", m.body)
-        w.integer("ts", m.ts)
-        w.string("clientMsgId", m.clientMsgId)
-        return w.finished()
+        var out = bytes(capacity: messageCapacity(m))
+        message(m, inboxSeq: inboxSeq, into: &out)
+        return out
+    }
+
+    /// Bytes a `message` frame of `m` takes at most, unless its strings need escapes.
+    public static func messageCapacity(_ m: MessageRecord) -> Int { 200 + m.body.utf8.count }
+
+    /// Appends a `message` frame to `out`.
+    public static func message(_ m: MessageRecord, inboxSeq: UInt64, into out: inout some ByteSink) {
+        var w = JSONMembers(opening: &out)
+        w.string("type", "message", into: &out)
+        w.integer("inboxSeq", inboxSeq, into: &out)
+        w.string("conversationId", m.conversationId, into: &out)
+        w.integer("seq", m.seq, into: &out)
+        w.string("messageId", m.conversationId, UInt8(ascii: ":"), m.seq, into: &out)
+        w.string("from", m.from, into: &out)
+        w.string("body", m.body, into: &out)
+        w.integer("ts", m.ts, into: &out)
+        w.string("clientMsgId", m.clientMsgId, into: &out)
+        w.close(&out)
     }
 
     public static func receipt(_ entry: InboxEntry, inboxSeq: UInt64) -> [UInt8] {
-        guard case .receipt(let conversationId, let userId, let kind, let seq) = entry else { return [] }
-        var w = JSONObjectWriter()
-        w.string("type", "receipt")
-        w.integer("inboxSeq", inboxSeq)
-        w.string("conversationId", conversationId)
-        w.string("userId", userId)
-        w.string("kind", kind.name)
-        w.integer("seq", seq)
-        return w.finished()
+        var out = bytes(capacity: frameCapacity)
+        receipt(entry, inboxSeq: inboxSeq, into: &out)
+        return out
+    }
+
+    /// Appends a `receipt` frame to `out` (nothing for an entry that is not a receipt).
+    public static func receipt(_ entry: InboxEntry, inboxSeq: UInt64, into out: inout some ByteSink) {
+        guard case .receipt(let conversationId, let userId, let kind, let seq) = entry else { return }
+        var w = JSONMembers(opening: &out)
+        w.string("type", "receipt", into: &out)
+        w.integer("inboxSeq", inboxSeq, into: &out)
+        w.string("conversationId", conversationId, into: &out)
+        w.string("userId", userId, into: &out)
+        w.string("kind", kind.name, into: &out)
+        w.integer("seq", seq, into: &out)
+        w.close(&out)
     }
 
     public static func ack(_ m: MessageRecord, inboxSeq: UInt64) -> [UInt8] {
-        var w = JSONObjectWriter()
-        w.string("type", "ack")
-        w.string("clientMsgId", m.clientMsgId)
-        w.string("conversationId", m.conversationId)
-        w.integer("seq", m.seq)
-        w.string("messageId", m.conversationId, UInt8(ascii: ":"), m.seq)
-        w.integer("ts", m.ts)
-        w.integer("inboxSeq", inboxSeq)
-        return w.finished()
+        var out = bytes(capacity: frameCapacity)
+        ack(m, inboxSeq: inboxSeq, into: &out)
+        return out
+    }
+
+    private static func bytes(capacity: Int) -> [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(capacity)
+        return b
+    }
+
+    /// Room for the small frames (ack, receipt) with ids of ordinary length.
+    public static let frameCapacity = 160
+
+    /// Appends an `ack` frame to `out`.
+    public static func ack(_ m: MessageRecord, inboxSeq: UInt64, into out: inout some ByteSink) {
+        var w = JSONMembers(opening: &out)
+        w.string("type", "ack", into: &out)
+        w.string("clientMsgId", m.clientMsgId, into: &out)
+        w.string("conversationId", m.conversationId, into: &out)
+        w.integer("seq", m.seq, into: &out)
+        w.string("messageId", m.conversationId, UInt8(ascii: ":"), m.seq, into: &out)
+        w.integer("ts", m.ts, into: &out)
+        w.integer("inboxSeq", inboxSeq, into: &out)
+        w.close(&out)
     }
 
     public static func presence(userId: String, online: Bool, lastSeen: Int64) -> [UInt8] {

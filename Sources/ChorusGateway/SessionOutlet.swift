@@ -21,13 +21,20 @@ enum SessionOutlet: Sendable {
         }
     }
 
-    /// Queues a text frame (no flush).
-    func writeText(_ bytes: [UInt8], promise: EventLoopPromise<Void>?) {
+    var allocator: ByteBufferAllocator {
+        switch self {
+        case .channel(let c): c.allocator
+        case .remote: ByteBufferAllocator()
+        }
+    }
+
+    /// Queues a text frame made by `ServerWire.frameText` (no flush).
+    func writeText(frame: ByteBuffer, promise: EventLoopPromise<Void>?) {
         switch self {
         case .channel(let c):
-            c.write(ServerWire.frame(opcode: ServerWire.text, payload: bytes, allocator: c.allocator), promise: promise)
+            c.write(frame, promise: promise)
         case .remote(let r):
-            r.queue(bytes)
+            r.queue(Array(ServerWire.payload(ofFrame: frame).readableBytesView))
             promise?.succeed()
         }
     }

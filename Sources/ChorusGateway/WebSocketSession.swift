@@ -77,7 +77,7 @@ public final class WebSocketSession: InboxListener, Sendable {
         var closing = false
         /// Live entries held while a `sync` is being answered, so entries arrive in inboxSeq order.
         var syncing = false
-        var held: [[UInt8]] = []
+        var held: [ByteBuffer] = []
     }
 
     private let delivered: Counter
@@ -93,26 +93,35 @@ public final class WebSocketSession: InboxListener, Sendable {
     }
 
     public func deliver(inboxSeq: UInt64, entry: InboxEntry, message: MessageRecord?) {
-        let frame: [UInt8]
+        // Written straight into the buffer that is sent (one allocation a frame).
+        var payload: ByteBuffer
         switch entry {
         case .message:
             guard let message else { return }
-            frame = ServerFrame.message(message, inboxSeq: inboxSeq)
+            payload = payloadBuffer(capacity: ServerFrame.messageCapacity(message))
+            ServerFrame.message(message, inboxSeq: inboxSeq, into: &payload)
             delivered.increment()
         case .receipt:
-            frame = ServerFrame.receipt(entry, inboxSeq: inboxSeq)
+            payload = payloadBuffer(capacity: ServerFrame.frameCapacity)
+            ServerFrame.receipt(entry, inboxSeq: inboxSeq, into: &payload)
         }
+        ServerWire.frameText(&payload)
+        let frame = payload
         if canRunInline { deliverOnLoop(frame) } else { hop { $0.deliverOnLoop(frame) } }
     }
 
-    private func deliverOnLoop(_ frame: [UInt8]) {
+    private func deliverOnLoop(_ frame: ByteBuffer) {
         if state.value.syncing {
             state.value.held.append(frame)
             if state.value.held.count > maxOutbound { close(code: CloseCode.outboundOverflow) }
         } else {
-            send(frame)
+            send(frame: frame)
         }
     }
+
+    /// An empty buffer for a text frame's payload (`ServerWire.payloadBuffer`), from this session's
+    /// allocator. Any thread.
+    func payloadBuffer(capacity: Int) -> ByteBuffer { ServerWire.payloadBuffer(capacity: capacity, allocator: outlet.allocator) }
 
     /// True on the session's event loop when no hop from another thread is still queued: work may run
     /// at once and frames keep the order they were handed over in. Most frames start on the session's
@@ -131,10 +140,18 @@ public final class WebSocketSession: InboxListener, Sendable {
     /// Queues a text frame; flushes once per loop tick. Past the bound (NIO's 64 KiB write buffer, then
     /// `maxOutbound` frames) the session is closed (4008).
     func send(_ bytes: [UInt8]) {
+        var frame = payloadBuffer(capacity: bytes.count)
+        frame.writeBytes(bytes)
+        ServerWire.frameText(&frame)
+        send(frame: frame)
+    }
+
+    /// `send` of a text frame made by `ServerWire.frameText`.
+    func send(frame: ByteBuffer) {
         if outlet.isWritable && state.value.queued == 0 {
             // The common case: the socket keeps up, NIO's own buffer (64 KiB high-water mark) holds
             // this frame; no per-frame promise.
-            outlet.writeText(bytes, promise: nil)
+            outlet.writeText(frame: frame, promise: nil)
         } else {
             // Backpressure: count frames written past the high-water mark until they are out.
             state.value.queued += 1
@@ -144,7 +161,7 @@ public final class WebSocketSession: InboxListener, Sendable {
             }
             let promise = eventLoop.makePromise(of: Void.self)
             promise.futureResult.whenComplete { _ in self.state.value.queued -= 1 }
-            outlet.writeText(bytes, promise: promise)
+            outlet.writeText(frame: frame, promise: promise)
         }
         if !state.value.flushScheduled {
             state.value.flushScheduled = true
@@ -160,6 +177,11 @@ public final class WebSocketSession: InboxListener, Sendable {
         if canRunInline { send(bytes) } else { hop { $0.send(bytes) } }
     }
 
+    /// Sends a text frame made by `ServerWire.frameText`, from any thread.
+    func sendFromAnyThread(frame: ByteBuffer) {
+        if canRunInline { send(frame: frame) } else { hop { $0.send(frame: frame) } }
+    }
+
     func beginSync() { state.value.syncing = true }
 
     /// Ends a sync: writes `synced`, then the live entries held meanwhile.
@@ -168,7 +190,7 @@ public final class WebSocketSession: InboxListener, Sendable {
         state.value.syncing = false
         let held = state.value.held
         state.value.held = []
-        for f in held { send(f) }
+        for f in held { send(frame: f) }
     }
 
     /// Sends a close frame with `code` and closes the connection. Idempotent.

@@ -113,6 +113,24 @@ func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, key: [UI
         #expect(try channel.readInbound(as: WebSocketFrame.self) == nil)
     }
 
+    /// A payload written after the header room and framed in place is byte for byte the frame
+    /// `ServerWire.frame` builds, with no copy below 64 KiB; `payload(ofFrame:)` gives the payload back.
+    @Test(arguments: [0, 1, 125, 126, 65_535, 65_536, 70_000])
+    func framingInPlaceMatchesTheCopyingEncoder(count: Int) {
+        let allocator = ByteBufferAllocator()
+        let payload = (0..<count).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        var buffer = ServerWire.payloadBuffer(capacity: count, allocator: allocator)
+        buffer.writeBytes(payload)
+        let storageBefore = buffer.withUnsafeReadableBytes { $0.baseAddress }
+        ServerWire.frameText(&buffer)
+        #expect(buffer == ServerWire.frame(opcode: ServerWire.text, payload: payload, allocator: allocator))
+        let headerLength = count < 126 ? 2 : count <= 65_535 ? 4 : 10
+        if count <= 65_535 {
+            #expect(buffer.withUnsafeReadableBytes { $0.baseAddress } == storageBefore.map { $0 - headerLength })
+        }
+        #expect(Array(ServerWire.payload(ofFrame: buffer).readableBytesView) == payload)
+    }
+
     @Test func closeFrameCarriesTheCodeAndAShortEnoughReason() {
         let frame = ServerWire.closeFrame(code: 1009, reason: String(repeating: "x", count: 200), allocator: ByteBufferAllocator())
         #expect(Array(frame.readableBytesView.prefix(4)) == [0x88, 125, 0x03, 0xF1])
