@@ -2,7 +2,7 @@
 /// records carry several numbers each, written tens of thousands of times a second). Pure.
 public enum DecimalDigits {
     /// How many digits `value` has in decimal (1 for 0).
-    public static func digitCount(_ value: UInt64) -> Int {
+    @inlinable public static func digitCount(_ value: UInt64) -> Int {
         var n = 1
         var v = value
         while v >= 10 {
@@ -13,7 +13,7 @@ public enum DecimalDigits {
     }
 
     /// Appends `value` in decimal.
-    public static func append(_ value: UInt64, to out: inout some ByteSink) {
+    @inlinable public static func append(_ value: UInt64, to out: inout some ByteSink) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in  // UInt64.max has 20
             var v = value
             var i = 20
@@ -27,7 +27,7 @@ public enum DecimalDigits {
     }
 
     /// Appends `value` in decimal, with a leading `-` when negative.
-    public static func append(_ value: some BinaryInteger, to out: inout some ByteSink) {
+    @inlinable public static func append(_ value: some BinaryInteger, to out: inout some ByteSink) {
         if value < 0 { out.appendByte(UInt8(ascii: "-")) }
         append(UInt64(value.magnitude), to: &out)
     }

@@ -4,29 +4,29 @@
 /// allocation-free: server frames are written tens of thousands of times a second, straight into
 /// the buffer that is sent.
 public struct JSONMembers: Sendable {
-    private var empty = true
+    @usableFromInline var empty = true
 
     /// Starts an object at the end of `out`.
-    public init(opening out: inout some ByteSink) { out.appendByte(UInt8(ascii: "{")) }
+    @inlinable public init(opening out: inout some ByteSink) { out.appendByte(UInt8(ascii: "{")) }
 
     /// Ends the object.
-    public func close(_ out: inout some ByteSink) { out.appendByte(UInt8(ascii: "}")) }
+    @inlinable public func close(_ out: inout some ByteSink) { out.appendByte(UInt8(ascii: "}")) }
 
-    private mutating func key(_ name: String, _ out: inout some ByteSink) {
+    @inlinable mutating func key(_ name: String, _ out: inout some ByteSink) {
         if !empty { out.appendByte(UInt8(ascii: ",")) }
         empty = false
         JSONText.appendQuoted(name, to: &out)
         out.appendByte(UInt8(ascii: ":"))
     }
 
-    public mutating func string(_ name: String, _ value: String, into out: inout some ByteSink) {
+    @inlinable public mutating func string(_ name: String, _ value: String, into out: inout some ByteSink) {
         key(name, &out)
         JSONText.appendQuoted(value, to: &out)
     }
 
     /// A string value made of `text`, an ASCII `separator` and `number` in decimal (a message's
     /// `conversationId:seq`), written without building the string first.
-    public mutating func string(_ name: String, _ text: String, _ separator: UInt8, _ number: some BinaryInteger, into out: inout some ByteSink) {
+    @inlinable public mutating func string(_ name: String, _ text: String, _ separator: UInt8, _ number: some BinaryInteger, into out: inout some ByteSink) {
         precondition(separator >= 0x20 && separator < 0x7F && separator != UInt8(ascii: "\"") && separator != UInt8(ascii: "\\"))
         key(name, &out)
         out.appendByte(UInt8(ascii: "\""))
@@ -36,7 +36,7 @@ public struct JSONMembers: Sendable {
         out.appendByte(UInt8(ascii: "\""))
     }
 
-    public mutating func integer(_ name: String, _ value: some BinaryInteger, into out: inout some ByteSink) {
+    @inlinable public mutating func integer(_ name: String, _ value: some BinaryInteger, into out: inout some ByteSink) {
         key(name, &out)
         DecimalDigits.append(value, to: &out)
     }
@@ -69,18 +69,18 @@ public struct JSONObjectWriter: Sendable {
     }
 }
 
-/// JSON string escaping.
+/// JSON string escaping. Inlinable: specialized for the gateway's `ByteBuffer` where it is used.
 public enum JSONText {
-    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    @usableFromInline static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    public static func appendQuoted(_ s: String, to out: inout some ByteSink) {
+    @inlinable public static func appendQuoted(_ s: String, to out: inout some ByteSink) {
         out.appendByte(UInt8(ascii: "\""))
         appendEscaped(s, to: &out)
         out.appendByte(UInt8(ascii: "\""))
     }
 
     /// `s` as the inside of a JSON string: escaped, without the quotes.
-    static func appendEscaped(_ s: String, to out: inout some ByteSink) {
+    @inlinable static func appendEscaped(_ s: String, to out: inout some ByteSink) {
         var s = s
         s.withUTF8 { utf8 in
             let raw = UnsafeRawBufferPointer(utf8)

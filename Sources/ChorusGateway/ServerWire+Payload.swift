@@ -16,6 +16,22 @@ extension ServerWire {
         return b
     }
 
+    /// A text frame whose payload `write` puts straight into the buffer's memory. Past `capacity`
+    /// bytes (strings full of escapes) the payload comes from `orElse` instead.
+    public static func textFrame(
+        capacity: Int, allocator: ByteBufferAllocator, _ write: (inout BoundedByteSink) -> Void, orElse whole: () -> [UInt8]
+    ) -> ByteBuffer {
+        var frame = payloadBuffer(capacity: capacity, allocator: allocator)
+        let written = frame.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { raw in
+            var sink = BoundedByteSink(UnsafeMutableRawBufferPointer(rebasing: raw[..<capacity]))
+            write(&sink)
+            return sink.overflowed ? 0 : sink.count
+        }
+        if written == 0 { frame.writeBytes(whole()) }
+        frameText(&frame)
+        return frame
+    }
+
     /// Makes a payload from `payloadBuffer` a text frame (FIN set): the header goes into its room,
     /// in place (the buffer must not be shared, or NIO copies it). A payload of 64 KiB or more (none
     /// of the server's own frames) is copied behind a long header.
@@ -50,9 +66,4 @@ extension ServerWire {
         f.moveReaderIndex(forwardBy: min(header, f.readableBytes))
         return f
     }
-}
-
-extension ByteBuffer: ByteSink {
-    public mutating func appendByte(_ byte: UInt8) { writeInteger(byte) }
-    public mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) { writeBytes(bytes) }
 }

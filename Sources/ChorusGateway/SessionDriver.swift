@@ -126,10 +126,10 @@ final class SessionDriver: HeartbeatWatched {
                 switch result {
                 case .success(let sent):
                     let inboxSeq = sent.created ? sent.inboxSeq : services.inboxes.inbox(userId).seq(of: sent.message)
-                    var payload = session.payloadBuffer(capacity: ServerFrame.frameCapacity)
-                    ServerFrame.ack(sent.message, inboxSeq: inboxSeq, into: &payload)
-                    ServerWire.frameText(&payload)
-                    session.sendFromAnyThread(frame: payload)
+                    let m = sent.message
+                    session.sendFromAnyThread(frame: ServerWire.textFrame(
+                        capacity: ServerFrame.frameCapacity, allocator: session.allocator,
+                        { ServerFrame.ack(m, inboxSeq: inboxSeq, into: &$0) }, orElse: { ServerFrame.ack(m, inboxSeq: inboxSeq) }))
                     if sent.created { services.metrics.messagesAccepted.increment() }
                     services.metrics.ackLatency.recordNanoseconds(nanoseconds(ContinuousClock.now - received))
                 case .failure(let e):

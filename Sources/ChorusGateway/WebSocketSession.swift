@@ -94,18 +94,20 @@ public final class WebSocketSession: InboxListener, Sendable {
 
     public func deliver(inboxSeq: UInt64, entry: InboxEntry, message: MessageRecord?) {
         // Written straight into the buffer that is sent (one allocation a frame).
-        var payload: ByteBuffer
+        let allocator = outlet.allocator
+        let payload: ByteBuffer
         switch entry {
         case .message:
             guard let message else { return }
-            payload = payloadBuffer(capacity: ServerFrame.messageCapacity(message))
-            ServerFrame.message(message, inboxSeq: inboxSeq, into: &payload)
+            payload = ServerWire.textFrame(
+                capacity: ServerFrame.messageCapacity(message), allocator: allocator,
+                { ServerFrame.message(message, inboxSeq: inboxSeq, into: &$0) }, orElse: { ServerFrame.message(message, inboxSeq: inboxSeq) })
             delivered.increment()
         case .receipt:
-            payload = payloadBuffer(capacity: ServerFrame.frameCapacity)
-            ServerFrame.receipt(entry, inboxSeq: inboxSeq, into: &payload)
+            payload = ServerWire.textFrame(
+                capacity: ServerFrame.frameCapacity, allocator: allocator,
+                { ServerFrame.receipt(entry, inboxSeq: inboxSeq, into: &$0) }, orElse: { ServerFrame.receipt(entry, inboxSeq: inboxSeq) })
         }
-        ServerWire.frameText(&payload)
         let frame = payload
         if canRunInline { deliverOnLoop(frame) } else { hop { $0.deliverOnLoop(frame) } }
     }
@@ -119,9 +121,8 @@ public final class WebSocketSession: InboxListener, Sendable {
         }
     }
 
-    /// An empty buffer for a text frame's payload (`ServerWire.payloadBuffer`), from this session's
-    /// allocator. Any thread.
-    func payloadBuffer(capacity: Int) -> ByteBuffer { ServerWire.payloadBuffer(capacity: capacity, allocator: outlet.allocator) }
+    /// This session's buffer allocator. Any thread.
+    var allocator: ByteBufferAllocator { outlet.allocator }
 
     /// True on the session's event loop when no hop from another thread is still queued: work may run
     /// at once and frames keep the order they were handed over in. Most frames start on the session's
@@ -140,7 +141,7 @@ public final class WebSocketSession: InboxListener, Sendable {
     /// Queues a text frame; flushes once per loop tick. Past the bound (NIO's 64 KiB write buffer, then
     /// `maxOutbound` frames) the session is closed (4008).
     func send(_ bytes: [UInt8]) {
-        var frame = payloadBuffer(capacity: bytes.count)
+        var frame = ServerWire.payloadBuffer(capacity: bytes.count, allocator: outlet.allocator)
         frame.writeBytes(bytes)
         ServerWire.frameText(&frame)
         send(frame: frame)

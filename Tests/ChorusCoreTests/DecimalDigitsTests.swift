@@ -24,3 +24,22 @@ import Testing
         #expect(direct.bytes == built.bytes)
     }
 }
+
+@Suite struct BoundedByteSinkTests {
+    @Test func writesUpToItsEndThenReportsOverflow() {
+        var storage = [UInt8](repeating: 0, count: 5)
+        storage.withUnsafeMutableBytes { raw in
+            var sink = BoundedByteSink(raw)
+            sink.appendByte(1)
+            ([2, 3, 4] as [UInt8]).withUnsafeBytes { sink.appendBytes($0) }
+            #expect(sink.count == 4 && !sink.overflowed)
+            ([5, 6] as [UInt8]).withUnsafeBytes { sink.appendBytes($0) }  // does not fit: nothing of it is written
+            #expect(sink.count == 4 && sink.overflowed)
+            sink.appendByte(5)
+            #expect(sink.count == 5)
+            sink.appendByte(6)
+            #expect(sink.count == 5 && sink.overflowed)
+        }
+        #expect(storage == [1, 2, 3, 4, 5])
+    }
+}

@@ -1,3 +1,4 @@
+import ChorusCore
 @testable import ChorusGateway
 import NIOCore
 import NIOEmbedded
@@ -129,6 +130,23 @@ func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, key: [UI
             #expect(buffer.withUnsafeReadableBytes { $0.baseAddress } == storageBefore.map { $0 - headerLength })
         }
         #expect(Array(ServerWire.payload(ofFrame: buffer).readableBytesView) == payload)
+    }
+
+    /// A frame written in place is the copying encoder's frame; one that does not fit its capacity
+    /// (a body full of escapes) comes whole from the fallback, never cut short.
+    @Test(arguments: [(capacity: 300, fits: true), (capacity: 40, fits: false)])
+    func aTextFrameIsWrittenInPlaceOrWholeFromTheFallback(capacity: Int, fits: Bool) {
+        let m = MessageRecord(conversationId: "c_1", seq: 9, from: "u_1", body: "say \"hi\"\n", ts: 1_700_000_000_000, clientMsgId: "m1")
+        let expected = ServerFrame.message(m, inboxSeq: 4)
+        var fellBack = false
+        let frame = ServerWire.textFrame(
+            capacity: capacity, allocator: ByteBufferAllocator(), { ServerFrame.message(m, inboxSeq: 4, into: &$0) },
+            orElse: {
+                fellBack = true
+                return ServerFrame.message(m, inboxSeq: 4)
+            })
+        #expect(fellBack == !fits)
+        #expect(frame == ServerWire.frame(opcode: ServerWire.text, payload: expected, allocator: ByteBufferAllocator()))
     }
 
     @Test func closeFrameCarriesTheCodeAndAShortEnoughReason() {
