@@ -1,7 +1,9 @@
 # Sourced by closed_loop.sh and open_loop.sh: `start_fresh_server BIN [serve options...]` starts
 # `chorus serve` for a load run on an empty data directory and a random port (sets DATA, PORT and
 # SP; the server is stopped and the directory removed on exit), and `io_calls PID` prints the read
-# and write system calls a process has made so far (/proc/PID/io).
+# and write system calls a process has made so far (/proc/PID/io). `steal_mark` and `steal_since`
+# give the share of CPU time the hypervisor took from this VM meanwhile (/proc/stat's steal): when
+# it is more than a few per cent, a run's tail latency says more about the VM than about Chorus.
 # SERVE_CPUS and LOAD_CPUS (taskset CPU lists, e.g. SERVE_CPUS=0 LOAD_CPUS=1) pin the server and the
 # generator to CPUs of their own (`taskset` execs, so $! is still chorus's PID); unset, both float.
 start_fresh_server() {
@@ -17,3 +19,9 @@ start_fresh_server() {
 }
 
 io_calls() { awk '/^sysc[rw]:/ {n += $2} END {print n}' /proc/$1/io; }
+
+steal_mark() { STEAL0=$(awk '/^cpu /{print $9}' /proc/stat); STEAL_T0=$(date +%s.%N); }
+steal_since() {
+    awk -v s0="$STEAL0" -v t0="$STEAL_T0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" \
+        '/^cpu / {printf "%.1f%%", 100 * ($9 - s0) / ((t1 - t0) * hz * n)}' /proc/stat
+}
