@@ -30,6 +30,8 @@ public protocol Journal: Sendable {
     /// run one at a time, in LSN order, and must not block. The batch is atomic across crashes. A
     /// refusal (no LSN assigned: too large, log stopped or closed) may complete at once on the caller.
     func append(batch records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void)
+    /// `append(batch:completion:)` of one record, without building the array (the send path).
+    func append(record kind: UInt16, payload: [UInt8], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void)
     /// Up to `limit` records starting at `lsn`, in LSN order.
     func read(from lsn: UInt64, limit: Int) throws -> [JournalRecord]
     /// False once a write or fsync has failed: from then on every append fails.
@@ -54,6 +56,10 @@ public struct SystemWallClock: WallClock {
 }
 
 extension Journal {
+    public func append(record kind: UInt16, payload: [UInt8], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void) {
+        append(batch: [(kind, payload)], completion: completion)
+    }
+
     /// Enqueues on the caller's actor, so the order of one actor's calls is their LSN order, then
     /// waits until durable. (A plain `async` call would first hop off the actor, and another call of
     /// the same actor could enqueue ahead of it.)

@@ -133,7 +133,7 @@ public actor ConversationActor {
                 let event = ChorusEvent.messageAppended(m)
                 // Enqueued under the lock. A success completes later on the log's completion path; a
                 // refusal may complete right here, so it is settled off this thread (no re-entry).
-                journal.append(batch: [(event.kind, event.encode())]) { [self] result in
+                journal.append(record: event.kind, payload: event.encode()) { [self] result in
                     switch result {
                     case .success(let lsn): durable(m, lsn: lsn, recipients: recipients, inboxes: inboxes, request: r)
                     case .failure(let error):

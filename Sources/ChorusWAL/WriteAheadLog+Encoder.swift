@@ -24,7 +24,7 @@ struct EncodedBatch: Sendable {
 
     var bytes: [UInt8] = []
     var blocks: [Block] = []
-    var waiters: [(lsn: UInt64, completion: @Sendable (Result<UInt64, WALError>) -> Void)] = []
+    var waiters: [(lsn: UInt64, completion: AppendCompletion)] = []
     var lastLSN: UInt64 = 0
 }
 

@@ -47,7 +47,7 @@ extension WriteAheadLog {
     /// its appends' acks are mostly written on that loop, so a hand-off would cost two thread
     /// wake-ups and save nothing, as that loop's next commit waits for its next tick anyway); else
     /// on that queue, off the writer thread, so a big commit's wake-ups never delay the next pwrite.
-    private func complete(_ waiters: [(lsn: UInt64, completion: @Sendable (Result<UInt64, WALError>) -> Void)], onLoop: Bool) {
+    private func complete(_ waiters: [(lsn: UInt64, completion: AppendCompletion)], onLoop: Bool) {
         if (onLoop || waiters.count <= Self.inlineCompletionLimit) && completionsQueued.load(ordering: .acquiring) == 0 {
             for w in waiters { w.completion(.success(w.lsn)) }
             return
@@ -178,7 +178,7 @@ extension WriteAheadLog {
     }
 
     /// Makes the failure sticky and fails everything waiting. Never retries.
-    func stop(_ error: WALError, failing batch: [@Sendable (Result<UInt64, WALError>) -> Void]) {
+    func stop(_ error: WALError, failing batch: [AppendCompletion]) {
         let cause = error.description
         logger.critical("write-ahead log stopped; no further appends are acknowledged", metadata: ["cause": "\(cause)"])
         let waiting = state.withLock { s -> [PendingAppend] in

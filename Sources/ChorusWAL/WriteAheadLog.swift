@@ -24,7 +24,21 @@ struct PendingAppend: Sendable {
     var lsn: UInt64
     var kind: UInt16
     var payload: [UInt8]
-    var completion: (@Sendable (Result<UInt64, WALError>) -> Void)?
+    var completion: AppendCompletion?
+}
+
+/// Whom an append tells when it is durable, kept as the caller gave it: through the typed API or
+/// through `Journal`'s (`any Error`). Wrapping one in the other would cost a closure per append.
+enum AppendCompletion: Sendable {
+    case typed(@Sendable (Result<UInt64, WALError>) -> Void)
+    case erased(@Sendable (Result<UInt64, any Error>) -> Void)
+
+    func callAsFunction(_ result: Result<UInt64, WALError>) {
+        switch self {
+        case .typed(let f): f(result)
+        case .erased(let f): f(result.mapError { $0 })
+        }
+    }
 }
 
 /// Counters of the write path since the log was opened.
@@ -143,7 +157,7 @@ public final class WriteAheadLog: Journal, Sendable {
     public func append(batch records: [(kind: UInt16, payload: [UInt8])]) async throws -> ClosedRange<UInt64> {
         precondition(!records.isEmpty, "empty batch")
         let last = try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<UInt64, any Error>) in
-            enqueue(records) { c.resume(with: $0.mapError { $0 }) }
+            enqueue(records, completion: .typed { c.resume(with: $0.mapError { $0 }) })
         }
         return (last - UInt64(records.count) + 1)...last
     }
@@ -152,19 +166,26 @@ public final class WriteAheadLog: Journal, Sendable {
     public func append(
         batch records: [(kind: UInt16, payload: [UInt8])], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void
     ) {
-        enqueue(records) { completion($0.mapError { $0 }) }
+        enqueue(records, completion: .erased(completion))
+    }
+
+    /// `Journal`'s one-record append: the batch form's contract, without the array.
+    public func append(
+        record kind: UInt16, payload: [UInt8], completion: @escaping @Sendable (Result<UInt64, any Error>) -> Void
+    ) {
+        enqueue(CollectionOfOne((kind: kind, payload: payload)), completion: .erased(completion))
     }
 
     /// Callback form of `append` for shells that must not await. Completions run on one serial
     /// queue in LSN order; they must not block and must not call `close`.
     public func append(kind: UInt16, payload: [UInt8], completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void) {
-        enqueue(CollectionOfOne((kind: kind, payload: payload)), completion: completion)
+        enqueue(CollectionOfOne((kind: kind, payload: payload)), completion: .typed(completion))
     }
 
     /// Assigns LSNs in call order under the lock and wakes the writer if it sleeps. Each
     /// continuation is resumed exactly once: by the completion queue, or here on refusal.
     func enqueue<Records: Collection>(
-        _ records: Records, completion: @escaping @Sendable (Result<UInt64, WALError>) -> Void
+        _ records: Records, completion: AppendCompletion
     ) where Records.Element == (kind: UInt16, payload: [UInt8]) {
         var bytes = 0
         for r in records {
