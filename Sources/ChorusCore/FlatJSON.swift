@@ -17,10 +17,18 @@ public enum FlatJSON {
     public static let maxDepth = 32
 
     public static func parse(_ bytes: some Collection<UInt8>) -> [String: Value]? {
-        var reader = Reader(bytes: Array(bytes))
-        guard let object = reader.object() else { return nil }
+        var object: [String: Value] = Dictionary(minimumCapacity: 8)  // one allocation for a frame's members
+        return forEachMember(Array(bytes), { object[$0] = $1 }) ? object : nil
+    }
+
+    /// The top-level object's members, in order, handed to `body` as they are read: `parse` without
+    /// building the dictionary (a reader of a few known members needs no hashing). Returns false for
+    /// anything `parse` refuses; what `body` saw must then be ignored.
+    public static func forEachMember(_ bytes: [UInt8], _ body: (String, Value) -> Void) -> Bool {
+        var reader = Reader(bytes: bytes)
+        guard reader.object(body) else { return false }
         reader.skipSpace()
-        return reader.i == reader.bytes.count ? object : nil
+        return reader.i == reader.bytes.count
     }
 
     struct Reader {
@@ -38,17 +46,16 @@ public enum FlatJSON {
             return true
         }
 
-        /// The top-level object, members decoded.
-        mutating func object() -> [String: Value]? {
-            guard take(UInt8(ascii: "{")) else { return nil }
-            var out: [String: Value] = Dictionary(minimumCapacity: 8)  // one allocation for a frame's members
-            if take(UInt8(ascii: "}")) { return out }
+        /// The top-level object, each member decoded and handed to `body`.
+        mutating func object(_ body: (String, Value) -> Void) -> Bool {
+            guard take(UInt8(ascii: "{")) else { return false }
+            if take(UInt8(ascii: "}")) { return true }
             repeat {
                 skipSpace()
-                guard let key = string(), take(UInt8(ascii: ":")), let value = value(depth: 1) else { return nil }
-                out[key] = value
+                guard let key = string(), take(UInt8(ascii: ":")), let value = value(depth: 1) else { return false }
+                body(key, value)
             } while take(UInt8(ascii: ","))
-            return take(UInt8(ascii: "}")) ? out : nil
+            return take(UInt8(ascii: "}"))
         }
 
         mutating func value(depth: Int) -> Value? {

@@ -34,13 +34,64 @@ public enum ClientFrameCodec {
 
     /// The clientMsgId of a `send` frame, if the bytes are one (for errors about frames not decoded).
     public static func clientMsgId(in bytes: [UInt8]) -> String? {
-        guard let o = FlatJSON.parse(bytes), o.string("type") == "send" else { return nil }
+        guard let o = Members(bytes), o.string("type") == "send" else { return nil }
         return o.string("clientMsgId")
+    }
+
+    /// The members a client frame may have, read into fields of their own (no dictionary, no hashing:
+    /// a frame has a handful). Unknown members are validated and skipped; a repeated one, the last wins
+    /// (as in a dictionary).
+    struct Members {
+        var type, clientMsgId, to, conversationId, body, after, upTo, seq, userIds: FlatJSON.Value?
+
+        init?(_ bytes: [UInt8]) {
+            var m = Members()
+            guard FlatJSON.forEachMember(bytes, { m[$0] = $1 }) else { return nil }
+            self = m
+        }
+
+        private init() {}
+
+        subscript(name: String) -> FlatJSON.Value? {
+            get {
+                switch name {
+                case "type": type
+                case "clientMsgId": clientMsgId
+                case "to": to
+                case "conversationId": conversationId
+                case "body": body
+                case "after": after
+                case "upTo": upTo
+                case "seq": seq
+                case "userIds": userIds
+                default: nil
+                }
+            }
+            set {
+                switch name {
+                case "type": type = newValue
+                case "clientMsgId": clientMsgId = newValue
+                case "to": to = newValue
+                case "conversationId": conversationId = newValue
+                case "body": body = newValue
+                case "after": after = newValue
+                case "upTo": upTo = newValue
+                case "seq": seq = newValue
+                case "userIds": userIds = newValue
+                default: break
+                }
+            }
+        }
+
+        func string(_ name: String) -> String? {
+            if case .string(let s)? = self[name] { return s }
+            return nil
+        }
     }
 
     /// Decodes one text frame's bytes. Unknown fields are ignored; a missing or mistyped field is named.
     public static func decode(_ bytes: [UInt8]) -> Result<ClientFrame, FrameError> {
-        guard let o = FlatJSON.parse(bytes) else { return .failure(FrameError(message: "frame is not a JSON object")) }
+        guard let o = Members(bytes) else { return .failure(FrameError(message: "frame is not a JSON object")) }
         let ref = o.string("clientMsgId")
         let fields = Fields(object: o, ref: ref)
         do {
@@ -73,7 +124,7 @@ public enum ClientFrameCodec {
 
     /// Typed access to a frame's members; a missing or mistyped one throws a `FrameError` naming it.
     private struct Fields {
-        let object: [String: FlatJSON.Value]
+        let object: Members
         let ref: String?
 
         func missing(_ name: String) -> FrameError { FrameError(message: "missing field '\(name)'", ref: ref) }

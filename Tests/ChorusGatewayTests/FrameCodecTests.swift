@@ -19,6 +19,18 @@ import Testing
         #expect(decode(#" { "type" : "ping" } "#) == .success(.ping))
     }
 
+    /// Members are read into fields of their own: a repeated one counts as its last value (as in a
+    /// dictionary), unknown ones of any shape are skipped, and a broken one late in a frame still
+    /// makes the whole frame invalid.
+    @Test func repeatedAndUnknownMembers() {
+        #expect(decode(#"{"type":"ping","type":"sync","after":3,"after":4}"#) == .success(.sync(after: 4)))
+        #expect(decode(#"{"x":{"y":[1,{"z":null}]},"type":"typing","conversationId":"k","seq":"not read"}"#)
+            == .success(.typing(conversationId: "k")))
+        #expect(decode(#"{"type":"ping","extra":tru}"#) == .failure(FrameError(message: "frame is not a JSON object")))
+        #expect(ClientFrameCodec.clientMsgId(in: Array(#"{"type":"send","clientMsgId":"c7","body":5}"#.utf8)) == "c7")
+        #expect(ClientFrameCodec.clientMsgId(in: Array(#"{"type":"sync","clientMsgId":"c7"}"#.utf8)) == nil)
+    }
+
     @Test func namesTheFieldThatIsWrong() {
         #expect(decode("nope") == .failure(FrameError(message: "frame is not a JSON object")))
         #expect(decode(#"["type"]"#) == .failure(FrameError(message: "frame is not a JSON object")))
