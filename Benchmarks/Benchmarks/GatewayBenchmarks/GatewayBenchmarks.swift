@@ -1,9 +1,10 @@
 import Benchmark
+import ChorusCore
 import ChorusGateway
 import NIOCore
 
 // The WebSocket framing on every client message: parsing masked client frames and writing server
-// frames (ServerWire). Run from Benchmarks/: `swift package benchmark --target GatewayBenchmarks`.
+// frames (ServerWire), and the JSON on both sides of a send (ClientFrameCodec, ServerFrame). Run from Benchmarks/: `swift package benchmark --target GatewayBenchmarks`.
 // Names have no spaces (package-benchmark 1.38 looks static thresholds up by the raw name).
 
 /// `count` masked text frames carrying `payload`, back to back (as one read of a busy socket).
@@ -70,6 +71,26 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("WebSocket.writeServerFrame", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(ServerWire.frame(opcode: ServerWire.text, payload: message, allocator: allocator))
+        }
+    }
+
+    // A client's send frame decoded (the per-message read path; one allocation: the body's String).
+    let sendFrame = Array(
+        #"{"type":"send","clientMsgId":"k2v7-1042-88","conversationId":"c_abcdefghijklm","body":"see you at the station at half past six, bring the tickets"}"#.utf8)
+    Benchmark("WebSocket.decodeSendFrame", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(ClientFrameCodec.decode(sendFrame)) }
+    }
+
+    // A delivered message as the session writes it: JSON straight into the frame's buffer, header in
+    // place (one allocation: the buffer).
+    let record = MessageRecord(
+        conversationId: "c_abcdefghijklm", seq: 1042, from: "u_abcdefghijklm",
+        body: "see you at the station at \"half past six\", bring the tickets", ts: 1_795_000_000_000, clientMsgId: "k2v7-1042-88")
+    Benchmark("WebSocket.writeMessageFrameInPlace", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(ServerWire.textFrame(
+                capacity: ServerFrame.messageCapacity(record), allocator: allocator,
+                { ServerFrame.message(record, inboxSeq: 88, into: &$0) }, orElse: { ServerFrame.message(record, inboxSeq: 88) }))
         }
     }
 }
