@@ -149,6 +149,9 @@ public final class WebSocketSession: InboxListener, Sendable {
 
     /// `send` of a text frame made by `ServerWire.frameText`.
     func send(frame: ByteBuffer) {
+        // After its close frame a session sends nothing more (RFC 6455 section 5.5.1), also while that
+        // frame still waits behind a slow reader's backlog.
+        guard !state.value.closing else { return }
         if outlet.isWritable && state.value.queued == 0 {
             // The common case: the socket keeps up, NIO's own buffer (64 KiB high-water mark) holds
             // this frame; no per-frame promise.

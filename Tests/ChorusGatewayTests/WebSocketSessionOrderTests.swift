@@ -68,4 +68,46 @@ import Testing
         try await server.close()
         try await group.shutdownGracefully()
     }
+
+    /// Once its close frame is out, a session writes nothing more: a frame handed over after `close`
+    /// is dropped, and the client reads the close frame and then the end of the stream.
+    @Test func nothingIsSentAfterTheCloseFrame() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let accepted = group.next().makePromise(of: Channel.self)
+        let server = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                accepted.succeed(channel)
+                return channel.eventLoop.makeSucceededVoidFuture()
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let received = group.next().makePromise(of: [UInt8].self)
+        let client = try await ClientBootstrap(group: group)
+            .channelInitializer { $0.pipeline.addHandler(UntilClosed(done: received)) }
+            .connect(to: server.localAddress!).get()
+        let channel = try await accepted.futureResult.get()
+        let session = try await channel.eventLoop.submit {
+            WebSocketSession(
+                userId: "u", sessionId: "s", tokenHash: TokenHash([UInt8](repeating: 0, count: 32)),
+                outlet: .channel(channel), maxOutbound: 16, delivered: Counter(label: "test_delivered"))
+        }.get()
+
+        try await channel.eventLoop.submit { session.close(code: CloseCode.tokenRevoked, reason: "bye") }.get()
+        try await channel.eventLoop.submit { session.sendFromAnyThread(Array("late".utf8)) }.get()
+
+        let closeFrame = ServerWire.closeFrame(code: CloseCode.tokenRevoked, reason: "bye", allocator: ByteBufferAllocator())
+        #expect(try await received.futureResult.get() == Array(closeFrame.readableBytesView))
+        try? await client.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// Collects what the client reads until the server closes the connection.
+    final class UntilClosed: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        var bytes: [UInt8] = []
+        let done: EventLoopPromise<[UInt8]>
+        init(done: EventLoopPromise<[UInt8]>) { self.done = done }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { bytes += Array(buffer: unwrapInboundIn(data)) }
+        func channelInactive(context: ChannelHandlerContext) { done.succeed(bytes) }
+    }
 }
