@@ -16,20 +16,26 @@ extension ServerWire {
         return b
     }
 
-    /// A text frame whose payload `write` puts straight into the buffer's memory. Past `capacity`
-    /// bytes (strings full of escapes) the payload comes from `orElse` instead.
-    public static func textFrame(
-        capacity: Int, allocator: ByteBufferAllocator, _ write: (inout BoundedByteSink) -> Void, orElse whole: () -> [UInt8]
-    ) -> ByteBuffer {
-        var frame = payloadBuffer(capacity: capacity, allocator: allocator)
-        let written = frame.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { raw in
-            var sink = BoundedByteSink(UnsafeMutableRawBufferPointer(rebasing: raw[..<capacity]))
-            write(&sink)
-            return sink.overflowed ? 0 : sink.count
+    /// A text frame whose payload `write` puts straight into the buffer's memory. `capacity` is the
+    /// expected payload size; a payload that does not fit it (strings full of escapes) is written
+    /// again into twice the room, until it fits. `write` must write the same bytes every time.
+    public static func textFrame(capacity: Int, allocator: ByteBufferAllocator, _ write: (inout BoundedByteSink) -> Void) -> ByteBuffer {
+        var room = max(capacity, 16)
+        while true {
+            var frame = payloadBuffer(capacity: room, allocator: allocator)
+            var fits = true
+            frame.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { raw in
+                var sink = BoundedByteSink(UnsafeMutableRawBufferPointer(rebasing: raw[..<room]))
+                write(&sink)
+                fits = !sink.overflowed
+                return fits ? sink.count : 0
+            }
+            if fits {
+                frameText(&frame)
+                return frame
+            }
+            room *= 2
         }
-        if written == 0 { frame.writeBytes(whole()) }
-        frameText(&frame)
-        return frame
     }
 
     /// Makes a payload from `payloadBuffer` a text frame (FIN set): the header goes into its room,

@@ -28,7 +28,7 @@ enum SessionOutlet: Sendable {
         }
     }
 
-    /// Queues a text frame made by `ServerWire.frameText` (no flush).
+    /// Queues a whole text frame, header included (no flush). A peer node gets its payload.
     func writeText(frame: ByteBuffer, promise: EventLoopPromise<Void>?) {
         switch self {
         case .channel(let c):

@@ -68,7 +68,7 @@ public final class WebSocketSession: InboxListener, Sendable {
     var eventLoop: any EventLoop { outlet.eventLoop }
     private let maxOutbound: Int
     private let state: NIOLoopBoundBox<OutboundState>
-    /// Hops to the loop queued by other threads and not yet run (see `onLoop`).
+    /// Hops to the loop queued by other threads and not yet run (see `canRunInline`).
     private let hopsQueued = Atomic<Int>(0)
 
     struct OutboundState {
@@ -94,21 +94,19 @@ public final class WebSocketSession: InboxListener, Sendable {
 
     public func deliver(inboxSeq: UInt64, entry: InboxEntry, message: MessageRecord?) {
         // Written straight into the buffer that is sent (one allocation a frame).
-        let allocator = outlet.allocator
-        let payload: ByteBuffer
+        let frame: ByteBuffer
         switch entry {
         case .message:
             guard let message else { return }
-            payload = ServerWire.textFrame(
-                capacity: ServerFrame.messageCapacity(message), allocator: allocator,
-                { ServerFrame.message(message, inboxSeq: inboxSeq, into: &$0) }, orElse: { ServerFrame.message(message, inboxSeq: inboxSeq) })
+            frame = ServerWire.textFrame(capacity: ServerFrame.messageCapacity(message), allocator: allocator) {
+                ServerFrame.message(message, inboxSeq: inboxSeq, into: &$0)
+            }
             delivered.increment()
         case .receipt:
-            payload = ServerWire.textFrame(
-                capacity: ServerFrame.frameCapacity, allocator: allocator,
-                { ServerFrame.receipt(entry, inboxSeq: inboxSeq, into: &$0) }, orElse: { ServerFrame.receipt(entry, inboxSeq: inboxSeq) })
+            frame = ServerWire.textFrame(capacity: ServerFrame.frameCapacity, allocator: allocator) {
+                ServerFrame.receipt(entry, inboxSeq: inboxSeq, into: &$0)
+            }
         }
-        let frame = payload
         if canRunInline { deliverOnLoop(frame) } else { hop { $0.deliverOnLoop(frame) } }
     }
 
@@ -141,13 +139,10 @@ public final class WebSocketSession: InboxListener, Sendable {
     /// Queues a text frame; flushes once per loop tick. Past the bound (NIO's 64 KiB write buffer, then
     /// `maxOutbound` frames) the session is closed (4008).
     func send(_ bytes: [UInt8]) {
-        var frame = ServerWire.payloadBuffer(capacity: bytes.count, allocator: outlet.allocator)
-        frame.writeBytes(bytes)
-        ServerWire.frameText(&frame)
-        send(frame: frame)
+        send(frame: ServerWire.frame(opcode: ServerWire.text, payload: bytes, allocator: allocator))
     }
 
-    /// `send` of a text frame made by `ServerWire.frameText`.
+    /// `send` of a whole server frame (`ServerWire.textFrame` or `ServerWire.frame`).
     func send(frame: ByteBuffer) {
         // After its close frame a session sends nothing more (RFC 6455 section 5.5.1), also while that
         // frame still waits behind a slow reader's backlog.
@@ -181,7 +176,7 @@ public final class WebSocketSession: InboxListener, Sendable {
         if canRunInline { send(bytes) } else { hop { $0.send(bytes) } }
     }
 
-    /// Sends a text frame made by `ServerWire.frameText`, from any thread.
+    /// Sends a whole server frame, from any thread.
     func sendFromAnyThread(frame: ByteBuffer) {
         if canRunInline { send(frame: frame) } else { hop { $0.send(frame: frame) } }
     }

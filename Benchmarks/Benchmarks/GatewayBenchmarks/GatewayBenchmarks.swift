@@ -88,9 +88,9 @@ let benchmarks: @Sendable () -> Void = {
         body: "see you at the station at \"half past six\", bring the tickets", ts: 1_795_000_000_000, clientMsgId: "k2v7-1042-88")
     Benchmark("WebSocket.writeMessageFrameInPlace", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
-            blackHole(ServerWire.textFrame(
-                capacity: ServerFrame.messageCapacity(record), allocator: allocator,
-                { ServerFrame.message(record, inboxSeq: 88, into: &$0) }, orElse: { ServerFrame.message(record, inboxSeq: 88) }))
+            blackHole(ServerWire.textFrame(capacity: ServerFrame.messageCapacity(record), allocator: allocator) {
+                ServerFrame.message(record, inboxSeq: 88, into: &$0)
+            })
         }
     }
 }
