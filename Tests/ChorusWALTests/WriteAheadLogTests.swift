@@ -2,6 +2,7 @@ import ChorusTestKit
 import ChorusCore
 import Foundation
 @testable import ChorusWAL
+import Synchronization
 import Testing
 
 @Suite struct WriteAheadLogTests {
@@ -80,6 +81,34 @@ import Testing
         #expect(log.isHealthy)
         try log.close()
         await #expect(throws: WALError.closed) { try await log.append(kind: 1, payload: [1]) }
+    }
+
+    /// `Journal`'s one-record append: LSNs in call order alongside the batch form, completions in
+    /// LSN order, the records readable back, and a refusal arriving as the WAL's error through
+    /// `any Error`.
+    @Test func journalsOneRecordAppendKeepsOrderAndRefuses() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions(.never))
+        let journal: any Journal = log
+        let lsns = Mutex<[UInt64]>([])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            journal.append(record: 1, payload: payload(0)) { r in lsns.withLock { $0.append((try? r.get()) ?? 0) } }
+            journal.append(batch: [(1, payload(1)), (1, payload(2))]) { r in lsns.withLock { $0.append((try? r.get()) ?? 0) } }
+            journal.append(record: 1, payload: payload(3)) { r in
+                lsns.withLock { $0.append((try? r.get()) ?? 0) }
+                done.resume()
+            }
+        }
+        #expect(lsns.withLock { $0 } == [1, 3, 4])
+        #expect(try log.read(from: 1, limit: 10).map(\.payload) == (0..<4).map { payload($0) })
+        let refused = await withCheckedContinuation { (c: CheckedContinuation<WALError?, Never>) in
+            journal.append(record: 1, payload: [UInt8](repeating: 1, count: 5000)) { r in
+                if case .failure(let e) = r { c.resume(returning: e as? WALError) } else { c.resume(returning: nil) }
+            }
+        }
+        #expect(refused == .recordTooLarge(size: 5000, limit: 4096))
+        try log.close()
     }
 
     @Test func snapshotThenTailReplay() async throws {
