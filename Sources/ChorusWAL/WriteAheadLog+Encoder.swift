@@ -9,6 +9,10 @@ final class EncoderContext: @unchecked Sendable {
     /// An empty pending list with capacity, swapped in when a batch takes everything waiting: no
     /// allocation per commit (a copy of a list grown by a burst cost a large malloc and free each).
     var spare: [PendingAppend] = []
+    /// The last commit's arrays, emptied, refilled by the next `encode`. A commit's bytes are usually
+    /// over glibc's thread-cache limit (1 KiB): a fresh array each time cost a slow-path malloc that
+    /// also consolidated the heap's fast bins, on every commit.
+    var out = EncodedBatch()
 
     init(compressionLevel: Int) { compressor = BlockCompressor(level: compressionLevel) }
 }
@@ -26,6 +30,15 @@ struct EncodedBatch: Sendable {
     var blocks: [Block] = []
     var waiters: [(lsn: UInt64, completion: AppendCompletion)] = []
     var lastLSN: UInt64 = 0
+
+    /// Empties the batch for reuse. Arrays grown past `limit` bytes are let go, and so are waiters
+    /// handed to the completion queue (still shared: keeping their capacity would copy them).
+    mutating func recycle(keepingCapacity limit: Int, waitersHandedOff: Bool) {
+        bytes.removeAll(keepingCapacity: bytes.capacity <= limit)
+        blocks.removeAll(keepingCapacity: blocks.capacity <= limit / 32)
+        if waitersHandedOff { waiters = [] } else { waiters.removeAll(keepingCapacity: waiters.capacity <= limit / 32) }
+        lastLSN = 0
+    }
 }
 
 extension WriteAheadLog {
@@ -36,14 +49,19 @@ extension WriteAheadLog {
     /// `onLoop`: a `CommitDeferral` runs it on the event loop whose appends it holds.
     func writeLoop(onLoop: Bool = false) {
         while var batch = takeBatch() {
-            persist(encode(batch), onLoop: onLoop)
+            var encoded = encode(batch)
+            let handedOff = persist(encoded, onLoop: onLoop)
             batch.removeAll(keepingCapacity: batch.capacity <= Self.spareCapacityLimit)
             encoder.spare = batch
+            encoded.recycle(keepingCapacity: Self.spareBytesLimit, waitersHandedOff: handedOff)
+            encoder.out = encoded
         }
     }
 
     /// A recycled pending list keeps at most this many slots.
     static let spareCapacityLimit = 1 << 16
+    /// A recycled commit keeps its byte array up to this capacity (a burst's bigger one is freed).
+    static let spareBytesLimit = 4 << 20
 
     /// Takes what waits, up to `maxBatchBytes`; nil (and the encoder unscheduled) when nothing does.
     private func takeBatch() -> [PendingAppend]? {
@@ -80,6 +98,7 @@ extension WriteAheadLog {
     private func encode(_ batch: [PendingAppend]) -> EncodedBatch {
         let e = encoder
         var out = EncodedBatch()
+        swap(&out, &e.out)
         out.lastLSN = batch[batch.count - 1].lsn
         // Reserve once: stored bytes never exceed raw bytes, plus a header and padding per block.
         var rawBytes = 0

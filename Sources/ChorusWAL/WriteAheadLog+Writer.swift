@@ -20,11 +20,13 @@ final class WriterContext: @unchecked Sendable {
 
 extension WriteAheadLog {
     /// Runs on writerQueue: writes one encoded group commit (rolling segments as needed), syncs as
-    /// the mode says, publishes the new end of the log, then completes every waiter.
-    func persist(_ batch: EncodedBatch, onLoop: Bool = false) {
+    /// the mode says, publishes the new end of the log, then completes every waiter. Returns true if
+    /// the waiters went to `completionQueue` (so the caller must not reuse their array).
+    @discardableResult
+    func persist(_ batch: EncodedBatch, onLoop: Bool = false) -> Bool {
         if let cause = state.withLock({ $0.failure }) {
             for w in batch.waiters { w.completion(.failure(.stopped(cause: cause))) }
-            return
+            return false
         }
         do {
             let synced = try write(batch)
@@ -36,9 +38,10 @@ extension WriteAheadLog {
             }
             writer.stats = WALStats()
             writer.index.removeAll(keepingCapacity: true)
-            complete(batch.waiters, onLoop: onLoop)
+            return complete(batch.waiters, onLoop: onLoop)
         } catch {
             stop(.wrap(error), failing: batch.waiters.map(\.completion))
+            return false
         }
     }
 
@@ -47,10 +50,11 @@ extension WriteAheadLog {
     /// its appends' acks are mostly written on that loop, so a hand-off would cost two thread
     /// wake-ups and save nothing, as that loop's next commit waits for its next tick anyway); else
     /// on that queue, off the writer thread, so a big commit's wake-ups never delay the next pwrite.
-    private func complete(_ waiters: [(lsn: UInt64, completion: AppendCompletion)], onLoop: Bool) {
+    /// Returns true if they were handed to `completionQueue`.
+    private func complete(_ waiters: [(lsn: UInt64, completion: AppendCompletion)], onLoop: Bool) -> Bool {
         if (onLoop || waiters.count <= Self.inlineCompletionLimit) && completionsQueued.load(ordering: .acquiring) == 0 {
             for w in waiters { w.completion(.success(w.lsn)) }
-            return
+            return false
         }
         completionSlots.wait()
         completionsQueued.add(1, ordering: .releasing)
@@ -59,6 +63,7 @@ extension WriteAheadLog {
             self.completionsQueued.subtract(1, ordering: .releasing)
             self.completionSlots.signal()
         }
+        return true
     }
 
     /// Commits with at most this many waiters may complete on the writer itself.
