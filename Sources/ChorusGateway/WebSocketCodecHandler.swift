@@ -1,3 +1,4 @@
+import ChorusCore
 import NIOCore
 
 /// Frames only: bytes from a client's socket in, `ServerWire.Message`s out (server frames are
@@ -26,7 +27,13 @@ final class WebSocketCodecHandler: ChannelInboundHandler {
             parser = nil
             context.fireErrorCaught(error)
         }
+        // No lock is held here: a commit handed to this loop may run now (see `readsPerCommit`).
+        CommitDeferral.checkpoint(every: Self.readsPerCommit)
     }
+
+    /// In a loop tick that reads many sockets (a backlog), the sends of this many reads are committed,
+    /// acknowledged and delivered together, before the tick reads on; a smaller tick commits once.
+    static let readsPerCommit = 16
 
     func channelInactive(context: ChannelHandlerContext) {
         parser = nil

@@ -164,10 +164,12 @@ public final class WebSocketSession: InboxListener, Sendable {
         }
         if !state.value.flushScheduled {
             state.value.flushScheduled = true
-            eventLoop.execute {
+            // With the loop's commits (`CommitDeferral`): right after the commit that wrote this frame.
+            let flush: @Sendable () -> Void = {
                 self.state.value.flushScheduled = false
                 self.outlet.flush()
             }
+            if !CommitDeferral.hand(flush) { eventLoop.execute(flush) }
         }
     }
 

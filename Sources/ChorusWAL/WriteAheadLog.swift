@@ -220,11 +220,10 @@ public final class WriteAheadLog: Journal, Sendable {
         case .success(true):
             // This append holds the writer's turn (`writerScheduled`): the commit runs here at the end
             // of the loop tick (`CommitDeferral`), or on the writer thread.
-            if case .never = options.syncMode, options.deferredCommits, let deferrer = CommitDeferral.current {
-                deferrer { self.writeLoop(onLoop: true) }
-            } else {
-                writerQueue.async { self.writeLoop() }
+            if case .never = options.syncMode, options.deferredCommits, CommitDeferral.hand({ self.writeLoop(onLoop: true) }) {
+                break
             }
+            writerQueue.async { self.writeLoop() }
         case .success(false): break
         }
     }

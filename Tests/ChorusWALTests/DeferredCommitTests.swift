@@ -86,6 +86,61 @@ private final class LoopThread: @unchecked Sendable {
         #expect(report.lastLSN == 3 && records.map(\.payload) == (0..<3).map { payload($0) })
     }
 
+    @Test func aCheckpointPastItsReadCountCommitsBeforeTheTickEnds() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (log, _, _) = try openCollecting(dir.path, smallOptions(.never))
+        let loop = LoopThread()
+        defer { loop.stop() }
+        let done = Shared<[UInt64]>([])
+        let commitsAt = loop.run { () -> [Int] in
+            var seen: [Int] = []
+            for i in 0..<3 { log.append(kind: 1, payload: payload(i)) { r in done.with { $0.append(try! r.get()) } } }
+            CommitDeferral.checkpoint(every: 2)  // one read: not yet
+            seen.append(log.stats.commits)
+            CommitDeferral.checkpoint(every: 2)  // the second: the three appends are committed here
+            seen.append(log.stats.commits)
+            log.append(kind: 1, payload: payload(3)) { r in done.with { $0.append(try! r.get()) } }
+            CommitDeferral.checkpoint(every: 2)  // a new count starts with the new hand-over
+            seen.append(log.stats.commits)
+            return seen
+        }
+        #expect(commitsAt == [0, 1, 1])
+        #expect(done.with { $0 } == [1, 2, 3], "acknowledged at the checkpoint, in LSN order")
+        // The tick's end runs what is left (the fourth append) in the one task already queued.
+        #expect(loop.drain() == 1)
+        #expect(done.with { $0 } == [1, 2, 3, 4])
+        #expect(log.stats.commits == 2)
+        try log.close()
+        let (_, report, records) = try openCollecting(dir.path, smallOptions(.never))
+        #expect(report.lastLSN == 4 && records.map(\.payload) == (0..<4).map { payload($0) })
+    }
+
+    @Test func workHandedOverWhileHandedWorkRunsGoesInTheSameRunInOrder() {
+        let loop = LoopThread()
+        defer { loop.stop() }
+        let order = Shared<[String]>([])
+        let ranAtCheckpoint = loop.run { () -> [String] in
+            _ = CommitDeferral.hand {
+                order.with { $0.append("commit") }
+                // What a commit's completions do: hand over their sessions' flushes.
+                _ = CommitDeferral.hand { order.with { $0.append("flush a") } }
+                _ = CommitDeferral.hand { order.with { $0.append("flush b") } }
+            }
+            CommitDeferral.checkpoint(every: 1)
+            return order.with { $0 }
+        }
+        #expect(ranAtCheckpoint == ["commit", "flush a", "flush b"])
+        #expect(loop.drain() == 1, "the tick's task still runs once")
+        #expect(order.with { $0 } == ["commit", "flush a", "flush b"], "and runs nothing twice")
+    }
+
+    @Test func aThreadWithoutADeferrerKeepsNothing() {
+        let kept = CommitDeferral.hand { Issue.record("ran work handed to a thread without a deferrer") }
+        #expect(!kept)
+        CommitDeferral.checkpoint(every: 1)
+    }
+
     @Test func alwaysModeNeverCommitsOnTheCaller() async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
