@@ -136,7 +136,8 @@ public final class WebSocketSession: InboxListener, Sendable {
         }
     }
 
-    /// Queues a text frame; flushes once per loop tick. Past the bound (NIO's 64 KiB write buffer, then
+    /// Queues a text frame; flushes once per loop tick, or after the loop's commit that wrote it
+    /// (`CommitDeferral`). Past the bound (NIO's 64 KiB write buffer, then
     /// `maxOutbound` frames) the session is closed (4008).
     func send(_ bytes: [UInt8]) {
         send(frame: ServerWire.frame(opcode: ServerWire.text, payload: bytes, allocator: allocator))

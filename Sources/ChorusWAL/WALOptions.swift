@@ -53,8 +53,9 @@ public struct WALOptions: Sendable {
     /// appends that arrive during an fsync form the next batch anyway).
     public var batchDelayMicroseconds: Int = 0
     /// In mode `never`, an append made on a thread with a `CommitDeferral` (an event loop) that finds
-    /// the writer idle has the commit run on that thread at the end of its loop tick instead of
-    /// waking the writer thread. Ignored in `always` and `batch`: an fsync never runs on a caller.
+    /// the writer idle has the commit run on that thread (at the end of its loop tick, or earlier at a
+    /// `CommitDeferral.checkpoint`) instead of waking the writer thread. Ignored in `always` and
+    /// `batch`: an fsync never runs on a caller.
     public var deferredCommits = true
     /// Appends waiting for the writer, in payload bytes. Past it, `append` fails with `.overloaded`.
     public var maxPendingBytes: Int = 64 << 20
