@@ -69,8 +69,12 @@ public struct ConversationCore: Sendable {
     private mutating func forgetPending(_ clientMsgId: String) {
         pendingClientIds.removeValue(forKey: clientMsgId)
     }
-    /// Stable hash of each message's clientMsgId by `seq - 1` (8 bytes a message).
+    /// Stable hash of the clientMsgId of the latest messages (8 bytes each): entry `i` is seq
+    /// `clientIdHashBase + i + 1`. Only the dedup window needs them, so at most twice the window are
+    /// kept (trimmed back to one window when past it): memory does not grow with history.
     public internal(set) var clientIdHashBySeq: [UInt64] = []
+    /// Seqs at or below this have no hash kept (they are out of the dedup window).
+    public internal(set) var clientIdHashBase: UInt64 = 0
     /// clientMsgId hash -> seq for the last `dedupWindow` messages (older ids are forgotten: the
     /// bound). Built on the first send after a start, so replay never pays for it. A hash hit is a
     /// candidate: the actor compares the stored message's clientMsgId before answering (collisions).
@@ -212,16 +216,17 @@ public struct ConversationCore: Sendable {
     private mutating func dedupSeq(for clientMsgId: String) -> UInt64? {
         let hash = StableHash.fnv1a64(clientMsgId)
         // A short conversation is scanned; an index pays for itself only past a few dozen messages.
+        let base = clientIdHashBase
         if dedupIndex == nil, clientIdHashBySeq.count <= Self.scanBelow {
             let from = max(0, clientIdHashBySeq.count - dedupWindow)
-            return clientIdHashBySeq[from...].firstIndex(of: hash).map { UInt64($0 + 1) }
+            return clientIdHashBySeq[from...].firstIndex(of: hash).map { base + UInt64($0 + 1) }
         }
         if dedupIndex == nil {
             var index: [UInt64: UInt64] = [:]
             let from = max(0, clientIdHashBySeq.count - dedupWindow)
             index.reserveCapacity(clientIdHashBySeq.count - from)
             for i in from..<clientIdHashBySeq.count where clientIdHashBySeq[i] != 0 {
-                index[clientIdHashBySeq[i]] = index[clientIdHashBySeq[i]] ?? UInt64(i + 1)
+                index[clientIdHashBySeq[i]] = index[clientIdHashBySeq[i]] ?? base + UInt64(i + 1)
             }
             dedupIndex = index
         }
@@ -244,18 +249,31 @@ public struct ConversationCore: Sendable {
     }
 
     private mutating func remember(_ hash: UInt64, seq: UInt64) {
-        let index = Int(seq) - 1
+        guard seq > clientIdHashBase else { return }  // older than the kept hashes: out of the window
+        let index = Int(seq - clientIdHashBase) - 1
         if clientIdHashBySeq.count <= index {
             clientIdHashBySeq.append(contentsOf: repeatElement(0, count: index + 1 - clientIdHashBySeq.count))
         }
         clientIdHashBySeq[index] = hash
-        guard dedupIndex != nil else { return }
-        if dedupIndex![hash] == nil { dedupIndex![hash] = seq }
-        // The message leaving the window takes its id along (unless a newer seq holds that hash).
-        if seq > UInt64(dedupWindow) {
-            let old = seq - UInt64(dedupWindow)
-            let oldHash = clientIdHashBySeq[Int(old) - 1]
-            if dedupIndex![oldHash] == old { dedupIndex![oldHash] = nil }
+        if dedupIndex != nil {
+            if dedupIndex![hash] == nil { dedupIndex![hash] = seq }
+            // The message leaving the window takes its id along (unless a newer seq holds that hash).
+            if seq > UInt64(dedupWindow) {
+                let old = seq - UInt64(dedupWindow)
+                if old > clientIdHashBase {
+                    let oldHash = clientIdHashBySeq[Int(old - clientIdHashBase) - 1]
+                    if dedupIndex![oldHash] == old { dedupIndex![oldHash] = nil }
+                }
+            }
         }
+        trimHashes()
+    }
+
+    /// Past twice the window, keeps the last window of hashes (amortized: one copy per window sends).
+    mutating func trimHashes() {
+        guard clientIdHashBySeq.count > 2 * dedupWindow else { return }
+        let drop = clientIdHashBySeq.count - dedupWindow
+        clientIdHashBySeq.removeFirst(drop)
+        clientIdHashBase += UInt64(drop)
     }
 }

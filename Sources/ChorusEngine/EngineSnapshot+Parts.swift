@@ -55,10 +55,12 @@ extension ConversationCore {
         w.writeVarint(UInt64(readSeq.count))
         for (user, seq) in readSeq.sorted(by: { $0.key < $1.key }) { w.writeString(user); w.writeVarint(seq) }
         w.writeArray(lsnBySeq)
+        w.writeVarint(clientIdHashBase)
         w.writeArray(clientIdHashBySeq)
     }
 
-    static func decode(from r: inout ByteReader) throws -> ConversationCore {
+    /// `version` 4 kept a hash for every message (no base); the older ones are dropped on reading.
+    static func decode(from r: inout ByteReader, version: UInt8) throws -> ConversationCore {
         func s() throws(ByteReaderError) -> String { try r.readString(bound: EngineSnapshot.stringBound) }
         let id = try s()
         let rawKind = try r.readUInt8()
@@ -79,10 +81,15 @@ extension ConversationCore {
         guard reads <= n else { throw EngineSnapshotError.invalid("\(reads) read cursors for \(n) members") }
         for _ in 0..<reads { core.raiseReadCursor(try s(), to: try r.readVarint()) }
         core.lsnBySeq = try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound)
+        core.clientIdHashBase = version >= 5 ? try r.readVarint() : 0
         core.clientIdHashBySeq = try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound)
-        guard core.lsnBySeq.count == Int(core.lastSeq), core.clientIdHashBySeq.count == Int(core.lastSeq) else {
-            throw EngineSnapshotError.invalid("conversation \(id): \(core.lsnBySeq.count) index entries for \(core.lastSeq) messages")
+        guard core.lsnBySeq.count == Int(core.lastSeq), core.clientIdHashBase <= core.lastSeq,
+            UInt64(core.clientIdHashBySeq.count) == core.lastSeq - core.clientIdHashBase
+        else {
+            throw EngineSnapshotError.invalid(
+                "conversation \(id): \(core.lsnBySeq.count) index entries and \(core.clientIdHashBySeq.count) hashes after seq \(core.clientIdHashBase) for \(core.lastSeq) messages")
         }
+        core.trimHashes()
         return core
     }
 }

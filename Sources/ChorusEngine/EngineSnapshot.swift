@@ -14,7 +14,9 @@ public enum EngineSnapshotError: Error, Equatable, Sendable {
 public enum EngineSnapshot {
     /// 2: tokens name their user by position. (1, from before, is declined: the log is replayed.)
     /// 3: the delivered-receipt ledger follows the inboxes. 4: then the re-engagement outbox.
-    public static let version: UInt8 = 4
+    /// 5: a conversation writes the seq its kept clientMsgId hashes start after, then those (the
+    /// dedup window's); a version-4 snapshot, with every message's hash, is read and trimmed.
+    public static let version: UInt8 = 5
     static let stringBound = 16_384
     static let countBound = 1 << 31
 
@@ -44,13 +46,14 @@ public enum EngineSnapshot {
         var r = ByteReader(payload)
         do {
             let v = try r.readUInt8()
-            guard v == version else { throw EngineSnapshotError.unsupportedVersion(v) }
+            // Version 4 differs only in keeping every message's clientMsgId hash: read, then trimmed.
+            guard v == version || v == 4 else { throw EngineSnapshotError.unsupportedVersion(v) }
             var state = EngineState()
             state.accounts = try AccountsState.decode(from: &r)
             let conversations = try r.readVarint()
             guard conversations <= UInt64(countBound) else { throw EngineSnapshotError.invalid("\(conversations) conversations") }
             for _ in 0..<conversations {
-                let core = try ConversationCore.decode(from: &r)
+                let core = try ConversationCore.decode(from: &r, version: v)
                 state.restore(core)
             }
             let symbolCount = try r.readVarint()

@@ -110,13 +110,38 @@ import Testing
     }
 
     @Test func pastAFewDozenMessagesAnIndexAnswersTheSame() {
-        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0, dedupWindow: 10)
-        for i in 1...100 { c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(i)) }
-        #expect(c.decideSend(from: "a", clientMsgId: "m95", body: "x", limits: ChatLimits()) == .duplicate(seq: 95))
-        #expect(c.decideSend(from: "a", clientMsgId: "m90", body: "x", limits: ChatLimits()) == .append(seq: 101))
-        c.apply(message(c, seq: 101, client: "m90"), lsn: 101)
-        #expect(c.decideSend(from: "a", clientMsgId: "m91", body: "x", limits: ChatLimits()) == .append(seq: 102), "m91 left the window")
-        #expect(c.decideSend(from: "a", clientMsgId: "m90", body: "x", limits: ChatLimits()) == .duplicate(seq: 101))
+        // 70 hashes (under the trim at twice the window), so the first decision builds an index.
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0, dedupWindow: 40)
+        for i in 1...70 { c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(i)) }
+        #expect(c.decideSend(from: "a", clientMsgId: "m31", body: "x", limits: ChatLimits()) == .duplicate(seq: 31))
+        #expect(c.hasDedupIndex)
+        #expect(c.decideSend(from: "a", clientMsgId: "m30", body: "x", limits: ChatLimits()) == .append(seq: 71))
+        c.apply(message(c, seq: 71, client: "m30"), lsn: 71)
+        #expect(c.decideSend(from: "a", clientMsgId: "m31", body: "x", limits: ChatLimits()) == .append(seq: 72), "m31 left the window")
+        #expect(c.decideSend(from: "a", clientMsgId: "m30", body: "x", limits: ChatLimits()) == .duplicate(seq: 71))
+    }
+
+    @Test func hashesAreKeptForTheWindowOnlyAndDedupStillAnswersAcrossATrim() {
+        // Window 40: past 80 hashes the oldest 41 go (at seqs 81, 122, ..., 286), and past 64 an index answers.
+        var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0, dedupWindow: 40)
+        for i in 1...320 {
+            #expect(c.decideSend(from: "a", clientMsgId: "m\(i)", body: "x", limits: ChatLimits()) == .append(seq: UInt64(i)))
+            c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(i))
+            #expect(c.clientIdHashBySeq.count <= 80 && c.clientIdHashBase + UInt64(c.clientIdHashBySeq.count) == UInt64(i))
+            if i > 40 {
+                #expect(c.decideSend(from: "a", clientMsgId: "m\(i - 39)", body: "x", limits: ChatLimits()) == .duplicate(seq: UInt64(i - 39)))
+            }
+        }
+        #expect(c.clientIdHashBase == 246 && c.clientIdHashBySeq.count == 74, "memory does not grow with history")
+        #expect(c.hasDedupIndex)
+        #expect(c.decideSend(from: "a", clientMsgId: "m281", body: "x", limits: ChatLimits()) == .duplicate(seq: 281))
+        #expect(c.decideSend(from: "a", clientMsgId: "m280", body: "x", limits: ChatLimits()) == .append(seq: 321), "m280 left the window")
+        // Built afresh from the kept hashes (an idle conversation drops its index): the same answers.
+        c.dropCaches()
+        #expect(c.decideSend(from: "a", clientMsgId: "m320", body: "x", limits: ChatLimits()) == .duplicate(seq: 320))
+        #expect(c.hasDedupIndex)
+        #expect(c.decideSend(from: "a", clientMsgId: "m281", body: "x", limits: ChatLimits()) == .duplicate(seq: 281))
+        #expect(c.decideSend(from: "a", clientMsgId: "m260", body: "x", limits: ChatLimits()) == .append(seq: 322))
     }
 
     @Test func aHashHitCanBeOverruled() {

@@ -41,6 +41,7 @@ import Testing
             let d = y.0.conversations[id]
             #expect(c.members == d?.members && c.lastSeq == d?.lastSeq && c.lastActivity == d?.lastActivity)
             #expect(c.lsnBySeq == d?.lsnBySeq && c.clientIdHashBySeq == d?.clientIdHashBySeq && c.readSeq == d?.readSeq)
+            #expect(c.clientIdHashBase == d?.clientIdHashBase)
             #expect(c.lastMessage == d?.lastMessage && c.title == d?.title)
         }
         let xs = Dictionary(uniqueKeysWithValues: x.1.all.map { ($0.userId, $0) })
@@ -66,6 +67,36 @@ import Testing
             try replay(records[cut...], into: &restored, restoredInboxes)
             expectSame((full, fullInboxes), (restored, restoredInboxes))
         }
+    }
+
+    /// A conversation record as snapshot version 4 wrote it: a clientMsgId hash for every message.
+    func version4Conversation(messages n: Int, hashes h: Int? = nil) -> [UInt8] {
+        var w = ByteWriter(capacity: 1 << 16)
+        w.writeString("c_0000000000001"); w.write(ConversationKind.direct.rawValue); w.writeString("")
+        w.writeVarint(2); w.writeString("u_a"); w.writeString("u_b")
+        w.writeVarint(UInt64(n)); w.write(Int64(0))
+        w.write(UInt8(0))  // no last message
+        w.writeVarint(0)  // no read cursors
+        w.writeArray((1...n).map { UInt64($0) * 10 })
+        w.writeArray((0..<(h ?? n)).map { UInt64($0 + 1) &* 0x9E37_79B9_7F4A_7C15 })
+        return w.bytes
+    }
+
+    @Test func aVersion4ConversationKeepsOnlyItsWindowOfHashes() throws {
+        var r = ByteReader(version4Conversation(messages: 25_000))
+        let c = try ConversationCore.decode(from: &r, version: 4)
+        #expect(c.lastSeq == 25_000 && c.lsnBySeq.count == 25_000)
+        #expect(c.clientIdHashBase == 15_000 && c.clientIdHashBySeq.count == 10_000)
+        #expect(c.clientIdHashBySeq.first == UInt64(15_001) &* 0x9E37_79B9_7F4A_7C15)
+        // Written again as version 5 (base, then the hashes kept), it reads back the same.
+        var w = ByteWriter(capacity: 1 << 16)
+        c.encode(into: &w)
+        var r5 = ByteReader(w.bytes)
+        let d = try ConversationCore.decode(from: &r5, version: EngineSnapshot.version)
+        #expect(d.clientIdHashBase == c.clientIdHashBase && d.clientIdHashBySeq == c.clientIdHashBySeq && d.lsnBySeq == c.lsnBySeq)
+        // Hashes that do not add up to the messages are refused.
+        var bad = ByteReader(version4Conversation(messages: 3, hashes: 2))
+        #expect(throws: EngineSnapshotError.self) { try ConversationCore.decode(from: &bad, version: 4) }
     }
 
     @Test func damagedSnapshotsAreRefusedNotTrusted() async throws {
