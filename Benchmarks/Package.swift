@@ -29,6 +29,7 @@ let package = Package(
                 .product(name: "ChorusEngine", package: "Chorus"),
                 .product(name: "ChorusCore", package: "Chorus"),
                 .product(name: "ChorusCluster", package: "Chorus"),
+                .product(name: "ChorusTestKit", package: "Chorus"),
             ],
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
@@ -38,6 +39,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "ChorusGateway", package: "Chorus"),
+                .product(name: "ChorusTestKit", package: "Chorus"),
             ],
             path: "Benchmarks/GatewayBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -67,9 +67,6 @@ public enum CommitDeferral {
         pthread_setspecific(key, value)
     }
 
-    /// True if the calling thread installed a deferrer.
-    public static var isInstalled: Bool { pthread_getspecific(key) != nil }
-
     /// Hands `work` to the calling thread: it runs at the next checkpoint past its read count, or
     /// after the tick's I/O. False (and nothing kept) if the thread installed no deferrer.
     public static func hand(_ work: @escaping @Sendable () -> Void) -> Bool {

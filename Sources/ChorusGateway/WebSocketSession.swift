@@ -170,7 +170,8 @@ public final class WebSocketSession: InboxListener, Sendable {
                 self.state.value.flushScheduled = false
                 self.outlet.flush()
             }
-            if !CommitDeferral.hand(flush) { eventLoop.execute(flush) }
+            // The slot is the calling thread's, so only the session's own loop may hand it over.
+            if !(eventLoop.inEventLoop && CommitDeferral.hand(flush)) { eventLoop.execute(flush) }
         }
     }
 

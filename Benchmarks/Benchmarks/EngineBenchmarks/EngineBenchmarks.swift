@@ -1,6 +1,7 @@
 import Benchmark
 import ChorusCluster
 import ChorusCore
+import ChorusTestKit
 import ChorusEngine
 
 // The per-message CPU paths outside the log: frame JSON, the conversation rules, replay and
@@ -24,15 +25,12 @@ let benchmarks: @Sendable () -> Void = {
     )
     let recordsPerSecond = BenchmarkMetric.custom("records replayed/s", polarity: .prefersLarger, useScalingFactor: false)
 
-    let sendFrame = Array(
-        #"{"type":"send","clientMsgId":"k2v7-1042-88","conversationId":"c_abcdefghijklm","body":"see you at the station at half past six, bring the tickets"}"#.utf8)
+    let sendFrame = BenchmarkFixtures.sendFrame
     Benchmark("JSON.parseSendFrame", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(FlatJSON.parse(sendFrame)) }
     }
 
-    let record = MessageRecord(
-        conversationId: "c_abcdefghijklm", seq: 1042, from: "u_abcdefghijklm",
-        body: "see you at the station at \"half past six\", bring the tickets", ts: 1_795_000_000_000, clientMsgId: "k2v7-1042-88")
+    let record = BenchmarkFixtures.messageRecord
     Benchmark("JSON.writeMessageFrame", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
             var w = JSONObjectWriter(capacity: 256)

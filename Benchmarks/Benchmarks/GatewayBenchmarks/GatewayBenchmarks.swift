@@ -1,5 +1,6 @@
 import Benchmark
 import ChorusCore
+import ChorusTestKit
 import ChorusGateway
 import NIOCore
 
@@ -75,17 +76,14 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // A client's send frame decoded (the per-message read path; one allocation: the body's String).
-    let sendFrame = Array(
-        #"{"type":"send","clientMsgId":"k2v7-1042-88","conversationId":"c_abcdefghijklm","body":"see you at the station at half past six, bring the tickets"}"#.utf8)
+    let sendFrame = BenchmarkFixtures.sendFrame
     Benchmark("WebSocket.decodeSendFrame", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(ClientFrameCodec.decode(sendFrame)) }
     }
 
     // A delivered message as the session writes it: JSON straight into the frame's buffer, header in
     // place (one allocation: the buffer).
-    let record = MessageRecord(
-        conversationId: "c_abcdefghijklm", seq: 1042, from: "u_abcdefghijklm",
-        body: "see you at the station at \"half past six\", bring the tickets", ts: 1_795_000_000_000, clientMsgId: "k2v7-1042-88")
+    let record = BenchmarkFixtures.messageRecord
     Benchmark("WebSocket.writeMessageFrameInPlace", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(ServerWire.textFrame(capacity: ServerFrame.messageCapacity(record), allocator: allocator) {
