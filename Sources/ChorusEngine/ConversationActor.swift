@@ -303,8 +303,7 @@ public actor ConversationActor {
     public func message(seq: UInt64) throws(ChatError) -> MessageRecord {
         let (cached, known) = shared.withLock { s -> (MessageRecord?, UInt64?) in
             if let m = s.recent.message(seq: seq) { return (m, nil) }
-            let index = Int(seq) - 1
-            return (nil, index >= 0 && index < s.core.lsnBySeq.count ? s.core.lsnBySeq[index] : nil)
+            return (nil, seq <= UInt64(Int.max) ? s.core.lsnIndex[Int(seq) - 1] : nil)
         }
         if let cached { return cached }
         guard let lsn = known else { throw .unavailable("message \(seq) is not durable yet") }

@@ -38,8 +38,8 @@ public struct ConversationCore: Sendable {
         case record(MessageRecord)
         case payload([UInt8])
     }
-    /// LSN of each message by `seq - 1` (8 bytes a message), so history reads the log directly.
-    public internal(set) var lsnBySeq: [UInt64] = []
+    /// LSN of each message by `seq - 1` (about 2 bytes a message, coded), so history reads the log directly.
+    public internal(set) var lsnIndex = LSNIndex()
     /// Per member: the highest seq read (sending counts as reading).
     /// (Kept as pairs: for the few members of most conversations a dictionary costs twice as much.)
     var readCursors: [(user: String, seq: UInt64)] = []
@@ -153,9 +153,7 @@ public struct ConversationCore: Sendable {
 
     private mutating func record(seq: UInt64, lsn: UInt64, ts: Int64, clientMsgIdHash: UInt64) {
         lastActivity = max(lastActivity, ts)
-        let index = Int(seq) - 1
-        if lsnBySeq.count <= index { lsnBySeq.append(contentsOf: repeatElement(0, count: index + 1 - lsnBySeq.count)) }
-        lsnBySeq[index] = lsn
+        lsnIndex.set(Int(seq) - 1, to: lsn)
         remember(clientMsgIdHash, seq: seq)
     }
 
@@ -245,6 +243,7 @@ public struct ConversationCore: Sendable {
     /// follows activity).
     public mutating func dropCaches() {
         dedupIndex = nil
+        lsnIndex.shrink()
         if pendingClientIds.isEmpty { pendingClientIds = [:] }
     }
 

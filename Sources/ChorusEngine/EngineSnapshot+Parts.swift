@@ -54,12 +54,13 @@ extension ConversationCore {
         }
         w.writeVarint(UInt64(readSeq.count))
         for (user, seq) in readSeq.sorted(by: { $0.key < $1.key }) { w.writeString(user); w.writeVarint(seq) }
-        w.writeArray(lsnBySeq)
+        lsnIndex.blocks.encode(into: &w)
         w.writeVarint(clientIdHashBase)
         w.writeArray(clientIdHashBySeq)
     }
 
     /// `version` 4 kept a hash for every message (no base); the older ones are dropped on reading.
+    /// Versions 4 and 5 wrote the LSN index as 8-byte entries; 6 writes its coded blocks.
     static func decode(from r: inout ByteReader, version: UInt8) throws -> ConversationCore {
         func s() throws(ByteReaderError) -> String { try r.readString(bound: EngineSnapshot.stringBound) }
         let id = try s()
@@ -80,14 +81,22 @@ extension ConversationCore {
         let reads = try r.readVarint()
         guard reads <= n else { throw EngineSnapshotError.invalid("\(reads) read cursors for \(n) members") }
         for _ in 0..<reads { core.raiseReadCursor(try s(), to: try r.readVarint()) }
-        core.lsnBySeq = try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound)
+        if version >= 6 {
+            let p = try VarintBlocks.readParts(from: &r, bound: EngineSnapshot.countBound)
+            guard let index = LSNIndex(bytes: p.bytes, blockStarts: p.blockStarts, count: p.count) else {
+                throw EngineSnapshotError.invalid("conversation \(id): a malformed LSN index")
+            }
+            core.lsnIndex = index
+        } else {
+            core.lsnIndex = LSNIndex(try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound))
+        }
         core.clientIdHashBase = version >= 5 ? try r.readVarint() : 0
         core.clientIdHashBySeq = try r.readArray(of: UInt64.self, bound: EngineSnapshot.countBound)
-        guard core.lsnBySeq.count == Int(core.lastSeq), core.clientIdHashBase <= core.lastSeq,
+        guard core.lsnIndex.count == Int(core.lastSeq), core.clientIdHashBase <= core.lastSeq,
             UInt64(core.clientIdHashBySeq.count) == core.lastSeq - core.clientIdHashBase
         else {
             throw EngineSnapshotError.invalid(
-                "conversation \(id): \(core.lsnBySeq.count) index entries and \(core.clientIdHashBySeq.count) hashes after seq \(core.clientIdHashBase) for \(core.lastSeq) messages")
+                "conversation \(id): \(core.lsnIndex.count) index entries and \(core.clientIdHashBySeq.count) hashes after seq \(core.clientIdHashBase) for \(core.lastSeq) messages")
         }
         core.trimHashes()
         return core

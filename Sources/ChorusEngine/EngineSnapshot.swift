@@ -16,7 +16,9 @@ public enum EngineSnapshot {
     /// 3: the delivered-receipt ledger follows the inboxes. 4: then the re-engagement outbox.
     /// 5: a conversation writes the seq its kept clientMsgId hashes start after, then those (the
     /// dedup window's); a version-4 snapshot, with every message's hash, is read and trimmed.
-    public static let version: UInt8 = 5
+    /// 6: LSN indexes and inbox entries as their coded blocks (`VarintBlocks`); 4 and 5, with 8- and
+    /// 16-byte entries, are read and coded.
+    public static let version: UInt8 = 6
     static let stringBound = 16_384
     static let countBound = 1 << 31
 
@@ -35,19 +37,37 @@ public enum EngineSnapshot {
             let (entries, receivedUpTo) = inbox.snapshotState
             w.writeString(inbox.userId)
             w.writeVarint(receivedUpTo)
-            w.writeArray(entries)
+            entries.blocks.encode(into: &w)
         }
         state.deliveredSent.encode(into: &w)
         state.outbox.encode(into: &w)
         return w.bytes
     }
 
+    /// One inbox's entries; every symbol number they hold must name a symbol (a bad one would trap
+    /// later, on a live read).
+    private static func readEntries(_ r: inout ByteReader, version: UInt8, symbols: UInt32, userId: String) throws -> InboxEntries {
+        guard version >= 6 else {
+            let entries = try r.readArray(of: PackedInboxEntry.self, bound: countBound)
+            for e in entries where e.conversation >= symbols || (e.receipt & 0x7FFF_FFFF) > symbols {
+                throw EngineSnapshotError.invalid("inbox of \(userId) names symbol \(max(e.conversation, e.receipt & 0x7FFF_FFFF))")
+            }
+            return InboxEntries(entries)
+        }
+        let p = try VarintBlocks.readParts(from: &r, bound: countBound)
+        guard let entries = InboxEntries(bytes: p.bytes, blockStarts: p.blockStarts, count: p.count, symbols: symbols) else {
+            throw EngineSnapshotError.invalid("inbox of \(userId): malformed entries or an unknown symbol")
+        }
+        return entries
+    }
+
     public static func decode(_ payload: [UInt8]) throws(EngineSnapshotError) -> (EngineState, InboxDirectory) {
         var r = ByteReader(payload)
         do {
             let v = try r.readUInt8()
-            // Version 4 differs only in keeping every message's clientMsgId hash: read, then trimmed.
-            guard v == version || v == 4 else { throw EngineSnapshotError.unsupportedVersion(v) }
+            // Version 4 keeps every message's clientMsgId hash (read, then trimmed); 4 and 5 keep
+            // entries uncoded (read, then coded).
+            guard (4...version).contains(v) else { throw EngineSnapshotError.unsupportedVersion(v) }
             var state = EngineState()
             state.accounts = try AccountsState.decode(from: &r)
             let conversations = try r.readVarint()
@@ -67,12 +87,7 @@ public enum EngineSnapshot {
             for _ in 0..<inboxCount {
                 let userId = try r.readString(bound: stringBound)
                 let receivedUpTo = try r.readVarint()
-                let entries = try r.readArray(of: PackedInboxEntry.self, bound: countBound)
-                // Every number must name a symbol: a bad one would trap later, on a live read.
-                let limit = UInt32(strings.count)
-                for e in entries where e.conversation >= limit || (e.receipt & 0x7FFF_FFFF) > limit {
-                    throw EngineSnapshotError.invalid("inbox of \(userId) names symbol \(max(e.conversation, e.receipt & 0x7FFF_FFFF))")
-                }
+                let entries = try readEntries(&r, version: v, symbols: UInt32(strings.count), userId: userId)
                 guard receivedUpTo <= UInt64(entries.count) else { throw EngineSnapshotError.invalid("inbox of \(userId) received past its end") }
                 inboxes.inbox(userId).restore(entries: entries, receivedUpTo: receivedUpTo)
             }

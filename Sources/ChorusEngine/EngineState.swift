@@ -118,7 +118,7 @@ public struct EngineState: Sendable {
             deliveredSent.note(userId, items, remote: { !ownsUser($0) })
         case .userHandedIn(let u, _, _, let delivered):
             // An empty inbox: the `inboxAppended` records that follow fill it with the same inboxSeqs.
-            inboxes.inbox(u.userId).restore(entries: [], receivedUpTo: 0)
+            inboxes.inbox(u.userId).restore(entries: InboxEntries(), receivedUpTo: 0)
             deliveredSent.replace(u.userId, with: delivered)
         case .conversationHandedIn(let id, let kind, let title, let members, let lastActivity, let reads):
             adoptHandedIn(id: id, kind: kind, title: title, members: members, lastActivity: lastActivity, reads: reads)

@@ -38,11 +38,12 @@ public struct PackedInboxEntry: Sendable, Equatable, BitwiseCopyable {
 }
 
 /// A user's inbox as plain state: `inboxSeq` starts at 1 and rises by exactly 1, entries are kept
-/// by seq. Pure; the user's inbox assigns each entry on the log's completion path (or in replay).
+/// by seq (coded, `InboxEntries`). Pure; the user's inbox assigns each entry on the log's
+/// completion path (or in replay).
 public struct InboxCore: Sendable {
-    public private(set) var entries: [PackedInboxEntry] = []
+    public private(set) var entries = InboxEntries()
 
-    public init(entries: [PackedInboxEntry] = []) { self.entries = entries }
+    public init(entries: InboxEntries = InboxEntries()) { self.entries = entries }
 
     /// The newest `inboxSeq`, 0 when empty (what `hello` reports).
     public var lastSeq: UInt64 { UInt64(entries.count) }
@@ -60,8 +61,13 @@ public struct InboxCore: Sendable {
     public func entries(after: UInt64, limit: Int) -> [(seq: UInt64, entry: PackedInboxEntry)] {
         guard after < lastSeq, limit > 0 else { return [] }
         let start = Int(after)
-        let end = min(entries.count, start + limit)
-        return (start..<end).map { (UInt64($0 + 1), entries[$0]) }
+        let end = start + min(entries.count - start, limit)
+        return entries[start..<end].enumerated().map { (UInt64(start + $0.offset + 1), $0.element) }
+    }
+
+    /// The inboxSeq of the newest entry that satisfies `match`, 0 if none.
+    public func lastSeq(where match: (PackedInboxEntry) -> Bool) -> UInt64 {
+        entries.last(where: match).map { UInt64($0.index + 1) } ?? 0
     }
 }
 

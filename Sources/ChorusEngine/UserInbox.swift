@@ -52,12 +52,12 @@ public final class UserInbox: Sendable {
     }
 
     /// Entries and the received claim, for a snapshot.
-    var snapshotState: (entries: [PackedInboxEntry], receivedUpTo: UInt64) {
+    var snapshotState: (entries: InboxEntries, receivedUpTo: UInt64) {
         state.withLock { ($0.core.entries, $0.receivedUpTo) }
     }
 
     /// Restores a snapshot's entries (before anything else touches this inbox).
-    func restore(entries: [PackedInboxEntry], receivedUpTo: UInt64) {
+    func restore(entries: InboxEntries, receivedUpTo: UInt64) {
         state.withLock { s in
             s.core = InboxCore(entries: entries)
             s.receivedUpTo = receivedUpTo
@@ -114,14 +114,14 @@ public final class UserInbox: Sendable {
     public func lastSeq(like entry: InboxEntry) -> UInt64 {
         let probe = symbols.pack(entry)
         return state.withLock { s in
-            s.core.entries.last { $0.conversation == probe.conversation && $0.receipt == probe.receipt }?.seq ?? 0
+            s.core.entries.last { $0.conversation == probe.conversation && $0.receipt == probe.receipt }?.entry.seq ?? 0
         }
     }
 
     /// The inboxSeq of an entry (newest first search; 0 if absent).
     public func seq(of entry: InboxEntry) -> UInt64 {
         let target = symbols.pack(entry)
-        return state.withLock { s in s.core.entries.lastIndex(of: target).map { UInt64($0 + 1) } ?? 0 }
+        return state.withLock { s in s.core.lastSeq { $0 == target } }
     }
 
     public func entries(after: UInt64, limit: Int) -> [(seq: UInt64, entry: InboxEntry)] {

@@ -16,7 +16,7 @@ import Testing
             #expect(d == .append(seq: UInt64(i)))
             c.apply(message(c, seq: UInt64(i), client: "m\(i)"), lsn: UInt64(100 + i))
         }
-        #expect(c.lastSeq == 5 && c.lsnBySeq == [101, 102, 103, 104, 105])
+        #expect(c.lastSeq == 5 && c.lsnIndex.array == [101, 102, 103, 104, 105])
     }
 
     @Test func concurrentSendsReserveDistinctSeqs() {

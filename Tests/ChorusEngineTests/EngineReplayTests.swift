@@ -69,7 +69,7 @@ import Testing
         for id in [direct.id, group.id] {
             let live = try s.conversations.conversation(id).snapshot
             #expect(replayed.conversations[id]?.lastSeq == live.lastSeq)
-            #expect(replayed.conversations[id]?.lsnBySeq == live.lsnBySeq)
+            #expect(replayed.conversations[id]?.lsnIndex == live.lsnIndex)
             #expect(replayed.conversations[id]?.members == live.members)
             #expect(replayed.conversations[id]?.readSeq == live.readSeq)
             #expect(replayed.conversations[id]?.clientIdHashBySeq == live.clientIdHashBySeq)

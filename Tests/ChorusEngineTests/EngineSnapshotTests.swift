@@ -40,7 +40,7 @@ import Testing
         for (id, c) in x.0.conversations {
             let d = y.0.conversations[id]
             #expect(c.members == d?.members && c.lastSeq == d?.lastSeq && c.lastActivity == d?.lastActivity)
-            #expect(c.lsnBySeq == d?.lsnBySeq && c.clientIdHashBySeq == d?.clientIdHashBySeq && c.readSeq == d?.readSeq)
+            #expect(c.lsnIndex == d?.lsnIndex && c.clientIdHashBySeq == d?.clientIdHashBySeq && c.readSeq == d?.readSeq)
             #expect(c.clientIdHashBase == d?.clientIdHashBase)
             #expect(c.lastMessage == d?.lastMessage && c.title == d?.title)
         }
@@ -85,7 +85,7 @@ import Testing
     @Test func aVersion4ConversationKeepsOnlyItsWindowOfHashes() throws {
         var r = ByteReader(version4Conversation(messages: 25_000))
         let c = try ConversationCore.decode(from: &r, version: 4)
-        #expect(c.lastSeq == 25_000 && c.lsnBySeq.count == 25_000)
+        #expect(c.lastSeq == 25_000 && c.lsnIndex.count == 25_000)
         #expect(c.clientIdHashBase == 15_000 && c.clientIdHashBySeq.count == 10_000)
         #expect(c.clientIdHashBySeq.first == UInt64(15_001) &* 0x9E37_79B9_7F4A_7C15)
         // Written again as version 5 (base, then the hashes kept), it reads back the same.
@@ -93,10 +93,45 @@ import Testing
         c.encode(into: &w)
         var r5 = ByteReader(w.bytes)
         let d = try ConversationCore.decode(from: &r5, version: EngineSnapshot.version)
-        #expect(d.clientIdHashBase == c.clientIdHashBase && d.clientIdHashBySeq == c.clientIdHashBySeq && d.lsnBySeq == c.lsnBySeq)
+        #expect(d.clientIdHashBase == c.clientIdHashBase && d.clientIdHashBySeq == c.clientIdHashBySeq && d.lsnIndex == c.lsnIndex)
         // Hashes that do not add up to the messages are refused.
         var bad = ByteReader(version4Conversation(messages: 3, hashes: 2))
         #expect(throws: EngineSnapshotError.self) { try ConversationCore.decode(from: &bad, version: 4) }
+    }
+
+    /// A version-5 payload (inbox entries as 16-byte structs) of `inboxes`, no conversations.
+    func version5Payload(_ state: EngineState, _ inboxes: InboxDirectory, entries: (UserInbox) -> [PackedInboxEntry]) -> [UInt8] {
+        var w = ByteWriter(capacity: 1 << 16)
+        w.write(UInt8(5))
+        state.accounts.encode(into: &w)
+        w.writeVarint(0)
+        let symbols = inboxes.symbols.strings
+        w.writeVarint(UInt64(symbols.count))
+        for s in symbols { w.writeString(s) }
+        w.writeVarint(UInt64(inboxes.all.count))
+        for inbox in inboxes.all {
+            w.writeString(inbox.userId); w.writeVarint(inbox.snapshotState.receivedUpTo); w.writeArray(entries(inbox))
+        }
+        state.deliveredSent.encode(into: &w)
+        state.outbox.encode(into: &w)
+        return w.bytes
+    }
+
+    @Test func aVersion5SnapshotsInboxesAreReadAndCoded() async throws {
+        var state = EngineState()
+        let inboxes = InboxDirectory()
+        try replay(try await richLog(), into: &state, inboxes)
+        let (_, decoded) = try EngineSnapshot.decode(version5Payload(state, inboxes) { $0.snapshotState.entries.array })
+        #expect(inboxes.all.count >= 3)
+        for inbox in inboxes.all {
+            let d = decoded.inbox(inbox.userId)
+            #expect(d.lastSeq == inbox.lastSeq && d.lastSeq > 0)
+            #expect(d.entries(after: 0, limit: .max).map(\.entry) == inbox.entries(after: 0, limit: .max).map(\.entry))
+            #expect(d.snapshotState.receivedUpTo == inbox.snapshotState.receivedUpTo)
+        }
+        // An entry naming a symbol the table lacks is refused.
+        let bad = version5Payload(state, inboxes) { $0.snapshotState.entries.array + [.message(conversation: 1 << 30, seq: 1)] }
+        #expect(throws: EngineSnapshotError.self) { try EngineSnapshot.decode(bad) }
     }
 
     @Test func damagedSnapshotsAreRefusedNotTrusted() async throws {

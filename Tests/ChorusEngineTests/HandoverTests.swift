@@ -82,7 +82,7 @@ import Testing
         }
         for id in conversations {
             let live = try new.conversations.conversation(id).snapshot
-            #expect(replayed.conversations[id]?.lastSeq == live.lastSeq && replayed.conversations[id]?.lsnBySeq == live.lsnBySeq)
+            #expect(replayed.conversations[id]?.lastSeq == live.lastSeq && replayed.conversations[id]?.lsnIndex == live.lsnIndex)
             #expect(replayed.conversations[id]?.readSeq == live.readSeq)
         }
         #expect(replayed.accounts.authenticate(Accounts.hash(token: token), now: new.clock.nowMs()) == users[0])
