@@ -33,9 +33,9 @@ public enum EngineSnapshot {
         for s in symbols { w.writeString(s) }
         let all = inboxes.all.sorted { $0.userId < $1.userId }
         w.writeVarint(UInt64(all.count))
-        for inbox in all {
+        for (userId, inbox) in all {
             let (entries, receivedUpTo) = inbox.snapshotState
-            w.writeString(inbox.userId)
+            w.writeString(userId)
             w.writeVarint(receivedUpTo)
             entries.blocks.encode(into: &w)
         }

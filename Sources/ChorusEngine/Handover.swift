@@ -65,7 +65,7 @@ public final class Handover: Sendable {
                 case .userHandedIn(let u, let login, let tokens, _)? = await accounts.handOver(userId, now: now)
             else { continue }
             let account = ChorusEvent.userHandedIn(u, lastLogin: login, tokens: tokens, delivered: await conversations.deliveredItems(of: userId))
-            add([account] + Self.inboxEvents(inboxes.inbox(userId)) + (await emailState(userId)), to: node)
+            add([account] + Self.inboxEvents(inboxes.inbox(userId), of: userId) + (await emailState(userId)), to: node)
         }
         for actor in conversations.localActors(where: { destination(KeyPoint.of(id: $0)) != nil }) {
             guard let node = destination(KeyPoint.of(id: actor.id)) else { continue }
@@ -75,18 +75,18 @@ public final class Handover: Sendable {
         return out
     }
 
-    static func inboxEvents(_ inbox: UserInbox) -> [ChorusEvent] {
+    static func inboxEvents(_ inbox: UserInbox, of userId: String) -> [ChorusEvent] {
         let (_, receivedUpTo) = inbox.snapshotState
         var events: [ChorusEvent] = []
         for (seq, entry) in inbox.entries(after: 0, limit: Int.max) {
             switch entry {
             case .message(let id, let s):
-                events.append(.inboxAppended(userId: inbox.userId, inboxSeq: seq, conversationId: id, seq: s, receiptFrom: nil, receiptKind: 0))
+                events.append(.inboxAppended(userId: userId, inboxSeq: seq, conversationId: id, seq: s, receiptFrom: nil, receiptKind: 0))
             case .receipt(let id, let from, let kind, let s):
-                events.append(.inboxAppended(userId: inbox.userId, inboxSeq: seq, conversationId: id, seq: s, receiptFrom: from, receiptKind: kind.rawValue))
+                events.append(.inboxAppended(userId: userId, inboxSeq: seq, conversationId: id, seq: s, receiptFrom: from, receiptKind: kind.rawValue))
             }
         }
-        if receivedUpTo > 0 { events.append(.delivered(userId: inbox.userId, inboxUpTo: receivedUpTo, items: [])) }
+        if receivedUpTo > 0 { events.append(.delivered(userId: userId, inboxUpTo: receivedUpTo, items: [])) }
         return events
     }
 

@@ -13,14 +13,15 @@ public protocol InboxListener: AnyObject, Sendable {
 /// (LSN order), so every node run assigns the same inboxSeq to the same entry. Attaching a listener
 /// and reading `lastSeq` happen under the same lock as assignment: an entry reaches a session either
 /// live (seq > the `hello` value) or by `sync`, never both, never neither.
+///
+/// It does not keep its user's id (the directory's key): with the coded entries (three words) it
+/// stays in one 80-byte allocation, which a million idle users notice.
 public final class UserInbox: Sendable {
-    public let userId: String
     private let symbols: SymbolTable
     private let state = Mutex<(core: InboxCore, listeners: [any InboxListener], receivedUpTo: UInt64)>(
         (InboxCore(), [], 0))
 
-    public init(userId: String, symbols: SymbolTable) {
-        self.userId = userId
+    public init(symbols: SymbolTable) {
         self.symbols = symbols
     }
 
@@ -137,13 +138,13 @@ public final class InboxDirectory: Sendable {
 
     public init(symbols: SymbolTable = SymbolTable()) { self.symbols = symbols }
 
-    /// Every inbox created so far.
-    public var all: [UserInbox] { inboxes.withLock { Array($0.values) } }
+    /// Every inbox created so far, with its user's id.
+    public var all: [(userId: String, inbox: UserInbox)] { inboxes.withLock { $0.map { ($0.key, $0.value) } } }
 
     public func inbox(_ userId: String) -> UserInbox {
         inboxes.withLock { all in
             if let i = all[userId] { return i }
-            let i = UserInbox(userId: userId, symbols: symbols)
+            let i = UserInbox(symbols: symbols)
             all[userId] = i
             return i
         }

@@ -44,8 +44,8 @@ import Testing
             #expect(c.clientIdHashBase == d?.clientIdHashBase)
             #expect(c.lastMessage == d?.lastMessage && c.title == d?.title)
         }
-        let xs = Dictionary(uniqueKeysWithValues: x.1.all.map { ($0.userId, $0) })
-        let ys = Dictionary(uniqueKeysWithValues: y.1.all.map { ($0.userId, $0) })
+        let xs = Dictionary(uniqueKeysWithValues: x.1.all.map { ($0.userId, $0.inbox) })
+        let ys = Dictionary(uniqueKeysWithValues: y.1.all.map { ($0.userId, $0.inbox) })
         #expect(Set(xs.keys) == Set(ys.keys))
         for (user, inbox) in xs {
             let a = inbox.entries(after: 0, limit: 10_000), b = ys[user]?.entries(after: 0, limit: 10_000) ?? []
@@ -109,8 +109,8 @@ import Testing
         w.writeVarint(UInt64(symbols.count))
         for s in symbols { w.writeString(s) }
         w.writeVarint(UInt64(inboxes.all.count))
-        for inbox in inboxes.all {
-            w.writeString(inbox.userId); w.writeVarint(inbox.snapshotState.receivedUpTo); w.writeArray(entries(inbox))
+        for (userId, inbox) in inboxes.all {
+            w.writeString(userId); w.writeVarint(inbox.snapshotState.receivedUpTo); w.writeArray(entries(inbox))
         }
         state.deliveredSent.encode(into: &w)
         state.outbox.encode(into: &w)
@@ -123,8 +123,8 @@ import Testing
         try replay(try await richLog(), into: &state, inboxes)
         let (_, decoded) = try EngineSnapshot.decode(version5Payload(state, inboxes) { $0.snapshotState.entries.array })
         #expect(inboxes.all.count >= 3)
-        for inbox in inboxes.all {
-            let d = decoded.inbox(inbox.userId)
+        for (userId, inbox) in inboxes.all {
+            let d = decoded.inbox(userId)
             #expect(d.lastSeq == inbox.lastSeq && d.lastSeq > 0)
             #expect(d.entries(after: 0, limit: .max).map(\.entry) == inbox.entries(after: 0, limit: .max).map(\.entry))
             #expect(d.snapshotState.receivedUpTo == inbox.snapshotState.receivedUpTo)

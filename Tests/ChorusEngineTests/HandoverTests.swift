@@ -132,7 +132,7 @@ import Testing
 
 @Suite struct DeliveredLedgerTests {
     @Test func aClaimGivenBackIsClaimedAgainUnlessALaterOneMovedOn() {
-        let inbox = UserInbox(userId: "u1", symbols: SymbolTable())
+        let inbox = UserInbox(symbols: SymbolTable())
         for seq: UInt64 in 1...5 { inbox.append(.message(conversationId: "c1", seq: seq)) }
         let first = inbox.claimReceived(upTo: 3)!
         inbox.unclaim(first.range)
