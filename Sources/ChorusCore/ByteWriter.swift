@@ -25,14 +25,7 @@ public struct ByteWriter: Sendable {
     public mutating func write(_ value: Bool) { bytes.append(value ? 1 : 0) }
 
     /// LEB128 unsigned varint: 1 byte below 128, at most 10 bytes.
-    public mutating func writeVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
-    }
+    public mutating func writeVarint(_ value: UInt64) { bytes.appendVarint(value) }
 
     /// Raw bytes with no length prefix.
     public mutating func write<C: Collection>(contentsOf raw: C) where C.Element == UInt8 {
@@ -73,5 +66,17 @@ public struct ByteWriter: Sendable {
 
     private mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+}
+
+extension [UInt8] {
+    /// Appends `value` as an LEB128 unsigned varint (what `ByteWriter.writeVarint` writes).
+    public mutating func appendVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        append(UInt8(v))
     }
 }

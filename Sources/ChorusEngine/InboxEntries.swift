@@ -38,7 +38,7 @@ public struct InboxEntries: Sendable, Equatable {
         return out
     }
 
-    /// Every entry (tests, snapshots of older formats).
+    /// Every entry (tests).
     public var array: [PackedInboxEntry] { self[0..<count] }
 
     /// The newest entry that satisfies `match` and its index: blocks are searched newest first.
@@ -61,8 +61,6 @@ public struct InboxEntries: Sendable, Equatable {
         }
         return nil
     }
-
-    public mutating func shrink() { blocks.shrink() }
 
     private static func next(_ c: inout VarintCursor) -> PackedInboxEntry {
         PackedInboxEntry(conversation: UInt32(truncatingIfNeeded: c.next()), receipt: UInt32(truncatingIfNeeded: c.next()), seq: c.next())

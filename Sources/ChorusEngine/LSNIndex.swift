@@ -17,9 +17,7 @@ public struct LSNIndex: Sendable, Equatable {
 
     public var count: Int { blocks.count }
 
-    public var isEmpty: Bool { blocks.count == 0 }
-
-    /// Every entry, in order (tests, and snapshots of older formats).
+    /// Every entry, in order (tests).
     public var array: [UInt64] {
         var all: [UInt64] = []
         all.reserveCapacity(count)
@@ -34,17 +32,13 @@ public struct LSNIndex: Sendable, Equatable {
         return blocks.withBlock(index >> VarintBlocks.blockShift) { buffer, first in
             var c = VarintCursor(buffer)
             var value = c.next()
-            for _ in first..<index { value = UInt64(bitPattern: Int64(bitPattern: value) &+ c.next().unZigZag) }
+            for _ in first..<index { value = Self.after(value, delta: c.next()) }
             return value
         }
     }
 
     public mutating func append(_ lsn: UInt64) {
-        if blocks.beginRecord() {
-            blocks.append(varint: lsn)
-        } else {
-            blocks.append(varint: (Int64(bitPattern: lsn) &- Int64(bitPattern: last)).zigZag)
-        }
+        blocks.append(varint: blocks.beginRecord() ? lsn : (Int64(bitPattern: lsn) &- Int64(bitPattern: last)).zigZag)
         last = lsn
     }
 
@@ -57,7 +51,7 @@ public struct LSNIndex: Sendable, Equatable {
         let b = index >> VarintBlocks.blockShift
         var values = decode(block: b)
         values[index - (b << VarintBlocks.blockShift)] = lsn
-        blocks.replaceBlock(b, with: Self.code(values))
+        blocks.replaceBlock(b, with: LSNIndex(values).blocks.bytes)  // at most 64 values: one block
         if index == count - 1 { last = lsn }
     }
 
@@ -68,18 +62,14 @@ public struct LSNIndex: Sendable, Equatable {
         blocks.withBlock(b) { buffer, _ in
             var c = VarintCursor(buffer)
             var values = [c.next()]
-            while !c.isAtEnd { values.append(UInt64(bitPattern: Int64(bitPattern: values.last!) &+ c.next().unZigZag)) }
+            while !c.isAtEnd { values.append(Self.after(values.last!, delta: c.next())) }
             return values
         }
     }
 
-    private static func code(_ values: [UInt64]) -> [UInt8] {
-        var one = VarintBlocks()
-        for (i, v) in values.enumerated() {
-            _ = one.beginRecord()
-            one.append(varint: i == 0 ? v : (Int64(bitPattern: v) &- Int64(bitPattern: values[i - 1])).zigZag)
-        }
-        return one.bytes
+    /// The entry after `value`, given the ZigZag delta coded for it.
+    static func after(_ value: UInt64, delta: UInt64) -> UInt64 {
+        UInt64(bitPattern: Int64(bitPattern: value) &+ delta.unZigZag)
     }
 }
 
@@ -92,7 +82,7 @@ extension LSNIndex {
             guard var value = c.read() else { return false }
             for _ in 1..<max(records, 1) {
                 guard let delta = c.read() else { return false }
-                value = UInt64(bitPattern: Int64(bitPattern: value) &+ delta.unZigZag)
+                value = Self.after(value, delta: delta)
             }
             newest = value
             return c.isAtEnd

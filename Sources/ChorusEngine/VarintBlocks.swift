@@ -1,3 +1,5 @@
+import ChorusCore
+
 /// Records coded as LEB128 varints, in blocks of 64: one record is found by decoding at most one
 /// block. The history index and the inboxes keep every entry in memory (DESIGN.md: state lives in
 /// memory), so their entries are stored this way: 2-6 bytes each instead of 8-16. Pure.
@@ -39,14 +41,7 @@ struct VarintBlocks: Sendable, Equatable {
         return opens
     }
 
-    mutating func append(varint value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        bytes.append(UInt8(v))
-    }
+    mutating func append(varint value: UInt64) { bytes.appendVarint(value) }
 
     /// Replaces block `b`'s bytes (same record count) and moves the blocks after it.
     mutating func replaceBlock(_ b: Int, with coded: [UInt8]) {
@@ -64,10 +59,18 @@ struct VarintBlocks: Sendable, Equatable {
         }
     }
 
-    /// Gives back spare capacity (for state kept while idle, and after a snapshot load).
+    /// Gives back spare capacity (state kept while idle). `Array(bytes)` would share the old
+    /// storage, capacity and all: only a fresh array of the right size lets it go.
     mutating func shrink() {
-        if bytes.capacity > bytes.count { bytes = Array(bytes) }
-        if blockStarts.capacity > blockStarts.count { blockStarts = Array(blockStarts) }
+        if bytes.capacity > bytes.count { bytes = Self.exactCopy(bytes) }
+        if blockStarts.capacity > blockStarts.count { blockStarts = Self.exactCopy(blockStarts) }
+    }
+
+    private static func exactCopy<T>(_ values: [T]) -> [T] {
+        var copy: [T] = []
+        copy.reserveCapacity(values.count)
+        copy.append(contentsOf: values)
+        return copy
     }
 
     /// Checks decoded parts: every block starts inside the bytes, in order, and `decodeBlock`

@@ -63,6 +63,19 @@ import Testing
         #expect(index.array == lsns)
     }
 
+    @Test func shrinkingGivesBackSpareCapacityAndKeepsTheEntries() {
+        var index = LSNIndex()
+        for i in 1...1_000 { index.append(UInt64(i) * 3_000) }
+        let model = index.array
+        let grown = index.blocks.bytes.capacity
+        #expect(grown > index.blocks.bytes.count + 8, "appends leave spare room (\(grown) for \(index.blocks.bytes.count))")
+        index.shrink()
+        #expect(index.blocks.bytes.capacity < grown && index.blocks.bytes.capacity <= index.blocks.bytes.count + 16)
+        #expect(index.array == model && index[999] == 3_000_000)
+        index.append(1)
+        #expect(index.count == 1_001 && index[1_000] == 1)
+    }
+
     @Test func codedPartsThatAreNotExactlyTheirEntriesAreRefused() {
         let index = LSNIndex((1...200).map { UInt64($0) * 1_000 })
         let p = index.blocks
