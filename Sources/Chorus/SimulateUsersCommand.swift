@@ -44,8 +44,10 @@ struct SimulateUsersCommand: AsyncParsableCommand {
         for i in 0..<users {
             let id = Accounts.newID(prefix: "u")
             ids.append(id)
-            // Each user's own hash string (salts differ), as after a real registration.
-            let own = String(hash.dropLast(6)) + String(i, radix: 36).padding(toLength: 6, withPad: "0", startingAt: 0)
+            // Each user's own hash string (salts differ), exactly its bytes, as registration and
+            // replay leave it (`+` would leave the spare capacity of a grown string).
+            let suffix = String(i, radix: 36).padding(toLength: 6, withPad: "0", startingAt: 0)
+            let own = String(decoding: Array(hash.utf8.dropLast(6)) + Array(suffix.utf8), as: UTF8.self)
             state.accounts.apply(.userRegistered(UserRecord(
                 userId: id, username: "user\(i)", email: "user\(i)@example.com", displayName: "User \(i)", passwordHash: own,
                 createdAt: now)))

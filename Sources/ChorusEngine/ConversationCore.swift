@@ -62,12 +62,13 @@ public struct ConversationCore: Sendable {
     static let setThreshold = 16
     /// Seqs handed out and not yet durable (or failed).
     var reservedSeq: UInt64 = 0
-    private var pendingClientIds: [String: UInt64] = [:]
+    private var pendingClientIds = PendingSends()
 
-    /// Drops an in-flight id. The table keeps its storage while the conversation is active (giving
-    /// it back on every empty cost a malloc and a rehash per send); `dropCaches` returns it when idle.
+    /// Drops an in-flight id. Past one in flight the table keeps its storage while the conversation
+    /// is active (giving it back on every empty cost a malloc and a rehash per send); `dropCaches`
+    /// returns it when idle.
     private mutating func forgetPending(_ clientMsgId: String) {
-        pendingClientIds.removeValue(forKey: clientMsgId)
+        pendingClientIds.remove(clientMsgId)
     }
     /// Stable hash of the clientMsgId of the latest messages (8 bytes each): entry `i` is seq
     /// `clientIdHashBase + i + 1`. Only the dedup window needs them, so at most twice the window are
@@ -108,7 +109,7 @@ public struct ConversationCore: Sendable {
         if bytes < limits.bodyBytes.lowerBound { return .refused(.emptyBody) }
         if bytes > limits.bodyBytes.upperBound { return .refused(.bodyTooLarge(limit: limits.bodyBytes.upperBound)) }
         reservedSeq = max(reservedSeq, lastSeq) + 1
-        pendingClientIds[clientMsgId] = reservedSeq
+        pendingClientIds.insert(clientMsgId, seq: reservedSeq)
         return .append(seq: reservedSeq)
     }
 
@@ -244,7 +245,7 @@ public struct ConversationCore: Sendable {
     public mutating func dropCaches() {
         dedupIndex = nil
         lsnIndex.shrink()
-        if pendingClientIds.isEmpty { pendingClientIds = [:] }
+        pendingClientIds.releaseStorage()
     }
 
     private mutating func remember(_ hash: UInt64, seq: UInt64) {

@@ -24,7 +24,10 @@ public struct PasswordHasher: Sendable {
         var rng = SystemRandomNumberGenerator()
         for i in salt.indices { salt[i] = rng.next() }
         let key = try derive(password, salt: salt, iterations: iterations)
-        return "pbkdf2-sha256$\(iterations)$\(Data(salt).base64EncodedString())$\(Data(key).base64EncodedString())"
+        let text = "pbkdf2-sha256$\(iterations)$\(Data(salt).base64EncodedString())$\(Data(key).base64EncodedString())"
+        // Interpolation leaves spare capacity (about 100 bytes here); every account holds its hash,
+        // so it keeps an exact copy, as replay would decode it.
+        return String(decoding: Array(text.utf8), as: UTF8.self)
     }
 
     /// True when `password` matches `stored` (constant-time comparison of the derived keys).
