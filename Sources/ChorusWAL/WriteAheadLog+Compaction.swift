@@ -42,38 +42,44 @@ extension WriteAheadLog {
     /// state lock (so readers switch index and file together), then the directory is fsynced.
     private func compact(_ segment: SegmentRef, level: Int) throws {
         let old = try PosixFile(path: segment.path, flags: O_RDONLY).readAll()
-        var records: [JournalRecord] = []
         let scan = old.withUnsafeBytes { SegmentScanner.scan($0, firstLSN: segment.firstLSN) }
         guard case .clean = scan.end else {
             throw WALError.corruptRead(file: segment.path, offset: scan.validEnd, reason: "sealed segment does not scan clean")
         }
+        // Streams: each record goes into the new block being built as it is decoded, so what is
+        // held besides the two files is one block (holding every record of a segment at once cost
+        // two segments' worth of small allocations and fragmented the heap around them).
+        var bytes = SegmentScanner.encodeHeader(firstLSN: segment.firstLSN, flags: SegmentScanner.flagCompacted)
+        let compressor = BlockCompressor(level: level)
+        var raw: [UInt8] = []
+        var first: UInt64 = 0
+        var count = 0
+        var total = 0
         var scratch: [UInt8] = []
+        let limit = options.coldBlockBytes
+        func seal() {
+            guard count > 0 else { return }
+            BlockCodec.encodeBlock(firstLSN: first, recordCount: count, raw: raw, into: &bytes, compressor: compressor)
+            raw.removeAll(keepingCapacity: true)
+            count = 0
+        }
         try old.withUnsafeBytes { buf in
             for block in scan.blocks {
                 let start = block.offset + WALFormat.blockHeaderSize
                 let payload = UnsafeRawBufferPointer(rebasing: buf[start..<(start + block.header.storedLength)])
-                try BlockCodec.decodeRecords(header: block.header, payload: payload, scratch: &scratch) { records.append($0) }
+                try BlockCodec.decodeRecords(header: block.header, payload: payload, scratch: &scratch) { r in
+                    if count > 0, raw.count + r.payload.count + WALFormat.recordHeaderSize > limit { seal() }
+                    if count == 0 { first = r.lsn }
+                    BlockCodec.appendRecord(kind: r.kind, payload: r.payload, to: &raw)
+                    count += 1
+                    total += 1
+                }
             }
         }
-
-        var bytes = SegmentScanner.encodeHeader(firstLSN: segment.firstLSN, flags: SegmentScanner.flagCompacted)
-        let compressor = BlockCompressor(level: level)
-        var raw: [UInt8] = []
-        var i = 0
-        while i < records.count {
-            raw.removeAll(keepingCapacity: true)
-            let first = records[i].lsn
-            var count = 0
-            while i < records.count, count == 0 || raw.count + records[i].payload.count + WALFormat.recordHeaderSize <= options.coldBlockBytes {
-                BlockCodec.appendRecord(kind: records[i].kind, payload: records[i].payload, to: &raw)
-                count += 1
-                i += 1
-            }
-            BlockCodec.encodeBlock(firstLSN: first, recordCount: count, raw: raw, into: &bytes, compressor: compressor)
-        }
+        seal()
         // Assert before writing: the new file scans clean and holds exactly the same LSN range.
         let check = bytes.withUnsafeBytes { SegmentScanner.scan($0, firstLSN: segment.firstLSN) }
-        guard case .clean = check.end, check.nextLSN == scan.nextLSN, check.recordCount == records.count,
+        guard case .clean = check.end, check.nextLSN == scan.nextLSN, check.recordCount == total,
             bytes.count <= old.count
         else { throw WALError.corruptRead(file: segment.path, offset: 0, reason: "compacted segment failed its own check") }
 
