@@ -49,8 +49,9 @@ public struct WALOptions: Sendable {
     public var maxRecordBytes: Int = WALFormat.maxRecordPayloadBytes
     /// One group commit writes at most this many raw bytes before its fsync.
     public var maxBatchBytes: Int = 4 << 20
-    /// After taking the first waiting append, the writer waits this long for more (0: no wait;
-    /// appends that arrive during an fsync form the next batch anyway).
+    /// Before each group commit the writer thread waits this long for more appends (0: no wait;
+    /// appends that arrive during an fsync form the next batch anyway). A commit that runs on an
+    /// event loop (`never`, `deferredCommits`) never waits.
     public var batchDelayMicroseconds: Int = 0
     /// In mode `never`, an append made on a thread with a `CommitDeferral` (an event loop) that finds
     /// the writer idle has the commit run on that thread (at the end of its loop tick, or earlier at a

@@ -48,7 +48,7 @@ extension WriteAheadLog {
     /// cost more than it saved at low rates (each hand-off is a futex wake and a context switch).
     /// `onLoop`: a `CommitDeferral` runs it on the event loop whose appends it holds.
     func writeLoop(onLoop: Bool = false) {
-        while var batch = takeBatch() {
+        while var batch = takeBatch(waiting: !onLoop) {
             var encoded = encode(batch)
             let handedOff = persist(encoded, onLoop: onLoop)
             batch.removeAll(keepingCapacity: batch.capacity <= Self.spareCapacityLimit)
@@ -64,8 +64,9 @@ extension WriteAheadLog {
     static let spareBytesLimit = 4 << 20
 
     /// Takes what waits, up to `maxBatchBytes`; nil (and the encoder unscheduled) when nothing does.
-    private func takeBatch() -> [PendingAppend]? {
-        if options.batchDelayMicroseconds > 0 { usleep(UInt32(options.batchDelayMicroseconds)) }
+    /// `waiting`: first sleep `batchDelayMicroseconds` for more; never on an event loop.
+    private func takeBatch(waiting: Bool) -> [PendingAppend]? {
+        if waiting && options.batchDelayMicroseconds > 0 { usleep(UInt32(options.batchDelayMicroseconds)) }
         let limit = options.maxBatchBytes
         return state.withLock { s -> [PendingAppend]? in
             guard s.failure == nil, !s.pending.isEmpty else {

@@ -141,6 +141,23 @@ private final class LoopThread: @unchecked Sendable {
         CommitDeferral.checkpoint(every: 1)
     }
 
+    @Test func aCommitOnTheLoopNeverWaitsTheWritersBatchDelay() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var options = smallOptions(.never)
+        options.batchDelayMicroseconds = 1_500_000  // a writer-thread wait (close takes it); the loop must not
+        let (log, _, _) = try openCollecting(dir.path, options)
+        let loop = LoopThread()
+        defer { loop.stop() }
+        let acked = Shared(0)
+        loop.run { log.append(kind: 1, payload: [3]) { if case .success = $0 { acked.with { $0 += 1 } } } }
+        let start = ContinuousClock.now
+        #expect(loop.drain() == 1)
+        #expect(ContinuousClock.now - start < .seconds(1), "the deferred commit slept on the event loop")
+        #expect(acked.with { $0 } == 1)
+        try log.close()
+    }
+
     @Test func alwaysModeNeverCommitsOnTheCaller() async throws {
         let dir = TempDir()
         defer { dir.cleanup() }
