@@ -25,3 +25,14 @@ steal_since() {
     awk -v s0="$STEAL0" -v t0="$STEAL_T0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" \
         '/^cpu / {printf "%.1f%%", 100 * ($9 - s0) / ((t1 - t0) * hz * n)}' /proc/stat
 }
+
+# The upper bound of the server's fsync-latency bucket that holds its 99th percentile, as
+# " fsync p99 <= X ms (N fsyncs)", from /metrics (chorus_wal_fsync_seconds); empty with no fsync.
+fsync_p99() {
+    curl -s 127.0.0.1:$PORT/metrics | awk '
+        /^chorus_wal_fsync_seconds_bucket/ { match($0, /le="[^"]*"/); le[n] = substr($0, RSTART + 4, RLENGTH - 5); c[n++] = $2 }
+        END { total = c[n - 1]; if (total == 0) exit
+              for (i = 0; i < n; i++) if (c[i] >= 0.99 * total) { b = le[i]; break }
+              if (b == "+Inf") printf " fsync p99 > 100 ms (%d fsyncs)", total
+              else printf " fsync p99 <= %g ms (%d fsyncs)", b * 1000, total }'
+}
