@@ -60,7 +60,7 @@ struct Node {
         var walOptions = WALOptions()
         walOptions.syncMode = settings.syncMode
         if let bytes = settings.walSegmentBytes { walOptions.segmentBytes = bytes }
-        if let delay = settings.walBatchDelayUs { walOptions.batchDelayMicroseconds = delay }
+        walOptions.minCommitIntervalMicroseconds = settings.commitIntervalUs ?? ServeSettings.defaultCommitIntervalUs(settings.syncMode)
         walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
         var state = EngineState()
         state.ownsUser = ownsUser

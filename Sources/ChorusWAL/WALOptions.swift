@@ -49,10 +49,11 @@ public struct WALOptions: Sendable {
     public var maxRecordBytes: Int = WALFormat.maxRecordPayloadBytes
     /// One group commit writes at most this many raw bytes before its fsync.
     public var maxBatchBytes: Int = 4 << 20
-    /// Before each group commit the writer thread waits this long for more appends (0: no wait;
-    /// appends that arrive during an fsync form the next batch anyway). A commit that runs on an
-    /// event loop (`never`, `deferredCommits`) never waits.
-    public var batchDelayMicroseconds: Int = 0
+    /// Group commits on the writer thread start at least this far apart (0: at once). A commit due
+    /// sooner waits out the rest while more appends join it, so at most one fsync per interval; when
+    /// commits come further apart than this (light load) nothing waits. A commit that runs on an
+    /// event loop (`never`, `deferredCommits`) never waits. See `CommitPacing`.
+    public var minCommitIntervalMicroseconds: Int = 0
     /// In mode `never`, an append made on a thread with a `CommitDeferral` (an event loop) that finds
     /// the writer idle has the commit run on that thread (at the end of its loop tick, or earlier at a
     /// `CommitDeferral.checkpoint`) instead of waking the writer thread. Ignored in `always` and

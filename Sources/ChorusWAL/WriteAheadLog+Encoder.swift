@@ -48,7 +48,7 @@ extension WriteAheadLog {
     /// cost more than it saved at low rates (each hand-off is a futex wake and a context switch).
     /// `onLoop`: a `CommitDeferral` runs it on the event loop whose appends it holds.
     func writeLoop(onLoop: Bool = false) {
-        while var batch = takeBatch(waiting: !onLoop) {
+        while var batch = takeBatch(paced: !onLoop) {
             var encoded = encode(batch)
             let handedOff = persist(encoded, onLoop: onLoop)
             batch.removeAll(keepingCapacity: batch.capacity <= Self.spareCapacityLimit)
@@ -64,9 +64,10 @@ extension WriteAheadLog {
     static let spareBytesLimit = 4 << 20
 
     /// Takes what waits, up to `maxBatchBytes`; nil (and the encoder unscheduled) when nothing does.
-    /// `waiting`: first sleep `batchDelayMicroseconds` for more; never on an event loop.
-    private func takeBatch(waiting: Bool) -> [PendingAppend]? {
-        if waiting && options.batchDelayMicroseconds > 0 { usleep(UInt32(options.batchDelayMicroseconds)) }
+    /// `paced`: on the writer thread, first wait out `minCommitIntervalMicroseconds` since the last
+    /// commit began (`CommitPacing`); never on an event loop.
+    private func takeBatch(paced: Bool) -> [PendingAppend]? {
+        if paced && options.minCommitIntervalMicroseconds > 0 { pace() }
         let limit = options.maxBatchBytes
         return state.withLock { s -> [PendingAppend]? in
             guard s.failure == nil, !s.pending.isEmpty else {
@@ -128,5 +129,17 @@ extension WriteAheadLog {
             out.blocks.append(.init(firstLSN: firstLSN, records: count, rawBytes: e.raw.count, size: out.bytes.count - start))
         }
         return out
+    }
+}
+
+extension WriteAheadLog {
+    /// Runs on writerQueue: sleeps until the next commit may start, if appends wait for one.
+    fileprivate func pace() {
+        guard state.withLock({ !$0.pending.isEmpty }) else { return }
+        let now = ContinuousClock.now
+        let wait = CommitPacing.wait(
+            sincePrevious: writer.lastCommitStart.map { now - $0 }, interval: .microseconds(options.minCommitIntervalMicroseconds))
+        if wait > .zero { usleep(UInt32(wait / .microseconds(1))) }
+        writer.lastCommitStart = wait > .zero ? now + wait : now
     }
 }

@@ -13,6 +13,8 @@ final class WriterContext: @unchecked Sendable {
     var dirty = false
     var syncScheduled = false
     var lastSync = ContinuousClock.now
+    /// When the last paced group commit began (`WALOptions.minCommitIntervalMicroseconds`).
+    var lastCommitStart: ContinuousClock.Instant?
     var index: [IndexEntry] = []
     /// Counters not yet published to `State.stats`.
     var stats = WALStats()

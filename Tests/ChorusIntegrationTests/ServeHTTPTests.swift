@@ -81,7 +81,8 @@ import Testing
 
     @Test(arguments: [
         ["--fsync", "sometimes"], ["--http", "nope"], ["--inactivity-after", "5x"], ["--session-rate-limit", "fast"],
-        ["--max-connections", "0"], ["--event-loops", "0"], ["--bogus"], ["--peer", "node2@127.0.0.1:7002"],
+        ["--max-connections", "0"], ["--event-loops", "0"], ["--commit-interval-us", "200000"], ["--bogus"],
+        ["--peer", "node2@127.0.0.1:7002"],
     ])
     func badOptionsExitTwoWithAMessage(_ args: [String]) throws {
         let child = try Child(["serve"] + args)
