@@ -50,7 +50,7 @@ public struct WALOptions: Sendable {
     /// One group commit writes at most this many raw bytes before its fsync.
     public var maxBatchBytes: Int = 4 << 20
     /// Group commits on the writer thread start at least this far apart (0: at once). A commit due
-    /// sooner waits out the rest while more appends join it, so at most one fsync per interval; when
+    /// sooner waits out the rest while more appends join it, so at most one commit per interval; when
     /// commits come further apart than this (light load) nothing waits. A commit that runs on an
     /// event loop (`never`, `deferredCommits`) never waits. See `CommitPacing`.
     public var minCommitIntervalMicroseconds: Int = 0
