@@ -1,13 +1,13 @@
 // The kernel's floor for issue 3's latency target: Chorus's one-to-one socket pattern with no
 // application work. A relay (`server`) reads fixed-size "send" frames and, per frame, queues an ack
-// to the sender and a delivery to its pair (connection i ^ 1), writing each socket's queue once per
-// epoll batch (Chorus's "write many, flush once" per loop tick) and, with `--log FILE`, appending the
-// batch's frames to a file with one pwrite (Chorus's log with `--fsync never`); with `--fsync FILE`
-// a writer thread appends and fdatasyncs them instead, at most one commit a millisecond (Chorus's
-// `--fsync always` with its default commit interval), and acks and deliveries wait for that commit.
-// A generator (`load`) holds CONNS connections, both sides of each pair sending, open loop at RATE/s on an evenly spaced
-// schedule (sent every 250 us, latency from each slot's intended time) or closed loop with WINDOW
-// frames in flight per connection (RATE 0). Frame sizes follow Chorus's JSON: 160-byte send,
+// to the sender and a delivery to its pair (connection i ^ 1). After every 16 reads and at the end of
+// each epoll batch (Chorus's commit checkpoint and its "write many, flush once"), it appends the
+// frames read to a file with one pwrite (`--log FILE`, Chorus's log with `--fsync never`) and writes
+// each socket's queue once; with `--fsync FILE` a writer thread appends and fdatasyncs them instead,
+// at most one commit a millisecond (Chorus's `--fsync always` with its default commit interval), and
+// acks and deliveries wait for that commit. A generator (`load`) holds CONNS connections, both sides
+// of each pair sending, open loop at RATE/s on an evenly spaced schedule (sent every 250 us, latency
+// from each slot's intended time) or closed loop with WINDOW frames in flight per connection (RATE 0). Frame sizes follow Chorus's JSON: 160-byte send,
 // 120-byte ack, 280-byte delivery. One thread each, epoll, TCP_NODELAY: what any implementation on
 // this machine pays in the kernel before doing any work of its own.
 // Build and run: Benchmarks/scripts/relay_floor.sh (see there).
@@ -127,11 +127,35 @@ static void *writer(void *unused) {
     return NULL;
 }
 
+// The batch's frames go to the log (one pwrite, or handed to the writer), then every socket written
+// to is written once. Runs after each 16 reads and at the end of each epoll batch, as Chorus commits
+// every 16 reads and flushes right after (`CommitDeferral.checkpoint`).
+static int logfd = -1;
+static unsigned char logbuf[1 << 20];
+static size_t loglen;
+static off_t logoff;
+static Batch tick;              // with `--fsync`: frames read since the last hand-over
+
+static void commit_and_flush(void) {
+    if (tick.len) {
+        pthread_mutex_lock(&mu);
+        if (pending.len + tick.len > BATCHCAP) { fprintf(stderr, "commit batch overflow\n"); exit(1); }
+        memcpy(pending.bytes + pending.len, tick.bytes, tick.len);
+        pending.len += tick.len;
+        pthread_cond_signal(&cv);
+        pthread_mutex_unlock(&mu);
+        tick.len = 0;
+    }
+    if (loglen) {
+        if (pwrite(logfd, logbuf, loglen, logoff) != (ssize_t)loglen) die("pwrite");
+        logoff += loglen;
+        loglen = 0;
+    }
+    flush_all();
+}
+
 static int server(int port, const char *logpath, const char *syncpath) {
-    int logfd = logpath ? open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
-    static unsigned char logbuf[1 << 22];
-    size_t loglen = 0;
-    off_t logoff = 0;
+    if (logpath && (logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) die("open");
     int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -140,7 +164,7 @@ static int server(int port, const char *logpath, const char *syncpath) {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
     static Conn wake;               // marks the eventfd's epoll entry
-    Batch committed = {NULL, 0}, tick = {NULL, 0};   // tick: this epoll batch's frames, handed over at its end
+    Batch committed = {NULL, 0};
     if (syncpath) {
         if ((syncfd = open(syncpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) die("open");
         wakefd = eventfd(0, EFD_NONBLOCK);
@@ -154,6 +178,7 @@ static int server(int port, const char *logpath, const char *syncpath) {
     fflush(stdout);
     signal(SIGTERM, on_term);
     struct epoll_event evs[1024];
+    uint64_t reads = 0;
     while (!stopping) {
         int n = epoll_wait(ep, evs, 1024, 200);
         for (int e = 0; e < n; e++) {
@@ -207,26 +232,13 @@ static int server(int port, const char *logpath, const char *syncpath) {
                 if (syncpath) { append(&tick, f); continue; }
                 queue(c, 2, f, ACK);
                 queue(conns[c->index ^ 1], 3, f, DELIVER);
-                if (logfd >= 0 && loglen + SEND <= sizeof logbuf) { memcpy(logbuf + loglen, f, SEND); loglen += SEND; }
+                if (logfd >= 0) { memcpy(logbuf + loglen, f, SEND); loglen += SEND; }
             }
             memmove(c->in, c->in + at, c->inlen - at);
             c->inlen -= at;
+            if (++reads % 16 == 0) commit_and_flush();   // at most 16 x 4 KiB of frames: logbuf holds them
         }
-        if (tick.len) {
-            pthread_mutex_lock(&mu);
-            if (pending.len + tick.len > BATCHCAP) { fprintf(stderr, "commit batch overflow\n"); exit(1); }
-            memcpy(pending.bytes + pending.len, tick.bytes, tick.len);
-            pending.len += tick.len;
-            pthread_cond_signal(&cv);
-            pthread_mutex_unlock(&mu);
-            tick.len = 0;
-        }
-        if (loglen) {
-            if (pwrite(logfd, logbuf, loglen, logoff) != (ssize_t)loglen) die("pwrite");
-            logoff += loglen;
-            loglen = 0;
-        }
-        flush_all();
+        commit_and_flush();
     }
     pthread_mutex_lock(&mu);
     uint64_t seen = 0;
