@@ -3,10 +3,10 @@
 # loopback connections with no application work, as a yardstick for the latency target at half the
 # maximum. RATE 0 is a closed loop with WINDOW frames in flight per connection (the maximum); a rate
 # is an open loop. Prints the generator's JSON plus, per message, the CPU time of relay and generator
-# sampled over 4 s of the run. The relay appends every frame to a file (one pwrite per epoll batch),
-# as Chorus's log does with `--fsync never`; with FSYNC=1 it group-commits them with fdatasync on a
-# writer thread (at most one commit a millisecond) and acks and delivers after each commit, as Chorus
-# does with `--fsync always`.
+# sampled over 4 s of the run. The relay appends every frame to a file (one pwrite every 16 reads and
+# at the end of each epoll batch), as Chorus's log does with `--fsync never`; with FSYNC=1 it
+# group-commits them with fdatasync on a writer thread (at most one commit a millisecond) and acks and
+# delivers after each commit, as Chorus does with `--fsync always`.
 # RATE `half` runs the maximum and then an open loop at half of it, as half_max.sh does for Chorus.
 # Usage: [SERVE_CPUS=0 LOAD_CPUS=1] [WINDOW=8] [CONNS=2000] [FSYNC=1] Benchmarks/scripts/relay_floor.sh RATE|half
 set -euo pipefail
