@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependency direction (DESIGN.md): Core <- WAL <- executable. Pure modules never import NIO.
+// Dependency direction (docs/ARCHITECTURE.md): Core <- Cluster <- Peer <- Engine <- Gateway <- executable;
+// Core <- WAL <- executable. Pure modules never import NIO.
 let package = Package(
     name: "Chorus",
     platforms: [.macOS(.v15)],
@@ -11,6 +12,7 @@ let package = Package(
         .library(name: "ChorusCore", targets: ["ChorusCore"]),
         .library(name: "ChorusEngine", targets: ["ChorusEngine"]),
         .library(name: "ChorusCluster", targets: ["ChorusCluster"]),
+        .library(name: "ChorusPeer", targets: ["ChorusPeer"]),
         .library(name: "ChorusMesh", targets: ["ChorusMesh"]),
         .library(name: "ChorusGateway", targets: ["ChorusGateway"]),
         .library(name: "ChorusTestKit", targets: ["ChorusTestKit"]),
@@ -35,8 +37,13 @@ let package = Package(
             providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
         ),
         .target(name: "ChorusCore"),
-        // Ring placement and failure detection: pure, no NIO (the mesh shell comes with issue 4).
+        // Ring placement, failure detection and the membership-change rules: pure, no NIO.
         .target(name: "ChorusCluster", dependencies: ["ChorusCore"]),
+        // The peer protocol: every message between nodes as one typed vocabulary, its codec, the
+        // typed client and the dispatcher that routes what arrives. Pure, no NIO.
+        .target(
+            name: "ChorusPeer",
+            dependencies: ["ChorusCore", "ChorusCluster", .product(name: "Logging", package: "swift-log")]),
         // Re-engagement email: the timer wheel and the inactivity/outbox rules (pure, no NIO).
         .target(
             name: "ChorusReengagement",
@@ -73,6 +80,7 @@ let package = Package(
             dependencies: [
                 "ChorusCore",
                 "ChorusCluster",
+                "ChorusPeer",
                 "ChorusReengagement",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -84,6 +92,7 @@ let package = Package(
             dependencies: [
                 "ChorusCore",
                 "ChorusEngine",
+                "ChorusPeer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -108,7 +117,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // The peer protocol: a pure codec and (coming with issue 4) the NIO mesh around it.
+        // The mesh: framing, handshake and connections between nodes (bytes; `ChorusPeer` gives them meaning).
         .target(
             name: "ChorusMesh",
             dependencies: [
@@ -125,6 +134,7 @@ let package = Package(
                 "ChorusWAL",
                 "ChorusCluster",
                 "ChorusMesh",
+                "ChorusPeer",
                 "ChorusCore",
                 "ChorusEngine",
                 "ChorusGateway",
@@ -141,6 +151,9 @@ let package = Package(
         .testTarget(name: "ChorusWALTests", dependencies: ["ChorusWAL", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
         .testTarget(name: "ChorusClusterTests", dependencies: ["ChorusCluster"]),
+        .testTarget(
+            name: "ChorusPeerTests",
+            dependencies: ["ChorusPeer", "ChorusCore", "ChorusCluster", "ChorusTestKit", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "ChorusMeshTests",
             dependencies: [

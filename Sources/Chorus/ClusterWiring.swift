@@ -2,6 +2,7 @@ import ChorusCluster
 import ChorusCore
 import ChorusGateway
 import ChorusMesh
+import ChorusPeer
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -19,35 +20,37 @@ struct MeshTransport: PeerTransport {
     func send(_ payload: [UInt8], to peer: String) { node.send(payload, to: peer) }
 }
 
-/// What peers send, handed to the gateway's cluster part (set once it exists: it needs the mesh first).
-final class GatewayMeshService: MeshService {
-    let gateway = Mutex<ClusterGateway?>(nil)
-    /// Membership steps and hand-over batches go to the node's membership manager.
-    let membership = Mutex<MembershipManager?>(nil)
+/// The mesh's inbound side: every frame a peer sends goes to the node's `PeerDispatcher`, and so
+/// does every change the failure detector sees.
+struct MeshDispatch: MeshService {
+    let dispatcher: PeerDispatcher
 
     func handle(request payload: [UInt8], from peer: String, reply: @escaping @Sendable (Result<[UInt8], MeshError>) -> Void) {
-        if let kind = payload.first, kind == PeerKind.membership.rawValue || kind == PeerKind.handover.rawValue {
-            guard let m = membership.withLock({ $0 }) else { return reply(.failure(.remote(peer: peer, reason: "starting"))) }
-            Task { reply(.success(await m.answer(payload))) }
-            return
-        }
-        guard let g = gateway.withLock({ $0 }) else { return reply(.failure(.remote(peer: peer, reason: "starting"))) }
-        g.handle(request: payload, from: peer) { result in reply(result.mapError { .remote(peer: peer, reason: $0.message) }) }
+        dispatcher.request(payload, from: peer) { reply(.success($0)) }
     }
 
-    func handle(oneWay payload: [UInt8], from peer: String) { gateway.withLock { $0 }?.handle(oneWay: payload, from: peer) }
+    func handle(oneWay payload: [UInt8], from peer: String) { dispatcher.event(payload, from: peer) }
+
+    func peer(_ peer: String, changedTo status: FailureDetector.Status) {
+        switch status {
+        case .alive: dispatcher.peer(peer, is: .reachable)
+        case .dead: dispatcher.peer(peer, is: .unreachable)
+        case .suspect: break
+        }
+    }
 }
 
 /// The mesh as a `Service`: listens and dials on start; stops (closing every peer connection)
 /// after the gateway has stopped taking clients.
 struct MeshLifecycle: Service {
     let node: MeshNode
+    let dispatcher: PeerDispatcher
     let logger: Logger
 
     func run() async throws {
         let bound: PeerAddress
         do {
-            bound = try await node.start()
+            bound = try await node.start(serving: MeshDispatch(dispatcher: dispatcher))
         } catch {
             // The node stops (the group is cancelled) and `chorus serve` exits non-zero.
             logger.critical("mesh could not listen", metadata: ["address": "\(node.configuration.listen)", "error": "\(error)"])

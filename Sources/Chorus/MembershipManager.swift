@@ -3,36 +3,19 @@ import ChorusCore
 import ChorusEngine
 import ChorusGateway
 import ChorusMesh
+import ChorusPeer
 import Logging
 import Synchronization
 
-/// Membership changes on one node (docs/CLUSTER.md, "Changing membership"). Every node is a
-/// participant: `prepare` freezes the keys the next ring moves to or from it and hands its leaving
-/// keys to their new owners, `commit` switches rings, `abort` goes back. The node an operator asks
-/// also coordinates (`MembershipManager+Coordinator.swift`).
+/// The shell of membership changes on one node (docs/CLUSTER.md, "Changing membership"): the
+/// rules are `MembershipParticipant`'s (pure, in ChorusCluster); this type carries out what they
+/// decide — persisting, freezing keys, handing over, switching rings and the mesh. The node an
+/// operator asks also coordinates (`MembershipManager+Coordinator.swift`).
 final class MembershipManager: Sendable {
-    enum Phase: Sendable, Equatable {
-        case idle
-        case transferring
-        case ready
-        case failed(String)
-    }
-
-    struct State: Sendable {
-        var current: ClusterMembership
-        var pending: ClusterMembership?
-        var phase: Phase = .idle
-        /// A node started with `--join`: not a member yet, its epoch unknown until a prepare names it.
-        var joining: Bool
-        var coordinating = false
-        /// A prepare persisting its pending file (published as `pending` once durable).
-        var reserved: ClusterMembership?
-    }
-
     let selfId: String
     let cell: PlacementCell
     let mesh: MeshNode
-    let transport: any PeerTransport
+    let client: PeerClient
     let handover: Handover
     let conversations: Conversations
     let writer: RemoteInboxWriter
@@ -40,20 +23,20 @@ final class MembershipManager: Sendable {
     let sessions: SessionRegistry
     let store: MembershipStore
     let logger: Logger
-    let state: Mutex<State>
+    let state: Mutex<MembershipParticipant>
     /// Run after a commit (the email service arms the users that arrived).
     let onCommit: @Sendable () async -> Void
 
     init(
         selfId: String, current: ClusterMembership, pending: ClusterMembership?, joining: Bool, cell: PlacementCell, mesh: MeshNode,
-        transport: any PeerTransport, handover: Handover, onCommit: @escaping @Sendable () async -> Void = {}, conversations: Conversations,
+        client: PeerClient, handover: Handover, onCommit: @escaping @Sendable () async -> Void = {}, conversations: Conversations,
         writer: RemoteInboxWriter, fanout: InboxFanout?, sessions: SessionRegistry, store: MembershipStore, logger: Logger
     ) {
         self.onCommit = onCommit
         self.selfId = selfId
         self.cell = cell
         self.mesh = mesh
-        self.transport = transport
+        self.client = client
         self.handover = handover
         self.conversations = conversations
         self.writer = writer
@@ -61,52 +44,34 @@ final class MembershipManager: Sendable {
         self.sessions = sessions
         self.store = store
         self.logger = logger
-        state = Mutex(State(current: current, pending: pending, joining: joining))
+        state = Mutex(MembershipParticipant(selfId: selfId, current: current, pending: pending, joining: joining))
     }
 
     var current: ClusterMembership { state.withLock { $0.current } }
     var pending: ClusterMembership? { state.withLock { $0.pending } }
 
-    /// At start: a change prepared before a restart is prepared again (the hand-over is repeated;
-    /// the receiver's copies are replaced).
+    /// At start: a change prepared before a restart is prepared again.
     func resume() {
-        guard let next = pending else { return }
+        guard let (next, move) = state.withLock({ $0.resume() }) else { return }
         logger.warning("a membership change was in progress at restart; preparing it again", metadata: ["epoch": "\(next.epoch)"])
-        begin(next)
+        begin(next, move)
     }
 
     // MARK: participant
 
-    /// Freezes, persists the pending membership and starts the hand-over. Idempotent for the same
+    /// Persists the pending membership, freezes and starts the hand-over. Idempotent for the same
     /// change; refuses another while one is pending.
     func prepare(_ next: ClusterMembership) throws(ChatError) {
-        let decision = state.withLock { s -> Result<Bool, ChatError> in
-            if let p = s.pending ?? s.reserved {
-                return p == next ? .success(false) : .failure(.unavailable("another membership change (epoch \(p.epoch)) is in progress"))
-            }
-            if s.joining {
-                guard next.members[selfId] != nil else { return .failure(.badRequest("this joining node is not in the new membership")) }
-            } else if next.epoch != s.current.epoch + 1 {
-                return .failure(.unavailable("membership epoch \(next.epoch) does not follow this node's \(s.current.epoch)"))
-            }
-            s.reserved = next
-            return .success(true)
-        }
-        guard try decision.get() else { return }
+        guard case .persist(let next) = try state.withLock({ $0.prepare(next) }).mapError(Self.chatError).get() else { return }
         // Durable before anyone (the coordinator, GET /v1/cluster) is told it is prepared.
         do { try store.save(pending: next) } catch {
-            state.withLock { $0.reserved = nil }
+            state.withLock { $0.pendingNotPersisted(next) }
             throw .unavailable("cannot persist the pending membership: \(error)")
         }
-        state.withLock { s in
-            s.reserved = nil
-            s.pending = next
-            s.phase = .transferring
-        }
-        begin(next)
+        begin(next, state.withLock { $0.pendingPersisted(next) })
     }
 
-    private func begin(_ next: ClusterMembership) {
+    private func begin(_ next: ClusterMembership, _ move: MembershipMove) {
         let current = self.current
         cell.begin(.init(next: next.ring, epoch: next.epoch))
         var peers = current.members.merging(next.members) { a, _ in a }
@@ -114,9 +79,7 @@ final class MembershipManager: Sendable {
         mesh.reconfigure(peers: Self.addresses(peers), ringSignature: current.ring.signature, alsoAccepting: [next.ring.signature])
         // Sessions of users leaving this node: closed now (1012); they reconnect and are served by
         // the new owner once the change commits.
-        let move = MembershipMove(before: current.ring, after: next.ring, selfId: selfId)
         sessions.close(usersWhere: { move.destination(ofPoint: KeyPoint.of(id: $0)) != nil }, code: CloseCode.userMoved, reason: "user moved to another node")
-        state.withLock { $0.phase = .transferring }
         logger.info("membership change prepared: keys frozen, handing over", metadata: ["epoch": "\(next.epoch)", "members": "\(next.ids)"])
         Task { await transfer(move, epoch: next.epoch) }
     }
@@ -129,29 +92,28 @@ final class MembershipManager: Sendable {
             var events = 0
             for (node, list) in batches {
                 for batch in list {
-                    try await requestWithRetry(MembershipWire.handover(epoch: epoch, batch), to: node)
+                    try await requestWithRetry(.handover(epoch: epoch, events: batch), to: node)
                     events += batch.count
                 }
             }
-            state.withLock { s in if s.pending?.epoch == epoch { s.phase = .ready } }
+            state.withLock { $0.handoverEnded(epoch: epoch, failure: nil) }
             logger.info("hand-over complete", metadata: [
                 "epoch": "\(epoch)", "events": "\(events)", "to": "\(batches.keys.sorted())", "elapsed": "\(ContinuousClock.now - started)",
             ])
         } catch {
-            state.withLock { s in if s.pending?.epoch == epoch { s.phase = .failed(error.message) } }
+            state.withLock { $0.handoverEnded(epoch: epoch, failure: error.message) }
             logger.error("hand-over failed", metadata: ["epoch": "\(epoch)", "error": "\(error.message)"])
         }
     }
 
     /// A request retried for up to 15 s while the peer is unreachable (links to a new member are
     /// still being dialled) or refuses (it has not prepared yet).
-    func requestWithRetry(_ payload: [UInt8], to node: String) async throws(ChatError) {
+    func requestWithRetry(_ request: MembershipRequest, to node: String) async throws(ChatError) {
         var attempt = 0
         while true {
-            let result: Result<Void, ChatError>
-            do {
-                let answer = try await transport.request(payload, to: node)
-                result = PeerAnswer.decode(answer).map { _ in () }
+            let result: Result<PeerReply, ChatError>
+            do throws(ChatError) {
+                result = .success(try await client.call(.membership(request), to: node))
             } catch {
                 result = .failure(error)
             }
@@ -167,26 +129,16 @@ final class MembershipManager: Sendable {
 
     /// A batch handed to this node: logged, then applied (conversations staged until commit).
     func receive(epoch: UInt64, _ events: [ChorusEvent]) async throws(ChatError) {
-        guard pending?.epoch == epoch else { throw .unavailable("no membership change with epoch \(epoch) is prepared here") }
+        if let refusal = state.withLock({ $0.handoverRefusal(epoch: epoch) }) { throw Self.chatError(refusal) }
         try await handover.receive(events)
     }
 
-    func phase(of epoch: UInt64) -> Phase {
-        state.withLock { s in
-            if s.current.epoch >= epoch, s.pending == nil, !s.joining { return .ready }
-            guard s.pending?.epoch == epoch else { return .failed("no change with epoch \(epoch) is prepared here") }
-            return s.phase
-        }
-    }
+    func phase(of epoch: UInt64) -> MembershipPhase { state.withLock { $0.phase(of: epoch) } }
 
     /// Switches to `next`: persisted, received conversations made live, rings switched (keys
     /// unfrozen), handed-away state forgotten, and every peer reconciled. Idempotent.
     func commit(_ next: ClusterMembership) async throws(ChatError) {
-        let previous = state.withLock { s -> ClusterMembership? in
-            if !s.joining, s.current.epoch >= next.epoch { return nil }
-            return s.current
-        }
-        guard let previous else { return }
+        guard case .switchRings(let previous) = state.withLock({ $0.commit(next) }) else { return }
         do { try store.save(current: next) } catch { throw .unavailable("cannot persist the membership: \(error)") }
         try? store.clearPending()
         await handover.adopt()
@@ -211,12 +163,7 @@ final class MembershipManager: Sendable {
         }
         let placement = cell.current
         let purged = fanout?.purge(misplaced: { user, node in placement.owner(ofUser: user) != node }) ?? 0
-        state.withLock { s in
-            s.current = next
-            s.pending = nil
-            s.phase = .idle
-            s.joining = false
-        }
+        state.withLock { $0.committed(next) }
         mesh.reconfigure(peers: Self.addresses(peers), ringSignature: next.ring.signature, alsoAccepting: [previous.ring.signature])
         await conversations.release(where: { !placement.isLocal(conversation: $0) }, usersWhere: { !placement.isLocal(user: $0) })
         writer.forgetHighs()
@@ -238,13 +185,7 @@ final class MembershipManager: Sendable {
 
     /// Unfreezes under the current ring and forgets what was received.
     func abort(_ next: ClusterMembership) {
-        let aborted = state.withLock { s -> Bool in
-            guard s.pending == next else { return false }
-            s.pending = nil
-            s.phase = .idle
-            return true
-        }
-        guard aborted else { return }
+        guard state.withLock({ $0.abort(next) }) else { return }
         try? store.clearPending()
         cell.abort()
         handover.discardStaged()
@@ -253,6 +194,20 @@ final class MembershipManager: Sendable {
         peers[selfId] = nil
         mesh.reconfigure(peers: Self.addresses(peers), ringSignature: current.ring.signature, alsoAccepting: [])
         logger.warning("membership change aborted", metadata: ["epoch": "\(next.epoch)"])
+    }
+
+    /// The wire form of a refusal.
+    static func chatError(_ r: MembershipRefusal) -> ChatError {
+        switch r {
+        case .anotherChangeInProgress(let epoch): .unavailable("another membership change (epoch \(epoch)) is in progress; repeat it to finish it")
+        case .epochDoesNotFollow(let given, let current): .unavailable("membership epoch \(given) does not follow this node's \(current)")
+        case .joiningNodeNotInMembership: .badRequest("this joining node is not in the new membership")
+        case .notPrepared(let epoch): .unavailable("no membership change with epoch \(epoch) is prepared here")
+        case .joiningCannotCoordinate: .unavailable("this node is joining; ask a member")
+        case .alreadyCoordinating: .unavailable("a membership change is in progress")
+        case .invalid(let refusal): .badRequest("\(refusal)")
+        case .alreadyMemberElsewhere(let id, let address): .badRequest("\(id) is already a member at \(address)")
+        }
     }
 
     static func addresses(_ members: [String: String]) -> [String: PeerAddress] {

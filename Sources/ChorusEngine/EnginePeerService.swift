@@ -1,8 +1,9 @@
 import ChorusCore
+import ChorusPeer
 
-/// The server side of `EnginePeers`: what this node does for the others' engines. Answers are
-/// `PeerAnswer`s; a malformed request is `bad_request`.
-public final class EnginePeerService: Sendable {
+/// The answering side of `EnginePeers`: what this node's engine does for other nodes (every
+/// `EngineRequest`), and the reconciliation a peer gets when it becomes reachable.
+public final class EnginePeerService: EngineRequestHandler {
     let conversations: Conversations
     let accounts: Accounts
     let writer: RemoteInboxWriter
@@ -13,121 +14,64 @@ public final class EnginePeerService: Sendable {
         self.writer = writer
     }
 
-    /// Handles `kind` (16...20); false if it is not an engine request. Must be called on the
-    /// receiving connection's loop, in arrival order (inbox appends rely on it).
-    public func handle(_ kind: PeerKind, _ r: inout ByteReader, reply: @escaping @Sendable (Result<[UInt8], ChatError>) -> Void) -> Bool {
-        let bad: @Sendable () -> Void = { reply(.success(PeerAnswer.failure(.badRequest("malformed peer request")))) }
-        switch kind {
-        case .conversationSend:
-            guard let id = try? r.readString(bound: 256), let from = try? r.readString(bound: 256),
-                let clientMsgId = try? r.readString(bound: 1024), let body = try? r.readString(bound: 1 << 20), let origin = try? r.readUInt64()
-            else { bad(); return true }
-            var request = SendRequest(from: from, clientMsgId: clientMsgId, body: body) { result in
-                switch result {
-                case .success(let sent):
-                    var w = ByteWriter(capacity: 96 + sent.message.body.utf8.count)
-                    w.write(sent.created); w.write(sent.inboxSeq)
-                    EnginePeers.writeMessage(sent.message, to: &w)
-                    reply(.success(PeerAnswer.ok(w.bytes)))
-                case .failure(let e):
-                    reply(.success(PeerAnswer.failure(e)))
-                }
+    /// Runs on the receiving connection's loop, in arrival order: sends and inbox appends are
+    /// handed on before this returns, so they keep the link's order.
+    public func handle(_ request: EngineRequest, from peer: String, reply: @escaping PeerReplyHandler) {
+        switch request {
+        case .authenticate(let token):
+            answer(reply) { [accounts] () async throws(ChatError) in .user(try await accounts.authenticate(token: token)) }
+        case .send(let s):
+            var request = SendRequest(from: s.from, clientMsgId: s.clientMsgId, body: s.body) { result in
+                reply(result.map { .sent(PeerSent(created: $0.created, inboxSeq: $0.inboxSeq, message: $0.message)) })
             }
-            request.originBits = origin
-            conversations.submit(request, to: id)
-        case .conversationMessages:
-            guard let id = try? r.readString(bound: 256), let n = try? r.readVarint(), n <= 4096 else { bad(); return true }
-            var seqs: [UInt64] = []
-            for _ in 0..<n {
-                guard let s = try? r.readVarint() else { bad(); return true }
-                seqs.append(s)
+            request.originBits = s.origin
+            conversations.submit(request, to: s.conversationId)
+        case .messages(let id, let seqs):
+            answer(reply) { [conversations] () async throws(ChatError) in .messages(await conversations.messages(id, seqs: seqs)) }
+        case .direct(let creator, let other):
+            answer(reply) { [conversations] () async throws(ChatError) in
+                let (core, created) = try await conversations.create(by: creator, members: [other], title: nil)
+                return .conversation(core.peerConversation, created: created)
             }
-            Task {
-                let found = await conversations.messages(id, seqs: seqs)
-                var w = ByteWriter(capacity: 64 + found.count * 128)
-                w.writeVarint(UInt64(found.count))
-                for m in found { EnginePeers.writeMessage(m, to: &w) }
-                reply(.success(PeerAnswer.ok(w.bytes)))
+        case .read(let id, let user, let seq):
+            answer(reply) { [conversations] () async throws(ChatError) in
+                try await conversations.read(id, by: user, upTo: seq)
+                return .done
             }
-        case .conversationDirect:
-            guard let creator = try? r.readString(bound: 256), let other = try? r.readString(bound: 256) else { bad(); return true }
-            Task {
-                do throws(ChatError) {
-                    let (core, created) = try await conversations.create(by: creator, members: [other], title: nil)
-                    var w = ByteWriter(capacity: 96)
-                    EnginePeers.writeConversation(core, to: &w)
-                    w.write(created)
-                    reply(.success(PeerAnswer.ok(w.bytes)))
-                } catch {
-                    reply(.success(PeerAnswer.failure(error)))
-                }
+        case .inboxHigh(let keys):
+            reply(.success(.seqs(keys.map { writer.highest(user: $0.userId, conversation: $0.conversationId) })))
+        case .receiptHigh(let keys):
+            var highs: [UInt64] = []
+            highs.reserveCapacity(keys.count)
+            for k in keys {
+                guard let kind = ReceiptKind(rawValue: k.kind) else { return reply(.failure(.badRequest("receipt kind \(k.kind)"))) }
+                highs.append(writer.highest(like: RemoteInboxItem(userId: k.userId, entry: .receipt(conversationId: k.conversationId, from: k.from, kind: kind, seq: 0))))
             }
-        case .conversationRead:
-            guard let id = try? r.readString(bound: 256), let user = try? r.readString(bound: 256), let seq = try? r.readUInt64() else {
-                bad(); return true
+            reply(.success(.seqs(highs)))
+        case .usersExist(let ids):
+            answer(reply) { [accounts] () async throws(ChatError) in
+                for id in ids where await accounts.user(id: id) == nil { return .allExist(false) }
+                return .allExist(true)
             }
-            Task {
-                do throws(ChatError) {
-                    try await conversations.read(id, by: user, upTo: seq)
-                    reply(.success(PeerAnswer.ok()))
-                } catch {
-                    reply(.success(PeerAnswer.failure(error)))
-                }
+        case .inboxAppend(let items):
+            var converted: [RemoteInboxItem] = []
+            converted.reserveCapacity(items.count)
+            for item in items {
+                guard let c = RemoteInboxItem(item) else { return reply(.failure(.badRequest("unknown receipt kind"))) }
+                converted.append(c)
             }
-        case .inboxHigh:
-            guard let n = try? r.readVarint(), n <= 20_000 else { bad(); return true }
-            var w = ByteWriter(capacity: Int(n) * 8)
-            for _ in 0..<n {
-                guard let user = try? r.readString(bound: 256), let c = try? r.readString(bound: 256) else { bad(); return true }
-                w.write(writer.highest(user: user, conversation: c))
-            }
-            reply(.success(PeerAnswer.ok(w.bytes)))
-        case .receiptHigh:
-            guard let n = try? r.readVarint(), n <= 20_000 else { bad(); return true }
-            var w = ByteWriter(capacity: Int(n) * 8)
-            for _ in 0..<n {
-                guard let user = try? r.readString(bound: 256), let c = try? r.readString(bound: 256), let from = try? r.readString(bound: 256),
-                    let raw = try? r.readUInt8(), let kind = ReceiptKind(rawValue: raw)
-                else {
-                    bad(); return true
-                }
-                w.write(writer.highest(like: RemoteInboxItem(userId: user, entry: .receipt(conversationId: c, from: from, kind: kind, seq: 0))))
-            }
-            reply(.success(PeerAnswer.ok(w.bytes)))
-        case .usersExist:
-            guard let n = try? r.readVarint(), n <= 1000 else { bad(); return true }
-            var ids: [String] = []
-            for _ in 0..<n {
-                guard let id = try? r.readString(bound: 256) else { bad(); return true }
-                ids.append(id)
-            }
-            Task {
-                var all = true
-                for id in ids where await accounts.user(id: id) == nil { all = false }
-                var w = ByteWriter(capacity: 1)
-                w.write(all)
-                reply(.success(PeerAnswer.ok(w.bytes)))
-            }
-        case .inboxAppend:
-            guard let n = try? r.readVarint(), n <= 100_000 else { bad(); return true }
-            var items: [RemoteInboxItem] = []
-            for _ in 0..<n {
-                guard let item = try? EnginePeers.readItem(&r) else { bad(); return true }
-                items.append(item)
-            }
-            writer.append(items) { result in
-                switch result {
-                case .success(let seqs):
-                    var w = ByteWriter(capacity: seqs.count * 8)
-                    for s in seqs { w.write(s) }
-                    reply(.success(PeerAnswer.ok(w.bytes)))
-                case .failure(let e):
-                    reply(.success(PeerAnswer.failure(e)))
-                }
-            }
-        default:
-            return false
+            writer.append(converted) { result in reply(result.map(PeerReply.seqs)) }
         }
-        return true
+    }
+
+    /// Puts back what the peer's users may have missed while it was unreachable.
+    public func peerReachable(_ peer: String) {
+        Task { [conversations] in await conversations.reconcile(with: peer) }
+    }
+
+    private func answer(_ reply: @escaping PeerReplyHandler, _ work: @escaping @Sendable () async throws(ChatError) -> PeerReply) {
+        Task {
+            do throws(ChatError) { reply(.success(try await work())) } catch { reply(.failure(error)) }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusPeer
 import NIOCore
 import Synchronization
 
@@ -8,11 +9,11 @@ import Synchronization
 final class ProxySessions: Sendable {
     private let handlers = Mutex<[UInt64: (owner: String, handler: NIOLoopBound<ProxySessionHandler>)]>([:])
     private let nextId = Atomic<UInt64>(1)
-    let transport: any PeerTransport
+    let client: PeerClient
     let heartbeatMs: Int
 
-    init(transport: any PeerTransport, heartbeatMs: Int) {
-        self.transport = transport
+    init(client: PeerClient, heartbeatMs: Int) {
+        self.client = client
         self.heartbeatMs = heartbeatMs
     }
 
@@ -75,14 +76,8 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
         sweep.add(self)
         self.sweep = sweep
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        sessions.transport.request(PeerWire.sessionOpen(proxy: proxy, token: token), to: owner) { result in
-            let refusal: ChatError?
-            switch result {
-            case .success(let answer):
-                if case .failure(let e) = PeerAnswer.decode(answer) { refusal = e } else { refusal = nil }
-            case .failure(let e): refusal = e
-            }
-            guard let refusal else { return }
+        sessions.client.call(.session(.open(proxy: proxy, token: token)), to: owner) { result in
+            guard case .failure(let refusal) = result else { return }
             bound.eventLoop.execute {
                 let code: UInt16 = refusal == .unauthorized ? CloseCode.tokenRevoked : 1011
                 bound.value.closeFromOwner(code: code, reason: refusal.message)
@@ -112,9 +107,9 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
         case .pong:
             break
         case .text(let bytes):
-            sessions.transport.send(PeerWire.sessionFrame(proxy: proxy, text: true, bytes), to: owner)
+            sessions.client.tell(.sessionFrame(proxy: proxy, text: true, bytes: bytes), to: owner)
         case .binary:
-            sessions.transport.send(PeerWire.sessionFrame(proxy: proxy, text: false, []), to: owner)
+            sessions.client.tell(.sessionFrame(proxy: proxy, text: false, bytes: []), to: owner)
         }
     }
 
@@ -161,6 +156,6 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
         sweep?.remove(self)
         sweep = nil
         sessions.remove(proxy)
-        if tellOwner { sessions.transport.send(PeerWire.sessionClose(proxy: proxy, code: code, reason: ""), to: owner) }
+        if tellOwner { sessions.client.tell(.sessionClose(proxy: proxy, code: code, reason: ""), to: owner) }
     }
 }

@@ -1,5 +1,6 @@
 import ChorusCore
 import ChorusEngine
+import ChorusPeer
 import NIOCore
 import Synchronization
 
@@ -9,32 +10,32 @@ final class RemoteOutlet: @unchecked Sendable {
     let eventLoop: any EventLoop
     let edge: String
     let proxy: UInt64
-    private let transport: any PeerTransport
+    private let client: PeerClient
     private let closed: @Sendable () -> Void
     private var buffer: [[UInt8]] = []
 
-    init(eventLoop: any EventLoop, edge: String, proxy: UInt64, transport: any PeerTransport, closed: @escaping @Sendable () -> Void) {
+    init(eventLoop: any EventLoop, edge: String, proxy: UInt64, client: PeerClient, closed: @escaping @Sendable () -> Void) {
         self.eventLoop = eventLoop
         self.edge = edge
         self.proxy = proxy
-        self.transport = transport
+        self.client = client
         self.closed = closed
     }
 
     func queue(_ frame: [UInt8]) {
         buffer.append(frame)
-        if buffer.count >= PeerWire.maxFrames { flush() }
+        if buffer.count >= PeerBounds.framesPerPush { flush() }
     }
 
     func flush() {
         guard !buffer.isEmpty else { return }
-        transport.send(PeerWire.sessionPush(proxy: proxy, buffer), to: edge)
+        client.tell(.sessionPush(proxy: proxy, frames: buffer), to: edge)
         buffer.removeAll(keepingCapacity: true)
     }
 
     /// The session closes itself: tell the edge (which closes the socket with `code`), end it here.
     func close(code: UInt16, reason: String) {
-        transport.send(PeerWire.sessionClose(proxy: proxy, code: code, reason: reason), to: edge)
+        client.tell(.sessionClose(proxy: proxy, code: code, reason: reason), to: edge)
         closed()
     }
 }
@@ -60,12 +61,12 @@ final class RemoteSessions: Sendable {
     static let maxEarlyFrames = 64
     private let entries = Mutex<[Key: Entry]>([:])
     private let services: SessionServices
-    private let transport: any PeerTransport
+    private let client: PeerClient
     private let loops: any EventLoopGroup
 
-    init(services: SessionServices, transport: any PeerTransport, loops: any EventLoopGroup) {
+    init(services: SessionServices, client: PeerClient, loops: any EventLoopGroup) {
         self.services = services
-        self.transport = transport
+        self.client = client
         self.loops = loops
     }
 
@@ -74,12 +75,12 @@ final class RemoteSessions: Sendable {
     /// `sessionOpen` from `edge`. Registered before the token is checked, so frames the edge sends
     /// right after (same link, in order) are held, not lost.
     func open(edge: String, proxy: UInt64, token: String, authenticate: @escaping @Sendable (String) async throws(ChatError) -> UserRecord,
-              reply: @escaping @Sendable (Result<[UInt8], ChatError>) -> Void) {
+              reply: @escaping @Sendable (Result<Void, ChatError>) -> Void) {
         let key = Key(edge: edge, proxy: proxy)
         let entry = Entry(loop: loops.next())
         entries.withLock { $0[key] = entry }
         let services = self.services
-        let transport = self.transport
+        let client = self.client
         Task {
             let result: Result<UserRecord, ChatError>
             do throws(ChatError) { result = .success(try await authenticate(token)) } catch { result = .failure(error) }
@@ -89,13 +90,13 @@ final class RemoteSessions: Sendable {
                     if case .failure(let e) = result { reply(.failure(e)) } else { reply(.failure(.unavailable("session closed"))) }
                     return
                 }
-                let outlet = RemoteOutlet(eventLoop: entry.loop, edge: edge, proxy: proxy, transport: transport) { [self] in
+                let outlet = RemoteOutlet(eventLoop: entry.loop, edge: edge, proxy: proxy, client: client) { [self] in
                     entry.loop.execute { self.end(key) }
                 }
                 let driver = SessionDriver(services: services, user: user, tokenHash: Accounts.hash(token: token))
                 entry.driver = driver
                 driver.start(outlet: .remote(outlet), watchSilence: false)
-                reply(.success(PeerAnswer.ok()))
+                reply(.success(()))
                 for f in entry.early { deliver(f.text, f.bytes, to: driver) }
                 entry.early = []
             }
@@ -106,7 +107,7 @@ final class RemoteSessions: Sendable {
     func frame(edge: String, proxy: UInt64, text: Bool, bytes: [UInt8]) {
         guard let entry = entries.withLock({ $0[Key(edge: edge, proxy: proxy)] }) else {
             // The owner lost this session (a restart, an overflow): the edge closes the socket.
-            transport.send(PeerWire.sessionClose(proxy: proxy, code: 1011, reason: "session lost on its owner node; reconnect and sync"), to: edge)
+            client.tell(.sessionClose(proxy: proxy, code: 1011, reason: "session lost on its owner node; reconnect and sync"), to: edge)
             return
         }
         entry.loop.execute { [self] in

@@ -141,23 +141,9 @@ final class SessionDriver: HeartbeatWatched {
             startSync(after: after, session: session)
         case .watch(let users):
             services.registry.watch(session, users: users)
-        case .typing(let conversationId) where services.cluster.withLock({ $0 }) != nil:
-            let cluster = services.cluster.withLock { $0 }!
-            Task {
-                if let e = await cluster.typing(in: conversationId, by: userId) { session.sendFromAnyThread(ServerFrame.error(e)) }
-            }
         case .typing(let conversationId):
             Task {
-                do {
-                    let core = try services.conversations.core(conversationId)
-                    guard core.isMember(userId) else { throw ChatError.notMember }
-                    let frame = ServerFrame.typing(conversationId: conversationId, userId: userId)
-                    for member in core.members where member != userId {
-                        for other in services.registry.sessions(of: member) { other.sendFromAnyThread(frame) }
-                    }
-                } catch let e as ChatError {
-                    session.sendFromAnyThread(ServerFrame.error(e))
-                } catch {}
+                if let e = await services.typing(in: conversationId, by: userId) { session.sendFromAnyThread(ServerFrame.error(e)) }
             }
         case .read(let conversationId, let seq):
             Task {

@@ -19,12 +19,13 @@ public final class SessionServices: Sendable {
     public let logger: Logger
     public let metrics: GatewayMetrics
     /// Set on a node of a cluster (typing reaches members on other nodes through it).
-    let cluster = Mutex<ClusterGateway?>(nil)
+    let cluster: ClusterPeers?
 
     public init(
         accounts: Accounts, conversations: Conversations, inboxes: InboxDirectory, registry: SessionRegistry, clock: any WallClock,
-        heartbeatMs: Int, rateLimit: RateLimitSetting, maxOutboundFrames: Int, logger: Logger, metrics: GatewayMetrics
+        heartbeatMs: Int, rateLimit: RateLimitSetting, maxOutboundFrames: Int, logger: Logger, metrics: GatewayMetrics, cluster: ClusterPeers? = nil
     ) {
+        self.cluster = cluster
         self.metrics = metrics
         self.accounts = accounts
         self.conversations = conversations
@@ -221,10 +222,13 @@ public final class SessionRegistry: Sendable {
 
     private let state = Mutex(State())
     private let clock: any WallClock
-    /// A cluster's presence across nodes (set by `ClusterGateway`); nil on a single node.
-    let remote = Mutex<ClusterGateway?>(nil)
+    /// A cluster's presence across nodes; nil on a single node.
+    let cluster: ClusterPeers?
 
-    public init(clock: any WallClock) { self.clock = clock }
+    public init(clock: any WallClock, cluster: ClusterPeers? = nil) {
+        self.clock = clock
+        self.cluster = cluster
+    }
 
     public var openSessions: Int { state.withLock { $0.byID.count } }
 
@@ -274,7 +278,6 @@ public final class SessionRegistry: Sendable {
     /// their owner is asked for the status now and tells this node of every change.
     func watch(_ session: WebSocketSession, users: [String]) {
         let now = clock.nowMs()
-        let cluster = remote.withLock { $0 }
         let statuses = state.withLock { $0.presence.watch(ObjectIdentifier(session), users: users, now: now) }
         var elsewhere: [String] = []
         for (u, status) in statuses {
@@ -286,7 +289,7 @@ public final class SessionRegistry: Sendable {
         }
         guard let cluster, !elsewhere.isEmpty else { return }
         Task {
-            for (u, status) in await cluster.presence(of: elsewhere, watch: true) { session.sendFromAnyThread(Self.frame(u, status)) }
+            for (u, status) in await remotePresence(of: elsewhere, watch: true, cluster: cluster) { session.sendFromAnyThread(Self.frame(u, status)) }
         }
     }
 
@@ -313,9 +316,9 @@ public final class SessionRegistry: Sendable {
     public func presence(of users: [String]) async -> [(userId: String, online: Bool, lastSeen: Int64)] {
         let now = clock.nowMs()
         var known = state.withLock { st in Dictionary(users.map { ($0, st.presence.status($0, now: now)) }, uniquingKeysWith: { a, _ in a }) }
-        if let cluster = remote.withLock({ $0 }) {
+        if let cluster {
             let elsewhere = users.filter { !cluster.placement.isLocal(user: $0) }
-            if !elsewhere.isEmpty { for (u, s) in await cluster.presence(of: elsewhere, watch: false) { known[u] = s } }
+            if !elsewhere.isEmpty { for (u, s) in await remotePresence(of: elsewhere, watch: false, cluster: cluster) { known[u] = s } }
         }
         return users.map { u in (u, known[u]!.online, known[u]!.lastSeen) }
     }
@@ -324,8 +327,8 @@ public final class SessionRegistry: Sendable {
     private func notify(_ change: PresenceCore.Change, _ targets: [WebSocketSession]) {
         let frame = Self.frame(change.userId, change.status)
         for t in targets { t.sendFromAnyThread(frame) }
-        if !change.nodes.isEmpty, let cluster = remote.withLock({ $0 }) {
-            for node in change.nodes { cluster.tellPresence(change.userId, change.status, to: node) }
+        if !change.nodes.isEmpty, let cluster {
+            for node in change.nodes { tellPresence(change.userId, change.status, to: node, cluster: cluster) }
         }
     }
 

@@ -13,8 +13,9 @@
 /// violation is a `MeshCodecError` (the connection is then closed), never a crash.
 public enum MeshWire {
     public static let magic: [UInt8] = Array("CHMS".utf8)
-    /// 2: the ring signature in every frame.
-    public static let version: UInt8 = 2
+    /// 2: the ring signature in every frame. 3: peer payloads are `ChorusPeer`'s vocabulary
+    /// (self-describing replies); nodes of different versions refuse each other at hello.
+    public static let version: UInt8 = 3
     public static let frameHeaderBytes = 4 + 1 + 8 + 8
     public static let maxNodeIdBytes = 64
 }

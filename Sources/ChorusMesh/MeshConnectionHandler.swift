@@ -10,12 +10,14 @@ final class MeshConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private let node: MeshNode
     /// Set on connections this node dialled.
     private let link: PeerLink?
+    private let service: any MeshService
     private var peer: String?
     private var flushScheduled = false
 
-    init(node: MeshNode, link: PeerLink?) {
+    init(node: MeshNode, link: PeerLink?, service: any MeshService) {
         self.node = node
         self.link = link
+        self.service = service
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -44,7 +46,7 @@ final class MeshConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             let channel = context.channel
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let correlation = frame.correlation
-            node.service.handle(request: frame.payload, from: peer) { result in
+            service.handle(request: frame.payload, from: peer) { result in
                 let answer: MeshFrame
                 switch result {
                 case .success(let bytes): answer = MeshFrame(type: .response, correlation: correlation, payload: bytes)
@@ -55,7 +57,7 @@ final class MeshConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         case .response, .failure:
             link?.answered(frame)
         case .oneWay:
-            node.service.handle(oneWay: frame.payload, from: peer)
+            service.handle(oneWay: frame.payload, from: peer)
         }
     }
 

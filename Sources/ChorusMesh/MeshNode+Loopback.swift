@@ -24,12 +24,12 @@ extension MeshNode {
         }
         var logger = Logger(label: "mesh-pair")
         logger.logLevel = logLevel
-        let a = MeshNode(configuration: config("a", "b"), group: group, service: services.a, logger: logger)
-        let b = MeshNode(configuration: config("b", "a"), group: group, service: services.b, logger: logger)
+        let a = MeshNode(configuration: config("a", "b"), group: group, logger: logger)
+        let b = MeshNode(configuration: config("b", "a"), group: group, logger: logger)
         let started = DispatchSemaphore(value: 0)
         Task.detached {
-            _ = try? await a.start()
-            _ = try? await b.start()
+            _ = try? await a.start(serving: services.a)
+            _ = try? await b.start(serving: services.b)
             started.signal()
         }
         started.wait()

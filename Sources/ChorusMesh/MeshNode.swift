@@ -64,6 +64,12 @@ public protocol MeshService: Sendable {
     func handle(request payload: [UInt8], from peer: String, reply: @escaping @Sendable (Result<[UInt8], MeshError>) -> Void)
     /// A peer's one-way frame.
     func handle(oneWay payload: [UInt8], from peer: String)
+    /// The failure detector's view of `peer` changed.
+    func peer(_ peer: String, changedTo status: FailureDetector.Status)
+}
+
+extension MeshService {
+    public func peer(_ peer: String, changedTo status: FailureDetector.Status) {}
 }
 
 /// The mesh of one node: a listener for peers, one outbound connection per peer (dialled with
@@ -76,7 +82,9 @@ public final class MeshNode: Sendable {
     var handshake: MeshHandshake { rule.rule }
     let group: any EventLoopGroup
     let logger: Logger
-    let service: any MeshService
+    /// What peers' frames go to; given by `start(serving:)`, before any connection exists.
+    private let serviceCell = Mutex<(any MeshService)?>(nil)
+    var service: (any MeshService)? { serviceCell.withLock { $0 } }
     /// One link per peer; membership changes add and remove links.
     let linkTable: Mutex<[String: PeerLink]>
     var links: [String: PeerLink] { linkTable.withLock { $0 } }
@@ -89,17 +97,12 @@ public final class MeshNode: Sendable {
     let ticker = Mutex<RepeatedTask?>(nil)
     let started: ContinuousClock.Instant
     let metrics: MeshMetrics
-    let onStatusChange: @Sendable (String, FailureDetector.Status) -> Void
 
-    /// `onStatusChange` hears every peer status change (on an event loop; must not block).
-    public init(
-        configuration c: MeshConfiguration, group: any EventLoopGroup, service: any MeshService, logger: Logger,
-        onStatusChange: @escaping @Sendable (String, FailureDetector.Status) -> Void = { _, _ in }
-    ) {
-        self.onStatusChange = onStatusChange
+    /// A node that can already be handed to the parts that send to peers (as their transport);
+    /// nothing is received until `start(serving:)`.
+    public init(configuration c: MeshConfiguration, group: any EventLoopGroup, logger: Logger) {
         configuration = c
         self.group = group
-        self.service = service
         self.logger = logger
         rule = HandshakeCell(MeshHandshake(selfId: c.selfId, ringSignature: c.ringSignature, members: Set(c.peers.keys).union([c.selfId])))
         started = .now
@@ -117,10 +120,11 @@ public final class MeshNode: Sendable {
         return d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
     }
 
-    /// Binds the peer listener, starts dialling every peer and the heartbeat ticker.
-    /// Returns the address actually bound (port 0 picks one).
+    /// Binds the peer listener, starts dialling every peer and the heartbeat ticker; what peers
+    /// send goes to `service` from then on. Returns the address actually bound (port 0 picks one).
     @discardableResult
-    public func start() async throws -> PeerAddress {
+    public func start(serving service: any MeshService) async throws -> PeerAddress {
+        serviceCell.withLock { $0 = service }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -230,13 +234,15 @@ public final class MeshNode: Sendable {
 
     private func report(_ change: FailureDetector.Change) {
         metrics.setStatus(change.to, of: change.peer)
-        onStatusChange(change.peer, change.to)
+        service?.peer(change.peer, changedTo: change.to)
         let level: Logger.Level = change.to == .alive ? .info : .warning
         logger.log(level: level, "peer \(change.peer) is \(change.to.rawValue)", metadata: ["from": "\(change.from.rawValue)"])
     }
 
     /// The pipeline of every peer connection: frames, the handshake, then this node's shell.
     func configure(_ channel: any Channel, link: PeerLink?) -> EventLoopFuture<Void> {
+        // Connections exist only after `start(serving:)`; one without a service is refused.
+        guard let service else { return channel.eventLoop.makeFailedFuture(MeshError.stopped) }
         if link == nil {
             let id = ObjectIdentifier(channel)
             inbound.withLock { $0[id] = channel }
@@ -249,7 +255,7 @@ public final class MeshNode: Sendable {
                 MeshPeerHandler(cell: rule, expected: link?.peer) { [logger] reason in
                     logger.warning("peer connection refused", metadata: ["reason": "\(reason)"])
                 },
-                MeshConnectionHandler(node: self, link: link),
+                MeshConnectionHandler(node: self, link: link, service: service),
             ])
             try channel.syncOptions?.setOption(
                 .writeBufferWaterMark, value: .init(low: configuration.maxQueuedBytes / 2, high: configuration.maxQueuedBytes))

@@ -68,8 +68,8 @@ import Testing
         let services = Dictionary(uniqueKeysWithValues: ids.map { ($0, Service()) })
         var nodes: [String: MeshNode] = [:]
         for id in ids {
-            nodes[id] = MeshNode(configuration: Self.configuration(id, ports), group: group, service: services[id]!, logger: Logger(label: "mesh-\(id)"))
-            try await nodes[id]!.start()
+            nodes[id] = MeshNode(configuration: Self.configuration(id, ports), group: group, logger: Logger(label: "mesh-\(id)"))
+            try await nodes[id]!.start(serving: services[id]!)
         }
         #expect(try await Self.eventually { nodes.values.allSatisfy(\.allPeersAlive) })
 
@@ -92,8 +92,8 @@ import Testing
         #expect(status(nodes["a"]!, "b") == .alive)
 
         // c comes back on the same port: the others reconnect with backoff and see it alive.
-        let c2 = MeshNode(configuration: Self.configuration("c", ports), group: group, service: services["c"]!, logger: Logger(label: "mesh-c2"))
-        try await c2.start()
+        let c2 = MeshNode(configuration: Self.configuration("c", ports), group: group, logger: Logger(label: "mesh-c2"))
+        try await c2.start(serving: services["c"]!)
         nodes["c"] = c2
         #expect(try await Self.eventually { nodes.values.allSatisfy(\.allPeersAlive) })
         let again = try await nodes["a"]!.request(Array("upper:back".utf8), to: "c")
@@ -108,10 +108,10 @@ import Testing
         let ports = Dictionary(uniqueKeysWithValues: zip(["a", "b"], try Self.freePorts(2)))
         var ca = Self.configuration("a", ports)
         ca.ringSignature ^= 1  // a believes in a different membership
-        let a = MeshNode(configuration: ca, group: group, service: Service(), logger: Logger(label: "mesh-a"))
-        let b = MeshNode(configuration: Self.configuration("b", ports), group: group, service: Service(), logger: Logger(label: "mesh-b"))
-        try await a.start()
-        try await b.start()
+        let a = MeshNode(configuration: ca, group: group, logger: Logger(label: "mesh-a"))
+        let b = MeshNode(configuration: Self.configuration("b", ports), group: group, logger: Logger(label: "mesh-b"))
+        try await a.start(serving: Service())
+        try await b.start(serving: Service())
         // Both keep dialling and refusing; after several heartbeat periods neither is alive to the other.
         #expect(try await Self.eventually(5) { status(a, "b") == .dead && status(b, "a") == .dead })
         await #expect(throws: MeshError.unreachable(peer: "b")) { try await a.request([], to: "b") }
@@ -128,10 +128,10 @@ import Testing
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let ports = Dictionary(uniqueKeysWithValues: zip(["a", "b"], try Self.freePorts(2)))
-        let a = MeshNode(configuration: Self.configuration("a", ports), group: group, service: Service(), logger: Logger(label: "mesh-a"))
-        let b = MeshNode(configuration: Self.configuration("b", ports), group: group, service: Silent(), logger: Logger(label: "mesh-b"))
-        try await a.start()
-        try await b.start()
+        let a = MeshNode(configuration: Self.configuration("a", ports), group: group, logger: Logger(label: "mesh-a"))
+        let b = MeshNode(configuration: Self.configuration("b", ports), group: group, logger: Logger(label: "mesh-b"))
+        try await a.start(serving: Service())
+        try await b.start(serving: Silent())
         #expect(try await Self.eventually { a.allPeersAlive })
         let started = ContinuousClock.now
         await #expect(throws: MeshError.timeout(peer: "b")) { try await a.request(Array("upper:x".utf8), to: "b") }
@@ -153,10 +153,10 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let ports = Dictionary(uniqueKeysWithValues: zip(["a", "b"], try Self.freePorts(2)))
         let sink = Sink()
-        let a = MeshNode(configuration: Self.configuration("a", ports), group: group, service: Service(), logger: Logger(label: "mesh-a"))
-        let b = MeshNode(configuration: Self.configuration("b", ports), group: group, service: sink, logger: Logger(label: "mesh-b"))
-        try await a.start()
-        try await b.start()
+        let a = MeshNode(configuration: Self.configuration("a", ports), group: group, logger: Logger(label: "mesh-a"))
+        let b = MeshNode(configuration: Self.configuration("b", ports), group: group, logger: Logger(label: "mesh-b"))
+        try await a.start(serving: Service())
+        try await b.start(serving: sink)
         #expect(try await Self.eventually { a.allPeersAlive && b.allPeersAlive })
         let total: UInt32 = 20_000
         var sent: UInt32 = 0

@@ -1,0 +1,105 @@
+import ChorusCluster
+import ChorusCore
+import ChorusEngine
+import ChorusGateway
+import ChorusMesh
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// What every WebSocket session shares.
+struct SessionParts {
+    let registry: SessionRegistry
+    let services: SessionServices
+    let metrics: GatewayMetrics
+    let configuration: GatewayConfiguration
+}
+
+/// The client-facing side: the router, the HTTP and WebSocket server, and (in a cluster) the
+/// answering side of forwarded HTTP.
+struct FrontParts {
+    let router: APIRouter
+    let server: GatewayServer
+    let forward: ForwardService
+    let readiness: ReadinessFlag
+}
+
+extension Node {
+    func buildSessions(_ engine: EngineParts, metrics: NodeMetrics, logger: Logger) async -> SessionParts {
+        var config = GatewayConfiguration()
+        config.host = settings.host
+        config.port = settings.port
+        config.maxConnections = settings.maxConnections
+        let gatewayMetrics = GatewayMetrics()
+        let registry = SessionRegistry(clock: engine.clock, cluster: engine.peers)
+        await engine.accounts.onRevocation { hash in registry.revoked(hash) }
+        metrics.sessions.withLock { $0 = { registry.openSessions } }
+        let services = SessionServices(
+            accounts: engine.accounts, conversations: engine.conversations, inboxes: engine.inboxes, registry: registry, clock: engine.clock,
+            heartbeatMs: settings.heartbeatMs, rateLimit: settings.sessionRateLimit, maxOutboundFrames: config.maxOutboundFrames,
+            logger: logger, metrics: gatewayMetrics, cluster: engine.peers)
+        return SessionParts(registry: registry, services: services, metrics: gatewayMetrics, configuration: config)
+    }
+
+    func buildGateway(
+        _ engine: EngineParts, sessions: SessionParts, cluster: ClusterParts?, group: MultiThreadedEventLoopGroup, metrics: NodeMetrics, logger: Logger
+    ) -> FrontParts {
+        let readiness = ReadinessFlag()
+        let listeningAddress = Mutex("\(settings.host):\(settings.port)")
+        let log = engine.log
+        let meshNode = cluster?.mesh
+        let membership = cluster?.membership
+        var membershipChange: (@Sendable (APIRequest) async -> APIResponse)?
+        if let token = settings.adminToken, let membership {
+            membershipChange = { request in await membership.handleAdmin(request, adminToken: token) }
+        }
+        let web = WebClient(directory: WebClient.defaultDirectory())
+        if web.directory == nil { logger.warning("the web client's files were not found beside the binary; GET / answers 503") }
+        let router = APIRouter(
+            accounts: engine.accounts, conversations: engine.conversations, sessions: sessions.registry, metrics: sessions.metrics,
+            health: {
+                let healthy = log.isHealthy
+                let joined = meshNode?.hasJoined ?? true
+                let ready = healthy && readiness.isReady && joined
+                return NodeHealth(
+                    alive: healthy, ready: ready,
+                    reason: healthy ? (ready ? nil : (joined ? "starting or stopping" : "joining the mesh")) : log.failure)
+            },
+            metricsText: { metrics.render() },
+            cluster: { [nodeId = settings.nodeId] in
+                var nodes = [ClusterView.Node(nodeId: nodeId, address: listeningAddress.withLock { $0 }, status: "alive")]
+                if let cluster {
+                    for (peer, status) in cluster.mesh.statuses {
+                        let address = await cluster.addressBook.address(of: peer, asking: cluster.gateway)
+                        nodes.append(.init(nodeId: peer, address: address, status: status.rawValue))
+                    }
+                }
+                return ClusterView(
+                    selfId: nodeId, nodes: nodes.sorted { $0.nodeId < $1.nodeId }, epoch: membership?.current.epoch ?? 1,
+                    pendingEpoch: membership?.pending?.epoch)
+            },
+            clusterGateway: cluster?.gateway,
+            membershipChange: membershipChange,
+            unsubscribe: unsubscribeHandler(engine.reengagement, clock: engine.clock),
+            webClient: web)
+        let forward = ForwardService(router: router)
+        let nodeId = settings.nodeId
+        let dataDirectory = settings.dataDirectory
+        let syncMode = settings.syncMode
+        let publicURLGiven = settings.publicURL != nil
+        let reengagement = engine.reengagement
+        let server = GatewayServer(configuration: sessions.configuration, router: router, sessions: sessions.services, group: group, logger: logger) {
+            [settings] address in
+            let http = "\(address.ipAddress ?? settings.host):\(address.port ?? settings.port)"
+            listeningAddress.withLock { $0 = http }
+            if !publicURLGiven { Task { await reengagement.setPublicURL("http://\(http)") } }
+            forward.httpAddress.withLock { $0 = http }
+            readiness.set(true)
+            // The one line that says where the node listens (tests and scripts read it from stdout).
+            Output.line("chorus \(nodeId) listening on http://\(address.ipAddress ?? "?"):\(address.port ?? 0) (data \(dataDirectory), fsync \(syncMode))")
+        }
+        metrics.connections.withLock { $0 = { server.openConnections } }
+        return FrontParts(router: router, server: server, forward: forward, readiness: readiness)
+    }
+}

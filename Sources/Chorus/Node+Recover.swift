@@ -1,0 +1,107 @@
+import ArgumentParser
+import ChorusCluster
+import ChorusEngine
+import ChorusWAL
+import Logging
+
+/// The membership a node starts with.
+struct StartingMembership {
+    var current: ClusterMembership
+    /// A change prepared before a restart, prepared again at start.
+    var pending: ClusterMembership?
+    var joining: Bool
+    let store: MembershipStore
+}
+
+/// What recovery hands to the engine: the open log and the state replayed from it.
+struct Recovered {
+    let log: WriteAheadLog
+    let report: RecoveryReport
+    var state: EngineState
+    let inboxes: InboxDirectory
+    let ownsUser: @Sendable (String) -> Bool
+}
+
+extension Node {
+    /// From a committed change (the membership file), else the flags (this node and its peers; a
+    /// ring of one without --peer).
+    func loadMembership(logger: Logger) throws -> StartingMembership {
+        let store = MembershipStore(dataDirectory: settings.dataDirectory)
+        var m = StartingMembership(current: settings.flagMembership, pending: nil, joining: settings.join, store: store)
+        guard settings.mesh != nil else { return m }
+        do {
+            let (saved, pending) = try store.load()
+            if let saved {
+                if saved.members.keys.sorted() != m.current.members.keys.sorted() {
+                    logger.warning("the membership file overrides --peer", metadata: ["epoch": "\(saved.epoch)", "members": "\(saved.ids)"])
+                }
+                m.current = saved
+                m.joining = false
+            }
+            m.pending = pending
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        return m
+    }
+
+    /// The newest engine snapshot, then the log after it, before anything is served.
+    func recover(placement: PlacementCell, metrics: NodeMetrics, logger: Logger) throws -> Recovered {
+        let ownsUser: @Sendable (String) -> Bool = { placement.isLocal(user: $0) }
+        let started = ContinuousClock.now
+        var walOptions = WALOptions()
+        walOptions.syncMode = settings.syncMode
+        if let bytes = settings.walSegmentBytes { walOptions.segmentBytes = bytes }
+        walOptions.minCommitIntervalMicroseconds = settings.commitIntervalUs ?? ServeSettings.defaultCommitIntervalUs(settings.syncMode)
+        walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in
+            histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)
+        }
+        var state = EngineState()
+        state.ownsUser = ownsUser
+        var inboxes = InboxDirectory()
+        var replayError: Error?
+        let (log, report): (WriteAheadLog, RecoveryReport)
+        do {
+            (log, report) = try WriteAheadLog.open(
+                directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger,
+                restoreSnapshot: { snapshot in
+                    (state, inboxes) = try restoreEngine(snapshot)
+                    state.ownsUser = ownsUser
+                }
+            ) { record in
+                do {
+                    try state.apply(kind: record.kind, payload: record.payload, lsn: record.lsn, inboxes: inboxes)
+                } catch {
+                    replayError = replayError ?? error
+                    throw error
+                }
+            }
+        } catch {
+            logger.critical("cannot start: \(replayError.map { "record does not decode: \($0)" } ?? "\(error)")")
+            throw ExitCode(1)
+        }
+        // Copies of conversations handed to other nodes by a membership change stay in the log;
+        // only what this node owns now is served.
+        if !placement.isSingleNode { state.retainConversations(where: { placement.isLocal(conversation: $0) }) }
+        logger.info("recovered", metadata: [
+            "snapshotLSN": "\(report.snapshotLSN)", "records": "\(report.recordsReplayed)", "lastLSN": "\(report.lastLSN)",
+            "users": "\(state.accounts.userCount)", "conversations": "\(state.conversations.count)", "elapsed": "\(ContinuousClock.now - started)",
+        ])
+        metrics.attach(log)
+        return Recovered(log: log, report: report, state: state, inboxes: inboxes, ownsUser: ownsUser)
+    }
+}
+
+/// Decodes an engine snapshot; one of an older format is declined (the log is replayed instead).
+func restoreEngine(_ snapshot: WALSnapshot) throws -> (EngineState, InboxDirectory) {
+    let result: Result<(EngineState, InboxDirectory), EngineSnapshotError> = Result { () throws(EngineSnapshotError) in
+        try EngineSnapshot.decode(snapshot.payload)
+    }
+    switch result {
+    case .success(let restored): return restored
+    case .failure(.unsupportedVersion(let v)):
+        throw SnapshotDeclined(reason: "engine snapshot format \(v), this build reads \(EngineSnapshot.version)")
+    case .failure(let e): throw e
+    }
+}

@@ -1,0 +1,44 @@
+import ChorusEngine
+import ChorusGateway
+import ChorusWAL
+import Logging
+import ServiceLifecycle
+
+extension Node {
+    /// The node's services in start order; they stop in reverse (gateway first, log last).
+    func serviceList(_ engine: EngineParts, cluster: ClusterParts?, front: FrontParts, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        var list: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: LogService(log: engine.log, logger: logger)),
+            .init(service: Checkpointer(
+                log: engine.log, directory: settings.dataDirectory + "/wal", everyRecords: settings.snapshotEveryRecords,
+                initialSnapshotLSN: engine.report.snapshotLSN, logger: logger, ownsUser: engine.ownsUser)),
+            .init(
+                service: CacheSweeper(conversations: engine.conversations, clock: engine.clock, interval: .seconds(60), idleMs: 600_000, logger: logger),
+                successTerminationBehavior: .ignore),
+        ]
+        if let cluster {
+            list.append(.init(service: MeshLifecycle(node: cluster.mesh, dispatcher: cluster.dispatcher(forward: front.forward, logger: logger), logger: logger)))
+        }
+        list.append(.init(service: ReengagementLoop(service: engine.reengagement, clock: engine.clock)))
+        list.append(.init(service: front.server))
+        return list
+    }
+}
+
+/// The log as a `Service`: it runs until graceful shutdown, then flushes and closes. Listed first in
+/// the group, so it stops last, after the gateway has stopped taking client traffic.
+struct LogService: Service {
+    let log: WriteAheadLog
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        do {
+            try log.close()
+            logger.info("write-ahead log flushed and closed")
+        } catch {
+            logger.critical("write-ahead log close failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+}
