@@ -150,6 +150,8 @@ let package = Package(
         ),
         .testTarget(name: "ChorusWALTests", dependencies: ["ChorusWAL", "ChorusCore", "ChorusTestKit"]),
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
+        // Reads Sources/: pure modules import no NIO, dependencies point one way.
+        .testTarget(name: "ChorusArchitectureTests"),
         .testTarget(name: "ChorusClusterTests", dependencies: ["ChorusCluster"]),
         .testTarget(
             name: "ChorusPeerTests",
