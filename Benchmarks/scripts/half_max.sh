@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 3's latency target as one command: the maximum rate (closed_loop.sh), then, right after it on
+# The half-maximum latency measurement as one command: the maximum rate (closed_loop.sh), then, right after it on
 # a fresh server, an open-loop run at half of that maximum (open_loop.sh), PAIRS times. Each pair
 # is measured minutes apart at most, because this shared VM's capacity drifts by a third within an
 # hour; a maximum from another hour says little about latency now.

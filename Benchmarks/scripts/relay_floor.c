@@ -1,4 +1,4 @@
-// The kernel's floor for issue 3's latency target: Chorus's one-to-one socket pattern with no
+// The kernel's floor for the end-to-end latency targets: Chorus's one-to-one socket pattern with no
 // application work. A relay (`server`) reads fixed-size "send" frames and, per frame, queues an ack
 // to the sender and a delivery to its pair (connection i ^ 1). After every 16 reads and at the end of
 // each epoll batch (Chorus's commit checkpoint and its "write many, flush once"), it appends the

@@ -1,4 +1,4 @@
-"""Issue 4's big run: a six-node cluster on this machine, PER_NODE idle authenticated WebSockets on
+"""The big cluster run: a six-node cluster on this machine, PER_NODE idle authenticated WebSockets on
 each node (real sockets on loopback, one client process per node: the file limit is 20,000 per
 process), then a steady trickle of messages checked for live delivery.
 

@@ -12,7 +12,7 @@ final class ConnectionCounter: Sendable {
     let open = Atomic<Int>(0)
 }
 
-/// The HTTP (and, next, WebSocket) listener as a `Service`: binds, serves until graceful shutdown,
+/// The HTTP and WebSocket listener as a `Service`: binds, serves until graceful shutdown,
 /// then stops accepting and closes its connections.
 public final class GatewayServer: Service, Sendable {
     private let configuration: GatewayConfiguration

@@ -1,5 +1,5 @@
-/// The peer protocol's wire format (issue 4). Pure: bytes in, messages out; the NIO shell only
-/// frames. Every integer is little-endian.
+/// The mesh's wire format: the hello and the frames that carry `ChorusPeer` payloads. Pure: bytes
+/// in, messages out; the NIO shell only frames. Every integer is little-endian.
 ///
 ///     hello  = "CHMS" | version u8 | ring signature u64 | node id length u8 | node id (1...64 bytes)
 ///     frame  = length u32 (of what follows, 17...maxFrameBytes) | type u8 | ring signature u64 |

@@ -1,4 +1,4 @@
-"""Three real `chorus serve` processes on 127.0.0.1 forming one cluster (issue 4, first part):
+"""Three real `chorus serve` processes on 127.0.0.1 forming one cluster:
 accounts, tokens and WebSockets work whichever node a client reaches."""
 import asyncio
 import json

@@ -1,4 +1,4 @@
-"""Re-engagement email end to end (issue 5, PROTOCOL.md section 4) with the real binary, a short
+"""Re-engagement email end to end (PROTOCOL.md section 4) with the real binary, a short
 --inactivity-after and the embedded default (no --smtp: each email is an .eml file under the data
 directory): the email's headers and parts, one per period, GET changes nothing, one-click POST
 unsubscribes for good, and a SIGKILL and restart sends nothing twice."""

@@ -1,4 +1,4 @@
-"""Changing a running cluster's membership (issue 4): a fourth node joins three running ones, the
+"""Changing a running cluster's membership: a fourth node joins three running ones, the
 keys the ring gives it move with their state, and it leaves again; nothing is lost or duplicated.
 Real `chorus serve` processes on 127.0.0.1, an operator's `POST /v1/cluster/members`, Python
 `websockets` clients."""

@@ -1,4 +1,4 @@
-"""Re-engagement email over a real SMTP conversation (issue 5): Python's aiosmtpd on 127.0.0.1 as
+"""Re-engagement email over a real SMTP conversation: Python's aiosmtpd on 127.0.0.1 as
 the mail server, the real `chorus` binary with --smtp and a short --inactivity-after. The server
 answers 451 for a while then recovers (exactly one delivery), is down for a while (delivery once it
 is back), and refuses a recipient for good (550: not retried)."""

@@ -7,7 +7,7 @@ import Synchronization
 
 // Two mesh nodes in this process over real loopback TCP: node a sends requests to node b, which
 // answers each; `window` requests stay in flight (each answer sends the next). A forwarded frame
-// is one request (64-byte payload); each is answered (16 bytes). Target (issue 4): 200,000
+// is one request (64-byte payload); each is answered (16 bytes). Target: 200,000
 // forwarded frames/s, i.e. requests/s here (plus as many answers the other way).
 // Run from Benchmarks/: `swift package benchmark --target MeshBenchmarks`.
 

@@ -2,7 +2,7 @@ import Benchmark
 import ChorusCore
 import ChorusReengagement
 
-// The timer wheel at the scale issue 5 asks for: 10,000,000 armed inactivity timers (bytes per
+// The timer wheel at the scale the design asks for: 10,000,000 armed inactivity timers (bytes per
 // timer, schedule and cancel per operation), a burst of 1,000,000 falling due at once, and the
 // outbox taking 1,000,000 queued emails and then their sends.
 // Run from Benchmarks/: `swift package benchmark --target ReengagementBenchmarks`.
