@@ -106,7 +106,7 @@ let package = Package(
             // The browser client: plain HTML, CSS and JavaScript modules, no build step (docs/WEB.md).
             resources: [.copy("Web")]
         ),
-        // The load generator: a NIO WebSocket client with its own framing (`LoadWire`) and latency histograms (`chorus load`).
+        // The load generator: a NIO WebSocket client with its own framing (`WebSocketClientFraming`) and latency histograms (`chorus load`).
         .target(
             name: "ChorusLoad",
             dependencies: [
@@ -190,7 +190,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "ChorusLoadTests",
-            dependencies: ["ChorusLoad", "ChorusCore", .product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: ["ChorusLoad", "ChorusCore", "ChorusGateway", .product(name: "NIOCore", package: "swift-nio")]),
+        // The executable's own pure parts (option parsing).
+        .testTarget(name: "ChorusCommandTests", dependencies: ["Chorus"]),
         .testTarget(
             name: "ChorusIntegrationTests",
             dependencies: ["ChorusWAL", "ChorusCore", "ChorusLoad", "Chorus"]

@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "ChorusEngine", package: "Chorus"),
                 .product(name: "ChorusCore", package: "Chorus"),
+                .product(name: "ChorusGateway", package: "Chorus"),
                 .product(name: "ChorusCluster", package: "Chorus"),
                 .product(name: "ChorusTestKit", package: "Chorus"),
             ],

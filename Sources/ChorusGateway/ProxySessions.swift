@@ -50,7 +50,7 @@ final class ProxySessions: Sendable {
 /// `sessionFrame`, the owner's frames come back through `write`. Pings, close frames, oversize
 /// and silence are handled here, where the socket is.
 final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
-    typealias InboundIn = ServerWire.Message
+    typealias InboundIn = WebSocketServerFraming.Message
     typealias OutboundOut = ByteBuffer
 
     let owner: String
@@ -103,7 +103,7 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
             // The owner's session ends; this side echoes the client's code (as a local session does).
             closeLocally(code: CloseCode.echoing(code ?? 1000), reason: "", tellOwner: true)
         case .ping(let payload):
-            context.writeAndFlush(wrapOutboundOut(ServerWire.frame(opcode: ServerWire.pong, payload: payload, allocator: context.channel.allocator)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(WebSocketServerFraming.frame(opcode: WebSocketServerFraming.pong, payload: payload, allocator: context.channel.allocator)), promise: nil)
         case .pong:
             break
         case .text(let bytes):
@@ -115,7 +115,7 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // The codec refused the stream (1002) or a message over the limit (1009).
-        if let failure = error as? ServerWire.Failure {
+        if let failure = error as? WebSocketServerFraming.Failure {
             closeLocally(code: failure.closeCode, reason: failure.reason, tellOwner: true)
         } else {
             context.close(promise: nil)
@@ -132,7 +132,7 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
             return closeLocally(code: CloseCode.outboundOverflow, reason: "client too slow; reconnect and sync", tellOwner: true)
         }
         for f in frames {
-            context.write(wrapOutboundOut(ServerWire.frame(opcode: ServerWire.text, payload: f, allocator: context.channel.allocator)), promise: nil)
+            context.write(wrapOutboundOut(WebSocketServerFraming.frame(opcode: WebSocketServerFraming.text, payload: f, allocator: context.channel.allocator)), promise: nil)
         }
         context.flush()
     }
@@ -144,7 +144,7 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
         closing = true
         end(tellOwner: tellOwner, code: code)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(ServerWire.closeFrame(code: code, reason: reason, allocator: channel.allocator))).whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(WebSocketServerFraming.closeFrame(code: code, reason: reason, allocator: channel.allocator))).whenComplete { _ in
             channel.close(promise: nil)
         }
         channel.eventLoop.scheduleTask(in: WebSocketSession.closeGrace) { channel.close(promise: nil) }

@@ -127,7 +127,7 @@ final class SessionDriver: HeartbeatWatched {
                 case .success(let sent):
                     let inboxSeq = sent.created ? sent.inboxSeq : services.inboxes.inbox(userId).seq(of: sent.message)
                     let m = sent.message
-                    session.sendFromAnyThread(frame: ServerWire.textFrame(capacity: ServerFrame.frameCapacity, allocator: session.allocator) {
+                    session.sendFromAnyThread(frame: WebSocketServerFraming.textFrame(capacity: ServerFrame.frameCapacity, allocator: session.allocator) {
                         ServerFrame.ack(m, inboxSeq: inboxSeq, into: &$0)
                     })
                     if sent.created { services.metrics.messagesAccepted.increment() }

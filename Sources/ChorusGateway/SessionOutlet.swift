@@ -34,7 +34,7 @@ enum SessionOutlet: Sendable {
         case .channel(let c):
             c.write(frame, promise: promise)
         case .remote(let r):
-            r.queue(Array(ServerWire.payload(ofFrame: frame).readableBytesView))
+            r.queue(Array(WebSocketServerFraming.payload(ofFrame: frame).readableBytesView))
             promise?.succeed()
         }
     }
@@ -50,7 +50,7 @@ enum SessionOutlet: Sendable {
     func close(code: UInt16, reason: String) {
         switch self {
         case .channel(let channel):
-            let frame = ServerWire.closeFrame(code: code, reason: reason, allocator: channel.allocator)
+            let frame = WebSocketServerFraming.closeFrame(code: code, reason: reason, allocator: channel.allocator)
             channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
             // A client that does not read never lets the close frame out: the connection goes anyway
             // after `closeGrace`, dropping what is still queued (the client recovers with `sync`).

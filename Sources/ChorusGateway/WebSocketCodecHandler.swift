@@ -1,18 +1,18 @@
 import ChorusCore
 import NIOCore
 
-/// Frames only: bytes from a client's socket in, `ServerWire.Message`s out (server frames are
-/// written as bytes, `ServerWire.frame`, and pass it untouched). A stream that breaks RFC 6455 is
-/// reported once as a `ServerWire.Failure` through `errorCaught`, and nothing after it is read: the
+/// Frames only: bytes from a client's socket in, `WebSocketServerFraming.Message`s out (server frames are
+/// written as bytes, `WebSocketServerFraming.frame`, and pass it untouched). A stream that breaks RFC 6455 is
+/// reported once as a `WebSocketServerFraming.Failure` through `errorCaught`, and nothing after it is read: the
 /// session handler behind closes the connection with the failure's code.
 final class WebSocketCodecHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias InboundOut = ServerWire.Message
+    typealias InboundOut = WebSocketServerFraming.Message
 
-    private var parser: ServerWire.Parser?
+    private var parser: WebSocketServerFraming.Parser?
 
     init(maxMessageBytes: Int) {
-        parser = ServerWire.Parser(maxMessageBytes: maxMessageBytes)
+        parser = WebSocketServerFraming.Parser(maxMessageBytes: maxMessageBytes)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

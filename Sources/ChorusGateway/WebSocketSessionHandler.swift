@@ -5,7 +5,7 @@ import NIOCore
 /// Frames only, for one WebSocket connection on this node: hands client frames to its
 /// `SessionDriver`, answers pings, reports close, oversize and end of connection.
 final class WebSocketSessionHandler: ChannelInboundHandler {
-    typealias InboundIn = ServerWire.Message
+    typealias InboundIn = WebSocketServerFraming.Message
     typealias OutboundOut = ByteBuffer
 
     private let driver: SessionDriver
@@ -31,7 +31,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
         case .text(let bytes): driver.text(bytes)
         case .binary: driver.nonText()
         case .ping(let payload):
-            context.writeAndFlush(wrapOutboundOut(ServerWire.frame(opcode: ServerWire.pong, payload: payload, allocator: context.channel.allocator)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(WebSocketServerFraming.frame(opcode: WebSocketServerFraming.pong, payload: payload, allocator: context.channel.allocator)), promise: nil)
         case .pong: break
         case .close(let code): driver.clientClosed(code: code ?? 1000)
         }
@@ -39,7 +39,7 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // The codec refused the stream (1002) or a message over the limit (1009).
-        if let failure = error as? ServerWire.Failure, let session = driver.session {
+        if let failure = error as? WebSocketServerFraming.Failure, let session = driver.session {
             session.close(code: failure.closeCode, reason: failure.reason)
         } else {
             context.close(promise: nil)

@@ -110,7 +110,7 @@ final class LoadConnection: @unchecked Sendable {
         Self.appendDecimal(intendedOffset, to: &text)
         text.append(contentsOf: template.tail)
         var buffer = channel.allocator.buffer(capacity: text.count + 14)
-        text.withUnsafeBytes { LoadWire.writeFrame(opcode: LoadWire.text, payload: $0, maskKey: stats.nextMaskKey32(), into: &buffer) }
+        text.withUnsafeBytes { WebSocketClientFraming.writeFrame(opcode: WebSocketClientFraming.text, payload: $0, maskKey: stats.nextMaskKey32(), into: &buffer) }
         stats.scratch = text
         channel.write(buffer, promise: nil)
     }

@@ -92,7 +92,7 @@ extension LoadRunner {
                         let connection = LoadConnection(
                             index: i, plan: plan, runId: runId, conversationId: conversations[i], bodyBytes: o.bodyBytes,
                             stats: stats[ObjectIdentifier(channel.eventLoop)]!, channel: channel)
-                        try channel.pipeline.syncOperations.addHandler(LoadWireHandler(connection: connection))
+                        try channel.pipeline.syncOperations.addHandler(WebSocketClientFramingHandler(connection: connection))
                         made.withLock { $0[i] = connection }
                     }
                 }

@@ -134,7 +134,7 @@ public final class LoadRunner {
             c.channel.eventLoop.execute {
                 var frame = c.channel.allocator.buffer(capacity: 8)
                 withUnsafeBytes(of: UInt16(1000).bigEndian) {
-                    LoadWire.writeFrame(opcode: LoadWire.close, payload: $0, maskKey: c.stats.nextMaskKey32(), into: &frame)
+                    WebSocketClientFraming.writeFrame(opcode: WebSocketClientFraming.close, payload: $0, maskKey: c.stats.nextMaskKey32(), into: &frame)
                 }
                 c.channel.writeAndFlush(frame).whenComplete { _ in c.channel.close(promise: nil) }
             }

@@ -71,8 +71,8 @@ import Testing
 
     @Test func aSendOnTheLoopWaitsBehindAHopQueuedFromAnotherThread() async throws {
         let first: [UInt8] = Array("first".utf8), second: [UInt8] = Array("second".utf8)
-        let expected = ServerWire.frame(opcode: ServerWire.text, payload: first, allocator: ByteBufferAllocator()).readableBytesView
-            + ServerWire.frame(opcode: ServerWire.text, payload: second, allocator: ByteBufferAllocator()).readableBytesView
+        let expected = WebSocketServerFraming.frame(opcode: WebSocketServerFraming.text, payload: first, allocator: ByteBufferAllocator()).readableBytesView
+            + WebSocketServerFraming.frame(opcode: WebSocketServerFraming.text, payload: second, allocator: ByteBufferAllocator()).readableBytesView
         let done = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: [UInt8].self)
         let c = try await Connected.open(client: Collector(wanted: expected.count, done: done))
         let session = c.session
@@ -117,8 +117,8 @@ import Testing
 
         let frames = try #require(Self.serverFrames(try await done.futureResult.get()))
         #expect(frames.count == sent + 1)
-        #expect(frames.dropLast().allSatisfy { $0.opcode == ServerWire.text && $0.payload == filler })
-        #expect(frames.last.map { $0.opcode == ServerWire.close && $0.payload.prefix(2) == [0x0F, 0xA1] } == true)  // 4001
+        #expect(frames.dropLast().allSatisfy { $0.opcode == WebSocketServerFraming.text && $0.payload == filler })
+        #expect(frames.last.map { $0.opcode == WebSocketServerFraming.close && $0.payload.prefix(2) == [0x0F, 0xA1] } == true)  // 4001
         try await c.shutdown()
     }
 

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusGateway
 import ChorusLoad
 import Testing
 

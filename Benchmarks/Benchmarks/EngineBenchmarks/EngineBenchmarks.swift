@@ -1,6 +1,7 @@
 import Benchmark
 import ChorusCluster
 import ChorusCore
+import ChorusGateway
 import ChorusTestKit
 import ChorusEngine
 

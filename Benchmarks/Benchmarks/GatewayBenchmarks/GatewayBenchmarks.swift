@@ -5,7 +5,7 @@ import ChorusGateway
 import NIOCore
 
 // The WebSocket framing on every client message: parsing masked client frames and writing server
-// frames (ServerWire), and the JSON on both sides of a send (ClientFrameCodec, ServerFrame). Run from Benchmarks/: `swift package benchmark --target GatewayBenchmarks`.
+// frames (WebSocketServerFraming), and the JSON on both sides of a send (ClientFrameCodec, ServerFrame). Run from Benchmarks/: `swift package benchmark --target GatewayBenchmarks`.
 // Names have no spaces (package-benchmark 1.38 looks static thresholds up by the raw name).
 
 /// `count` masked text frames carrying `payload`, back to back (as one read of a busy socket).
@@ -47,7 +47,7 @@ let benchmarks: @Sendable () -> Void = {
     // One send frame per read, as in the open loop (every client sends alone).
     let one = maskedFrames(send, count: 1)
     Benchmark("WebSocket.parseOneFramePerRead", configuration: .init(scalingFactor: .kilo)) { benchmark in
-        var parser = ServerWire.Parser(maxMessageBytes: 65_536)
+        var parser = WebSocketServerFraming.Parser(maxMessageBytes: 65_536)
         for _ in benchmark.scaledIterations {
             parser.append(one)
             while let m = try parser.next() { blackHole(m) }
@@ -58,7 +58,7 @@ let benchmarks: @Sendable () -> Void = {
     let many = maskedFrames(send, count: 1_000)
     Benchmark("WebSocket.parse1000FramesInSplitReads") { benchmark in
         for _ in benchmark.scaledIterations {
-            var parser = ServerWire.Parser(maxMessageBytes: 65_536)
+            var parser = WebSocketServerFraming.Parser(maxMessageBytes: 65_536)
             var rest = many
             while let chunk = rest.readSlice(length: min(4_096, rest.readableBytes)), chunk.readableBytes > 0 {
                 parser.append(chunk)
@@ -71,7 +71,7 @@ let benchmarks: @Sendable () -> Void = {
     let allocator = ByteBufferAllocator()
     Benchmark("WebSocket.writeServerFrame", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
-            blackHole(ServerWire.frame(opcode: ServerWire.text, payload: message, allocator: allocator))
+            blackHole(WebSocketServerFraming.frame(opcode: WebSocketServerFraming.text, payload: message, allocator: allocator))
         }
     }
 
@@ -86,7 +86,7 @@ let benchmarks: @Sendable () -> Void = {
     let record = BenchmarkFixtures.messageRecord
     Benchmark("WebSocket.writeMessageFrameInPlace", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations {
-            blackHole(ServerWire.textFrame(capacity: ServerFrame.messageCapacity(record), allocator: allocator) {
+            blackHole(WebSocketServerFraming.textFrame(capacity: ServerFrame.messageCapacity(record), allocator: allocator) {
                 ServerFrame.message(record, inboxSeq: 88, into: &$0)
             })
         }

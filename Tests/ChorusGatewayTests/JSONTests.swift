@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusGateway
 import Foundation
 import Testing
 

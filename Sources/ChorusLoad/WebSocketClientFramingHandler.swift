@@ -1,8 +1,8 @@
 import NIOCore
 
-/// Frames only (`LoadWire`): whole text messages go to the connection, pings are answered, a close
+/// Frames only (`WebSocketClientFraming`): whole text messages go to the connection, pings are answered, a close
 /// or a protocol error ends the channel. Bytes of a frame not yet complete wait in `pending`.
-final class LoadWireHandler: ChannelInboundHandler {
+final class WebSocketClientFramingHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -23,7 +23,7 @@ final class LoadWireHandler: ChannelInboundHandler {
             buffer = held
         }
         do {
-            while context.channel.isActive, let frame = try LoadWire.nextFrame(&buffer, maxPayload: Self.maxPayload) {
+            while context.channel.isActive, let frame = try WebSocketClientFraming.nextFrame(&buffer, maxPayload: Self.maxPayload) {
                 try handle(frame, context: context)
             }
         } catch {
@@ -36,13 +36,13 @@ final class LoadWireHandler: ChannelInboundHandler {
         }
     }
 
-    private func handle(_ frame: LoadWire.Frame, context: ChannelHandlerContext) throws(LoadWire.Failure) {
+    private func handle(_ frame: WebSocketClientFraming.Frame, context: ChannelHandlerContext) throws(WebSocketClientFraming.Failure) {
         switch frame.opcode {
-        case LoadWire.text:
+        case WebSocketClientFraming.text:
             // A new message while one is still in fragments breaks RFC 6455 5.4.
             guard fragments == nil else { throw .interleavedMessage }
             if frame.fin { connection.receive(frame.payload) } else { fragments = frame.payload }
-        case LoadWire.continuation:
+        case WebSocketClientFraming.continuation:
             guard var whole = fragments else { return }
             var part = frame.payload
             guard whole.readableBytes + part.readableBytes <= Self.maxPayload else {
@@ -51,13 +51,13 @@ final class LoadWireHandler: ChannelInboundHandler {
             whole.writeBuffer(&part)
             fragments = frame.fin ? nil : whole
             if frame.fin { connection.receive(whole) }
-        case LoadWire.ping:
+        case WebSocketClientFraming.ping:
             var pong = context.channel.allocator.buffer(capacity: frame.payload.readableBytes + 14)
             frame.payload.withUnsafeReadableBytes {
-                LoadWire.writeFrame(opcode: LoadWire.pong, payload: $0, maskKey: connection.stats.nextMaskKey32(), into: &pong)
+                WebSocketClientFraming.writeFrame(opcode: WebSocketClientFraming.pong, payload: $0, maskKey: connection.stats.nextMaskKey32(), into: &pong)
             }
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
-        case LoadWire.close:
+        case WebSocketClientFraming.close:
             connection.serverClosed()
             context.close(promise: nil)
         default:

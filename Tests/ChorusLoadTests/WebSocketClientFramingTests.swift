@@ -2,18 +2,18 @@ import ChorusLoad
 import NIOCore
 import Testing
 
-@Suite struct LoadWireTests {
+@Suite struct WebSocketClientFramingTests {
     func buffer(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
 
     /// Every frame in `bytes`, fed to the decoder in pieces cut at `cuts` as a read loop would.
-    func frames(_ bytes: [UInt8], cuts: [Int]) throws -> [LoadWire.Frame] {
-        var out: [LoadWire.Frame] = []
+    func frames(_ bytes: [UInt8], cuts: [Int]) throws -> [WebSocketClientFraming.Frame] {
+        var out: [WebSocketClientFraming.Frame] = []
         var pending = ByteBuffer()
         var from = 0
         for to in cuts + [bytes.count] where to >= from {
             pending.writeBytes(bytes[from..<to])
             from = to
-            while let f = try LoadWire.nextFrame(&pending, maxPayload: 1 << 20) { out.append(f) }
+            while let f = try WebSocketClientFraming.nextFrame(&pending, maxPayload: 1 << 20) { out.append(f) }
             pending.discardReadBytes()
         }
         #expect(pending.readableBytes == 0)
@@ -53,23 +53,23 @@ import Testing
     @Test func maskedServerFramesReservedBitsAndOversizeAreRefused() {
         // RFC 6455 5.7's masked "Hello": a server must not send it.
         var masked = buffer([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])
-        #expect(throws: LoadWire.Failure.maskedServerFrame) { try LoadWire.nextFrame(&masked, maxPayload: 100) }
+        #expect(throws: WebSocketClientFraming.Failure.maskedServerFrame) { try WebSocketClientFraming.nextFrame(&masked, maxPayload: 100) }
         var rsv = buffer([0xC1, 0x00])
-        #expect(throws: LoadWire.Failure.reservedBits) { try LoadWire.nextFrame(&rsv, maxPayload: 100) }
+        #expect(throws: WebSocketClientFraming.Failure.reservedBits) { try WebSocketClientFraming.nextFrame(&rsv, maxPayload: 100) }
         // Refused from the header alone, before the payload arrives.
         var long = buffer([0x81, 0x7E, 0x01, 0x00])
-        #expect(throws: LoadWire.Failure.tooLong(256)) { try LoadWire.nextFrame(&long, maxPayload: 255) }
+        #expect(throws: WebSocketClientFraming.Failure.tooLong(256)) { try WebSocketClientFraming.nextFrame(&long, maxPayload: 255) }
     }
 
     @Test func anIncompleteFrameLeavesTheBufferAlone() throws {
         var b = buffer(Array(Self.binary256.prefix(100)))
-        #expect(try LoadWire.nextFrame(&b, maxPayload: 1 << 20) == nil)
+        #expect(try WebSocketClientFraming.nextFrame(&b, maxPayload: 1 << 20) == nil)
         #expect(b.readableBytes == 100)
     }
 
     @Test func writesTheRFCMaskedHello() {
         var out = ByteBuffer()
-        Array("Hello".utf8).withUnsafeBytes { LoadWire.writeFrame(opcode: LoadWire.text, payload: $0, maskKey: 0x37fa_213d, into: &out) }
+        Array("Hello".utf8).withUnsafeBytes { WebSocketClientFraming.writeFrame(opcode: WebSocketClientFraming.text, payload: $0, maskKey: 0x37fa_213d, into: &out) }
         #expect(Array(out.readableBytesView) == [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58])
     }
 
@@ -77,7 +77,7 @@ import Testing
     func writesEachLengthFormAndMasksThePayload(count: Int) {
         let payload = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         var out = ByteBuffer()
-        payload.withUnsafeBytes { LoadWire.writeFrame(opcode: LoadWire.text, payload: $0, maskKey: 0xA1B2_C3D4, into: &out) }
+        payload.withUnsafeBytes { WebSocketClientFraming.writeFrame(opcode: WebSocketClientFraming.text, payload: $0, maskKey: 0xA1B2_C3D4, into: &out) }
         let bytes = Array(out.readableBytesView)
         let header = count < 126 ? 2 : count <= 65535 ? 4 : 10
         #expect(bytes[0] == 0x81)
@@ -89,6 +89,6 @@ import Testing
         }
         #expect(Array(bytes[header..<header + 4]) == [0xA1, 0xB2, 0xC3, 0xD4])
         #expect(bytes.count == header + 4 + count)
-        #expect(LoadWire.unmask(Array(bytes[(header + 4)...]), key: 0xA1B2_C3D4) == payload)
+        #expect(WebSocketClientFraming.unmask(Array(bytes[(header + 4)...]), key: 0xA1B2_C3D4) == payload)
     }
 }

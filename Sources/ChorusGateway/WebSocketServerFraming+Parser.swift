@@ -1,6 +1,6 @@
 import NIOCore
 
-extension ServerWire {
+extension WebSocketServerFraming {
     /// Cuts a client's byte stream into `Message`s: checks each frame header (RFC 6455 5.2-5.5),
     /// unmasks, and reassembles fragmented messages, with control frames allowed between fragments.
     /// Holds bytes only while a frame or message is incomplete, so an idle connection holds none.
@@ -47,8 +47,8 @@ extension ServerWire {
                 // Payloads kept: text and its continuations, a ping's (echoed), a close's (its code).
                 let keep: Bool
                 switch header.opcode {
-                case ServerWire.text, ServerWire.ping, ServerWire.close: keep = true
-                case ServerWire.continuation: keep = partial!.isText
+                case WebSocketServerFraming.text, WebSocketServerFraming.ping, WebSocketServerFraming.close: keep = true
+                case WebSocketServerFraming.continuation: keep = partial!.isText
                 default: keep = false  // binary, pong
                 }
                 let payload = keep ? Self.unmask(buffer, count: header.length, key: header.maskKey) : []
@@ -62,12 +62,12 @@ extension ServerWire {
         /// Applies one whole frame; a message when it completes one.
         private mutating func take(_ header: Header, _ payload: [UInt8]) throws(Failure) -> Message? {
             switch header.opcode {
-            case ServerWire.ping: return .ping(payload)
-            case ServerWire.pong: return .pong
-            case ServerWire.close:
+            case WebSocketServerFraming.ping: return .ping(payload)
+            case WebSocketServerFraming.pong: return .pong
+            case WebSocketServerFraming.close:
                 guard payload.count != 1 else { throw .protocolError("close frame with a 1-byte payload") }
                 return .close(code: payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : nil)
-            case ServerWire.continuation:
+            case WebSocketServerFraming.continuation:
                 partial!.fragments += 1
                 partial!.total += header.length
                 guard partial!.fragments <= maxFragments else { throw .tooBig }
@@ -77,8 +77,8 @@ extension ServerWire {
                 partial = nil
                 return done.isText ? .text(done.bytes) : .binary
             default:  // text or binary, starting a message
-                if header.fin { return header.opcode == ServerWire.text ? .text(payload) : .binary }
-                partial = Partial(isText: header.opcode == ServerWire.text, bytes: payload, total: header.length, fragments: 1)
+                if header.fin { return header.opcode == WebSocketServerFraming.text ? .text(payload) : .binary }
+                partial = Partial(isText: header.opcode == WebSocketServerFraming.text, bytes: payload, total: header.length, fragments: 1)
                 return nil
             }
         }
@@ -116,11 +116,11 @@ extension ServerWire {
             guard b1 & 0x80 != 0 else { throw .protocolError("client frame not masked") }
             let isControl = opcode & 0x8 != 0
             switch opcode {
-            case ServerWire.close, ServerWire.ping, ServerWire.pong:
+            case WebSocketServerFraming.close, WebSocketServerFraming.ping, WebSocketServerFraming.pong:
                 guard fin, b1 & 0x7F <= 125 else { throw .protocolError("control frame fragmented or over 125 bytes") }
-            case ServerWire.continuation:
+            case WebSocketServerFraming.continuation:
                 guard partial != nil else { throw .protocolError("continuation frame without a message") }
-            case ServerWire.text, ServerWire.binary:
+            case WebSocketServerFraming.text, WebSocketServerFraming.binary:
                 guard partial == nil else { throw .protocolError("new message before the last one ended") }
             default:
                 throw .protocolError("reserved opcode \(opcode)")

@@ -1,4 +1,4 @@
-import ChorusCore
+@testable import Chorus
 import Testing
 
 @Suite struct ConfigParsingTests {

@@ -4,7 +4,7 @@ import NIOCore
 /// Server frames written straight into the buffer that is sent: the payload goes in after room for
 /// the header, and the header is put in front once the payload's length is known. One allocation a
 /// frame (the buffer), no copy. Sessions pass whole frames (`frameText` done) to their outlet.
-extension ServerWire {
+extension WebSocketServerFraming {
     /// Room kept in front of a payload: a header is 2 bytes below 126 bytes of payload, 4 below 64 KiB.
     static let headerRoom = 4
 

@@ -3,7 +3,7 @@ import NIOCore
 /// The server's side of RFC 6455 framing: client frames in (masked, section 5.1), reassembled into
 /// whole messages; unmasked server frames out, header and payload in one buffer. In place of NIO's
 /// decoder, encoder, protocol-error handler and aggregator (four handlers and contexts a connection).
-public enum ServerWire {
+public enum WebSocketServerFraming {
     public static let continuation: UInt8 = 0x0
     public static let text: UInt8 = 0x1
     public static let binary: UInt8 = 0x2

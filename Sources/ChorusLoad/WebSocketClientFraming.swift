@@ -5,7 +5,7 @@ import NIOCore
 /// NIO's `WebSocketFrameDecoder`/`WebSocketFrameEncoder` pair: no frame object, no header buffer
 /// and no pipeline hop per frame, which at 10,000 messages/s was a sizeable share of the
 /// generator's CPU on the machine it shares with the server.
-public enum LoadWire {
+public enum WebSocketClientFraming {
     /// One frame read from the server. `payload` is a slice of the read buffer (no copy).
     public struct Frame: Equatable, Sendable {
         public var fin: Bool

@@ -1,3 +1,4 @@
+import ChorusCore
 /// Writes the members of one flat JSON object into any `ByteSink` (RFC 8259 escaping: quote,
 /// backslash and control characters; everything else passes through as UTF-8). The output is passed
 /// to each call, never held, so a buffer is written in place and never copied. Pure and
