@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "chorus", targets: ["Chorus"]),
+        .executable(name: "chorus-tools", targets: ["ChorusTools"]),
         .library(name: "ChorusWAL", targets: ["ChorusWAL"]),
         .library(name: "ChorusCore", targets: ["ChorusCore"]),
         .library(name: "ChorusEngine", targets: ["ChorusEngine"]),
@@ -128,9 +129,12 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // Option parsing and output shared by the two executables.
+        .target(name: "ChorusCLI", dependencies: ["ChorusWAL"]),
         .executableTarget(
             name: "Chorus",
             dependencies: [
+                "ChorusCLI",
                 "ChorusWAL",
                 "ChorusCluster",
                 "ChorusMesh",
@@ -144,6 +148,24 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Benchmarks, crash tests and simulations: out of the production binary.
+        .executableTarget(
+            name: "ChorusTools",
+            dependencies: [
+                "ChorusCLI",
+                "ChorusWAL",
+                "ChorusCore",
+                "ChorusEngine",
+                "ChorusMesh",
+                "ChorusMail",
+                "ChorusReengagement",
+                "ChorusLoad",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -192,10 +214,10 @@ let package = Package(
             name: "ChorusLoadTests",
             dependencies: ["ChorusLoad", "ChorusCore", "ChorusGateway", .product(name: "NIOCore", package: "swift-nio")]),
         // The executable's own pure parts (option parsing).
-        .testTarget(name: "ChorusCommandTests", dependencies: ["Chorus"]),
+        .testTarget(name: "ChorusCommandTests", dependencies: ["ChorusCLI"]),
         .testTarget(
             name: "ChorusIntegrationTests",
-            dependencies: ["ChorusWAL", "ChorusCore", "ChorusLoad", "Chorus"]
+            dependencies: ["ChorusWAL", "ChorusCore", "ChorusLoad", "Chorus", "ChorusTools"]
         ),
     ]
 )

@@ -1,12 +1,13 @@
 #!/bin/bash
 # Chat latency while USERS accounts fall due for re-engagement email at once, on one node with a
 # local SMTP server. Fills a data directory with USERS accounts registered 10 days minus LEAD
-# seconds ago (`chorus wal generate-chat --created-at`), starts a local SMTP server and `chorus
+# seconds ago (`chorus-tools wal generate-chat --created-at`, from beside BIN), starts a local SMTP server and `chorus
 # serve --smtp`, measures chat (`chorus load`, open loop, RATE msg/s over 2,000 WebSockets) before
 # the burst (baseline) and across it, and samples /metrics every 0.5 s for emails due and sent.
 # Usage: [SERVE_OPTS="--smtp-connections 16"] Benchmarks/scripts/email_burst.sh .build/release/chorus [USERS] [RATE] [EMAIL_RATE]
 set -euo pipefail
 BIN=$1; USERS=${2:-1000000}; RATE=${3:-2000}; EMAIL_RATE=${4:-4000}
+TOOLS=${TOOLS:-$(dirname "$BIN")/chorus-tools}
 LEAD=${LEAD:-90}; BURST_SECONDS=${BURST_SECONDS:-30}
 HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=$(mktemp -d); PORT=$((20000 + RANDOM % 10000)); SMTP=$((PORT + 1))
@@ -14,7 +15,7 @@ OUT=${OUT:-$DATA.results}; mkdir -p "$OUT"
 NOW=$(date +%s%3N)
 DUE=$((NOW + LEAD * 1000))
 CREATED=$((DUE - 10 * 86400 * 1000))
-"$BIN" wal generate-chat "$DATA" --bytes 0 --users "$USERS" --created-at "$CREATED"
+"$TOOLS" wal generate-chat "$DATA" --bytes 0 --users "$USERS" --created-at "$CREATED"
 # The SMTP server: Postfix's smtp-sink (C, `apt-get install postfix`) when present, else aiosmtpd
 # (Python, one core: about 2,000 emails/s at most here, so it is the limit).
 if [ -x /usr/sbin/smtp-sink ]; then

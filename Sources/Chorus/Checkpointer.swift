@@ -1,3 +1,4 @@
+import ChorusCLI
 import ChorusCore
 import ChorusEngine
 import ChorusWAL
@@ -105,20 +106,13 @@ struct Checkpointer: Service {
         defer {
             // The private copy is gone after this function: give its pages back to the system, or
             // the process keeps the peak (state twice) as resident memory.
-            Self.trimMalloc()
+            ProcessMemory.trimMalloc()
         }
         try log.writeSnapshot(lsn: upTo, payload: payload)
         logger.info("snapshot written", metadata: [
             "lsn": "\(upTo)", "bytes": "\(payload.count)", "replayed": "\(upTo + 1 - from)", "elapsed": "\(ContinuousClock.now - started)",
         ])
         return upTo
-    }
-
-    /// glibc's `malloc_trim(0)` (not in Swift's Glibc module), found at run time; a no-op elsewhere.
-    static func trimMalloc() {
-        typealias Trim = @convention(c) (Int) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
-        _ = unsafeBitCast(symbol, to: Trim.self)(0)
     }
 
     static let queue = DispatchQueue(label: "chorus.checkpointer", qos: .utility)

@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import Glibc
 
-/// The one `chorus` executable; every tool is a subcommand so only one binary links the graph.
+/// The `chorus` executable: the server and what operators run beside it (the log's inspection and
+/// the load generator). Benchmarks, crash tests and simulations are `chorus-tools`.
 @main
 struct ChorusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chorus",
         abstract: "Chorus: a real-time chat engine.",
-        subcommands: [ServeCommand.self, WALCommand.self, LoadCommand.self, SimulateUsersCommand.self, MeshBenchCommand.self, EmailBenchCommand.self]
+        subcommands: [ServeCommand.self, WALCommand.self, LoadCommand.self]
     )
 
     /// Options come from the command line, then from `CHORUS_…` variables. A bad option is a clear

@@ -1,3 +1,4 @@
+import ChorusCLI
 import ArgumentParser
 import ChorusCore
 import ChorusLoad

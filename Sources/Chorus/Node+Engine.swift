@@ -1,3 +1,4 @@
+import ChorusCLI
 import ArgumentParser
 import ChorusCluster
 import ChorusCore

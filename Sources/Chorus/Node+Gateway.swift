@@ -1,3 +1,4 @@
+import ChorusCLI
 import ChorusCluster
 import ChorusCore
 import ChorusEngine

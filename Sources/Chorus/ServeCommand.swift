@@ -1,3 +1,4 @@
+import ChorusCLI
 import ChorusCluster
 import ArgumentParser
 import ChorusCore

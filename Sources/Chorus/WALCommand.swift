@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChorusCLI
 import ChorusWAL
 
 /// `chorus wal ...`: look at a write-ahead log directory.
@@ -6,7 +7,7 @@ struct WALCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wal",
         abstract: "Inspect and verify a write-ahead log directory.",
-        subcommands: [Inspect.self, Verify.self, Torture.self, Generate.self]
+        subcommands: [Inspect.self, Verify.self]
     )
 
     /// Accepts a `--data` directory (uses its `wal/`) or the log directory itself.

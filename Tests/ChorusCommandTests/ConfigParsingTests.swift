@@ -1,4 +1,4 @@
-@testable import Chorus
+import ChorusCLI
 import Testing
 
 @Suite struct ConfigParsingTests {

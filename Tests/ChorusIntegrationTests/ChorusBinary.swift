@@ -1,19 +1,23 @@
 import Foundation
 
-/// The built `chorus` executable, found beside the test bundle (or at $CHORUS_BIN).
+/// The built executables, found beside the test bundle (or at $CHORUS_BIN and $CHORUS_TOOLS_BIN).
 enum ChorusBinary {
-    static let path: String = {
-        if let env = ProcessInfo.processInfo.environment["CHORUS_BIN"] { return env }
+    static let path = find("chorus", variable: "CHORUS_BIN")
+    /// `chorus-tools` (crash-test writers and benchmarks).
+    static let tools = find("chorus-tools", variable: "CHORUS_TOOLS_BIN")
+
+    static func find(_ name: String, variable: String) -> String {
+        if let env = ProcessInfo.processInfo.environment[variable] { return env }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The test binary lives in .build/<triple>/debug/ or inside an .xctest bundle there.
         while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("chorus").path
+            let candidate = dir.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        fatalError("chorus binary not found near \(exe); run `swift build` first or set CHORUS_BIN")
-    }()
+        fatalError("\(name) not found near \(exe); run `swift build` first or set \(variable)")
+    }
 }
 
 /// A child process whose stdout is read line by line and whose stderr is collected.
@@ -52,6 +56,11 @@ final class Child {
         // Keep only the read ends here, so EOF arrives when the child dies.
         try out.fileHandleForWriting.close()
         try err.fileHandleForWriting.close()
+    }
+
+    /// A `chorus-tools` child.
+    convenience init(tool arguments: [String], prefix: [String] = []) throws {
+        try self.init(arguments, executable: ChorusBinary.tools, prefix: prefix)
     }
 
     var pid: Int32 { process.processIdentifier }

@@ -13,7 +13,7 @@ import Testing
         var acked: [UInt64: (appender: UInt32, seq: UInt64)] = [:]
         let kills = 20
         for run in 0..<kills {
-            let child = try Child([
+            let child = try Child(tool: [
                 "wal", "torture", dir.path, "--appenders", "16", "--record-bytes", "200",
                 "--segment-bytes", "\(64 << 10)", "--block-target-bytes", "\(8 << 10)",
                 "--appender-base", "\(run * 100)",

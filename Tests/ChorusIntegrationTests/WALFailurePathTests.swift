@@ -44,7 +44,7 @@ func run(_ tool: String, _ args: [String]) -> Int32 {
     @Test func fileSizeLimitGivesAClearErrorNotACrash() throws {
         let dir = ScratchDir("fsize")
         defer { dir.cleanup() }
-        let child = try Child([
+        let child = try Child(tool: [
             "wal", "torture", dir.path, "--records", "10", "--segment-bytes", "\(64 << 10)",
             "--block-target-bytes", "\(8 << 10)", "--file-size-limit", "\(16 << 10)",
         ])
@@ -60,7 +60,7 @@ func run(_ tool: String, _ args: [String]) -> Int32 {
         try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: dir.path)
         // Root ignores permissions, so drop to nobody for the child when running as root.
         let prefix = getuid() == 0 ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []
-        let child = try Child(["wal", "torture", dir.path + "/wal", "--records", "10"], prefix: prefix)
+        let child = try Child(tool: ["wal", "torture", dir.path + "/wal", "--records", "10"], prefix: prefix)
         while child.readLine() != nil {}
         let (status, stderr) = child.wait()
         #expect(status == 3, "\(stderr)")
@@ -71,7 +71,7 @@ func run(_ tool: String, _ args: [String]) -> Int32 {
     func readOnlyFilesystemGivesAClearError() throws {
         let fs = try #require(Tmpfs(options: "ro,size=1m"))
         defer { fs.unmount() }
-        let child = try Child(["wal", "torture", fs.path, "--records", "10"])
+        let child = try Child(tool: ["wal", "torture", fs.path, "--records", "10"])
         while child.readLine() != nil {}
         let (status, stderr) = child.wait()
         #expect(status == 3 && stderr.contains("Read-only file system"), "\(stderr)")
@@ -81,7 +81,7 @@ func run(_ tool: String, _ args: [String]) -> Int32 {
     func fullDiskStopsAcksLoudlyAndKeepsWhatWasAcked() throws {
         let fs = try #require(Tmpfs(options: "size=300k"))
         defer { fs.unmount() }
-        let child = try Child([
+        let child = try Child(tool: [
             "wal", "torture", fs.path, "--appenders", "4", "--record-bytes", "300",
             "--segment-bytes", "\(64 << 10)", "--block-target-bytes", "\(8 << 10)",
         ])
@@ -105,7 +105,7 @@ func run(_ tool: String, _ args: [String]) -> Int32 {
     @Test func verifyExitsOneOnDamageWithTheLocation() async throws {
         let dir = ScratchDir("verify")
         defer { dir.cleanup() }
-        let writer = try Child(["wal", "torture", dir.path, "--records", "400", "--segment-bytes", "\(64 << 10)",
+        let writer = try Child(tool: ["wal", "torture", dir.path, "--records", "400", "--segment-bytes", "\(64 << 10)",
                                 "--block-target-bytes", "\(4 << 10)"])
         while writer.readLine() != nil {}
         #expect(writer.wait().status == 0)

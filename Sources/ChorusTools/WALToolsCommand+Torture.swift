@@ -1,9 +1,10 @@
 import ArgumentParser
 import ChorusWAL
+import ChorusCLI
 import Glibc
 import Logging
 
-extension WALCommand {
+extension WALToolsCommand {
     /// Crash-test child: concurrent appenders write self-checking records and print one line per
     /// acknowledged record (`ack LSN APPENDER SEQ`) the moment its append returns. A test kills it
     /// with SIGKILL and checks that every printed record survived.
@@ -68,40 +69,4 @@ extension WALCommand {
             if failed { throw ExitCode(3) }
         }
     }
-}
-
-/// Parses `always`, `never`, `batch:MS`.
-enum SyncModeArgument {
-    static func parse(_ text: String) throws -> SyncMode {
-        switch text {
-        case "always": return .always
-        case "never": return .never
-        default:
-            if text.hasPrefix("batch"), let ms = Int(text.dropFirst(6)), ms > 0 { return .batch(intervalMs: ms) }
-            if text == "batch" { return .batch(intervalMs: 10) }
-            throw ValidationError("expected always, batch[:MS] or never, not '\(text)'")
-        }
-    }
-}
-
-/// Unbuffered line output: each line is one write(2), so a SIGKILL never tears one.
-enum Output {
-    static func line(_ text: String, fd: Int32 = 1) {
-        var s = text + "\n"
-        s.withUTF8 { buf in
-            var done = 0
-            while done < buf.count {
-                let n = write(fd, buf.baseAddress! + done, buf.count - done)
-                if n <= 0 { if errno == EINTR { continue }; return }
-                done += n
-            }
-        }
-    }
-}
-
-func fileExists(_ path: String, isDirectory: inout Bool) -> Bool {
-    var st = stat()
-    guard stat(path, &st) == 0 else { return false }
-    isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
-    return true
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChorusCLI
 import ChorusCore
 import ChorusEngine
 import ChorusLoad
@@ -94,11 +95,11 @@ struct SimulateUsersCommand: AsyncParsableCommand {
         let after = residentSetBytes(pid: pid) ?? 0
         // What the engine holds, without the freed memory glibc keeps (the server returns it after
         // each snapshot, Checkpointer): 64 lanes on two threads leave a varying amount behind.
-        Checkpointer.trimMalloc()
+        ProcessMemory.trimMalloc()
         let held = residentSetBytes(pid: pid) ?? 0
         // Then an hour of silence: every conversation drops its caches and its actor (CacheSweeper).
         let sweep = await conversations.trimIdle(now: clock.nowMs() + 3_600_000, idleMs: 600_000)
-        Checkpointer.trimMalloc()
+        ProcessMemory.trimMalloc()
         let idle = residentSetBytes(pid: pid) ?? 0
         let delivered = sessions.reduce(0) { $0 + $1.delivered }
         try log.close()

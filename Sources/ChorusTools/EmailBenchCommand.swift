@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChorusCLI
 import ChorusCore
 import ChorusMail
 import ChorusReengagement

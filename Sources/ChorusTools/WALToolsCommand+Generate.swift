@@ -5,7 +5,7 @@ import ChorusWAL
 import Foundation
 import Logging
 
-extension WALCommand {
+extension WALToolsCommand {
     /// Writes a log of realistic engine events (accounts, direct conversations, messages) until it
     /// holds `--bytes` of blocks, so restart time can be measured on a big log. Not for production data.
     struct Generate: AsyncParsableCommand {
