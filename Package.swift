@@ -1,8 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependency direction (docs/ARCHITECTURE.md): Core <- Cluster <- Peer <- Engine <- Gateway <- executable;
-// Core <- WAL <- executable. Pure modules never import NIO.
+// Dependency direction (README, "Layout"): Core <- Cluster <- Peer <- Engine <- Gateway <- executables;
+// Core <- WAL <- executables. Pure modules never import NIO (ChorusArchitectureTests).
 let package = Package(
     name: "Chorus",
     platforms: [.macOS(.v15)],
