@@ -29,11 +29,14 @@ fi
 command -v python3 >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq python3 python3-pip >/dev/null; }
 
 # Acceptance tests use real third-party clients and servers: Python's websockets (client) and
-# aiosmtpd (a real SMTP server the email tests start), run by pytest.
-if $for_tests && ! python3 -c "import websockets, pytest, aiosmtpd, selenium" 2>/dev/null; then
-    echo "deps: installing websockets, pytest, aiosmtpd and selenium from PyPI"
-    python3 -m pip install -q --disable-pip-version-check websockets pytest aiosmtpd selenium 2>&1 | grep -v "Running pip as the 'root' user" || true
-    python3 -c "import websockets, pytest, aiosmtpd, selenium"
+# aiosmtpd (a real SMTP server the email tests start), run by pytest; the OpenAPI document is
+# checked with PyYAML, jsonschema and openapi-spec-validator.
+py_modules="websockets, pytest, aiosmtpd, selenium, yaml, jsonschema, openapi_spec_validator"
+if $for_tests && ! python3 -c "import $py_modules" 2>/dev/null; then
+    echo "deps: installing websockets, pytest, aiosmtpd, selenium, pyyaml, jsonschema and openapi-spec-validator from PyPI"
+    python3 -m pip install -q --disable-pip-version-check websockets pytest aiosmtpd selenium pyyaml jsonschema openapi-spec-validator 2>&1 \
+        | grep -v "Running pip as the 'root' user" || true
+    python3 -c "import $py_modules"
 fi
 
 command -v swift >/dev/null || { echo "deps: swift is not on PATH (Swift 6.1+ toolchain required)" >&2; exit 1; }

@@ -2,50 +2,48 @@ import ChorusCore
 import ChorusEngine
 import Foundation
 
-/// `/v1/conversations...` endpoints.
+/// The `/v1/conversations...` routes.
 extension APIRouter {
-    func routeConversations(_ r: APIRequest, user: UserRecord) async throws(ChatError) -> APIResponse? {
-        let parts = r.path.split(separator: "/").map(String.init)  // ["v1", "conversations", id?, sub?, arg?]
-        guard parts.count >= 2, parts[0] == "v1", parts[1] == "conversations" else { return nil }
-        switch (r.method, parts.count) {
-        case ("POST", 2):
+    func routeConversations(_ route: APIRoute, _ parameters: [String], _ r: APIRequest, user: UserRecord) async throws(ChatError) -> APIResponse {
+        switch route {
+        case .createConversation:
             let body = try r.jsonObject()
             let (core, created) = try await conversations.create(
                 by: user.userId, members: try body.stringArray("members"), title: try body.optionalString("title"))
             return .json(created ? 201 : 200, await json(core, for: user.userId))
-        case ("GET", 2):
+        case .listConversations:
             var list = await conversations.list(for: user.userId)
             list.sort { ($0.lastActivity, $0.id) > ($1.lastActivity, $1.id) }
             var out: [[String: Any]] = []
             for core in list { out.append(await json(core, for: user.userId)) }
             return .json(200, ["conversations": out])
-        case ("GET", 3):
-            let core = try conversations.core(parts[2])
+        case .getConversation:
+            let core = try conversations.core(parameters[0])
             guard core.isMember(user.userId) else { throw .notMember }
             return .json(200, await json(core, for: user.userId))
-        case ("POST", 4) where parts[3] == "members":
+        case .addMember:
             let body = try r.jsonObject()
-            let core = try await conversations.changeMember(parts[2], userId: try body.string("userId"), add: true, by: user.userId)
+            let core = try await conversations.changeMember(parameters[0], userId: try body.string("userId"), add: true, by: user.userId)
             return .json(200, await json(core, for: user.userId))
-        case ("DELETE", 5) where parts[3] == "members":
-            let core = try await conversations.changeMember(parts[2], userId: parts[4], add: false, by: user.userId)
+        case .removeMember:
+            let core = try await conversations.changeMember(parameters[0], userId: parameters[1], add: false, by: user.userId)
             return .json(200, await json(core, for: user.userId))
-        case ("GET", 4) where parts[3] == "messages":
-            let actor = try conversations.conversation(parts[2])
+        case .history:
+            let actor = try conversations.conversation(parameters[0])
             let limit = try Self.intParameter(r, "limit", default: 50, range: 1...200)
             let before = try Self.seqParameter(r, "before")
             let after = try Self.seqParameter(r, "after")
             if before != nil && after != nil { throw .badRequest("use either before or after, not both") }
             let page = try await actor.history(for: user.userId, before: before, after: after, limit: limit)
             return .json(200, ["messages": page.messages.map(Self.json), "hasMore": page.hasMore])
-        case ("POST", 4) where parts[3] == "messages":
+        case .postMessage:
             let body = try r.jsonObject()
-            let actor = try conversations.conversation(parts[2])
+            let actor = try conversations.conversation(parameters[0])
             let sent = try await actor.send(from: user.userId, clientMsgId: try body.string("clientMsgId"), body: try body.string("body"))
             if sent.created { metrics.messagesAccepted.increment() }
             return .json(sent.created ? 201 : 200, Self.json(sent.message))
         default:
-            return nil
+            return .error(404, code: "not_found", message: "no such endpoint: \(r.method) \(r.path)")
         }
     }
 

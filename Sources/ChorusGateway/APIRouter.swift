@@ -107,67 +107,81 @@ public struct APIRouter: Sendable {
     }
 
     private func route(_ r: APIRequest) async throws(ChatError) -> APIResponse {
-        switch (r.method, r.path) {
-        case ("GET", "/healthz"):
+        guard let (route, parameters) = APIRoute.match(method: r.method, path: r.path) else {
+            // An unknown path under /v1 needs a token before it is told it does not exist.
+            if r.path.hasPrefix("/v1/") && !r.path.hasPrefix("/v1/unsubscribe") && !r.path.hasPrefix("/v1/cluster") { _ = try await authenticate(r) }
+            return .error(404, code: "not_found", message: "no such endpoint: \(r.method) \(r.path)")
+        }
+        switch route {
+        case .webClient, .webAsset:
+            // Reached only without a web client (`handle` serves it first).
+            return .error(503, code: "unavailable", message: "the web client's files were not found beside this binary")
+        case .healthz:
             let h = health()
             return .json(h.alive ? 200 : 503, ["status": h.alive ? "ok" : "unhealthy", "reason": h.reason ?? NSNull()])
-        case ("GET", "/readyz"):
+        case .readyz:
             let h = health()
             return .json(h.ready ? 200 : 503, ["status": h.ready ? "ready" : "not ready", "reason": h.reason ?? NSNull()])
-        case ("GET", "/v1/cluster"):
+        case .metrics:
+            return APIResponse(
+                status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metricsText().utf8))
+        case .cluster:
             let view = await cluster()
             let nodes = view.nodes.map { ["nodeId": $0.nodeId, "address": $0.address, "status": $0.status] }
             return .json(200, ["nodes": nodes, "self": view.selfId, "epoch": view.epoch, "pendingEpoch": view.pendingEpoch.map { $0 as Any } ?? NSNull()])
-        case ("GET", "/v1/unsubscribe"), ("POST", "/v1/unsubscribe"):
-            guard let unsubscribe else { return .error(404, code: "not_found", message: "re-engagement email is off on this node") }
-            return await unsubscribe(r)
-        case ("POST", "/v1/cluster/members"):
+        case .changeMembership:
             guard let change = membershipChange else {
                 return .error(404, code: "not_found", message: "membership changes need a cluster node started with --admin-token")
             }
             return await change(r)
-        case ("GET", "/metrics"):
-            return APIResponse(
-                status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metricsText().utf8))
-        case ("POST", "/v1/users"):
+        case .unsubscribePage, .unsubscribe:
+            guard let unsubscribe else { return .error(404, code: "not_found", message: "re-engagement email is off on this node") }
+            return await unsubscribe(r)
+        case .register:
             let body = try r.jsonObject()
             let user = try await accounts.register(
                 username: try body.string("username"), password: try body.string("password"), email: try body.string("email"),
                 displayName: try body.optionalString("displayName"))
             return .json(201, ["userId": user.userId, "username": user.username, "displayName": user.displayName, "email": user.email])
-        case ("POST", "/v1/sessions"):
+        case .login:
             let body = try r.jsonObject()
             let issued = try await accounts.login(
                 username: try body.string("username"), password: try body.string("password"), clientAddress: r.clientAddress)
             return .json(201, ["token": issued.token, "userId": issued.userId, "expiresAt": issued.expiresAt])
-        case ("DELETE", "/v1/sessions/current"):
-            guard let token = r.bearerToken else { throw .unauthorized }
-            try await accounts.logout(token: token)
-            return APIResponse(status: 204)
-        case ("GET", "/v1/ws"):
+        case .webSocket:
             // Reached only when the upgrade was refused.
             guard let token = r.bearerToken ?? r.query["token"] else { throw .unauthorized }
             if let cluster = clusterGateway { _ = try await cluster.authenticate(token: token) } else { _ = try await accounts.authenticate(token: token) }
             throw .badRequest("expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
-        case ("GET", "/v1/presence"):
-            _ = try await authenticate(r)
+        case .logout, .presence, .me, .findUser, .createConversation, .listConversations, .getConversation, .addMember, .removeMember, .history,
+            .postMessage:
+            return try await routeAuthenticated(route, parameters, r, user: try await authenticate(r))
+        }
+    }
+
+    /// Routes that need a bearer token (`APIRoute.isPublic` false), for `user`.
+    private func routeAuthenticated(_ route: APIRoute, _ parameters: [String], _ r: APIRequest, user: UserRecord) async throws(ChatError) -> APIResponse {
+        switch route {
+        case .logout:
+            guard let token = r.bearerToken else { throw .unauthorized }
+            try await accounts.logout(token: token)
+            return APIResponse(status: 204)
+        case .presence:
             let ids = (r.query["userIds"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
             guard ids.count <= 1000 else { throw .badRequest("userIds: at most 1000") }
             let presence = await sessions.presence(of: ids).map { p -> [String: Any] in
                 ["userId": p.userId, "status": p.online ? "online" : "offline", "lastSeen": p.lastSeen]
             }
             return .json(200, ["presence": presence])
-        case ("GET", "/v1/me"):
-            let user = try await authenticate(r)
+        case .me:
             let lastLogin = await accounts.lastLoginAt(user.userId)
             return .json(200, [
                 "userId": user.userId, "username": user.username, "displayName": user.displayName, "email": user.email,
                 "lastLoginAt": lastLogin ?? user.createdAt,
             ])
-        case ("GET", "/v1/users"):
-            _ = try await authenticate(r)
-            // `?userId=ID` (not in PROTOCOL.md; docs/WEB.md): the same answer by id, so a client can
-            // name the members and senders it only knows by id.
+        case .findUser:
+            // `?userId=ID` (beyond PROTOCOL.md; docs/PROTOCOL.md): the same answer by id, so a client
+            // can name the members and senders it only knows by id.
             let found: UserRecord?
             if let id = r.query["userId"], !id.isEmpty {
                 found = await accounts.user(id: id)
@@ -176,14 +190,10 @@ public struct APIRouter: Sendable {
             } else {
                 throw .badRequest("missing query parameter 'username' (or 'userId')")
             }
-            guard let user = found else { throw .unknownUser }
-            return .json(200, ["userId": user.userId, "username": user.username, "displayName": user.displayName])
+            guard let found else { throw .unknownUser }
+            return .json(200, ["userId": found.userId, "username": found.username, "displayName": found.displayName])
         default:
-            if r.path.hasPrefix("/v1/") && !r.path.hasPrefix("/v1/unsubscribe") && !r.path.hasPrefix("/v1/cluster") {
-                let user = try await authenticate(r)
-                if let response = try await routeConversations(r, user: user) { return response }
-            }
-            return .error(404, code: "not_found", message: "no such endpoint: \(r.method) \(r.path)")
+            return try await routeConversations(route, parameters, r, user: user)
         }
     }
 
