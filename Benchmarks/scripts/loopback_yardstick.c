@@ -1,6 +1,6 @@
 // The machine's yardstick: CPU time of a 100-byte TCP round trip over loopback between two processes
 // (blocking reads, so every message wakes its reader, as one open-loop chat message does three times).
-// This VM's capacity changes from day to day; figures in docs/STATUS.md quote it beside each run.
+// This VM's capacity changes from day to day; figures in Benchmarks/RESULTS.md quote it beside each run.
 // Build and run: Benchmarks/scripts/loopback_yardstick.sh [ROUND_TRIPS]
 #include <arpa/inet.h>
 #include <netinet/in.h>
