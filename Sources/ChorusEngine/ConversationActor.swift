@@ -4,14 +4,6 @@ import Logging
 import Dispatch
 import Synchronization
 
-/// A message with the sender's inbox entry for it (what an `ack` carries).
-public struct SentMessage: Sendable, Equatable {
-    public var message: MessageRecord
-    /// The entry in the sender's own inbox; 0 when answered from the dedup window.
-    public var inboxSeq: UInt64
-    /// False when this was a repeat of an earlier `clientMsgId`.
-    public var created: Bool
-}
 
 /// A send waiting for its turn on a conversation; `reply` runs once with the outcome, on any thread.
 public struct SendRequest: Sendable {

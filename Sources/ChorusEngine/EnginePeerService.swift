@@ -22,7 +22,7 @@ public final class EnginePeerService: EngineRequestHandler {
             answer(reply) { [accounts] () async throws(ChatError) in .user(try await accounts.authenticate(token: token)) }
         case .send(let s):
             var request = SendRequest(from: s.from, clientMsgId: s.clientMsgId, body: s.body) { result in
-                reply(result.map { .sent(PeerSent(created: $0.created, inboxSeq: $0.inboxSeq, message: $0.message)) })
+                reply(result.map(PeerReply.sent))
             }
             request.originBits = s.origin
             conversations.submit(request, to: s.conversationId)
@@ -41,26 +41,16 @@ public final class EnginePeerService: EngineRequestHandler {
         case .inboxHigh(let keys):
             reply(.success(.seqs(keys.map { writer.highest(user: $0.userId, conversation: $0.conversationId) })))
         case .receiptHigh(let keys):
-            var highs: [UInt64] = []
-            highs.reserveCapacity(keys.count)
-            for k in keys {
-                guard let kind = ReceiptKind(rawValue: k.kind) else { return reply(.failure(.badRequest("receipt kind \(k.kind)"))) }
-                highs.append(writer.highest(like: RemoteInboxItem(userId: k.userId, entry: .receipt(conversationId: k.conversationId, from: k.from, kind: kind, seq: 0))))
-            }
-            reply(.success(.seqs(highs)))
+            reply(.success(.seqs(keys.map {
+                writer.highest(like: RemoteInboxItem(userId: $0.userId, entry: .receipt(conversationId: $0.conversationId, from: $0.from, kind: $0.kind, seq: 0)))
+            })))
         case .usersExist(let ids):
             answer(reply) { [accounts] () async throws(ChatError) in
                 for id in ids where await accounts.user(id: id) == nil { return .allExist(false) }
                 return .allExist(true)
             }
         case .inboxAppend(let items):
-            var converted: [RemoteInboxItem] = []
-            converted.reserveCapacity(items.count)
-            for item in items {
-                guard let c = RemoteInboxItem(item) else { return reply(.failure(.badRequest("unknown receipt kind"))) }
-                converted.append(c)
-            }
-            writer.append(converted) { result in reply(result.map(PeerReply.seqs)) }
+            writer.append(items) { result in reply(result.map(PeerReply.seqs)) }
         }
     }
 

@@ -19,8 +19,8 @@ public struct EnginePeers: Sendable {
         let send = PeerSend(conversationId: conversationId, from: r.from, clientMsgId: r.clientMsgId, body: r.body, origin: UserInbox.bits(r.origin))
         client.call(.engine(.send(send)), to: node) { result in
             r.reply(result.flatMap { reply in
-                guard case .sent(let s) = reply else { return .failure(PeerReply.unexpected(reply)) }
-                return .success(SentMessage(message: s.message, inboxSeq: s.inboxSeq, created: s.created))
+                guard case .sent(let sent) = reply else { return .failure(PeerReply.unexpected(reply)) }
+                return .success(sent)
             })
         }
     }
@@ -52,7 +52,7 @@ public struct EnginePeers: Sendable {
     func receiptHigh(_ receipts: [RemoteInboxItem], at node: String) async throws(ChatError) -> [UInt64] {
         let keys = receipts.compactMap { item -> PeerReceiptKey? in
             guard case .receipt(let c, let from, let kind, _) = item.entry else { return nil }
-            return PeerReceiptKey(userId: item.userId, conversationId: c, from: from, kind: kind.rawValue)
+            return PeerReceiptKey(userId: item.userId, conversationId: c, from: from, kind: kind)
         }
         return try await seqs(.receiptHigh(keys), count: keys.count, at: node)
     }
@@ -71,30 +71,11 @@ public struct EnginePeers: Sendable {
 
     /// Fan-out's transport: inbox entries for users `node` owns.
     public func appendInboxes(_ items: [RemoteInboxItem], to node: String, reply: @escaping @Sendable (Result<[UInt64], ChatError>) -> Void) {
-        client.call(.engine(.inboxAppend(items.map(\.peerItem))), to: node) { result in
+        client.call(.engine(.inboxAppend(items)), to: node) { result in
             reply(result.flatMap { answer in
                 guard case .seqs(let seqs) = answer, seqs.count == items.count else { return .failure(PeerReply.unexpected(answer)) }
                 return .success(seqs)
             })
-        }
-    }
-}
-
-extension RemoteInboxItem {
-    var peerItem: PeerInboxItem {
-        switch entry {
-        case .message(let m): PeerInboxItem(userId: userId, origin: origin, entry: .message(m))
-        case .receipt(let c, let from, let kind, let seq): PeerInboxItem(userId: userId, origin: origin, entry: .receipt(conversationId: c, from: from, kind: kind.rawValue, seq: seq))
-        }
-    }
-
-    /// Nil for a receipt kind this build does not know.
-    init?(_ item: PeerInboxItem) {
-        switch item.entry {
-        case .message(let m): self.init(userId: item.userId, message: m, origin: item.origin)
-        case .receipt(let c, let from, let raw, let seq):
-            guard let kind = ReceiptKind(rawValue: raw) else { return nil }
-            self.init(userId: item.userId, entry: .receipt(conversationId: c, from: from, kind: kind, seq: seq), origin: item.origin)
         }
     }
 }

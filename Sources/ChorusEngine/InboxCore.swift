@@ -6,13 +6,6 @@ public enum InboxEntry: Sendable, Equatable {
     case receipt(conversationId: String, userId: String, kind: ReceiptKind, seq: UInt64)
 }
 
-public enum ReceiptKind: UInt8, Sendable, Equatable {
-    case delivered = 1
-    case read = 2
-
-    public var name: String { self == .delivered ? "delivered" : "read" }
-}
-
 /// An inbox entry as stored: 16 bytes, ids as `SymbolTable` numbers. Most of a node's memory is
 /// inbox entries (one per member per message), so they hold no strings.
 public struct PackedInboxEntry: Sendable, Equatable, BitwiseCopyable {

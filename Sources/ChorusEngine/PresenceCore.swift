@@ -1,19 +1,12 @@
+import ChorusCore
+
 /// Who is online, and who watches whom. Pure: the hub calls it under a lock with `now` and carries
 /// out the notifications it returns. Not durable: after a restart everyone starts offline.
 public struct PresenceCore: Sendable {
     /// A watcher: one session.
     public typealias Watcher = ObjectIdentifier
 
-    public struct Status: Equatable, Sendable {
-        public var online: Bool
-        /// When the user last had an open session (ms); 0 if never seen on this node.
-        public var lastSeen: Int64
-
-        public init(online: Bool, lastSeen: Int64) {
-            self.online = online
-            self.lastSeen = lastSeen
-        }
-    }
+    public typealias Status = PresenceStatus
 
     /// A status change and the sessions (and other nodes) to tell.
     public struct Change: Equatable, Sendable {

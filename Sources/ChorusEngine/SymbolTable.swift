@@ -1,3 +1,5 @@
+import ChorusCore
+
 import Synchronization
 
 /// Interns the ids inbox entries refer to (conversations, users) as dense 32-bit numbers, shared by

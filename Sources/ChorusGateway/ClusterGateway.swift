@@ -109,7 +109,7 @@ public final class ClusterGateway: SessionPeerHandler {
             let statuses = watch
                 ? services.registry.watch(fromNode: peer, users: users)
                 : users.map { ($0, services.registry.status($0)) }
-            reply(.success(.presence(statuses.map { PeerPresence(online: $0.1.online, lastSeen: $0.1.lastSeen) })))
+            reply(.success(.presence(statuses.map(\.1))))
         case .typing(let id, let user):
             Task { [services] in reply(await services.typing(in: id, by: user).map { .failure($0) } ?? .success(.done)) }
         }
@@ -122,7 +122,7 @@ public final class ClusterGateway: SessionPeerHandler {
         case .sessionPush(let proxy, let frames):
             proxies.push(from: peer, proxy: proxy, frames: frames)
         case .presence(let user, let status):
-            services.registry.remoteChange(user, PresenceCore.Status(online: status.online, lastSeen: status.lastSeen))
+            services.registry.remoteChange(user, status)
         case .userPush(let users, let frame):
             for u in users where placement.isLocal(user: u) {
                 for s in services.registry.sessions(of: u) { s.sendFromAnyThread(frame) }

@@ -10,20 +10,17 @@ extension SessionRegistry {
         for u in users { byNode[cluster.placement.owner(ofUser: u), default: []].append(u) }
         var out: [(String, PresenceCore.Status)] = []
         for (node, ids) in byNode {
-            var statuses: [PeerPresence] = []
+            var statuses: [PresenceStatus] = []
             if case .presence(let got)? = try? await cluster.client.call(.session(.presence(users: ids, watch: watch)), to: node), got.count == ids.count {
                 statuses = got
             }
-            for (i, id) in ids.enumerated() {
-                let s = i < statuses.count ? statuses[i] : PeerPresence(online: false, lastSeen: 0)
-                out.append((id, PresenceCore.Status(online: s.online, lastSeen: s.lastSeen)))
-            }
+            for (i, id) in ids.enumerated() { out.append((id, i < statuses.count ? statuses[i] : PresenceStatus(online: false, lastSeen: 0))) }
         }
         return out
     }
 
     /// Tells `node` (which watches `userId`) of a change.
     func tellPresence(_ userId: String, _ status: PresenceCore.Status, to node: String, cluster: ClusterPeers) {
-        cluster.client.tell(.presence(userId: userId, PeerPresence(online: status.online, lastSeen: status.lastSeen)), to: node)
+        cluster.client.tell(.presence(userId: userId, status), to: node)
     }
 }

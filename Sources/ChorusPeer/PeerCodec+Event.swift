@@ -30,7 +30,7 @@ extension PeerCodec {
         case .userPush:
             let users = try r.list(PeerBounds.pushUsers) { (r: inout PeerReader) throws(PeerDecodingError) in try r.string(PeerBounds.id) }
             return .userPush(users: users, frame: try r.bytes(PeerBounds.frame))
-        case .presence: return .presence(userId: try r.string(PeerBounds.id), PeerPresence(online: try r.bool(), lastSeen: try r.i64()))
+        case .presence: return .presence(userId: try r.string(PeerBounds.id), PresenceStatus(online: try r.bool(), lastSeen: try r.i64()))
         default: throw .unknownKind(byte)
         }
     }

@@ -54,7 +54,10 @@ extension PeerCodec {
             return .user(UserRecord(
                 userId: try r.string(PeerBounds.id), username: try r.string(PeerBounds.id), email: try r.string(512),
                 displayName: try r.string(1024), passwordHash: "", createdAt: try r.i64()))
-        case .sent: return .sent(PeerSent(created: try r.bool(), inboxSeq: try r.u64(), message: try readMessage(&r)))
+        case .sent:
+            let created = try r.bool()
+            let inboxSeq = try r.u64()
+            return .sent(SentMessage(message: try readMessage(&r), inboxSeq: inboxSeq, created: created))
         case .messages: return .messages(try r.list(PeerBounds.seqsAsked, readMessage))
         case .conversation:
             let id = try r.string(PeerBounds.id)
@@ -68,7 +71,7 @@ extension PeerCodec {
         case .allExist: return .allExist(try r.bool())
         case .presence:
             return .presence(try r.list(PeerBounds.usersAsked) { (r: inout PeerReader) throws(PeerDecodingError) in
-                PeerPresence(online: try r.bool(), lastSeen: try r.i64())
+                PresenceStatus(online: try r.bool(), lastSeen: try r.i64())
             })
         case .http:
             let status = Int(try r.u16())

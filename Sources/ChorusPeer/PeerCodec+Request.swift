@@ -32,7 +32,7 @@ extension PeerCodec {
             }))
         case .receiptHigh:
             return .engine(.receiptHigh(try r.list(PeerBounds.highsAsked) { (r: inout PeerReader) throws(PeerDecodingError) in
-                PeerReceiptKey(userId: try r.string(PeerBounds.id), conversationId: try r.string(PeerBounds.id), from: try r.string(PeerBounds.id), kind: try r.u8())
+                PeerReceiptKey(userId: try r.string(PeerBounds.id), conversationId: try r.string(PeerBounds.id), from: try r.string(PeerBounds.id), kind: try readReceiptKind(&r))
             }))
         case .sessionOpen: return .session(.open(proxy: try r.u64(), token: try r.string(PeerBounds.token)))
         case .presenceWatch:
@@ -82,7 +82,7 @@ extension PeerCodec {
             w.writeList(keys) { w, k in w.writeString(k.userId); w.writeString(k.conversationId) }
         case .receiptHigh(let keys):
             w.write(PeerKind.receiptHigh.rawValue)
-            w.writeList(keys) { w, k in w.writeString(k.userId); w.writeString(k.conversationId); w.writeString(k.from); w.write(k.kind) }
+            w.writeList(keys) { w, k in w.writeString(k.userId); w.writeString(k.conversationId); w.writeString(k.from); w.write(k.kind.rawValue) }
         }
     }
 
@@ -125,7 +125,7 @@ extension PeerCodec {
 
     // MARK: shared fields
 
-    static func writeInboxItem(_ item: PeerInboxItem, to w: inout ByteWriter) {
+    static func writeInboxItem(_ item: RemoteInboxItem, to w: inout ByteWriter) {
         w.writeString(item.userId)
         w.write(item.origin)
         switch item.entry {
@@ -133,20 +133,27 @@ extension PeerCodec {
             w.write(UInt8(0))
             writeMessage(m, to: &w)
         case .receipt(let c, let from, let kind, let seq):
-            w.write(UInt8(1)); w.writeString(c); w.writeString(from); w.write(kind); w.write(seq)
+            w.write(UInt8(1)); w.writeString(c); w.writeString(from); w.write(kind.rawValue); w.write(seq)
         }
     }
 
-    static func readInboxItem(_ r: inout PeerReader) throws(PeerDecodingError) -> PeerInboxItem {
+    static func readInboxItem(_ r: inout PeerReader) throws(PeerDecodingError) -> RemoteInboxItem {
         let user = try r.string(PeerBounds.id)
         let origin = try r.u64()
         switch try r.u8() {
-        case 0: return PeerInboxItem(userId: user, origin: origin, entry: .message(try readMessage(&r)))
+        case 0: return RemoteInboxItem(userId: user, entry: .message(try readMessage(&r)), origin: origin)
         case 1:
-            let entry = PeerInboxItem.Entry.receipt(conversationId: try r.string(PeerBounds.id), from: try r.string(PeerBounds.id), kind: try r.u8(), seq: try r.u64())
-            return PeerInboxItem(userId: user, origin: origin, entry: entry)
+            let entry = RemoteInboxItem.Entry.receipt(
+                conversationId: try r.string(PeerBounds.id), from: try r.string(PeerBounds.id), kind: try readReceiptKind(&r), seq: try r.u64())
+            return RemoteInboxItem(userId: user, entry: entry, origin: origin)
         case let other: throw .invalid("inbox entry kind \(other)")
         }
+    }
+
+    static func readReceiptKind(_ r: inout PeerReader) throws(PeerDecodingError) -> ReceiptKind {
+        let raw = try r.u8()
+        guard let kind = ReceiptKind(rawValue: raw) else { throw .invalid("receipt kind \(raw)") }
+        return kind
     }
 
     /// `ChorusEvent.messageAppended`'s record kind.

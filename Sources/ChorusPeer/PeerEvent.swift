@@ -1,3 +1,5 @@
+import ChorusCore
+
 /// A one-way message between nodes: best effort, in order on a link, never answered. Used only
 /// where a client recovers from a loss (it reconnects and syncs). All are handled by the gateway's
 /// session relay and presence.
@@ -12,5 +14,5 @@ public enum PeerEvent: Sendable, Equatable {
     /// A server frame for every session of these users, owned by the receiver.
     case userPush(users: [String], frame: [UInt8])
     /// A watched user's presence changed (from its owner).
-    case presence(userId: String, PeerPresence)
+    case presence(userId: String, PresenceStatus)
 }

@@ -18,20 +18,6 @@ public struct PeerSend: Sendable, Equatable {
     }
 }
 
-/// A send's outcome: the message, the sender's inboxSeq for it, and whether it is new (false: a
-/// duplicate `clientMsgId`, answered with the original).
-public struct PeerSent: Sendable, Equatable {
-    public var created: Bool
-    public var inboxSeq: UInt64
-    public var message: MessageRecord
-
-    public init(created: Bool, inboxSeq: UInt64, message: MessageRecord) {
-        self.created = created
-        self.inboxSeq = inboxSeq
-        self.message = message
-    }
-}
-
 /// A conversation's shape as its owner tells it.
 public struct PeerConversation: Sendable, Equatable {
     public var id: String
@@ -46,25 +32,6 @@ public struct PeerConversation: Sendable, Equatable {
         self.title = title
         self.lastActivity = lastActivity
         self.members = members
-    }
-}
-
-/// One inbox entry for a user the receiver owns: a message, or a receipt from another member.
-public struct PeerInboxItem: Sendable, Equatable {
-    public enum Entry: Sendable, Equatable {
-        case message(MessageRecord)
-        /// `kind` is the engine's `ReceiptKind` raw value (read or delivered).
-        case receipt(conversationId: String, from: String, kind: UInt8, seq: UInt64)
-    }
-
-    public var userId: String
-    public var origin: UInt64
-    public var entry: Entry
-
-    public init(userId: String, origin: UInt64, entry: Entry) {
-        self.userId = userId
-        self.origin = origin
-        self.entry = entry
     }
 }
 
@@ -84,24 +51,13 @@ public struct PeerReceiptKey: Sendable, Equatable {
     public var userId: String
     public var conversationId: String
     public var from: String
-    public var kind: UInt8
+    public var kind: ReceiptKind
 
-    public init(userId: String, conversationId: String, from: String, kind: UInt8) {
+    public init(userId: String, conversationId: String, from: String, kind: ReceiptKind) {
         self.userId = userId
         self.conversationId = conversationId
         self.from = from
         self.kind = kind
-    }
-}
-
-/// A user's presence: online now, and when last seen (ms since the epoch; 0: never).
-public struct PeerPresence: Sendable, Equatable {
-    public var online: Bool
-    public var lastSeen: Int64
-
-    public init(online: Bool, lastSeen: Int64) {
-        self.online = online
-        self.lastSeen = lastSeen
     }
 }
 

@@ -8,14 +8,14 @@ public enum PeerReply: Sendable, Equatable {
     /// A user as peers see it: the password hash is never sent (empty here).
     case user(UserRecord)
     /// A send's outcome on the conversation's owner.
-    case sent(PeerSent)
+    case sent(SentMessage)
     case messages([MessageRecord])
     case conversation(PeerConversation, created: Bool)
     /// One number per item asked about (inboxSeqs appended, or the highest held).
     case seqs([UInt64])
     case allExist(Bool)
     /// One status per user asked about, in order.
-    case presence([PeerPresence])
+    case presence([PresenceStatus])
     case http(ForwardedResponse)
     case info(httpAddress: String)
     case phase(MembershipPhase)

@@ -24,7 +24,7 @@ public enum EngineRequest: Sendable, Equatable {
     case read(conversationId: String, userId: String, upTo: UInt64)
     /// Inbox entries for users the receiver owns, from a conversation's owner, appended in order.
     /// Reply: `.seqs`, one inboxSeq per item.
-    case inboxAppend([PeerInboxItem])
+    case inboxAppend([RemoteInboxItem])
     /// Whether every one of these users (owned by the receiver) exists. Reply: `.allExist`.
     case usersExist([String])
     /// How far each user's inbox goes in each conversation (a reconciliation). Reply: `.seqs`.

@@ -16,12 +16,12 @@ enum Samples {
         .engine(.direct(creator: "u1", other: "u2")),
         .engine(.read(conversationId: "c1", userId: "u2", upTo: 9)),
         .engine(.inboxAppend([
-            PeerInboxItem(userId: "u2", origin: 1, entry: .message(message)),
-            PeerInboxItem(userId: "u3", origin: 0, entry: .receipt(conversationId: "c1", from: "u2", kind: 1, seq: 42)),
+            RemoteInboxItem(userId: "u2", entry: .message(message), origin: 1),
+            RemoteInboxItem(userId: "u3", entry: .receipt(conversationId: "c1", from: "u2", kind: .delivered, seq: 42)),
         ])),
         .engine(.usersExist(["u2", "u3"])),
         .engine(.inboxHigh([PeerInboxKey(userId: "u2", conversationId: "c1")])),
-        .engine(.receiptHigh([PeerReceiptKey(userId: "u2", conversationId: "c1", from: "u3", kind: 2)])),
+        .engine(.receiptHigh([PeerReceiptKey(userId: "u2", conversationId: "c1", from: "u3", kind: .read)])),
         .session(.open(proxy: 77, token: "u1.secret")),
         .session(.presence(users: ["u1", "u2"], watch: true)),
         .session(.typing(conversationId: "c1", userId: "u1")),
@@ -42,18 +42,18 @@ enum Samples {
         .sessionPush(proxy: 77, frames: [[1, 2, 3], [], [4]]),
         .sessionClose(proxy: 77, code: 4001, reason: "token revoked"),
         .userPush(users: ["u1", "u2"], frame: Array(#"{"type":"typing"}"#.utf8)),
-        .presence(userId: "u1", PeerPresence(online: true, lastSeen: 1_700_000_000_000)),
+        .presence(userId: "u1", PresenceStatus(online: true, lastSeen: 1_700_000_000_000)),
     ]
 
     static let replies: [PeerReply] = [
         .done,
         .user(UserRecord(userId: "u1", username: "ann", email: "ann@example.com", displayName: "Ann", passwordHash: "", createdAt: 12)),
-        .sent(PeerSent(created: true, inboxSeq: 8, message: message)),
+        .sent(SentMessage(message: message, inboxSeq: 8, created: true)),
         .messages([message, message]),
         .conversation(PeerConversation(id: "c1", kind: .group, title: "team", lastActivity: 99, members: ["u1", "u2"]), created: false),
         .seqs([1, 0, 1 << 40]),
         .allExist(true),
-        .presence([PeerPresence(online: false, lastSeen: 3)]),
+        .presence([PresenceStatus(online: false, lastSeen: 3)]),
         .http(ForwardedResponse(status: 201, headers: [.init(name: "Content-Type", value: "application/json")], body: Array("{}".utf8))),
         .info(httpAddress: "127.0.0.1:8080"),
         .phase(.idle), .phase(.transferring), .phase(.ready), .phase(.failed("disk full")),
@@ -159,6 +159,10 @@ enum Samples {
         var i = ByteWriter()
         i.write(UInt8(19)); i.writeVarint(1); i.writeString("u1"); i.write(UInt64(0)); i.write(UInt8(7))
         #expect(throws: PeerDecodingError.invalid("inbox entry kind 7")) { try PeerCodec.decodeRequest(i.bytes) }
+        // A receipt kind that does not exist.
+        var k = ByteWriter()
+        k.write(UInt8(27)); k.writeVarint(1); k.writeString("u1"); k.writeString("c1"); k.writeString("u2"); k.write(UInt8(9))
+        #expect(throws: PeerDecodingError.invalid("receipt kind 9")) { try PeerCodec.decodeRequest(k.bytes) }
         // Invalid UTF-8 in a string.
         #expect(throws: PeerDecodingError.malformed(.invalidUTF8)) { try PeerCodec.decodeRequest([2, 2, 0xC3, 0x28]) }
         // An unknown error code arrives as `unavailable`, keeping its text.

@@ -42,7 +42,7 @@ final class Recorder: EngineRequestHandler, SessionPeerHandler, ForwardRequestHa
         #expect(try await ask(d, PeerCodec.encode(.session(.typing(conversationId: "c", userId: "u")))) == .failure(.notMember))
         #expect(try await ask(d, PeerCodec.encode(.forward(.info))) == .success(.info(httpAddress: "forward")))
         #expect(try await ask(d, PeerCodec.encode(.membership(.status(epoch: 2)))) == .success(.phase(.ready)))
-        d.event(PeerCodec.encode(.presence(userId: "u1", PeerPresence(online: true, lastSeen: 1))), from: "n3")
+        d.event(PeerCodec.encode(.presence(userId: "u1", PresenceStatus(online: true, lastSeen: 1))), from: "n3")
         d.peer("n3", is: .reachable)
         d.peer("n4", is: .unreachable)
         #expect(r.seen.withLock { $0 } == [
@@ -50,7 +50,7 @@ final class Recorder: EngineRequestHandler, SessionPeerHandler, ForwardRequestHa
             #"session typing(conversationId: "c", userId: "u") from n2"#,
             "forward info from n2",
             "membership status(epoch: 2) from n2",
-            #"event presence(userId: "u1", ChorusPeer.PeerPresence(online: true, lastSeen: 1)) from n3"#,
+            #"event presence(userId: "u1", ChorusCore.PresenceStatus(online: true, lastSeen: 1)) from n3"#,
             "reachable n3",
             "down n4",
         ])
