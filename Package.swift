@@ -82,7 +82,6 @@ let package = Package(
                 "ChorusCore",
                 "ChorusCluster",
                 "ChorusPeer",
-                "ChorusReengagement",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -213,8 +212,8 @@ let package = Package(
         .testTarget(
             name: "ChorusLoadTests",
             dependencies: ["ChorusLoad", "ChorusCore", "ChorusGateway", .product(name: "NIOCore", package: "swift-nio")]),
-        // The executable's own pure parts (option parsing).
-        .testTarget(name: "ChorusCommandTests", dependencies: ["ChorusCLI"]),
+        // The executables' own pure parts: option parsing, the node's composite snapshot.
+        .testTarget(name: "ChorusCommandTests", dependencies: ["ChorusCLI", "Chorus", "ChorusCore", "ChorusEngine", "ChorusReengagement"]),
         .testTarget(
             name: "ChorusIntegrationTests",
             dependencies: ["ChorusWAL", "ChorusCore", "ChorusLoad", "Chorus", "ChorusTools"]

@@ -73,12 +73,12 @@ struct Checkpointer: Service {
     /// Builds and writes the snapshot at `upTo`; returns its LSN. Runs on a utility thread.
     func build(after lastLSN: UInt64, upTo: UInt64, stopping: borrowing Atomic<Bool>) throws -> UInt64 {
         let started = ContinuousClock.now
-        var state = EngineState()
+        var state = NodeState()
         var inboxes = InboxDirectory()
         var from: UInt64 = 1
         if let newest = try SnapshotStore(directory: directory).loadNewest().0 {
-            let decoded: Result<(EngineState, InboxDirectory), EngineSnapshotError> = Result { () throws(EngineSnapshotError) in
-                try EngineSnapshot.decode(newest.payload)
+            let decoded: Result<(NodeState, InboxDirectory), EngineSnapshotError> = Result { () throws(EngineSnapshotError) in
+                try NodeSnapshot.decode(newest.payload)
             }
             switch decoded {
             case .success(let restored):
@@ -91,7 +91,7 @@ struct Checkpointer: Service {
                 throw e
             }
         }
-        state.ownsUser = ownsUser
+        state.engine.ownsUser = ownsUser
         var next = from
         while next <= upTo {
             guard !stopping.load(ordering: .relaxed) else { throw Abandoned() }
@@ -102,7 +102,7 @@ struct Checkpointer: Service {
             }
             next = lastRead.lsn + 1
         }
-        let payload = EngineSnapshot.encode(state, inboxes: inboxes)
+        let payload = NodeSnapshot.encode(state, inboxes: inboxes)
         defer {
             // The private copy is gone after this function: give its pages back to the system, or
             // the process keeps the peak (state twice) as resident memory.

@@ -52,7 +52,7 @@ extension Node {
             iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)
         let clock = SystemWallClock()
         let log = recovered.log
-        let accounts = Accounts(state: recovered.state.accounts, journal: log, clock: clock, configuration: accountsConfig)
+        let accounts = Accounts(state: recovered.state.engine.accounts, journal: log, clock: clock, configuration: accountsConfig)
         // Conversations reach other nodes' conversations and inboxes through the mesh.
         let peers = mesh.map { ClusterPeers(placement: placement, client: PeerClient(MeshTransport(node: $0))) }
         let enginePeers = peers.map { EnginePeers(placement: placement, client: $0.client) }
@@ -60,7 +60,7 @@ extension Node {
             InboxFanout(send: { items, node, reply in p.appendInboxes(items, to: node, reply: reply) }, sleep: { ms in try? await Task.sleep(for: .milliseconds(ms)) })
         }
         let conversations = Conversations(
-            state: recovered.state, accounts: accounts, journal: log, inboxes: recovered.inboxes, clock: clock, limits: accountsConfig.limits,
+            state: recovered.state.engine, accounts: accounts, journal: log, inboxes: recovered.inboxes, clock: clock, limits: accountsConfig.limits,
             placement: placement, peers: enginePeers, fanout: fanout)
         if let fanout { metrics.fanout.withLock { $0 = { (fanout.queuedTotal, fanout.droppedItems) } } }
         metrics.conversations.withLock { $0 = { (conversations.count, conversations.liveCount) } }

@@ -17,7 +17,7 @@ struct StartingMembership {
 struct Recovered {
     let log: WriteAheadLog
     let report: RecoveryReport
-    var state: EngineState
+    var state: NodeState
     let inboxes: InboxDirectory
     let ownsUser: @Sendable (String) -> Bool
 }
@@ -57,8 +57,8 @@ extension Node {
         walOptions.onSync = { [histogram = metrics.walFsyncSeconds] in
             histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)
         }
-        var state = EngineState()
-        state.ownsUser = ownsUser
+        var state = NodeState()
+        state.engine.ownsUser = ownsUser
         var inboxes = InboxDirectory()
         var replayError: Error?
         let (log, report): (WriteAheadLog, RecoveryReport)
@@ -66,8 +66,8 @@ extension Node {
             (log, report) = try WriteAheadLog.open(
                 directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger,
                 restoreSnapshot: { snapshot in
-                    (state, inboxes) = try restoreEngine(snapshot)
-                    state.ownsUser = ownsUser
+                    (state, inboxes) = try restoreNode(snapshot)
+                    state.engine.ownsUser = ownsUser
                 }
             ) { record in
                 do {
@@ -83,25 +83,26 @@ extension Node {
         }
         // Copies of conversations handed to other nodes by a membership change stay in the log;
         // only what this node owns now is served.
-        if !placement.isSingleNode { state.retainConversations(where: { placement.isLocal(conversation: $0) }) }
+        if !placement.isSingleNode { state.engine.retainConversations(where: { placement.isLocal(conversation: $0) }) }
         logger.info("recovered", metadata: [
             "snapshotLSN": "\(report.snapshotLSN)", "records": "\(report.recordsReplayed)", "lastLSN": "\(report.lastLSN)",
-            "users": "\(state.accounts.userCount)", "conversations": "\(state.conversations.count)", "elapsed": "\(ContinuousClock.now - started)",
+            "users": "\(state.engine.accounts.userCount)", "conversations": "\(state.engine.conversations.count)", "elapsed": "\(ContinuousClock.now - started)",
         ])
         metrics.attach(log)
         return Recovered(log: log, report: report, state: state, inboxes: inboxes, ownsUser: ownsUser)
     }
 }
 
-/// Decodes an engine snapshot; one of an older format is declined (the log is replayed instead).
-func restoreEngine(_ snapshot: WALSnapshot) throws -> (EngineState, InboxDirectory) {
-    let result: Result<(EngineState, InboxDirectory), EngineSnapshotError> = Result { () throws(EngineSnapshotError) in
-        try EngineSnapshot.decode(snapshot.payload)
+/// Decodes a node snapshot; one of a format this build does not read is declined (the log is
+/// replayed instead).
+func restoreNode(_ snapshot: WALSnapshot) throws -> (NodeState, InboxDirectory) {
+    let result: Result<(NodeState, InboxDirectory), EngineSnapshotError> = Result { () throws(EngineSnapshotError) in
+        try NodeSnapshot.decode(snapshot.payload)
     }
     switch result {
     case .success(let restored): return restored
     case .failure(.unsupportedVersion(let v)):
-        throw SnapshotDeclined(reason: "engine snapshot format \(v), this build reads \(EngineSnapshot.version)")
+        throw SnapshotDeclined(reason: "snapshot format \(v), this build reads 4 to \(NodeSnapshot.version)")
     case .failure(let e): throw e
     }
 }

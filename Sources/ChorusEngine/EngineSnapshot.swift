@@ -1,5 +1,4 @@
 import ChorusCore
-import ChorusReengagement
 
 /// Why a snapshot payload could not be restored (the log then falls back to an older one or fails).
 public enum EngineSnapshotError: Error, Equatable, Sendable {
@@ -17,8 +16,9 @@ public enum EngineSnapshot {
     /// 5: a conversation writes the seq its kept clientMsgId hashes start after, then those (the
     /// dedup window's); a version-4 snapshot, with every message's hash, is read and trimmed.
     /// 6: LSN indexes and inbox entries as their coded blocks (`VarintBlocks`); 4 and 5, with 8- and
-    /// 16-byte entries, are read and coded.
-    public static let version: UInt8 = 6
+    /// 16-byte entries, are read and coded. 7: the engine's part only; the outbox that 4 to 6 carry
+    /// at the end is a section of the node's composite snapshot (`legacyTail` hands it over).
+    public static let version: UInt8 = 7
     static let stringBound = 16_384
     static let countBound = 1 << 31
 
@@ -40,7 +40,6 @@ public enum EngineSnapshot {
             entries.blocks.encode(into: &w)
         }
         state.deliveredSent.encode(into: &w)
-        state.outbox.encode(into: &w)
         return w.bytes
     }
 
@@ -61,7 +60,9 @@ public enum EngineSnapshot {
         return entries
     }
 
-    public static func decode(_ payload: [UInt8]) throws(EngineSnapshotError) -> (EngineState, InboxDirectory) {
+    /// The state and inboxes of a payload of any version read; `legacyTail` is what versions 4 to 6
+    /// carry after the engine's part (the re-engagement outbox), empty for version 7.
+    public static func decode(_ payload: [UInt8]) throws(EngineSnapshotError) -> (state: EngineState, inboxes: InboxDirectory, legacyTail: [UInt8]) {
         var r = ByteReader(payload)
         do {
             let v = try r.readUInt8()
@@ -92,9 +93,9 @@ public enum EngineSnapshot {
                 inboxes.inbox(userId).restore(entries: entries, receivedUpTo: receivedUpTo)
             }
             state.deliveredSent = try DeliveredLedger.decode(from: &r, bound: countBound)
-            state.outbox = try Outbox.decode(from: &r, bound: countBound)
+            if v < 7 { return (state, inboxes, Array(r.bytes[r.offset...])) }
             guard r.isAtEnd else { throw EngineSnapshotError.invalid("\(r.remaining) trailing bytes") }
-            return (state, inboxes)
+            return (state, inboxes, [])
         } catch let e as EngineSnapshotError {
             throw e
         } catch let e as ByteReaderError {

@@ -1,5 +1,4 @@
 import ChorusCore
-import ChorusReengagement
 
 /// Two user ids in order: the key of their direct conversation. Shares the ids' storage.
 public struct PairKey: Hashable, Sendable {
@@ -22,8 +21,6 @@ public struct EngineState: Sendable {
     /// by another node (its seq). Reconciliation re-sends what such a member lacks (a receipt lost
     /// with a restart of this node); members here got theirs in the claim's own commit.
     public var deliveredSent = DeliveredLedger()
-    /// Re-engagement email of this node's users (PROTOCOL.md section 4).
-    public var outbox = Outbox()
     /// Whether this node owns a user's inbox (a cluster: entries for other nodes' users are logged
     /// on their owners, as `inboxAppended`). Not part of the snapshot: the node sets it.
     public var ownsUser: @Sendable (String) -> Bool = { _ in true }
@@ -82,7 +79,6 @@ public struct EngineState: Sendable {
     /// Applies one replayed event; message events append to members' inboxes.
     public mutating func apply(_ event: ChorusEvent, lsn: UInt64, inboxes: InboxDirectory) {
         accounts.apply(event)
-        outbox.apply(event)
         switch event {
         case .conversationCreated(let id, let kind, let title, let members, let createdAt):
             conversations[id] = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: createdAt)

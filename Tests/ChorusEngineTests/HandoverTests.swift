@@ -161,7 +161,7 @@ import Testing
 
         var state = EngineState()
         state.deliveredSent = ledger
-        let (restored, _) = try EngineSnapshot.decode(EngineSnapshot.encode(state, inboxes: InboxDirectory()))
+        let (restored, _, _) = try EngineSnapshot.decode(EngineSnapshot.encode(state, inboxes: InboxDirectory()))
         #expect(restored.deliveredSent == ledger)
         ledger.forget(where: { $0 == "u1" })
         #expect(ledger.byUser.isEmpty)

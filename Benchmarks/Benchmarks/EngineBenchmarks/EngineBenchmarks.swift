@@ -88,7 +88,7 @@ let benchmarks: @Sendable () -> Void = {
         let (state, inboxes) = try replay(log)
         benchmark.startMeasurement()
         let payload = EngineSnapshot.encode(state, inboxes: inboxes)
-        let (restored, _) = try EngineSnapshot.decode(payload)
+        let (restored, _, _) = try EngineSnapshot.decode(payload)
         benchmark.stopMeasurement()
         precondition(restored.conversations.count == state.conversations.count)
     }
