@@ -56,61 +56,6 @@ public struct APIRequest: Sendable {
     }
 }
 
-/// Typed access to a decoded JSON object; every miss names the field (PROTOCOL.md section 1).
-public struct JSONObject: @unchecked Sendable {
-    let values: [String: Any]
-
-    init(_ values: [String: Any]) { self.values = values }
-
-    public func string(_ field: String) throws(ChatError) -> String {
-        guard let raw = values[field] else { throw .badRequest("missing field '\(field)'") }
-        guard let s = raw as? String else { throw .badRequest("field '\(field)' must be a string") }
-        return s
-    }
-
-    public func optionalString(_ field: String) throws(ChatError) -> String? {
-        guard let raw = values[field], !(raw is NSNull) else { return nil }
-        guard let s = raw as? String else { throw .badRequest("field '\(field)' must be a string") }
-        return s
-    }
-
-    public func stringArray(_ field: String) throws(ChatError) -> [String] {
-        guard let raw = values[field] else { throw .badRequest("missing field '\(field)'") }
-        guard let a = raw as? [Any], let strings = a as? [String] else { throw .badRequest("field '\(field)' must be an array of strings") }
-        return strings
-    }
-}
-
-/// An HTTP response: status, extra headers, body bytes.
-public struct APIResponse: Sendable {
-    public var status: Int
-    public var headers: [(String, String)]
-    public var body: [UInt8]
-
-    public init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-    }
-
-    /// A JSON body from a dictionary of JSON-compatible values.
-    public static func json(_ status: Int, _ object: [String: Any], headers: [(String, String)] = []) -> APIResponse {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return APIResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")] + headers, body: [UInt8](data))
-    }
-
-    /// `{"error":{"code","message"}}` with the status PROTOCOL.md gives the code.
-    public static func error(_ e: ChatError) -> APIResponse {
-        var headers: [(String, String)] = []
-        if case .rateLimited(let ms) = e { headers.append(("Retry-After", String(max(1, (ms + 999) / 1000)))) }
-        return .json(e.httpStatus, ["error": ["code": e.code, "message": e.message]], headers: headers)
-    }
-
-    public static func error(_ status: Int, code: String, message: String) -> APIResponse {
-        .json(status, ["error": ["code": code, "message": message]])
-    }
-}
-
 extension ChatError {
     /// The HTTP status of each code (PROTOCOL.md section 2).
     public var httpStatus: Int {

@@ -2,49 +2,6 @@ import ChorusCore
 import ChorusEngine
 import Foundation
 
-/// Whether the node is alive and ready, as `/healthz` and `/readyz` report it.
-public struct NodeHealth: Sendable {
-    public var alive: Bool
-    public var ready: Bool
-    public var reason: String?
-
-    public init(alive: Bool, ready: Bool, reason: String? = nil) {
-        self.alive = alive
-        self.ready = ready
-        self.reason = reason
-    }
-}
-
-/// The members of the cluster and their status as this node sees them (PROTOCOL.md `GET /v1/cluster`).
-public struct ClusterView: Sendable {
-    public struct Node: Sendable {
-        public var nodeId: String
-        public var address: String
-        /// "alive", "suspect" or "dead".
-        public var status: String
-
-        public init(nodeId: String, address: String, status: String) {
-            self.nodeId = nodeId
-            self.address = address
-            self.status = status
-        }
-    }
-
-    public var selfId: String
-    public var nodes: [Node]
-    /// The membership's epoch (1 for a cluster started from its flags, +1 per change).
-    public var epoch: UInt64
-    /// The epoch a change in progress moves to (its keys are frozen meanwhile).
-    public var pendingEpoch: UInt64?
-
-    public init(selfId: String, nodes: [Node], epoch: UInt64 = 1, pendingEpoch: UInt64? = nil) {
-        self.selfId = selfId
-        self.nodes = nodes
-        self.epoch = epoch
-        self.pendingEpoch = pendingEpoch
-    }
-}
-
 /// Maps HTTP requests to engine calls and engine answers to PROTOCOL.md's JSON. No I/O of its own.
 public struct APIRouter: Sendable {
     public let accounts: Accounts

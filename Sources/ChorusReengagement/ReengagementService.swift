@@ -2,78 +2,11 @@ import ChorusCore
 import Logging
 import Metrics
 
-/// A user as the re-engagement timers see it; `index` is dense (the accounts' table index) and
-/// names the user's timer.
-public struct ReengagementUser: Sendable, Equatable {
-    public var index: UInt32
-    public var userId: String
-    public var name: String
-    public var email: String
-    public var lastLoginAt: Int64
-
-    public init(index: UInt32, userId: String, name: String, email: String, lastLoginAt: Int64) {
-        self.index = index
-        self.userId = userId
-        self.name = name
-        self.email = email
-        self.lastLoginAt = lastLoginAt
-    }
-}
-
-/// The node's users (the executable plugs its accounts in): only those this node owns.
-public protocol ReengagementDirectory: Sendable {
-    func allUsers() async -> [ReengagementUser]
-    func user(_ index: UInt32) async -> ReengagementUser?
-    func user(id: String) async -> ReengagementUser?
-    /// Many at once (a burst of expired timers): one hop to the accounts, not one per user.
-    func users(_ indices: [UInt32]) async -> [ReengagementUser?]
-}
-
 extension ReengagementDirectory {
     public func users(_ indices: [UInt32]) async -> [ReengagementUser?] {
         var out: [ReengagementUser?] = []
         for i in indices { out.append(await user(i)) }
         return out
-    }
-}
-
-/// How a mail server answered.
-public enum MailOutcome: Sendable, Equatable {
-    case accepted
-    /// 4xx, no connection, a timeout: try again later.
-    case retryLater(String)
-    /// 5xx for the recipient: never again to this address.
-    case refused(String)
-}
-
-/// Delivers a rendered email (SMTP, or files in a directory).
-public protocol Mailer: Sendable {
-    func send(_ message: EmailMessage, to recipient: String) async -> MailOutcome
-}
-
-public struct ReengagementSettings: Sendable {
-    public var policy: ReengagementPolicy
-    public var from: String
-    /// Links in emails start with it (`--public-url`).
-    public var publicURL: String
-    /// The right-hand side of Message-IDs.
-    public var domain: String
-    public var templates = EmailTemplates.standard
-    /// Emails handed to the mailer per second at most (a token bucket of one second's worth).
-    public var sendPerSecond = 50
-    /// Emails in flight at once (the SMTP mailer keeps as many connections).
-    public var concurrency = 4
-    /// Outcomes logged per append while a round's sends go on (the rest at its end): a crash
-    /// resends at most this many plus those answered during an append's fsync and those in flight.
-    public var outcomesPerAppend = 64
-    public var retry = RetrySchedule()
-    public var tickMs: Int64 = 1_000
-
-    public init(policy: ReengagementPolicy, from: String, publicURL: String, domain: String) {
-        self.policy = policy
-        self.from = from
-        self.publicURL = publicURL
-        self.domain = domain
     }
 }
 

@@ -1,0 +1,29 @@
+/// The members of the cluster and their status as this node sees them (PROTOCOL.md `GET /v1/cluster`).
+public struct ClusterView: Sendable {
+    public struct Node: Sendable {
+        public var nodeId: String
+        public var address: String
+        /// "alive", "suspect" or "dead".
+        public var status: String
+
+        public init(nodeId: String, address: String, status: String) {
+            self.nodeId = nodeId
+            self.address = address
+            self.status = status
+        }
+    }
+
+    public var selfId: String
+    public var nodes: [Node]
+    /// The membership's epoch (1 for a cluster started from its flags, +1 per change).
+    public var epoch: UInt64
+    /// The epoch a change in progress moves to (its keys are frozen meanwhile).
+    public var pendingEpoch: UInt64?
+
+    public init(selfId: String, nodes: [Node], epoch: UInt64 = 1, pendingEpoch: UInt64? = nil) {
+        self.selfId = selfId
+        self.nodes = nodes
+        self.epoch = epoch
+        self.pendingEpoch = pendingEpoch
+    }
+}
