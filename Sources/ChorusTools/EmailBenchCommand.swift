@@ -6,7 +6,7 @@ import ChorusReengagement
 import Logging
 import NIOPosix
 
-/// `chorus email-bench` (hidden): hands `--count` rendered re-engagement emails to an SMTP server
+/// `chorus-tools email-bench`: hands `--count` rendered re-engagement emails to an SMTP server
 /// through `--connections` reused connections, as the sender does, and prints the rate.
 struct EmailBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "email-bench", abstract: "Measure the SMTP sender's rate.", shouldDisplay: false)

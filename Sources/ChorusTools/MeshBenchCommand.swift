@@ -5,7 +5,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// `chorus mesh-bench`: the mesh against Redis pub/sub on the same stream: COUNT one-way
+/// `chorus-tools mesh-bench`: the mesh against Redis pub/sub on the same stream: COUNT one-way
 /// payloads of SIZE bytes, WINDOW in flight, from one endpoint to another over loopback TCP; each
 /// payload carries its send time, so the receiver records the forwarding latency. Redis runs only
 /// when `redis-server` is installed (Debian's package; started here on a free port, no persistence).

@@ -8,7 +8,7 @@ import Foundation
 import Logging
 import Synchronization
 
-/// `chorus simulate-users`: the engine's memory per connected user, without sockets. Builds N users
+/// `chorus-tools simulate-users`: the engine's memory per connected user, without sockets. Builds N users
 /// as replay leaves them (account, password hash, a live token, last login), gives each an inbox with
 /// one listening session and presence, pairs them in direct conversations through the real engine and
 /// the real log (fsync off), delivers two messages per pair live, then reports resident memory per user,
