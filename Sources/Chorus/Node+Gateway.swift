@@ -32,6 +32,8 @@ extension Node {
         config.host = settings.host
         config.port = settings.port
         config.maxConnections = settings.maxConnections
+        config.headerTimeoutMs = settings.headerTimeoutMs
+        config.idleTimeoutMs = settings.idleTimeoutMs
         let gatewayMetrics = GatewayMetrics()
         let registry = SessionRegistry(clock: engine.clock, cluster: engine.peers)
         await engine.accounts.onRevocation { hash in registry.revoked(hash) }

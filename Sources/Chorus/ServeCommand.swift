@@ -55,6 +55,10 @@ struct ServeCommand: AsyncParsableCommand {
     var join = false
     @Option(name: .customLong("admin-token"), help: "Bearer token for POST /v1/cluster/members (membership changes); unset disables it.")
     var adminToken: String?
+    @Option(name: .customLong("header-timeout"), help: "A connection without a complete request head this long is closed.")
+    var headerTimeout = "10s"
+    @Option(name: .customLong("idle-timeout"), help: "An idle keep-alive HTTP connection is closed after this long.")
+    var idleTimeout = "60s"
 
     /// Every option checked before anything starts; a failure exits 2 with the reason.
     func settings() throws -> ServeSettings {
@@ -63,6 +67,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var s = ServeSettings()
         (s.host, s.port) = try check("http") { try ConfigParsing.hostPort(http) }
+        s.headerTimeoutMs = try check("header-timeout") { try ConfigParsing.durationMs(headerTimeout) }
+        s.idleTimeoutMs = try check("idle-timeout") { try ConfigParsing.durationMs(idleTimeout) }
         s.dataDirectory = data
         s.nodeId = try check("node-id") {
             guard ChatLimits().isValidID(nodeId) else { throw ConfigParsing.Failure("expected up to 64 printable ASCII characters") }
@@ -159,6 +165,8 @@ struct ServeSettings {
     var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
     var maxConnections = 19_000
     var heartbeatMs = 30_000
+    var headerTimeoutMs: Int64 = 10_000
+    var idleTimeoutMs: Int64 = 60_000
     var eventLoops = ProcessInfo.processInfo.activeProcessorCount
     var insecureFastPasswordHash = false
     var snapshotEveryRecords: UInt64 = 1_000_000

@@ -8,6 +8,16 @@ public struct GatewayConfiguration: Sendable {
     public var maxFrameBytes = 65_536
     /// Largest HTTP request body; a bigger one gets `413`.
     public var maxRequestBodyBytes = 65_536
+    /// A connection must deliver a complete request head (and then its body) this soon after it
+    /// opens or its previous request was read; past it the connection is closed (`--header-timeout`).
+    public var headerTimeoutMs: Int64 = 10_000
+    /// A keep-alive connection with no request this long after its last response is closed
+    /// (`--idle-timeout`).
+    public var idleTimeoutMs: Int64 = 60_000
+    /// Header fields in one request head; more is `431` and the connection is closed.
+    public var maxHeaderCount = 100
+    /// Bytes of all header names and values of one request head; more is `431` and a close.
+    public var maxHeaderBytes = 16_384
     /// Frames queued to one session and not yet written; past it the session is closed with 4008
     /// ("outbound queue overflow") and the client recovers with `sync`.
     public var maxOutboundFrames = 1_024

@@ -61,14 +61,7 @@ public final class GatewayServer: Service, Sendable {
                     return channel.pipeline.addHandler(OverCapacityHandler())
                 }
                 children.withLock { $0[ObjectIdentifier(channel)] = channel }
-                let http = HTTPServerHandler(router: router, maxBodyBytes: config.maxRequestBodyBytes)
-                let upgrade: NIOHTTPServerUpgradeConfiguration = (
-                    upgraders: [Self.webSocketUpgrader(config: config, sessions: sessions, cluster: router.clusterGateway)],
-                    completionHandler: { context in context.pipeline.removeHandler(http, promise: nil) }
-                )
-                return channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: upgrade, withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(http)
-                }
+                return channel.eventLoop.makeCompletedFuture { try Self.configure(channel, config: config, router: router, sessions: sessions) }
             }
             .bind(host: config.host, port: config.port).get()
         if let address = server.localAddress {
@@ -81,6 +74,33 @@ public final class GatewayServer: Service, Sendable {
         for channel in children.withLock({ Array($0.values) }) { try? await channel.close() }
     }
 
+
+    /// The HTTP pipeline of one client connection: NIO's decoder with the head bounds of
+    /// PROTOCOL.md section 6 (over them: `431`, from `HTTPServerHandler`), the deadlines before the
+    /// upgrade handler (so they see a head as soon as it is decoded), then the request handler.
+    /// A WebSocket upgrade removes everything HTTP.
+    static func configure(_ channel: any Channel, config: GatewayConfiguration, router: APIRouter, sessions: SessionServices) throws {
+        let http = HTTPServerHandler(router: router, maxBodyBytes: config.maxRequestBodyBytes)
+        let deadlines = ConnectionDeadlineHandler(headerTimeoutMs: config.headerTimeoutMs, idleTimeoutMs: config.idleTimeoutMs)
+        let upgrade: NIOHTTPServerUpgradeConfiguration = (
+            upgraders: [webSocketUpgrader(config: config, sessions: sessions, cluster: router.clusterGateway)],
+            completionHandler: { context in
+                let ops = context.pipeline.syncOperations
+                if let h = try? ops.handler(type: HTTPServerHandler.self) { ops.removeHandler(h, promise: nil) }
+                if let d = try? ops.handler(type: ConnectionDeadlineHandler.self) { ops.removeHandler(d, promise: nil) }
+            }
+        )
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldCount = config.maxHeaderCount
+        limits.maxHeaderListSize = config.maxHeaderBytes
+        limits.maxHeaderFieldSize = config.maxHeaderBytes
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.configureHTTPServerPipeline(
+            withServerUpgrade: upgrade, withErrorHandling: false, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: limits)
+        try pipeline.addHandler(deadlines, position: .before(try pipeline.handler(type: HTTPServerUpgradeHandler.self)))
+        try pipeline.addHandler(http)
+    }
 
     /// Each channel keeps its receive buffer for the next read, so an idle connection holds one, as
     /// large as any read made it: NIO's default starts at 2 KB. Starting at 64 bytes, it grows (by

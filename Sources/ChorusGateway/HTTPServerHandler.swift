@@ -92,12 +92,13 @@ final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         // A declined WebSocket upgrade (no or bad token): the request comes next as plain HTTP and
         // the router answers it (401), so the connection stays.
         if error is NIOWebSocketUpgradeError { return }
-        // Malformed HTTP from the client: answer 400 once if we can, then close.
-        if error is HTTPParserError {
-            write(context, APIResponse.error(400, code: "bad_request", message: "malformed HTTP request"), keepAlive: false)
-        } else {
-            context.close(promise: nil)
-        }
+        // Malformed HTTP from the client: answer once if no response is under way, then close. A
+        // head over its bounds (header count or bytes) is `431`.
+        guard let parse = error as? HTTPParserError, !busy else { return context.close(promise: nil) }
+        let response = parse == .headerOverflow
+            ? APIResponse.error(431, code: "bad_request", message: "request head over its bounds (100 headers, 16 KiB)")
+            : APIResponse.error(400, code: "bad_request", message: "malformed HTTP request")
+        write(context, response, keepAlive: false)
     }
 }
 
