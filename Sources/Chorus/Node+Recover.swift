@@ -48,6 +48,17 @@ extension Node {
 
     /// The newest engine snapshot, then the log after it, before anything is served.
     func recover(placement: PlacementCell, metrics: NodeMetrics, logger: Logger) throws -> Recovered {
+        // Everything under --data is the node's alone (PROTOCOL.md section 6, data at rest).
+        do {
+            if let was = try DurableFile.makePrivate(settings.dataDirectory) {
+                logger.warning("the data directory was open to others; made private (0700)", metadata: [
+                    "path": "\(settings.dataDirectory)", "mode": "\(String(was, radix: 8))",
+                ])
+            }
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
         let ownsUser: @Sendable (String) -> Bool = { placement.isLocal(user: $0) }
         let started = ContinuousClock.now
         var walOptions = WALOptions()

@@ -27,8 +27,19 @@ public enum DurableFile {
         try Directory.syncDirectory(directoryOf(path))
     }
 
-    /// Creates a directory if missing.
+    /// Creates a directory (0700) if missing.
     public static func createDirectory(_ path: String) throws { try Directory.create(path) }
+
+    /// Makes an existing directory private to its owner (0700) when group or others may read, write
+    /// or enter it; answers the mode it had, or nil when it was private already or does not exist.
+    public static func makePrivate(_ path: String) throws -> mode_t? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        let mode = st.st_mode & 0o7777
+        guard mode & 0o077 != 0 else { return nil }
+        guard chmod(path, mode & 0o700 | 0o700) == 0 else { throw WALError.io(operation: "chmod", path: path, errno: errno) }
+        return mode
+    }
 
     static func directoryOf(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

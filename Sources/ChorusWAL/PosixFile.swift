@@ -6,8 +6,10 @@ final class PosixFile: Sendable {
     let fd: Int32
     let path: String
 
-    init(path: String, flags: Int32, mode: mode_t = 0o644) throws {
-        let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+    /// Files Chorus creates are private to its user (0600), and a create never follows a symlink
+    /// planted where the file should be.
+    init(path: String, flags: Int32, mode: mode_t = 0o600) throws {
+        let fd = Glibc.open(path, flags | O_CLOEXEC | (flags & O_CREAT != 0 ? O_NOFOLLOW : 0), mode)
         guard fd >= 0 else { throw WALError.io(operation: "open", path: path, errno: errno) }
         self.fd = fd
         self.path = path
@@ -89,8 +91,9 @@ enum Directory {
         try dir.sync()
     }
 
+    /// Directories Chorus creates are private to its user (0700).
     static func create(_ path: String) throws {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw WALError.io(operation: "mkdir", path: path, errno: errno) }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw WALError.io(operation: "mkdir", path: path, errno: errno) }
     }
 
     static func exists(_ path: String) -> Bool {
