@@ -92,11 +92,21 @@ public struct AccountsState: Sendable {
             return .badRequest("password: \(limits.passwordBytes.lowerBound) to \(limits.passwordBytes.upperBound) bytes")
         }
         if !limits.isValidEmail(email) { return .badRequest("email: not a valid address") }
-        if let name = displayName, name.utf8.count > limits.displayNameBytes || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            return .badRequest("displayName: at most \(limits.displayNameBytes) bytes, no control characters")
+        if let name = displayName, name.utf8.count > limits.displayNameBytes || name.unicodeScalars.contains(where: Self.isForbiddenInName) {
+            return .badRequest("displayName: at most \(limits.displayNameBytes) bytes, no control or format characters (bidi overrides, zero-width spaces)")
         }
         if byUsername[username] != nil || reserved.contains(username) { return .usernameTaken }
         return nil
+    }
+
+    /// Control characters, and format characters (Cf: bidi overrides, zero-width spaces) but for
+    /// the joiners U+200C and U+200D that some scripts and emoji need (PROTOCOL.md section 6).
+    static func isForbiddenInName(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control: true
+        case .format: scalar.value != 0x200C && scalar.value != 0x200D
+        default: false
+        }
     }
 
     /// Applies one durable event. Events for other parts of the engine are ignored.

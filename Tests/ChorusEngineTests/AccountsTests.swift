@@ -123,6 +123,14 @@ import Testing
         #expect(state.validateRegistration(username: "okname", password: "short", email: "a@b.co", displayName: nil, limits: limits)?.code == "bad_request")
         #expect(state.validateRegistration(username: "okname", password: "password1", email: "nope", displayName: nil, limits: limits)?.code == "bad_request")
         #expect(state.validateRegistration(username: "okname", password: "password1", email: "a@b.co", displayName: "x\u{7}", limits: limits)?.code == "bad_request")
+        // Format characters hide or reorder what a name shows: a bidi override, a zero-width space,
+        // a word joiner are refused; the zero-width joiners that scripts and emoji need are not.
+        for hidden in ["evil\u{202E}gnp.exe", "ad\u{200B}min", "a\u{2060}b", "\u{FEFF}bob"] {
+            #expect(state.validateRegistration(username: "okname", password: "password1", email: "a@b.co", displayName: hidden, limits: limits)?.code == "bad_request", "\(hidden.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        for fine in ["Zoë", "\u{1F469}\u{200D}\u{1F4BB}", "\u{0915}\u{094D}\u{200C}\u{0937}"] {
+            #expect(state.validateRegistration(username: "okname", password: "password1", email: "a@b.co", displayName: fine, limits: limits) == nil)
+        }
         #expect(state.validateRegistration(username: "taken", password: "password1", email: "a@b.co", displayName: nil, limits: limits, reserved: ["taken"]) == .usernameTaken)
     }
 
