@@ -54,12 +54,15 @@ public enum APIRoute: String, CaseIterable, Sendable {
         }
     }
 
+    /// Each route's template split into segments once, not per request.
+    private static let patterns: [(route: APIRoute, segments: [Substring])] = allCases.map {
+        ($0, Array($0.template.split(separator: "/", omittingEmptySubsequences: false).dropFirst()))
+    }
+
     /// The route `method` and `path` (no query) name, and its path parameters in template order.
     public static func match(method: String, path: String) -> (route: APIRoute, parameters: [String])? {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        for route in allCases where route.method == method {
-            let pattern = route.template.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-            guard pattern.count == segments.count else { continue }
+        for (route, pattern) in patterns where route.method == method && pattern.count == segments.count {
             var parameters: [String] = []
             var matches = true
             for (p, s) in zip(pattern, segments) {

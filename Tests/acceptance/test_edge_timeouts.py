@@ -62,6 +62,13 @@ def test_slow_heads_idle_connections_and_big_heads_are_cut_off(datadir):
         assert took is not None and took < 3, f"still open after {took}"
         s.close()
 
+        # A head that promises a body which never comes: the body has the same allowance.
+        s = connect(server)
+        s.sendall(b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{")
+        took = closed_within(s, 6)
+        assert took is not None and took < 3, f"still open after {took}"
+        s.close()
+
         # A connection that sends nothing is closed too.
         s = connect(server)
         took = closed_within(s, 6)
