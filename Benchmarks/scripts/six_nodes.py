@@ -84,11 +84,16 @@ def main(binary, per_node, users_per_node):
     mesh = {i: free_port() for i in ids}
     http_ports = {i: free_port() for i in ids}
     procs = {}
+    subprocess.run([binary, "cert", "ca", "--out", f"{base_dir}/ca"], check=True, capture_output=True)
+    for i in ids:
+        subprocess.run([binary, "cert", "node", "--id", i, "--ca", f"{base_dir}/ca", "--out", f"{base_dir}/certs"],
+                       check=True, capture_output=True)
     for i in ids:
         peers = [a for j in ids if j != i for a in ("--peer", f"{j}@127.0.0.1:{mesh[j]}")]
         procs[i] = subprocess.Popen(
             [binary, "serve", "--node-id", i, "--http", f"127.0.0.1:{http_ports[i]}", "--data", f"{base_dir}/{i}",
-             "--mesh", f"127.0.0.1:{mesh[i]}", *peers, "--insecure-fast-password-hash", "--login-rate-limit", "off",
+             "--mesh", f"127.0.0.1:{mesh[i]}", *peers, "--mesh-cert", f"{base_dir}/certs/{i}.pem",
+             "--mesh-key", f"{base_dir}/certs/{i}-key.pem", "--mesh-ca", f"{base_dir}/ca/ca.pem", "--insecure-fast-password-hash", "--login-rate-limit", "off",
              "--max-connections", "19500", "--heartbeat-ms", "600000"],
             stdout=subprocess.DEVNULL, stderr=open(f"{base_dir}/{i}.err", "wb"))
     bases = {i: f"127.0.0.1:{http_ports[i]}" for i in ids}

@@ -9,7 +9,7 @@ struct ChorusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chorus",
         abstract: "Chorus: a real-time chat engine.",
-        subcommands: [ServeCommand.self, WALCommand.self, LoadCommand.self]
+        subcommands: [ServeCommand.self, CertCommand.self, WALCommand.self, LoadCommand.self]
     )
 
     /// Options come from the command line, then from `CHORUS_…` variables. A bad option is a clear
@@ -52,8 +52,9 @@ enum EnvironmentOptions {
         "http", "data", "node-id", "mesh", "peer", "fsync", "inactivity-after", "smtp", "mail-from", "public-url",
         "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms", "snapshot-every", "admin-token",
         "email-templates", "email-rate", "smtp-connections", "smtp-tls", "smtp-ca-file", "header-timeout", "idle-timeout",
+        "mesh-cert", "mesh-key", "mesh-ca",
     ]
-    static let serveFlags = ["insecure-fast-password-hash", "join"]
+    static let serveFlags = ["insecure-fast-password-hash", "join", "mesh-insecure"]
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String

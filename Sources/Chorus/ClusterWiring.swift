@@ -56,7 +56,12 @@ struct MeshLifecycle: Service {
             logger.critical("mesh could not listen", metadata: ["address": "\(node.configuration.listen)", "error": "\(error)"])
             throw error
         }
-        logger.info("mesh listening", metadata: ["address": "\(bound)", "peers": "\(node.configuration.peers.keys.sorted())"])
+        logger.info("mesh listening", metadata: [
+            "address": "\(bound)", "peers": "\(node.configuration.peers.keys.sorted())", "tls": "\(node.configuration.tls != nil)",
+        ])
+        if node.configuration.tls == nil {
+            logger.warning("mesh without TLS (--mesh-insecure): anyone who reaches \(bound) can act as a member; for tests on loopback only")
+        }
         try? await gracefulShutdown()
         await node.stop()
         logger.info("mesh stopped")

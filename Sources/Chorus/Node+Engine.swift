@@ -39,6 +39,7 @@ extension Node {
             selfId: settings.nodeId, listen: PeerAddress(host: listen.host, port: listen.port),
             peers: MembershipManager.addresses(membership.members.filter { $0.key != settings.nodeId }), ringSignature: placement.ring.signature)
         config.maxFrameBytes = 2 << 20
+        config.tls = settings.meshTLS
         return MeshNode(configuration: config, group: group, logger: logger)
     }
 

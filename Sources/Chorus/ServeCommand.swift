@@ -3,6 +3,7 @@ import ChorusCluster
 import ArgumentParser
 import ChorusCore
 import ChorusEngine
+import ChorusMesh
 import ChorusReengagement
 import ChorusWAL
 import Foundation
@@ -17,6 +18,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("node-id"), help: "This node's name in a cluster.") var nodeId = "node1"
     @Option(help: "Listener for peer nodes (cluster).") var mesh: String?
     @Option(help: "A peer node ID@HOST:PORT, repeatable (cluster).") var peer: [String] = []
+    @Option(name: .customLong("mesh-cert"), help: "PEM certificate of this node for mutual TLS between nodes (its DNS name is --node-id).")
+    var meshCert: String?
+    @Option(name: .customLong("mesh-key"), help: "PEM private key of --mesh-cert.") var meshKey: String?
+    @Option(name: .customLong("mesh-ca"), help: "PEM certificate of the cluster's CA: peers must present a certificate it signed.")
+    var meshCA: String?
+    @Flag(name: .customLong("mesh-insecure"), help: "Plain TCP between nodes, nobody verified: for tests on loopback only.")
+    var meshInsecure = false
     @Option(help: "Durability of acks: always (group commit), batch[:MS], never.") var fsync = "always"
     @Option(name: .customLong("inactivity-after"), help: "Re-engagement email after this long without a login.")
     var inactivityAfter = "10d"
@@ -77,6 +85,8 @@ struct ServeCommand: AsyncParsableCommand {
         if mesh == nil && !peer.isEmpty { throw ValidationError("--peer: needs --mesh (this node's listener for peers)") }
         // Peers dial this port, so it is a fixed one.
         if let mesh { s.mesh = try check("mesh") { try ConfigParsing.hostPort(mesh, allowEphemeral: false) } }
+        s.meshTLS = try meshSecurity(nodeId: s.nodeId)
+        s.meshInsecure = meshInsecure
         for p in peer {
             let (id, host, port) = try check("peer") { try ConfigParsing.peer(p) }
             guard ChatLimits().isValidID(id) else { throw ValidationError("--peer: '\(id)' is not a node id") }
@@ -140,6 +150,33 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws { _ = try settings() }
 
+    /// Mutual TLS between nodes, required with `--mesh` unless `--mesh-insecure` (PROTOCOL.md section 6).
+    private func meshSecurity(nodeId: String) throws -> MeshTLS? {
+        let files = [("--mesh-cert", meshCert), ("--mesh-key", meshKey), ("--mesh-ca", meshCA)]
+        let given = files.filter { $0.1 != nil }
+        guard mesh != nil else {
+            if let first = given.first { throw ValidationError("\(first.0): needs --mesh (this node's listener for peers)") }
+            if meshInsecure { throw ValidationError("--mesh-insecure: needs --mesh") }
+            return nil
+        }
+        if meshInsecure {
+            guard given.isEmpty else { throw ValidationError("--mesh-insecure: not with \(given.map(\.0).joined(separator: ", "))") }
+            return nil
+        }
+        let missing = files.filter { $0.1 == nil }.map(\.0)
+        guard missing.isEmpty, let meshCert, let meshKey, let meshCA else {
+            throw ValidationError(
+                "--mesh: needs \(missing.joined(separator: ", ")) (mutual TLS between nodes), or --mesh-insecure for tests on loopback")
+        }
+        let tls: MeshTLS
+        do { tls = try MeshTLS(certificateFile: meshCert, keyFile: meshKey, caFile: meshCA) } catch { throw ValidationError("\(error)") }
+        let names = MeshCertificates.dnsNames(pemFile: meshCert)
+        guard names.contains(nodeId) else {
+            throw ValidationError("--mesh-cert: the certificate names \(names.prefix(4).filter(MeshHello.isValidNodeId)), not this node (\(nodeId))")
+        }
+        return tls
+    }
+
     func run() async throws {
         // A shell starts background jobs with SIGINT ignored; a node must still stop cleanly on it.
         signal(SIGINT, SIG_DFL)
@@ -176,6 +213,9 @@ struct ServeSettings {
     /// The peer listener; nil runs a single node.
     var mesh: (host: String, port: Int)?
     var peers: [String: (host: String, port: Int)] = [:]
+    /// Mutual TLS between nodes; nil with no mesh or with `meshInsecure`.
+    var meshTLS: MeshTLS?
+    var meshInsecure = false
     /// A new node joining a running cluster (the peers are its members; this node is not yet).
     var join = false
     var adminToken: String?

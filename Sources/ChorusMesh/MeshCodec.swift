@@ -28,6 +28,12 @@ public struct MeshHello: Sendable, Equatable {
         self.ringSignature = ringSignature
         self.nodeId = nodeId
     }
+
+    /// Node ids are 1...64 printable ASCII characters without spaces (as `--node-id`): an id read
+    /// off the wire or a certificate is checked before it reaches a log line.
+    public static func isValidNodeId(_ id: String) -> Bool {
+        (1...MeshWire.maxNodeIdBytes).contains(id.utf8.count) && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
 }
 
 public enum MeshFrameType: UInt8, Sendable, Equatable {
@@ -164,6 +170,7 @@ public struct MeshDecoder: Sendable {
         guard available >= 14 + idLength else { return nil }
         let signature = readLE(UInt64.self, at: 5)
         let id = String(decoding: buffer[(start + 14)..<(start + 14 + idLength)], as: UTF8.self)
+        guard MeshHello.isValidNodeId(id) else { throw .badNodeId(length: idLength) }
         start += 14 + idLength
         helloSeen = true
         return .hello(MeshHello(ringSignature: signature, nodeId: id))

@@ -29,6 +29,13 @@ public struct MeshConfiguration: Sendable {
     public var maxQueuedBytes = 8 << 20
     public var reconnectBaseMs: Int64 = 100
     public var reconnectCapMs: Int64 = 5_000
+    /// Mutual TLS 1.3 on every peer connection; nil is plain TCP (`--mesh-insecure`).
+    public var tls: MeshTLS?
+    /// A connection whose TLS handshake and hello are not through by then is closed.
+    public var handshakeTimeoutMs: Int64 = 5_000
+    /// Connections peers dialled to this node, open at once (handshaking or not); past it a new
+    /// one is closed as soon as it is accepted.
+    public var maxInboundConnections = 256
 
     public init(selfId: String, listen: PeerAddress, peers: [String: PeerAddress], ringSignature: UInt64) {
         self.selfId = selfId

@@ -67,7 +67,12 @@ final class MeshConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        node.logger.warning("peer connection error; closing", metadata: ["peer": "\(peer ?? "?")", "error": "\(error)"])
+        if let peer {
+            node.logger.warning("peer connection error; closing", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        } else {
+            // Before the handshake (a failed TLS handshake, bytes that are not the mesh's).
+            node.refused("\(error)")
+        }
         context.close(promise: nil)
     }
 

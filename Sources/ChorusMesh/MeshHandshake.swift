@@ -3,6 +3,8 @@ import Synchronization
 /// The handshake rule, pure: a peer is accepted only if it runs the same ring (signature) and is a
 /// member of it, and is not this node. Outbound connections also require the node they dialled.
 /// During a membership change a node also accepts the ring it is moving to or from (`accepted`).
+/// With mutual TLS the peer's identity is the name its verified certificate gives (`verify`), and
+/// its hello must claim that same id.
 public struct MeshHandshake: Sendable, Equatable {
     public let selfId: String
     /// The ring this node stamps on its frames.
@@ -28,8 +30,27 @@ public struct MeshHandshake: Sendable, Equatable {
 
     public var hello: MeshHello { MeshHello(ringSignature: ringSignature, nodeId: selfId) }
 
-    /// Decides on the peer's hello; `expected` is the node an outbound connection dialled.
-    public func receive(_ peer: MeshHello, expected: String? = nil) -> Decision {
+    /// Decides on the peer's verified certificate, before any hello: its DNS names must name
+    /// exactly one member other than this node (the node dialled, on an outbound connection).
+    public func verify(certificateNames names: [String], expected: String? = nil) -> Decision {
+        let named = Set(names.filter { members.contains($0) && $0 != selfId })
+        if let expected {
+            return named.contains(expected)
+                ? .accept(peer: expected) : .refuse("dialled \(expected), its certificate names \(Self.printable(names))")
+        }
+        guard named.count == 1, let peer = named.first else {
+            return .refuse(named.isEmpty
+                ? "the certificate names no member: \(Self.printable(names))" : "the certificate names several members: \(named.sorted())")
+        }
+        return .accept(peer: peer)
+    }
+
+    /// Decides on the peer's hello; `expected` is the node an outbound connection dialled and
+    /// `verified` the id its certificate gave (nil without TLS).
+    public func receive(_ peer: MeshHello, expected: String? = nil, verified: String? = nil) -> Decision {
+        if let verified, verified != peer.nodeId {
+            return .refuse("the certificate of \(verified) came with a hello from \(peer.nodeId)")
+        }
         guard accepts(ring: peer.ringSignature) else {
             return .refuse("ring mismatch: \(peer.nodeId) runs ring \(hex(peer.ringSignature)), this node \(hex(ringSignature))")
         }
@@ -40,6 +61,12 @@ public struct MeshHandshake: Sendable, Equatable {
     }
 
     private func hex(_ v: UInt64) -> String { String(v, radix: 16) }
+
+    /// Names from a certificate, safe for a log line (at most 4, invalid ones replaced).
+    private static func printable(_ names: [String]) -> String {
+        let shown = names.prefix(4).map { MeshHello.isValidNodeId($0) ? $0 : "<not a node id>" }
+        return "[\(shown.joined(separator: ", "))\(names.count > 4 ? ", …" : "")]"
+    }
 }
 
 /// A node's current handshake rule, changed by membership changes. Readers on the hot path keep a

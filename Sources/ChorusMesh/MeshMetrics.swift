@@ -8,6 +8,9 @@ final class MeshMetrics: Sendable {
     let framesReceived = Counter(label: "chorus_mesh_frames_received_total")
     /// Frames refused because a peer was unreachable or its queue was full.
     let dropped = Counter(label: "chorus_mesh_dropped_total")
+    /// Peer connections closed before or at the handshake: no or a wrong certificate, not a
+    /// member, wrong ring, too slow, or past the inbound cap.
+    let refused = Counter(label: "chorus_mesh_refused_total")
     /// Per peer: 0 alive, 1 suspect, 2 dead.
     let status: Mutex<[String: Gauge]>
 

@@ -28,6 +28,10 @@ public final class MeshNode: Sendable {
     /// steady state, bounded by the listener's backlog while peers reconnect.
     let inbound = Mutex<[ObjectIdentifier: any Channel]>([:])
     let ticker = Mutex<RepeatedTask?>(nil)
+    /// Refusals since the last one logged, and when that was (ms): anyone who reaches the port can
+    /// cause refusals, so they are logged at most once per `refusalLogEveryMs`.
+    let refusalLog = Mutex<(suppressed: Int, lastMs: Int64?)>((0, nil))
+    static let refusalLogEveryMs: Int64 = 10_000
     let started: ContinuousClock.Instant
     let metrics: MeshMetrics
 
@@ -172,22 +176,50 @@ public final class MeshNode: Sendable {
         logger.log(level: level, "peer \(change.peer) is \(change.to.rawValue)", metadata: ["from": "\(change.from.rawValue)"])
     }
 
+    /// A peer connection closed before or at the handshake: counted, and logged unless another
+    /// refusal was logged less than `refusalLogEveryMs` ago (then counted in the next line).
+    func refused(_ reason: String) {
+        metrics.refused.increment()
+        let now = nowMs
+        let suppressed: Int? = refusalLog.withLock { log in
+            if let last = log.lastMs, now - last < Self.refusalLogEveryMs {
+                log.suppressed += 1
+                return nil
+            }
+            defer { log = (0, now) }
+            return log.suppressed
+        }
+        guard let suppressed else { return }
+        logger.warning("peer connection refused", metadata: ["reason": "\(reason)", "alsoRefusedSinceLastLine": "\(suppressed)"])
+    }
+
     /// The pipeline of every peer connection: frames, the handshake, then this node's shell.
     func configure(_ channel: any Channel, link: PeerLink?) -> EventLoopFuture<Void> {
         // Connections exist only after `start(serving:)`; one without a service is refused.
         guard let service else { return channel.eventLoop.makeFailedFuture(MeshError.stopped) }
         if link == nil {
             let id = ObjectIdentifier(channel)
-            inbound.withLock { $0[id] = channel }
+            let admitted = inbound.withLock { open in
+                guard open.count < configuration.maxInboundConnections else { return false }
+                open[id] = channel
+                return true
+            }
+            guard admitted else {
+                metrics.refused.increment()
+                return channel.eventLoop.makeFailedFuture(MeshError.overloaded(peer: "inbound"))
+            }
             channel.closeFuture.whenComplete { [self] _ in _ = inbound.withLock { $0.removeValue(forKey: id) } }
         }
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandlers([
+            let sync = channel.pipeline.syncOperations
+            if let tls = configuration.tls { try sync.addHandler(try tls.handler(inbound: link == nil)) }
+            try sync.addHandlers([
                 ByteToMessageHandler(MeshByteDecoder(maxFrameBytes: configuration.maxFrameBytes)),
                 MessageToByteHandler(MeshEncoder()),
-                MeshPeerHandler(cell: rule, expected: link?.peer) { [logger] reason in
-                    logger.warning("peer connection refused", metadata: ["reason": "\(reason)"])
-                },
+                MeshPeerHandler(
+                    cell: rule, expected: link?.peer, verifiesCertificate: configuration.tls != nil,
+                    handshakeTimeout: .milliseconds(configuration.handshakeTimeoutMs)
+                ) { [self] reason in refused(reason) },
                 MeshConnectionHandler(node: self, link: link, service: service),
             ])
             try channel.syncOptions?.setOption(

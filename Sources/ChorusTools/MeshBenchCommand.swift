@@ -9,6 +9,7 @@ import Synchronization
 /// payloads of SIZE bytes, WINDOW in flight, from one endpoint to another over loopback TCP; each
 /// payload carries its send time, so the receiver records the forwarding latency. Redis runs only
 /// when `redis-server` is installed (Debian's package; started here on a free port, no persistence).
+/// The mesh runs twice, plain and with mutual TLS 1.3 (`mesh_tls`), to show what TLS costs per hop.
 struct MeshBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mesh-bench", abstract: "Mesh vs Redis pub/sub forwarding throughput and latency.", shouldDisplay: false)
@@ -23,9 +24,11 @@ struct MeshBenchCommand: ParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         defer { try? group.syncShutdownGracefully() }
         var out: [String: Any] = ["count": count, "size": size, "window": window, "kind": "loopback TCP, one process per side's loops"]
-        let mesh = try MeshPair(group: group)
-        out["mesh"] = (0..<runs).map { _ in mesh.stream(count: count, size: size, window: window).json }
-        mesh.stop()
+        for (key, tls) in [("mesh", false), ("mesh_tls", true)] {
+            let mesh = try MeshPair(group: group, mutualTLS: tls)
+            out[key] = (0..<runs).map { _ in mesh.stream(count: count, size: size, window: window).json }
+            mesh.stop()
+        }
         if let redis = try RedisPair.start(group: group) {
             out["redis"] = (0..<runs).map { _ in redis.stream(count: count, size: size, window: window).json }
             redis.stop()
@@ -103,9 +106,9 @@ final class MeshPair: Sendable {
     let b: MeshNode
     let current = Mutex<StreamState?>(nil)
 
-    init(group: MultiThreadedEventLoopGroup) throws {
+    init(group: MultiThreadedEventLoopGroup, mutualTLS: Bool) throws {
         let sink = Sink()
-        (a, b) = try MeshNode.connectedPairOnLoopback(group: group, services: (sink, sink))
+        (a, b) = try MeshNode.connectedPairOnLoopback(group: group, services: (sink, sink), mutualTLS: mutualTLS)
         sink.pair.withLock { $0 = self }
     }
 

@@ -112,9 +112,55 @@ import Testing
         #expect(h.receive(MeshHello(ringSignature: 78, nodeId: "node2")) == .refuse("ring mismatch: node2 runs ring 4e, this node 2a"))
         #expect(h.hello.ringSignature == 42 && h.accepts(ring: 77) && !h.accepts(ring: 78))
     }
+
+    @Test func aVerifiedCertificateMustNameExactlyOneMemberAndTheHelloMustClaimIt() {
+        let h = MeshHandshake(selfId: "node1", ringSignature: 42, members: members)
+        #expect(h.verify(certificateNames: ["node2"]) == .accept(peer: "node2"))
+        #expect(h.verify(certificateNames: ["other.example", "node2"]) == .accept(peer: "node2"))
+        #expect(h.verify(certificateNames: ["node9"]) == .refuse("the certificate names no member: [node9]"))
+        #expect(h.verify(certificateNames: []) == .refuse("the certificate names no member: []"))
+        #expect(h.verify(certificateNames: ["node1"]) == .refuse("the certificate names no member: [node1]"))
+        #expect(h.verify(certificateNames: ["node2", "node3"]) == .refuse("the certificate names several members: [\"node2\", \"node3\"]"))
+        // Outbound: the certificate must name the node dialled (several names are fine then).
+        #expect(h.verify(certificateNames: ["node2", "node3"], expected: "node3") == .accept(peer: "node3"))
+        #expect(h.verify(certificateNames: ["node2"], expected: "node3") == .refuse("dialled node3, its certificate names [node2]"))
+        // Names that are not node ids never reach a log line as they are.
+        #expect(h.verify(certificateNames: ["bad\nline"]) == .refuse("the certificate names no member: [<not a node id>]"))
+        // The hello must claim the certificate's id.
+        #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node3"), verified: "node2")
+            == .refuse("the certificate of node2 came with a hello from node3"))
+        #expect(h.receive(MeshHello(ringSignature: 42, nodeId: "node2"), verified: "node2") == .accept(peer: "node2"))
+    }
 }
 
 @Suite struct MeshPeerHandlerTests {
+    @Test func withTLSNothingIsSentBeforeTheHandshakeAndAHelloBeforeItIsRefused() throws {
+        let refusals = Mutex<[String]>([])
+        let handshake = MeshHandshake(selfId: "node1", ringSignature: 42, members: ["node1", "node2"])
+        let handler = MeshPeerHandler(cell: HandshakeCell(handshake), verifiesCertificate: true) { r in refusals.withLock { $0.append(r) } }
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        #expect(try channel.readOutbound(as: MeshMessage.self) == nil)
+        try? channel.writeInbound(MeshMessage.hello(MeshHello(ringSignature: 42, nodeId: "node2")))
+        #expect(refusals.withLock { $0 } == ["a hello before the certificate was verified"])
+        #expect(!channel.isActive)
+    }
+
+    @Test func aConnectionWithoutAHandshakeIsClosedAtTheTimeout() throws {
+        let refusals = Mutex<[String]>([])
+        let handshake = MeshHandshake(selfId: "node1", ringSignature: 42, members: ["node1", "node2"])
+        let handler = MeshPeerHandler(cell: HandshakeCell(handshake), verifiesCertificate: true, handshakeTimeout: .seconds(5)) { r in
+            refusals.withLock { $0.append(r) }
+        }
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(4_999))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+        #expect(refusals.withLock { $0 } == ["no handshake within 5000 ms"])
+    }
+
     @Test func aFrameOfAnotherRingIsRefusedAndTheConnectionClosed() throws {
         let refusals = Mutex<[String]>([])
         let handshake = MeshHandshake(selfId: "node1", ringSignature: 42, members: ["node1", "node2"])

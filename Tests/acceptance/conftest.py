@@ -1,4 +1,5 @@
 """Starts the real `chorus` binary for acceptance tests and talks to it as any client would."""
+import atexit
 import json
 import os
 import pathlib
@@ -22,6 +23,25 @@ def chorus_binary() -> str:
         if candidate.exists():
             return str(candidate)
     raise RuntimeError("chorus binary not found: run `swift build` first or set CHORUS_BIN")
+
+
+_CERTS = []
+
+
+def mesh_security(node_id: str) -> list:
+    """`--mesh-cert/--mesh-key/--mesh-ca` for `node_id`: certificates of one CA per test run, made
+    by `chorus cert` (the cluster tests run with real mutual TLS on the mesh)."""
+    if not _CERTS:
+        root = tempfile.mkdtemp(prefix="chorus-certs-")
+        atexit.register(shutil.rmtree, root, True)
+        subprocess.run([chorus_binary(), "cert", "ca", "--out", f"{root}/ca"], check=True, capture_output=True)
+        _CERTS.append(root)
+    root = _CERTS[0]
+    if not os.path.exists(f"{root}/nodes/{node_id}.pem"):
+        subprocess.run([chorus_binary(), "cert", "node", "--id", node_id, "--ca", f"{root}/ca", "--out", f"{root}/nodes"],
+                       check=True, capture_output=True)
+    return ["--mesh-cert", f"{root}/nodes/{node_id}.pem", "--mesh-key", f"{root}/nodes/{node_id}-key.pem",
+            "--mesh-ca", f"{root}/ca/ca.pem"]
 
 
 class Server:

@@ -8,7 +8,7 @@ import time
 import pytest
 import websockets
 
-from conftest import Server
+from conftest import Server, mesh_security
 
 
 def free_ports(n):
@@ -68,7 +68,7 @@ class Cluster(list):
 
     def start(self, i):
         peers = [a for p in self.ids if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
-        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", *peers,
+        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", *mesh_security(i), *peers,
                       http=f"127.0.0.1:{self.http[i]}")
 
     def restart(self, k):
@@ -518,7 +518,7 @@ def test_a_mesh_port_in_use_stops_the_node_with_the_reason(datadir):
     port = taken.getsockname()[1]
     try:
         p = subprocess.run([chorus_binary(), "serve", "--http", "127.0.0.1:0", "--data", datadir + "/d",
-                            "--node-id", "n1", "--mesh", f"127.0.0.1:{port}", "--peer", f"n2@127.0.0.1:{free_ports(1)[0]}"],
+                            "--node-id", "n1", "--mesh", f"127.0.0.1:{port}", *mesh_security("n1"), "--peer", f"n2@127.0.0.1:{free_ports(1)[0]}"],
                            capture_output=True, timeout=30)
     finally:
         taken.close()
@@ -528,10 +528,10 @@ def test_a_mesh_port_in_use_stops_the_node_with_the_reason(datadir):
 
 @pytest.mark.parametrize("args, says", [
     (["--peer", "n2@127.0.0.1:9000"], "--peer: needs --mesh"),
-    (["--mesh", "127.0.0.1:0"], "--mesh"),
-    (["--node-id", "n1", "--mesh", "127.0.0.1:9001", "--peer", "n1@127.0.0.1:9002"], "is this node"),
-    (["--mesh", "127.0.0.1:9001", "--peer", "n2@127.0.0.1:9002", "--peer", "n2@127.0.0.1:9003"], "named twice"),
-    (["--mesh", "127.0.0.1:9001", "--peer", "justahost:9002"], "--peer"),
+    (["--mesh", "127.0.0.1:0", "--mesh-insecure"], "--mesh"),
+    (["--node-id", "n1", "--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n1@127.0.0.1:9002"], "is this node"),
+    (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--peer", "n2@127.0.0.1:9003"], "named twice"),
+    (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "justahost:9002"], "--peer"),
 ])
 def test_bad_cluster_options_exit_2_with_the_reason(datadir, args, says):
     import subprocess

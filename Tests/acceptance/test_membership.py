@@ -12,7 +12,7 @@ import time
 import pytest
 import websockets
 
-from conftest import Server
+from conftest import Server, mesh_security
 from ring import Ring
 from test_cluster import frames_until, node_ports, send_until_acked, wait_ready
 
@@ -34,7 +34,7 @@ class Nodes(dict):
 
     def start(self, i, members, *extra):
         peers = [a for p in members if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
-        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", "--admin-token", ADMIN, *peers, *extra,
+        return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", *mesh_security(i), "--admin-token", ADMIN, *peers, *extra,
                       http=f"127.0.0.1:{self.http[i]}")
 
     def running(self):

@@ -9,7 +9,7 @@ import threading
 import pytest
 import websockets
 
-from conftest import Server
+from conftest import Server, mesh_security
 from ring import Ring
 from test_cluster import frames_until, node_ports, until_equal, wait_ready
 
@@ -76,7 +76,7 @@ def proxied(datadir):
     nodes = []
     for i in ids:
         peers = [a for j in ids if j != i for a in ("--peer", f"{j}@127.0.0.1:{proxies[(i, j)].port}")]
-        nodes.append(Server(f"{datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{mesh[i]}", *peers, http=f"127.0.0.1:{http[i]}"))
+        nodes.append(Server(f"{datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{mesh[i]}", *mesh_security(i), *peers, http=f"127.0.0.1:{http[i]}"))
     for n in nodes:
         wait_ready(n)
     yield nodes, proxies
