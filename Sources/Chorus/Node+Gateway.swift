@@ -34,6 +34,7 @@ extension Node {
         config.maxConnections = settings.maxConnections
         config.headerTimeoutMs = settings.headerTimeoutMs
         config.idleTimeoutMs = settings.idleTimeoutMs
+        config.tls = settings.clientTLS
         let gatewayMetrics = GatewayMetrics()
         let registry = SessionRegistry(clock: engine.clock, cluster: engine.peers)
         await engine.accounts.onRevocation { hash in registry.revoked(hash) }
@@ -96,11 +97,12 @@ extension Node {
             [settings] address in
             let http = "\(address.ipAddress ?? settings.host):\(address.port ?? settings.port)"
             listeningAddress.withLock { $0 = http }
-            if !publicURLGiven { Task { await reengagement.setPublicURL("http://\(http)") } }
+            let scheme = settings.clientTLS == nil ? "http" : "https"
+            if !publicURLGiven { Task { await reengagement.setPublicURL("\(scheme)://\(http)") } }
             forward.httpAddress.withLock { $0 = http }
             readiness.set(true)
             // The one line that says where the node listens (tests and scripts read it from stdout).
-            Output.line("chorus \(nodeId) listening on http://\(address.ipAddress ?? "?"):\(address.port ?? 0) (data \(dataDirectory), fsync \(syncMode))")
+            Output.line("chorus \(nodeId) listening on \(scheme)://\(address.ipAddress ?? "?"):\(address.port ?? 0) (data \(dataDirectory), fsync \(syncMode))")
         }
         metrics.connections.withLock { $0 = { server.openConnections } }
         return FrontParts(router: router, server: server, forward: forward, readiness: readiness)

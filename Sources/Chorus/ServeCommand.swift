@@ -3,10 +3,12 @@ import ChorusCluster
 import ArgumentParser
 import ChorusCore
 import ChorusEngine
+import ChorusGateway
 import ChorusMesh
 import ChorusReengagement
 import ChorusWAL
 import Foundation
+import NIOSSL
 
 /// `chorus serve`: one node. Options as PROTOCOL.md section 5, each also `CHORUS_<NAME>`.
 struct ServeCommand: AsyncParsableCommand {
@@ -14,6 +16,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve", abstract: "Run a Chorus node (HTTP API, WebSocket, web client, metrics on one port).")
 
     @Option(help: "HTTP and WebSocket listener.") var http = "127.0.0.1:8080"
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: the --http listener speaks HTTPS and WSS only.")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Option(help: "Write-ahead log and snapshots.") var data = "./chorus-data"
     @Option(name: .customLong("node-id"), help: "This node's name in a cluster.") var nodeId = "node1"
     @Option(help: "Listener for peer nodes (cluster).") var mesh: String?
@@ -75,6 +80,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var s = ServeSettings()
         (s.host, s.port) = try check("http") { try ConfigParsing.hostPort(http) }
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): break
+        case (let cert?, let key?):
+            do { s.clientTLS = try GatewayTLS.context(certificateFile: cert, keyFile: key) } catch { throw ValidationError("\(error)") }
+        case (nil, _): throw ValidationError("--tls-key: needs --tls-cert")
+        case (_, nil): throw ValidationError("--tls-cert: needs --tls-key")
+        }
         s.headerTimeoutMs = try check("header-timeout") { try ConfigParsing.durationMs(headerTimeout) }
         s.idleTimeoutMs = try check("idle-timeout") { try ConfigParsing.durationMs(idleTimeout) }
         s.dataDirectory = data
@@ -191,6 +203,8 @@ struct ServeSettings {
 
     var host = "127.0.0.1"
     var port = 8080
+    /// HTTPS and WSS only on the client listener.
+    var clientTLS: NIOSSLContext?
     var dataDirectory = "./chorus-data"
     var nodeId = "node1"
     var syncMode = SyncMode.always

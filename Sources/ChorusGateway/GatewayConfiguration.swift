@@ -1,3 +1,5 @@
+import NIOSSL
+
 /// Listener settings and bounds of the HTTP/WebSocket gateway. Every bound says what happens at it.
 public struct GatewayConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -21,6 +23,33 @@ public struct GatewayConfiguration: Sendable {
     /// Frames queued to one session and not yet written; past it the session is closed with 4008
     /// ("outbound queue overflow") and the client recovers with `sync`.
     public var maxOutboundFrames = 1_024
+    /// HTTPS and WSS only on the listener (`--tls-cert`, `--tls-key`); nil is plain HTTP.
+    public var tls: NIOSSLContext?
 
     public init() {}
+}
+
+/// The client listener's TLS (PROTOCOL.md section 6, "Client TLS"): a certificate chain and key
+/// from PEM files; TLS 1.2 or later.
+public enum GatewayTLS {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func context(certificateFile: String, keyFile: String) throws(Failure) -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do { chain = try NIOSSLCertificate.fromPEMFile(certificateFile) } catch {
+            throw Failure(description: "--tls-cert: cannot read \(certificateFile): \(error)")
+        }
+        do { key = try NIOSSLPrivateKey(file: keyFile, format: .pem) } catch {
+            throw Failure(description: "--tls-key: cannot read \(keyFile): \(error)")
+        }
+        guard !chain.isEmpty else { throw Failure(description: "--tls-cert: \(certificateFile) holds no certificate") }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw Failure(description: "--tls-cert/--tls-key: \(error) (is the key the certificate's?)")
+        }
+    }
 }

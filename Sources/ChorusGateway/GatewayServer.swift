@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -56,12 +57,16 @@ public final class GatewayServer: Service, Sendable {
                     counter.open.subtract(1, ordering: .relaxed)
                     children.withLock { $0[ObjectIdentifier(channel)] = nil }
                 }
-                if open > config.maxConnections {
-                    // Past the cap: a complete 503 and close; nothing else is disturbed.
-                    return channel.pipeline.addHandler(OverCapacityHandler())
+                return channel.eventLoop.makeCompletedFuture {
+                    // With TLS, everything below (the 503 past the cap too) goes through it.
+                    if let tls = config.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if open > config.maxConnections {
+                        // Past the cap: a complete 503 and close; nothing else is disturbed.
+                        return try channel.pipeline.syncOperations.addHandler(OverCapacityHandler())
+                    }
+                    children.withLock { $0[ObjectIdentifier(channel)] = channel }
+                    try Self.configure(channel, config: config, router: router, sessions: sessions)
                 }
-                children.withLock { $0[ObjectIdentifier(channel)] = channel }
-                return channel.eventLoop.makeCompletedFuture { try Self.configure(channel, config: config, router: router, sessions: sessions) }
             }
             .bind(host: config.host, port: config.port).get()
         if let address = server.localAddress {

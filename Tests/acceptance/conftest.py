@@ -52,10 +52,10 @@ class Server:
             [chorus_binary(), "serve", "--http", http, "--data", data, "--insecure-fast-password-hash", *extra],
             stdout=subprocess.PIPE, stderr=self.stderr)
         line = self.proc.stdout.readline().decode()
-        if "listening on http://127.0.0.1:" not in line:
+        if "listening on http://127.0.0.1:" not in line and "listening on https://127.0.0.1:" not in line:
             self.proc.kill()
             raise RuntimeError(f"server did not start: {line!r}")
-        self.port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
+        self.port = int(line.split("://127.0.0.1:")[1].split(" ")[0])
         self.base = f"127.0.0.1:{self.port}"
 
     def http(self, method, path, body=None, token=None):
