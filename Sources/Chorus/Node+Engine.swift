@@ -49,6 +49,8 @@ extension Node {
         var accountsConfig = Accounts.Configuration()
         accountsConfig.placement = placement
         accountsConfig.loginRateLimit = settings.loginRateLimit
+        accountsConfig.registerRateLimit = settings.registerRateLimit
+        accountsConfig.hashPool = PasswordHashPool(workers: ProcessInfo.processInfo.activeProcessorCount, maxPending: settings.maxPendingHashes)
         accountsConfig.hasher = PasswordHasher(
             iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)
         let clock = SystemWallClock()

@@ -40,6 +40,10 @@ struct ServeCommand: AsyncParsableCommand {
     var sessionRateLimit = "100:300"
     @Option(name: .customLong("login-rate-limit"), help: "Login attempts per second per client address, RATE:BURST or off.")
     var loginRateLimit = "1:10"
+    @Option(name: .customLong("register-rate-limit"), help: "Registrations per second per client address, RATE:BURST or off.")
+    var registerRateLimit = "1:10"
+    @Option(name: .customLong("max-pending-hashes"), help: "Password hashes waiting at once (registrations and logins); past it 503.")
+    var maxPendingHashes = 64
     @Option(name: .customLong("max-connections"), help: "Open connections accepted; past it new ones get 503.")
     var maxConnections = 19_000
     @Option(name: .customLong("event-loops"), help: "Event-loop threads serving connections (default: one per core).")
@@ -121,6 +125,9 @@ struct ServeCommand: AsyncParsableCommand {
             return limit
         }
         s.loginRateLimit = try check("login-rate-limit") { try RateLimitSetting.parse(loginRateLimit) }
+        s.registerRateLimit = try check("register-rate-limit") { try RateLimitSetting.parse(registerRateLimit) }
+        guard (1...100_000).contains(maxPendingHashes) else { throw ValidationError("--max-pending-hashes: 1...100000") }
+        s.maxPendingHashes = maxPendingHashes
         let ceiling = ServeSettings.connectionCeiling()
         guard (1...ceiling).contains(maxConnections) else {
             throw ValidationError("--max-connections: must be 1...\(ceiling) (the process may open \(ceiling + ServeSettings.reservedDescriptors) files)")
@@ -214,6 +221,8 @@ struct ServeSettings {
     var publicURL: String?
     var sessionRateLimit = RateLimitSetting(rate: 100, burst: 300)
     var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
+    var registerRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
+    var maxPendingHashes = 64
     var maxConnections = 19_000
     var heartbeatMs = 30_000
     var headerTimeoutMs: Int64 = 10_000

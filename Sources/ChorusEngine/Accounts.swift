@@ -21,6 +21,10 @@ public actor Accounts {
         public var tokenTTLMs: Int64 = 30 * 24 * 3600 * 1000
         /// Login attempts per client address; nil is `off`.
         public var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
+        /// Registrations per client address; nil is `off`.
+        public var registerRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
+        /// Where password hashes run, bounded (`--max-pending-hashes`).
+        public var hashPool = PasswordHashPool()
         /// Which node owns which user: new user ids are minted to be owned by this node.
         public var placement = PlacementCell(.single("node1"))
         public init() {}
@@ -31,6 +35,7 @@ public actor Accounts {
     private let clock: any WallClock
     private let config: Configuration
     private var loginLimiter: KeyedRateLimiter?
+    private var registerLimiter: KeyedRateLimiter?
     /// Usernames between validation and their durable registration (so two requests cannot both win).
     private var reserved: Set<String> = []
     /// Commits awaiting the log (a hand-over's export waits for zero).
@@ -46,6 +51,7 @@ public actor Accounts {
         self.clock = clock
         config = configuration
         loginLimiter = configuration.loginRateLimit.map { KeyedRateLimiter(setting: $0) }
+        registerLimiter = configuration.registerRateLimit.map { KeyedRateLimiter(setting: $0) }
         decoyHash = (try? configuration.hasher.hash("decoy-password-\(UInt64.random(in: 0...UInt64.max))")) ?? ""
     }
 
@@ -56,8 +62,14 @@ public actor Accounts {
         revocationListeners.append(listener)
     }
 
-    /// Registers an account; registering counts as a login.
-    public func register(username: String, password: String, email: String, displayName: String?) async throws(ChatError) -> UserRecord {
+    /// Registers an account; registering counts as a login. `clientAddress` keys the registration
+    /// rate limit.
+    public func register(
+        username: String, password: String, email: String, displayName: String?, clientAddress: String = "local"
+    ) async throws(ChatError) -> UserRecord {
+        if case .limited(let ms) = registerLimiter?.take(clientAddress, nowMs: clock.nowMs()) {
+            throw .rateLimited(retryAfterMs: ms)
+        }
         if let refusal = state.validateRegistration(
             username: username, password: password, email: email, displayName: displayName, limits: config.limits,
             reserved: reserved)
@@ -66,10 +78,9 @@ public actor Accounts {
         }
         reserved.insert(username)
         defer { reserved.remove(username) }
-        let hash: String
-        do { hash = try await Self.hashOffActor(config.hasher, password) } catch {
-            throw .unavailable("password hashing failed")
-        }
+        let hasher = config.hasher
+        let hashed = try await config.hashPool.run { Result { try hasher.hash(password) } }
+        guard case .success(let hash) = hashed else { throw .unavailable("password hashing failed") }
         let now = clock.nowMs()
         let user = UserRecord(
             userId: freshUserID(username: username), username: username, email: email,
@@ -85,7 +96,8 @@ public actor Accounts {
             throw .rateLimited(retryAfterMs: ms)
         }
         let user = state.user(named: username)
-        let ok = await Self.verifyOffActor(config.hasher, password, user?.passwordHash ?? decoyHash)
+        let hasher = config.hasher, stored = user?.passwordHash ?? decoyHash
+        let ok = try await config.hashPool.run { hasher.verify(password, against: stored) }
         guard ok, let user else { throw .invalidCredentials }
         var raw = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
@@ -193,17 +205,5 @@ public actor Accounts {
         var out = Array(prefix.utf8) + [0x5F]
         for _ in 0..<13 { out.append(alphabet[Int(rng.next(upperBound: UInt32(32)))]) }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// The KDF runs on its own serial queue: a slow hash occupies one thread, never the cooperative
-    /// pool that runs the actors, and hashes queue up instead of starving chat traffic.
-    private static let kdfQueue = DispatchQueue(label: "chorus.kdf", qos: .userInitiated)
-
-    private static func hashOffActor(_ hasher: PasswordHasher, _ password: String) async throws -> String {
-        try await withCheckedThrowingContinuation { c in kdfQueue.async { c.resume(with: Result { try hasher.hash(password) }) } }
-    }
-
-    private static func verifyOffActor(_ hasher: PasswordHasher, _ password: String, _ stored: String) async -> Bool {
-        await withCheckedContinuation { c in kdfQueue.async { c.resume(returning: hasher.verify(password, against: stored)) } }
     }
 }

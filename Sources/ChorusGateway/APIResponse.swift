@@ -22,7 +22,12 @@ public struct APIResponse: Sendable {
     /// `{"error":{"code","message"}}` with the status PROTOCOL.md gives the code.
     public static func error(_ e: ChatError) -> APIResponse {
         var headers: [(String, String)] = []
-        if case .rateLimited(let ms) = e { headers.append(("Retry-After", String(max(1, (ms + 999) / 1000)))) }
+        switch e {
+        case .rateLimited(let ms): headers.append(("Retry-After", String(max(1, (ms + 999) / 1000))))
+        // Overload, an owner down or a log that cannot take the change: worth a retry soon.
+        case .unavailable: headers.append(("Retry-After", "1"))
+        default: break
+        }
         return .json(e.httpStatus, ["error": ["code": e.code, "message": e.message]], headers: headers)
     }
 

@@ -98,7 +98,7 @@ public struct APIRouter: Sendable {
             let body = try r.jsonObject()
             let user = try await accounts.register(
                 username: try body.string("username"), password: try body.string("password"), email: try body.string("email"),
-                displayName: try body.optionalString("displayName"))
+                displayName: try body.optionalString("displayName"), clientAddress: r.clientAddress)
             return .json(201, ["userId": user.userId, "username": user.username, "displayName": user.displayName, "email": user.email])
         case .login:
             let body = try r.jsonObject()

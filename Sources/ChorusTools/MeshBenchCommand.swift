@@ -24,11 +24,16 @@ struct MeshBenchCommand: ParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         defer { try? group.syncShutdownGracefully() }
         var out: [String: Any] = ["count": count, "size": size, "window": window, "kind": "loopback TCP, one process per side's loops"]
-        for (key, tls) in [("mesh", false), ("mesh_tls", true)] {
-            let mesh = try MeshPair(group: group, mutualTLS: tls)
-            out[key] = (0..<runs).map { _ in mesh.stream(count: count, size: size, window: window).json }
-            mesh.stop()
+        // Both pairs up at once and their runs interleaved, so warm-up and machine noise fall on both.
+        let plain = try MeshPair(group: group, mutualTLS: false), secured = try MeshPair(group: group, mutualTLS: true)
+        var plainRuns: [[String: Int]] = [], securedRuns: [[String: Int]] = []
+        for _ in 0..<runs {
+            plainRuns.append(plain.stream(count: count, size: size, window: window).json)
+            securedRuns.append(secured.stream(count: count, size: size, window: window).json)
         }
+        (out["mesh"], out["mesh_tls"]) = (plainRuns, securedRuns)
+        plain.stop()
+        secured.stop()
         if let redis = try RedisPair.start(group: group) {
             out["redis"] = (0..<runs).map { _ in redis.stream(count: count, size: size, window: window).json }
             redis.stop()

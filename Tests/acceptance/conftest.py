@@ -45,11 +45,11 @@ def mesh_security(node_id: str) -> list:
 
 
 class Server:
-    def __init__(self, data: str, *extra: str, http: str = "127.0.0.1:0"):
+    def __init__(self, data: str, *extra: str, http: str = "127.0.0.1:0", fast_hash: bool = True):
         self.data = data
         self.stderr = open(data + ".stderr.log", "ab")
         self.proc = subprocess.Popen(
-            [chorus_binary(), "serve", "--http", http, "--data", data, "--insecure-fast-password-hash", *extra],
+            [chorus_binary(), "serve", "--http", http, "--data", data, *(["--insecure-fast-password-hash"] if fast_hash else []), *extra],
             stdout=subprocess.PIPE, stderr=self.stderr)
         line = self.proc.stdout.readline().decode()
         if "listening on http://127.0.0.1:" not in line and "listening on https://127.0.0.1:" not in line:
