@@ -49,7 +49,14 @@ public struct PresenceCore: Sendable {
     }
 
     /// Adds users to what `session` watches (a later `watch` adds to the set); returns their status now.
-    public mutating func watch(_ session: Watcher, users: [String], now: Int64) -> [(String, Status)] {
+    /// Users one session may watch in all, over every `watch` it sends (PROTOCOL.md section 6).
+    public static let maxWatchedPerSession = 1_000
+
+    /// Adds `users` to what `session` watches and returns their status now; nil, and nothing
+    /// added, if the session would then watch more than `maxWatchedPerSession` users.
+    public mutating func watch(_ session: Watcher, users: [String], now: Int64) -> [(String, Status)]? {
+        let already = watchedBy[session] ?? []
+        guard already.union(users).count <= Self.maxWatchedPerSession else { return nil }
         var out: [(String, Status)] = []
         for u in users {
             watchersOf[u, default: []].insert(session)

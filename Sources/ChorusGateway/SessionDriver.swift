@@ -140,7 +140,9 @@ final class SessionDriver: HeartbeatWatched {
         case .sync(let after):
             startSync(after: after, session: session)
         case .watch(let users):
-            services.registry.watch(session, users: users)
+            guard services.registry.watch(session, users: users) else {
+                return badFrame(FrameError(message: "a session watches at most \(PresenceCore.maxWatchedPerSession) users"))
+            }
         case .typing(let conversationId):
             Task {
                 if let e = await services.typing(in: conversationId, by: userId) { session.sendFromAnyThread(ServerFrame.error(e)) }

@@ -71,9 +71,12 @@ public final class SessionRegistry: Sendable {
 
     /// Starts telling `session` about these users; sends their presence now. Users of other nodes:
     /// their owner is asked for the status now and tells this node of every change.
-    func watch(_ session: WebSocketSession, users: [String]) {
+    /// Starts pushing these users' changes to `session`; false (nothing changed) past the bound of
+    /// users watched per session.
+    @discardableResult
+    func watch(_ session: WebSocketSession, users: [String]) -> Bool {
         let now = clock.nowMs()
-        let statuses = state.withLock { $0.presence.watch(ObjectIdentifier(session), users: users, now: now) }
+        guard let statuses = state.withLock({ $0.presence.watch(ObjectIdentifier(session), users: users, now: now) }) else { return false }
         var elsewhere: [String] = []
         for (u, status) in statuses {
             if let cluster, !cluster.placement.isLocal(user: u) {
@@ -82,10 +85,11 @@ public final class SessionRegistry: Sendable {
                 session.sendFromAnyThread(Self.frame(u, status))
             }
         }
-        guard let cluster, !elsewhere.isEmpty else { return }
+        guard let cluster, !elsewhere.isEmpty else { return true }
         Task {
             for (u, status) in await remotePresence(of: elsewhere, watch: true, cluster: cluster) { session.sendFromAnyThread(Self.frame(u, status)) }
         }
+        return true
     }
 
     /// One user's status now.
