@@ -7,6 +7,8 @@ public enum ChatError: Error, Equatable, Sendable {
     case unknownUser
     case unknownConversation
     case notMember
+    /// Only a group's owner removes other members (PROTOCOL.md section 6).
+    case notOwner
     case groupTooLarge(limit: Int)
     case emptyBody
     case bodyTooLarge(limit: Int)
@@ -24,6 +26,7 @@ public enum ChatError: Error, Equatable, Sendable {
         case .unknownUser: "unknown_user"
         case .unknownConversation: "unknown_conversation"
         case .notMember: "not_member"
+        case .notOwner: "not_owner"
         case .groupTooLarge: "group_too_large"
         case .emptyBody: "empty_body"
         case .bodyTooLarge: "body_too_large"
@@ -42,6 +45,7 @@ public enum ChatError: Error, Equatable, Sendable {
         case .unknownUser: "no such user"
         case .unknownConversation: "no such conversation"
         case .notMember: "you are not a member of this conversation"
+        case .notOwner: "only the group's owner removes other members"
         case .groupTooLarge(let limit): "a group holds at most \(limit) members"
         case .emptyBody: "message body is empty"
         case .bodyTooLarge(let limit): "message body is over \(limit) bytes"

@@ -276,6 +276,7 @@ public actor ConversationActor {
                     guard s.core.members.count < limit else { return .failure(.groupTooLarge(limit: limit)) }
                     s.core.addMember(userId, at: now)
                 } else {
+                    guard s.core.mayRemove(userId, by: by) else { return .failure(.notOwner) }
                     guard s.core.isMember(userId) else { return .success(false) }
                     s.core.removeMember(userId, at: now)
                 }

@@ -188,6 +188,14 @@ public struct ConversationCore: Sendable {
         lastActivity = max(lastActivity, at)
     }
 
+    /// A group's owner: its longest-standing member (members are kept in joining order, the creator
+    /// first), so when the owner leaves the next longest-standing member becomes owner. Direct
+    /// conversations have none.
+    public var owner: String? { kind == .group ? members.first : nil }
+
+    /// Whether `by` may remove `userId`: anyone may remove itself; only the owner removes others.
+    public func mayRemove(_ userId: String, by: String) -> Bool { userId == by || owner == by }
+
     public mutating func removeMember(_ userId: String, at: Int64) {
         guard isMember(userId) else { return }
         memberSet?.remove(userId)

@@ -62,7 +62,7 @@ extension ChatError {
         switch self {
         case .badRequest, .groupTooLarge, .emptyBody, .bodyTooLarge: 400
         case .unauthorized, .invalidCredentials: 401
-        case .notMember: 403
+        case .notMember, .notOwner: 403
         case .unknownUser, .unknownConversation: 404
         case .usernameTaken: 409
         case .rateLimited: 429

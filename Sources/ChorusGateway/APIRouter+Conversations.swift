@@ -50,7 +50,7 @@ extension APIRouter {
     func json(_ c: ConversationCore, for userId: String) async -> [String: Any] {
         var out: [String: Any] = [
             "conversationId": c.id, "kind": c.kind.name, "title": c.title, "members": c.members, "lastSeq": c.lastSeq,
-            "unread": c.unread(for: userId),
+            "unread": c.unread(for: userId), "owner": c.owner ?? NSNull(),
         ]
         if let m = c.lastMessage { out["lastMessage"] = Self.json(m) }
         return out

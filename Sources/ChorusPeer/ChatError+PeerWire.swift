@@ -23,6 +23,7 @@ extension ChatError {
         case "unknown_user": return .unknownUser
         case "unknown_conversation": return .unknownConversation
         case "not_member": return .notMember
+        case "not_owner": return .notOwner
         case "group_too_large": return .groupTooLarge(limit: Int(param) ?? 0)
         case "empty_body": return .emptyBody
         case "body_too_large": return .bodyTooLarge(limit: Int(param) ?? 0)

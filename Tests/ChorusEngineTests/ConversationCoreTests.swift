@@ -9,6 +9,18 @@ import Testing
         MessageRecord(conversationId: c.id, seq: seq, from: from, body: "hi", ts: Int64(seq), clientMsgId: client)
     }
 
+    @Test func aGroupsOwnerIsItsLongestStandingMemberAndOnlyItRemovesOthers() {
+        var g = ConversationCore(id: "g", kind: .group, title: "", members: ["ann", "bob", "cid"], createdAt: 0)
+        #expect(g.owner == "ann")
+        #expect(g.mayRemove("cid", by: "ann") && g.mayRemove("bob", by: "bob"))
+        #expect(!g.mayRemove("cid", by: "bob"))
+        g.addMember("dan", at: 1)
+        g.removeMember("ann", at: 2)
+        #expect(g.owner == "bob", "the owner left: the longest-standing member owns the group")
+        #expect(g.mayRemove("dan", by: "bob") && !g.mayRemove("bob", by: "dan"))
+        #expect(ConversationCore(id: "d", kind: .direct, title: "", members: ["a", "b"], createdAt: 0).owner == nil)
+    }
+
     @Test func seqStartsAtOneAndRisesByOne() {
         var c = ConversationCore(id: "c", kind: .direct, title: "", members: ["a", "b"], createdAt: 0)
         for i in 1...5 {
