@@ -5,25 +5,26 @@ import Synchronization
 protocol HeartbeatWatched: AnyObject {
     /// When the client last sent a frame of any kind.
     var lastSeen: NIODeadline { get }
-    /// Nothing from the client for 2 x heartbeatMs: close.
+    /// Nothing from the client for longer than `HeartbeatWindow.silenceLimitMs`: close.
     func silent()
 }
 
-/// One timer per event loop instead of one per session: every `interval` it closes (1001) the
-/// sessions on its loop that have sent nothing for `window`. Lives on its loop; sessions register
-/// when they open and leave when they end.
+/// One timer per event loop instead of one per session: every `HeartbeatWindow.sweepIntervalMs` it
+/// closes (1001) the sessions on its loop that `HeartbeatWindow` finds silent. Lives on its loop;
+/// sessions register when they open and leave when they end.
 final class HeartbeatSweep {
     private var sessions: [ObjectIdentifier: any HeartbeatWatched] = [:]
     private var task: RepeatedTask?
     private let eventLoop: any EventLoop
-    private let window: TimeAmount
+    private let window: HeartbeatWindow
 
     private init(eventLoop: any EventLoop, heartbeatMs: Int) {
         self.eventLoop = eventLoop
-        window = .milliseconds(Int64(heartbeatMs) * 2)
+        window = HeartbeatWindow(heartbeatMs: Int64(heartbeatMs))
         let bound = NIOLoopBound(Unmanaged.passUnretained(self), eventLoop: eventLoop)
         // The sweep lives as long as the process (one per loop): unretained is safe.
-        task = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(Int64(heartbeatMs) / 2), delay: .milliseconds(Int64(heartbeatMs) / 2)) { _ in
+        let every = TimeAmount.milliseconds(window.sweepIntervalMs)
+        task = eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in
             bound.value.takeUnretainedValue().sweep()
         }
     }
@@ -34,7 +35,9 @@ final class HeartbeatSweep {
 
     private func sweep() {
         let now = NIODeadline.now()
-        for handler in sessions.values where now - handler.lastSeen > window { handler.silent() }
+        for handler in sessions.values where window.isSilent(silentForMs: (now - handler.lastSeen).nanoseconds / 1_000_000) {
+            handler.silent()
+        }
     }
 
     /// The sweep of `eventLoop` (made on first use; call on that loop).

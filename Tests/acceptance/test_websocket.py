@@ -1,6 +1,7 @@
 """PROTOCOL.md section 3 against the real binary, with the `websockets` client from PyPI."""
 import asyncio
 import json
+import time
 
 import pytest
 import websockets
@@ -543,3 +544,26 @@ def test_pipelined_sends_by_user_keep_their_order(server):
     acks = run(go())
     assert [f["clientMsgId"] for f in acks] == [f"q{i}" for i in range(50)]
     assert [f["seq"] for f in acks] == list(range(1, 51))
+
+
+def test_a_silent_session_is_closed_within_twice_the_heartbeat(datadir):
+    """PROTOCOL.md section 6: within 2 x heartbeatMs, never later (1001)."""
+    server = Server(datadir + "/data", "--heartbeat-ms", "1000")
+    try:
+        bob = server.user("bob")
+
+        async def go():
+            took = []
+            for _ in range(3):
+                async with websockets.connect(server.ws_url(bob["token"]), ping_interval=None) as b:
+                    await recv(b)
+                    start = time.monotonic()
+                    with pytest.raises(websockets.ConnectionClosed) as closed:
+                        await asyncio.wait_for(b.recv(), 5)
+                    took.append(time.monotonic() - start)
+                    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+            return took
+        took = run(go())
+        assert all(1.4 <= t <= 2.0 for t in took), took
+    finally:
+        server.stop()
