@@ -51,7 +51,7 @@ enum EnvironmentOptions {
     static let serveOptions = [
         "http", "data", "node-id", "mesh", "peer", "fsync", "inactivity-after", "smtp", "mail-from", "public-url",
         "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms", "snapshot-every", "admin-token",
-        "email-templates", "email-rate", "smtp-connections", "smtp-tls", "smtp-ca-file", "header-timeout", "idle-timeout",
+        "email-templates", "email-rate", "smtp-connections", "smtp-tls", "smtp-user", "smtp-ca-file", "header-timeout", "idle-timeout",
         "mesh-cert", "mesh-key", "mesh-ca", "tls-cert", "tls-key", "register-rate-limit", "max-pending-hashes",
     ]
     static let serveFlags = ["insecure-fast-password-hash", "join", "mesh-insecure"]

@@ -106,7 +106,7 @@ extension Node {
         }
         var s = SMTPSettings(host: host, port: port, sender: settings.mailFrom ?? "chorus@localhost")
         let env = ProcessInfo.processInfo.environment
-        s.username = env["CHORUS_SMTP_USERNAME"]
+        s.username = settings.smtpUser
         s.password = env["CHORUS_SMTP_PASSWORD"]
         s.tls = SMTPSettings.TLSMode(rawValue: settings.smtpTLS) ?? .opportunistic
         s.caFile = settings.smtpCAFile

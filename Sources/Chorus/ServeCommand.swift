@@ -64,8 +64,10 @@ struct ServeCommand: AsyncParsableCommand {
     var emailRate = 50
     @Option(name: .customLong("smtp-connections"), help: "SMTP connections kept open and used at once (one email in flight on each).")
     var smtpConnections = 4
-    @Option(name: .customLong("smtp-tls"), help: "STARTTLS: off, opportunistic (when offered) or required.")
-    var smtpTLS = "opportunistic"
+    @Option(name: .customLong("smtp-tls"), help: "STARTTLS: off, opportunistic (when offered) or required (the default with --smtp-user).")
+    var smtpTLS: String?
+    @Option(name: .customLong("smtp-user"), help: "SMTP AUTH user (password from CHORUS_SMTP_PASSWORD); sent only over TLS.")
+    var smtpUser: String?
     @Option(name: .customLong("smtp-ca-file"), help: "PEM file of CA certificates to trust for the SMTP server (default: the system's).")
     var smtpCAFile: String?
     @Flag(help: "Start as a new node joining the running cluster of the --peer nodes (see docs/CLUSTER.md).")
@@ -157,8 +159,13 @@ struct ServeCommand: AsyncParsableCommand {
         s.emailRate = emailRate
         guard (1...64).contains(smtpConnections) else { throw ValidationError("--smtp-connections: 1...64") }
         s.smtpConnections = smtpConnections
-        guard ["off", "opportunistic", "required"].contains(smtpTLS) else { throw ValidationError("--smtp-tls: off, opportunistic or required") }
-        s.smtpTLS = smtpTLS
+        // Credentials never cross a connection without TLS (PROTOCOL.md section 6).
+        let user = smtpUser ?? ProcessInfo.processInfo.environment["CHORUS_SMTP_USERNAME"]
+        let tlsMode = smtpTLS ?? (user == nil ? "opportunistic" : "required")
+        guard ["off", "opportunistic", "required"].contains(tlsMode) else { throw ValidationError("--smtp-tls: off, opportunistic or required") }
+        if user != nil && tlsMode == "off" { throw ValidationError("--smtp-user: credentials are sent only over TLS, not with --smtp-tls off") }
+        s.smtpTLS = tlsMode
+        s.smtpUser = user
         if let smtpCAFile, !FileManager.default.fileExists(atPath: smtpCAFile) { throw ValidationError("--smtp-ca-file: no such file") }
         s.smtpCAFile = smtpCAFile
         if let dir = emailTemplates {
@@ -246,6 +253,8 @@ struct ServeSettings {
     var smtpConnections = 4
     var emailTemplates: EmailTemplates?
     var smtpTLS = "opportunistic"
+    /// SMTP AUTH user (`--smtp-user`, or `CHORUS_SMTP_USERNAME`); the password comes from the environment.
+    var smtpUser: String?
     var smtpCAFile: String?
 
     /// The membership the flags describe: this node and its peers at epoch 1, or for `--join` the

@@ -3,8 +3,8 @@ import Logging
 import NIOCore
 import NIOSSL
 
-/// Where and how to deliver (`--smtp HOST:PORT`; credentials from `CHORUS_SMTP_USERNAME` and
-/// `CHORUS_SMTP_PASSWORD`, never on the command line).
+/// Where and how to deliver (`--smtp HOST:PORT`; the user from `--smtp-user`, the password from
+/// `CHORUS_SMTP_PASSWORD`, never on the command line). Credentials are sent only over TLS.
 public struct SMTPSettings: Sendable {
     public var host: String
     public var port: Int
@@ -125,6 +125,10 @@ public actor SMTPMailer: Mailer {
             var ehlo = try await c.command("EHLO \(settings.heloName)", timeout: t)
             guard ehlo.code == 250 else { throw SMTPError.protocolError("EHLO: \(ehlo.text)") }
             let offered = ehlo.extensions.contains("STARTTLS")
+            let credentials = settings.username.flatMap { u in settings.password.map { (u, $0) } }
+            if credentials != nil && (settings.tls == .off || !offered) {
+                throw SMTPError.protocolError("AUTH is sent only over TLS, and the server does not offer STARTTLS")
+            }
             if settings.tls == .required && !offered { throw SMTPError.protocolError("the server does not offer STARTTLS (required)") }
             if settings.tls != .off && offered {
                 let go = try await c.command("STARTTLS", timeout: t)
@@ -134,7 +138,7 @@ public actor SMTPMailer: Mailer {
                 ehlo = try await c.command("EHLO \(settings.heloName)", timeout: t)
                 guard ehlo.code == 250 else { throw SMTPError.protocolError("EHLO after STARTTLS: \(ehlo.text)") }
             }
-            if let user = settings.username, let password = settings.password { try await authenticate(c, ehlo, user, password) }
+            if let (user, password) = credentials { try await authenticate(c, ehlo, user, password) }
         } catch {
             c.close()
             throw error

@@ -136,3 +136,41 @@ def test_starttls_with_a_verified_certificate_and_none_without_trust(datadir):
         trusted.stop()
         untrusted.stop()
         smtp.stop()
+
+
+def test_smtp_credentials_are_never_sent_without_tls(datadir, monkeypatch):
+    """PROTOCOL.md section 6, "Email": with --smtp-user, AUTH goes only over TLS. A server that
+    offers AUTH but no STARTTLS never sees the credentials (with --smtp-tls opportunistic as with
+    the default, required); nothing is delivered and the email is retried."""
+    from aiosmtpd.smtp import AuthResult
+    attempts = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        attempts.append(mechanism)
+        return AuthResult(success=True)
+
+    recorder = Recorder()
+    port = free_ports(1)[0]
+    smtp = Controller(recorder, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False)
+    smtp.start()
+    monkeypatch.setenv("CHORUS_SMTP_PASSWORD", "s3cret-password")
+    try:
+        for tls in (["--smtp-tls", "opportunistic"], []):
+            server = Server(f"{datadir}/data{len(tls)}", "--inactivity-after", "1s", "--smtp", f"127.0.0.1:{port}",
+                            "--smtp-user", "chorus", *tls)
+            try:
+                server.user("ann")
+                wait_until(lambda: server.counter("chorus_email_retried_total") >= 2, what="retries without TLS")
+                assert attempts == [] and recorder.accepted == []
+            finally:
+                server.stop()
+    finally:
+        smtp.stop()
+
+
+def test_smtp_user_with_tls_off_exits_2(datadir):
+    import subprocess
+    from conftest import chorus_binary
+    p = subprocess.run([chorus_binary(), "serve", "--data", datadir + "/d", "--smtp", "127.0.0.1:2525", "--smtp-user", "u",
+                        "--smtp-tls", "off"], capture_output=True, timeout=30)
+    assert p.returncode == 2 and "--smtp-user" in p.stderr.decode(), p.stderr.decode()
