@@ -20,7 +20,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 serve() {  # serve NAME HTTPPORT [extra...]
     local name=$1 port=$2; shift 2
     "$BIN" serve --http 127.0.0.1:$port --data "$BASE/$name" --node-id "$name" --insecure-fast-password-hash \
-        --login-rate-limit off --session-rate-limit 1000:3000 "$@" > "$BASE/$name.out" 2> "$BASE/$name.err" &
+        --login-rate-limit off --register-rate-limit off --user-send-rate-limit off --session-rate-limit 1000:3000 "$@" > "$BASE/$name.out" 2> "$BASE/$name.err" &
     PIDS+=($!)
 }
 ready() { for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$1/readyz" > /dev/null && return; sleep 0.1; done; echo "not ready" >&2; exit 1; }

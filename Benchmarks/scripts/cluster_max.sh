@@ -23,7 +23,7 @@ H1=$(free_port); H2=$(free_port); M1=$(free_port); M2=$(free_port)
 for n in 1 2; do
     if [ $n = 1 ]; then H=$H1; M=$M1; P="n2@127.0.0.1:$M2"; else H=$H2; M=$M2; P="n1@127.0.0.1:$M1"; fi
     "$BIN" serve --http 127.0.0.1:$H --data "$BASE/n$n" --node-id n$n --mesh 127.0.0.1:$M $(mesh_security n$n) --peer "$P" --insecure-fast-password-hash \
-        --login-rate-limit off --session-rate-limit 100000:300000 "$@" > "$BASE/n$n.out" 2> "$BASE/n$n.err" &
+        --login-rate-limit off --register-rate-limit off --user-send-rate-limit off --session-rate-limit 100000:300000 "$@" > "$BASE/n$n.out" 2> "$BASE/n$n.err" &
     PIDS+=($!)
 done
 ready $H1; ready $H2

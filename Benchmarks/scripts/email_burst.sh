@@ -24,8 +24,8 @@ else
     python3 "$HERE/smtp_sink.py" "$SMTP" > "$OUT/sink.out" 2>&1 &
 fi
 KP=$!
-"$BIN" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off \
-    --session-rate-limit 1000:3000 --smtp 127.0.0.1:$SMTP --smtp-tls off --email-rate "$EMAIL_RATE" ${SERVE_OPTS:-} \
+"$BIN" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off --register-rate-limit off \
+    --user-send-rate-limit off --session-rate-limit 1000:3000 --smtp 127.0.0.1:$SMTP --smtp-tls off --email-rate "$EMAIL_RATE" ${SERVE_OPTS:-} \
     > "$OUT/serve.out" 2> "$OUT/serve.err" &
 SP=$!
 trap 'kill -INT $SP 2>/dev/null; wait $SP 2>/dev/null; kill $KP 2>/dev/null; rm -rf "$DATA"' EXIT

@@ -93,7 +93,7 @@ def main(binary, per_node, users_per_node):
         procs[i] = subprocess.Popen(
             [binary, "serve", "--node-id", i, "--http", f"127.0.0.1:{http_ports[i]}", "--data", f"{base_dir}/{i}",
              "--mesh", f"127.0.0.1:{mesh[i]}", *peers, "--mesh-cert", f"{base_dir}/certs/{i}.pem",
-             "--mesh-key", f"{base_dir}/certs/{i}-key.pem", "--mesh-ca", f"{base_dir}/ca/ca.pem", "--insecure-fast-password-hash", "--login-rate-limit", "off",
+             "--mesh-key", f"{base_dir}/certs/{i}-key.pem", "--mesh-ca", f"{base_dir}/ca/ca.pem", "--insecure-fast-password-hash", "--login-rate-limit", "off", "--register-rate-limit", "off",
              "--max-connections", "19500", "--heartbeat-ms", "600000"],
             stdout=subprocess.DEVNULL, stderr=open(f"{base_dir}/{i}.err", "wb"))
     bases = {i: f"127.0.0.1:{http_ports[i]}" for i in ids}

@@ -52,7 +52,7 @@ enum EnvironmentOptions {
         "http", "data", "node-id", "mesh", "peer", "fsync", "inactivity-after", "smtp", "mail-from", "public-url",
         "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms", "snapshot-every", "admin-token",
         "email-templates", "email-rate", "smtp-connections", "smtp-tls", "smtp-user", "smtp-ca-file", "header-timeout", "idle-timeout",
-        "mesh-cert", "mesh-key", "mesh-ca", "tls-cert", "tls-key", "register-rate-limit", "max-pending-hashes",
+        "mesh-cert", "mesh-key", "mesh-ca", "tls-cert", "tls-key", "register-rate-limit", "max-pending-hashes", "user-send-rate-limit", "max-sessions-per-user", "token-ttl",
     ]
     static let serveFlags = ["insecure-fast-password-hash", "join", "mesh-insecure"]
 

@@ -50,6 +50,7 @@ extension Node {
         accountsConfig.placement = placement
         accountsConfig.loginRateLimit = settings.loginRateLimit
         accountsConfig.registerRateLimit = settings.registerRateLimit
+        accountsConfig.tokenTTLMs = settings.tokenTTLMs
         accountsConfig.hashPool = PasswordHashPool(workers: ProcessInfo.processInfo.activeProcessorCount, maxPending: settings.maxPendingHashes)
         accountsConfig.hasher = PasswordHasher(
             iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)

@@ -42,7 +42,8 @@ extension Node {
         let services = SessionServices(
             accounts: engine.accounts, conversations: engine.conversations, inboxes: engine.inboxes, registry: registry, clock: engine.clock,
             heartbeatMs: settings.heartbeatMs, rateLimit: settings.sessionRateLimit, maxOutboundFrames: config.maxOutboundFrames,
-            logger: logger, metrics: gatewayMetrics, cluster: engine.peers)
+            logger: logger, metrics: gatewayMetrics, cluster: engine.peers,
+            userSends: settings.userSendRateLimit.map { UserSendLimiter(setting: $0) }, maxSessionsPerUser: settings.maxSessionsPerUser)
         return SessionParts(registry: registry, services: services, metrics: gatewayMetrics, configuration: config)
     }
 
@@ -86,7 +87,8 @@ extension Node {
             clusterGateway: cluster?.gateway,
             membershipChange: membershipChange,
             unsubscribe: unsubscribeHandler(engine.reengagement, clock: engine.clock),
-            webClient: web)
+            webClient: web,
+            userSends: sessions.services.userSends, maxSessionsPerUser: settings.maxSessionsPerUser, clock: engine.clock)
         let forward = ForwardService(router: router)
         let nodeId = settings.nodeId
         let dataDirectory = settings.dataDirectory

@@ -15,6 +15,9 @@ extension Node {
             .init(
                 service: CacheSweeper(conversations: engine.conversations, clock: engine.clock, interval: .seconds(60), idleMs: 600_000, logger: logger),
                 successTerminationBehavior: .ignore),
+            .init(
+                service: TokenExpiry(accounts: engine.accounts, interval: TokenExpiry.interval(tokenTTLMs: settings.tokenTTLMs), logger: logger),
+                successTerminationBehavior: .ignore),
         ]
         if let cluster {
             list.append(.init(service: MeshLifecycle(node: cluster.mesh, dispatcher: cluster.dispatcher(forward: front.forward, logger: logger), logger: logger)))

@@ -40,6 +40,12 @@ struct ServeCommand: AsyncParsableCommand {
     var sessionRateLimit = "100:300"
     @Option(name: .customLong("login-rate-limit"), help: "Login attempts per second per client address, RATE:BURST or off.")
     var loginRateLimit = "1:10"
+    @Option(name: .customLong("user-send-rate-limit"), help: "Sends per second per user, all its sessions and HTTP together, RATE:BURST or off.")
+    var userSendRateLimit = "20:100"
+    @Option(name: .customLong("max-sessions-per-user"), help: "WebSocket sessions one user may hold; the next upgrade gets 429.")
+    var maxSessionsPerUser = 20
+    @Option(name: .customLong("token-ttl"), help: "How long a token works after login; its open sessions are closed (4001) when it expires.")
+    var tokenTTL = "30d"
     @Option(name: .customLong("register-rate-limit"), help: "Registrations per second per client address, RATE:BURST or off.")
     var registerRateLimit = "1:10"
     @Option(name: .customLong("max-pending-hashes"), help: "Password hashes waiting at once (registrations and logins); past it 503.")
@@ -127,6 +133,14 @@ struct ServeCommand: AsyncParsableCommand {
             return limit
         }
         s.loginRateLimit = try check("login-rate-limit") { try RateLimitSetting.parse(loginRateLimit) }
+        s.userSendRateLimit = try check("user-send-rate-limit") { try RateLimitSetting.parse(userSendRateLimit) }
+        guard (1...10_000).contains(maxSessionsPerUser) else { throw ValidationError("--max-sessions-per-user: 1...10000") }
+        s.maxSessionsPerUser = maxSessionsPerUser
+        s.tokenTTLMs = try check("token-ttl") {
+            let ms = try ConfigParsing.durationMs(tokenTTL)
+            guard ms >= 1_000 else { throw ConfigParsing.Failure("at least 1s") }
+            return ms
+        }
         s.registerRateLimit = try check("register-rate-limit") { try RateLimitSetting.parse(registerRateLimit) }
         guard (1...100_000).contains(maxPendingHashes) else { throw ValidationError("--max-pending-hashes: 1...100000") }
         s.maxPendingHashes = maxPendingHashes
@@ -229,6 +243,9 @@ struct ServeSettings {
     var sessionRateLimit = RateLimitSetting(rate: 100, burst: 300)
     var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
     var registerRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
+    var userSendRateLimit: RateLimitSetting? = RateLimitSetting(rate: 20, burst: 100)
+    var maxSessionsPerUser = 20
+    var tokenTTLMs: Int64 = 30 * 86_400_000
     var maxPendingHashes = 64
     var maxConnections = 19_000
     var heartbeatMs = 30_000

@@ -17,7 +17,7 @@ public actor Accounts {
     public struct Configuration: Sendable {
         public var limits = ChatLimits()
         public var hasher = PasswordHasher()
-        /// Token lifetime.
+        /// Token lifetime (`--token-ttl`).
         public var tokenTTLMs: Int64 = 30 * 24 * 3600 * 1000
         /// Login attempts per client address; nil is `off`.
         public var loginRateLimit: RateLimitSetting? = RateLimitSetting(rate: 1, burst: 10)
@@ -129,6 +129,23 @@ public actor Accounts {
         guard let userId = state.authenticate(hash, now: clock.nowMs()) else { throw .unauthorized }
         try await commit([.tokenRevoked(tokenHash: hash.bytes, at: clock.nowMs())], user: userId)
         for listener in revocationListeners { listener(hash) }
+    }
+
+    /// Revokes every token of `userId` (logged first, one batch); listeners close all its sessions.
+    public func logoutEverywhere(_ userId: String) async throws(ChatError) {
+        let now = clock.nowMs()
+        let hashes = state.tokens(of: userId, now: now)
+        guard !hashes.isEmpty else { return }
+        try await commit(hashes.map { .tokenRevoked(tokenHash: $0.bytes, at: now) }, user: userId)
+        for hash in hashes { for listener in revocationListeners { listener(hash) } }
+    }
+
+    /// Drops the tokens expired by now; listeners close their sessions (4001). Returns how many.
+    @discardableResult
+    public func expireTokens() -> Int {
+        let expired = state.expireTokens(now: clock.nowMs())
+        for hash in expired { for listener in revocationListeners { listener(hash) } }
+        return expired.count
     }
 
     public func user(id: String) -> UserRecord? { state.user(id: id) }

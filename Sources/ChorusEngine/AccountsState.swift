@@ -32,6 +32,8 @@ public struct AccountsState: Sendable {
     var index: [String: Int32] = [:]
     var byUsername: [String: Int32] = [:]
     var tokens: [TokenHash: TokenGrant] = [:]
+    /// No token expires before this (`Int64.max` with none): `expireTokens` scans only past it.
+    private(set) var earliestExpiry = Int64.max
 
     struct TokenGrant: Sendable {
         var user: Int32
@@ -118,7 +120,10 @@ public struct AccountsState: Sendable {
             if let i = index[userId] { lastLogins[Int(i)] = max(lastLogins[Int(i)], at) }
         case .tokenIssued(let hash, let userId, let expiresAt):
             // A token of an unknown user authenticates no one: not kept.
-            if let i = index[userId] { tokens[TokenHash(hash)] = TokenGrant(user: i, expiresAt: expiresAt) }
+            if let i = index[userId] {
+                tokens[TokenHash(hash)] = TokenGrant(user: i, expiresAt: expiresAt)
+                earliestExpiry = min(earliestExpiry, expiresAt)
+            }
         case .tokenRevoked(let hash, _):
             tokens[TokenHash(hash)] = nil
         case .userHandedIn(let u, let lastLogin, let handed, _):
@@ -130,7 +135,10 @@ public struct AccountsState: Sendable {
             }
             put(u, lastLogin: lastLogin)
             let i = index[u.userId]!
-            for t in handed { tokens[TokenHash(t.hash)] = TokenGrant(user: i, expiresAt: t.expiresAt) }
+            for t in handed {
+                tokens[TokenHash(t.hash)] = TokenGrant(user: i, expiresAt: t.expiresAt)
+                earliestExpiry = min(earliestExpiry, t.expiresAt)
+            }
         default:
             break
         }
@@ -155,8 +163,27 @@ public struct AccountsState: Sendable {
     /// Every user id this node holds.
     public var userIds: [String] { records.map(\.userId) }
 
-    /// Drops tokens expired at `now` (they authenticate nothing; this only frees memory).
-    public mutating func purgeExpiredTokens(now: Int64) {
-        tokens = tokens.filter { $0.value.expiresAt > now }
+    /// Drops the tokens expired at `now` and returns their hashes (their sessions are closed); scans
+    /// the map only once the earliest expiry has passed.
+    public mutating func expireTokens(now: Int64) -> [TokenHash] {
+        guard now >= earliestExpiry else { return [] }
+        var expired: [TokenHash] = []
+        var earliest = Int64.max
+        tokens = tokens.filter { hash, grant in
+            guard grant.expiresAt > now else {
+                expired.append(hash)
+                return false
+            }
+            earliest = min(earliest, grant.expiresAt)
+            return true
+        }
+        earliestExpiry = earliest
+        return expired
+    }
+
+    /// The hashes of the live tokens of `userId` (log out everywhere).
+    public func tokens(of userId: String, now: Int64) -> [TokenHash] {
+        guard let i = index[userId] else { return [] }
+        return tokens.filter { $0.value.user == i && $0.value.expiresAt > now }.map(\.key)
     }
 }

@@ -62,6 +62,14 @@ public actor Conversations {
         do { try conversation(conversationId).submit(r) } catch { r.reply(.failure(error)) }
     }
 
+    /// `submit`, awaited: the sent message, or why not.
+    public nonisolated func send(to conversationId: String, from: String, clientMsgId: String, body: String) async throws(ChatError) -> SentMessage {
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<SentMessage, ChatError>, Never>) in
+            submit(SendRequest(from: from, clientMsgId: clientMsgId, body: body) { c.resume(returning: $0) }, to: conversationId)
+        }
+        return try result.get()
+    }
+
     /// Records a read wherever the conversation lives (its actor here, or its owner node).
     public nonisolated func read(_ conversationId: String, by userId: String, upTo seq: UInt64) async throws(ChatError) {
         if let peers, !placement.isLocal(conversation: conversationId) {
@@ -165,6 +173,36 @@ public actor Conversations {
     nonisolated let warm = Mutex<Set<String>>([])
 
     /// The conversations `userId` belongs to.
+    /// Which of `among` share a conversation held here with `userId`.
+    public func sharing(_ userId: String, among: [String]) -> [String] {
+        let wanted = Set(among)
+        var found = Set<String>()
+        for core in list(for: userId) {
+            for m in core.members where wanted.contains(m) { found.insert(m) }
+        }
+        return among.filter { found.contains($0) }
+    }
+
+    /// Whose presence `viewer` may see among `users` (PROTOCOL.md section 6): itself, and users who
+    /// share a conversation with it, held here or on any other node (asked in parallel; a node that
+    /// does not answer shows nobody).
+    public func visible(to viewer: String, among users: [String]) async -> Set<String> {
+        var seen: Set<String> = users.contains(viewer) ? [viewer] : []
+        let others = users.filter { $0 != viewer }
+        guard !others.isEmpty else { return seen }
+        seen.formUnion(sharing(viewer, among: others))
+        guard let peers else { return seen }
+        let remaining = others.filter { !seen.contains($0) }
+        guard !remaining.isEmpty else { return seen }
+        await withTaskGroup(of: [String].self) { group in
+            for node in placement.peers {
+                group.addTask { (try? await peers.sharing(viewer, among: remaining, at: node)) ?? [] }
+            }
+            for await found in group { seen.formUnion(found) }
+        }
+        return seen
+    }
+
     public func list(for userId: String) -> [ConversationCore] {
         let ids = userConversations[userId] ?? []
         return actors.withLock { a in ids.compactMap { a[$0]?.core } }

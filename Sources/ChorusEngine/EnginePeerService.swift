@@ -49,6 +49,8 @@ public final class EnginePeerService: EngineRequestHandler {
                 for id in ids where await accounts.user(id: id) == nil { return .allExist(false) }
                 return .allExist(true)
             }
+        case .sharing(let userId, let among):
+            answer(reply) { [conversations] () async throws(ChatError) in .users(await conversations.sharing(userId, among: among)) }
         case .inboxAppend(let items):
             writer.append(items) { result in reply(result.map(PeerReply.seqs)) }
         }

@@ -63,6 +63,12 @@ public struct EnginePeers: Sendable {
         return out
     }
 
+    func sharing(_ userId: String, among: [String], at node: String) async throws(ChatError) -> [String] {
+        let reply = try await client.call(.engine(.sharing(userId: userId, among: among)), to: node)
+        guard case .users(let ids) = reply else { throw PeerReply.unexpected(reply) }
+        return ids
+    }
+
     func usersExist(_ ids: [String], at node: String) async throws(ChatError) -> Bool {
         let reply = try await client.call(.engine(.usersExist(ids)), to: node)
         guard case .allExist(let all) = reply else { throw PeerReply.unexpected(reply) }

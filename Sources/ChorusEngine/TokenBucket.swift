@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A token bucket: `rate` tokens per second, at most `burst` saved up. Pure: time comes in as `nowMs`.
 public struct TokenBucket: Sendable, Equatable {
     public let rate: Double
@@ -88,5 +90,22 @@ public struct KeyedRateLimiter: Sendable {
             order.append(key)
         }
         return buckets[key]!.take(nowMs: nowMs)
+    }
+}
+
+/// One send bucket per user (PROTOCOL.md section 6, `--user-send-rate-limit`), shared by all of the
+/// user's WebSocket sessions and HTTP sends. It lives on the user's owner node, where every session
+/// of the user runs and every HTTP send of the user is executed, so it is one bucket cluster-wide.
+/// Bounded like `KeyedRateLimiter` (100,000 users tracked; past it the oldest half start afresh).
+public final class UserSendLimiter: Sendable {
+    private let limiter: Mutex<KeyedRateLimiter>
+
+    public init(setting: RateLimitSetting, maxUsers: Int = 100_000) {
+        limiter = Mutex(KeyedRateLimiter(setting: setting, maxKeys: maxUsers))
+    }
+
+    /// Takes one send for `userId`, or says how long until one is allowed.
+    public func take(_ userId: String, nowMs: Int64) -> TokenBucket.TakeResult {
+        limiter.withLock { $0.take(userId, nowMs: nowMs) }
     }
 }

@@ -6,13 +6,13 @@ public enum APIRoute: String, CaseIterable, Sendable {
     case healthz, readyz, metrics
     case cluster, changeMembership
     case unsubscribePage, unsubscribe
-    case register, login, logout, me, findUser, presence, webSocket
+    case register, login, logout, logoutEverywhere, me, findUser, presence, webSocket
     case createConversation, listConversations, getConversation, addMember, removeMember, history, postMessage
 
     public var method: String {
         switch self {
         case .changeMembership, .unsubscribe, .register, .login, .createConversation, .addMember, .postMessage: "POST"
-        case .logout, .removeMember: "DELETE"
+        case .logout, .logoutEverywhere, .removeMember: "DELETE"
         default: "GET"
         }
     }
@@ -30,7 +30,7 @@ public enum APIRoute: String, CaseIterable, Sendable {
         case .unsubscribePage, .unsubscribe: "/v1/unsubscribe"
         case .register: "/v1/users"
         case .findUser: "/v1/users"
-        case .login: "/v1/sessions"
+        case .login, .logoutEverywhere: "/v1/sessions"
         case .logout: "/v1/sessions/current"
         case .me: "/v1/me"
         case .presence: "/v1/presence"

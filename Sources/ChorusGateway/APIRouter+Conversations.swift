@@ -37,9 +37,14 @@ extension APIRouter {
             let page = try await actor.history(for: user.userId, before: before, after: after, limit: limit)
             return .json(200, ["messages": page.messages.map(Self.json), "hasMore": page.hasMore])
         case .postMessage:
+            // Runs on the sender's owner (ClusterGateway.executor), where its one send bucket lives.
             let body = try r.jsonObject()
-            let actor = try conversations.conversation(parameters[0])
-            let sent = try await actor.send(from: user.userId, clientMsgId: try body.string("clientMsgId"), body: try body.string("body"))
+            let clientMsgId = try body.string("clientMsgId"), text = try body.string("body")
+            if case .limited(let ms)? = userSends?.take(user.userId, nowMs: clock.nowMs()) {
+                metrics.rateLimited.increment()
+                throw .rateLimited(retryAfterMs: ms)
+            }
+            let sent = try await conversations.send(to: parameters[0], from: user.userId, clientMsgId: clientMsgId, body: text)
             if sent.created { metrics.messagesAccepted.increment() }
             return .json(sent.created ? 201 : 200, Self.json(sent.message))
         default:

@@ -20,6 +20,11 @@ public struct APIRouter: Sendable {
     public let unsubscribe: (@Sendable (APIRequest) async -> APIResponse)?
     /// The browser client (`GET /`, `GET /app/...`), served by every node from its own files.
     public let webClient: WebClient?
+    /// The per-user send bucket HTTP sends share with the user's WebSocket sessions; nil is `off`.
+    public let userSends: UserSendLimiter?
+    /// WebSocket sessions one user may hold (`--max-sessions-per-user`): a declined upgrade past it is `429`.
+    public let maxSessionsPerUser: Int
+    let clock: any WallClock
 
     public init(
         accounts: Accounts, conversations: Conversations, sessions: SessionRegistry, metrics: GatewayMetrics,
@@ -29,8 +34,14 @@ public struct APIRouter: Sendable {
         clusterGateway: ClusterGateway? = nil,
         membershipChange: (@Sendable (APIRequest) async -> APIResponse)? = nil,
         unsubscribe: (@Sendable (APIRequest) async -> APIResponse)? = nil,
-        webClient: WebClient? = nil
+        webClient: WebClient? = nil,
+        userSends: UserSendLimiter? = nil,
+        maxSessionsPerUser: Int = 20,
+        clock: any WallClock = SystemWallClock()
     ) {
+        self.maxSessionsPerUser = maxSessionsPerUser
+        self.userSends = userSends
+        self.clock = clock
         self.webClient = webClient
         self.membershipChange = membershipChange
         self.unsubscribe = unsubscribe
@@ -108,9 +119,13 @@ public struct APIRouter: Sendable {
         case .webSocket:
             // Reached only when the upgrade was refused.
             guard let token = r.bearerToken ?? r.query["token"] else { throw .unauthorized }
-            if let cluster = clusterGateway { _ = try await cluster.authenticate(token: token) } else { _ = try await accounts.authenticate(token: token) }
+            let user: UserRecord
+            if let cluster = clusterGateway { user = try await cluster.authenticate(token: token) } else { user = try await accounts.authenticate(token: token) }
+            if sessions.sessionCount(of: user.userId) >= maxSessionsPerUser {
+                throw .rateLimited(retryAfterMs: 1000)
+            }
             throw .badRequest("expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
-        case .logout, .presence, .me, .findUser, .createConversation, .listConversations, .getConversation, .addMember, .removeMember, .history,
+        case .logout, .logoutEverywhere, .presence, .me, .findUser, .createConversation, .listConversations, .getConversation, .addMember, .removeMember, .history,
             .postMessage:
             return try await routeAuthenticated(route, parameters, r, user: try await authenticate(r))
         }
@@ -123,11 +138,20 @@ public struct APIRouter: Sendable {
             guard let token = r.bearerToken else { throw .unauthorized }
             try await accounts.logout(token: token)
             return APIResponse(status: 204)
+        case .logoutEverywhere:
+            // Runs on the user's owner, where all of its sessions run (relayed ones end with them).
+            try await accounts.logoutEverywhere(user.userId)
+            return APIResponse(status: 204)
         case .presence:
             let ids = (r.query["userIds"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
             guard ids.count <= 1000 else { throw .badRequest("userIds: at most 1000") }
-            let presence = await sessions.presence(of: ids).map { p -> [String: Any] in
-                ["userId": p.userId, "status": p.online ? "online" : "offline", "lastSeen": p.lastSeen]
+            // Only the caller and users who share a conversation with it (PROTOCOL.md section 6).
+            let visible = await conversations.visible(to: user.userId, among: ids)
+            let shown = await sessions.presence(of: ids.filter(visible.contains))
+            let byId = Dictionary(shown.map { ($0.userId, $0) }, uniquingKeysWith: { a, _ in a })
+            let presence = ids.map { id -> [String: Any] in
+                guard let p = byId[id] else { return ["userId": id, "status": "unknown"] }
+                return ["userId": p.userId, "status": p.online ? "online" : "offline", "lastSeen": p.lastSeen]
             }
             return .json(200, ["presence": presence])
         case .me:

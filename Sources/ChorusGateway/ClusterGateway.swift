@@ -25,7 +25,7 @@ public final class ClusterGateway: SessionPeerHandler {
         self.services = services
         self.logger = logger
         remoteSessions = RemoteSessions(services: services, client: peers.client, loops: loops)
-        proxies = ProxySessions(client: peers.client, heartbeatMs: services.heartbeatMs)
+        proxies = ProxySessions(client: peers.client, heartbeatMs: services.heartbeatMs, rateLimit: services.rateLimit)
     }
 
     /// The user a token belongs to, asked of the user's owner when that is another node.
@@ -48,6 +48,10 @@ public final class ClusterGateway: SessionPeerHandler {
             node = (try? r.jsonObject().string("username")).map(placement.owner(ofUsername:))
         case ("GET", "/v1/users"):
             node = r.query["userId"].map(placement.owner(ofUser:)) ?? r.query["username"].map(placement.owner(ofUsername:))
+        case ("POST", let path) where path.hasPrefix("/v1/conversations/") && path.hasSuffix("/messages"):
+            // A send runs on the sender's owner, where its one send bucket lives (PROTOCOL.md
+            // section 6); the owner submits it to the conversation wherever that lives.
+            node = (r.bearerToken ?? r.query["token"]).flatMap(Placement.userId(fromToken:)).map(placement.owner(ofUser:))
         case (_, let path) where path.hasPrefix("/v1/conversations/"):
             // Everything about one conversation runs where it lives.
             let id = path.dropFirst("/v1/conversations/".count).split(separator: "/").first.map(String.init) ?? ""

@@ -123,7 +123,13 @@ public final class GatewayServer: Service, Sendable {
         return WebSocketUpgrader(
             shouldUpgrade: { channel, head in
                 guard let token = webSocketToken(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
-                return channel.eventLoop.makeFutureWithTask { (try? await authenticate(token)) == nil ? nil : HTTPHeaders() }
+                return channel.eventLoop.makeFutureWithTask {
+                    guard let user = try? await authenticate(token) else { return nil }
+                    // A user at its session cap is not upgraded: the router answers 429. (A user of
+                    // another node is counted on its owner, which refuses the relayed session.)
+                    if sessions.registry.sessionCount(of: user.userId) >= sessions.maxSessionsPerUser { return nil }
+                    return HTTPHeaders()
+                }
             },
             upgradePipeline: { channel, head in
                 let token = webSocketToken(head) ?? ""

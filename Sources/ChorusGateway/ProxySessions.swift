@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusEngine
 import ChorusPeer
 import NIOCore
 import Synchronization
@@ -11,10 +12,14 @@ final class ProxySessions: Sendable {
     private let nextId = Atomic<UInt64>(1)
     let client: PeerClient
     let heartbeatMs: Int
+    /// The session rate limit: control pings answered at the edge count against it here (text
+    /// frames count on the owner).
+    let rateLimit: RateLimitSetting
 
-    init(client: PeerClient, heartbeatMs: Int) {
+    init(client: PeerClient, heartbeatMs: Int, rateLimit: RateLimitSetting) {
         self.client = client
         self.heartbeatMs = heartbeatMs
+        self.rateLimit = rateLimit
     }
 
     var count: Int { handlers.withLock { $0.count } }
@@ -61,8 +66,10 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
     private var sweep: HeartbeatSweep?
     private var closing = false
     var lastSeen = NIODeadline.now()
+    private var pings: TokenBucket
 
     init(sessions: ProxySessions, owner: String, token: String, proxy: UInt64) {
+        pings = TokenBucket(rate: sessions.rateLimit.rate, burst: sessions.rateLimit.burst, nowMs: Self.nowMs)
         self.sessions = sessions
         self.owner = owner
         self.token = token
@@ -79,7 +86,11 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
         sessions.client.call(.session(.open(proxy: proxy, token: token)), to: owner) { result in
             guard case .failure(let refusal) = result else { return }
             bound.eventLoop.execute {
-                let code: UInt16 = refusal == .unauthorized ? CloseCode.tokenRevoked : 1011
+                let code: UInt16 = switch refusal {
+                case .unauthorized: CloseCode.tokenRevoked
+                case .rateLimited: CloseCode.policyViolation  // the user holds --max-sessions-per-user already
+                default: 1011
+                }
                 bound.value.closeFromOwner(code: code, reason: refusal.message)
             }
         }
@@ -98,11 +109,19 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastSeen = .now()
-        switch unwrapInboundIn(data) {
+        let message = unwrapInboundIn(data)
+        if closing {
+            // This side sent its close frame: data is dropped; the client's close ends the connection.
+            if case .close = message { context.close(promise: nil) }
+            return
+        }
+        switch message {
         case .close(let code):
             // The owner's session ends; this side echoes the client's code (as a local session does).
-            closeLocally(code: CloseCode.echoing(code ?? 1000), reason: "", tellOwner: true)
+            closeLocally(code: CloseCode.echoing(code ?? 1000), reason: "", tellOwner: true, echo: true)
         case .ping(let payload):
+            // Counted like any frame; over the limit, or with the connection backed up, no pong.
+            guard pings.take(nowMs: Self.nowMs) == .allowed, context.channel.isWritable else { return }
             context.writeAndFlush(wrapOutboundOut(WebSocketServerFraming.frame(opcode: WebSocketServerFraming.pong, payload: payload, allocator: context.channel.allocator)), promise: nil)
         case .pong:
             break
@@ -122,6 +141,8 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
         }
     }
 
+    private static var nowMs: Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
+
     func silent() { closeLocally(code: CloseCode.goingAway, reason: "no frame for 2 x heartbeatMs", tellOwner: true) }
 
     /// The owner's frames for this client: written and flushed once. A client that does not read
@@ -139,15 +160,11 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
 
     func closeFromOwner(code: UInt16, reason: String) { closeLocally(code: code, reason: reason, tellOwner: false) }
 
-    private func closeLocally(code: UInt16, reason: String, tellOwner: Bool) {
+    private func closeLocally(code: UInt16, reason: String, tellOwner: Bool, echo: Bool = false) {
         guard let context, !closing else { return }
         closing = true
         end(tellOwner: tellOwner, code: code)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(WebSocketServerFraming.closeFrame(code: code, reason: reason, allocator: channel.allocator))).whenComplete { _ in
-            channel.close(promise: nil)
-        }
-        channel.eventLoop.scheduleTask(in: WebSocketSession.closeGrace) { channel.close(promise: nil) }
+        WebSocketSession.closeHandshake(context.channel, code: code, reason: reason, echo: echo)
     }
 
     /// Leaves the table and the sweep; tells the owner once.

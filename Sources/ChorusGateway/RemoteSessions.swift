@@ -83,7 +83,14 @@ final class RemoteSessions: Sendable {
         let client = self.client
         Task {
             let result: Result<UserRecord, ChatError>
-            do throws(ChatError) { result = .success(try await authenticate(token)) } catch { result = .failure(error) }
+            do throws(ChatError) {
+                let user = try await authenticate(token)
+                // The user's sessions all run here, relayed or not: the cap is counted here.
+                guard services.registry.sessionCount(of: user.userId) < services.maxSessionsPerUser else {
+                    throw .rateLimited(retryAfterMs: 1000)
+                }
+                result = .success(user)
+            } catch { result = .failure(error) }
             entry.loop.execute { [self] in
                 guard case .success(let user) = result, !entry.ended else {
                     remove(key)

@@ -93,6 +93,15 @@ public enum ServerFrame {
         return w.finished()
     }
 
+    /// Presence of a user the session may not see: never pushed again.
+    public static func presenceUnknown(userId: String) -> [UInt8] {
+        var w = JSONObjectWriter()
+        w.string("type", "presence")
+        w.string("userId", userId)
+        w.string("status", "unknown")
+        return w.finished()
+    }
+
     public static func typing(conversationId: String, userId: String) -> [UInt8] {
         var w = JSONObjectWriter()
         w.string("type", "typing")

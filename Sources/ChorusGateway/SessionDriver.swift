@@ -69,7 +69,7 @@ final class SessionDriver: HeartbeatWatched {
     }
 
     /// The client's close frame: answered with `CloseCode.echoing` its code.
-    func clientClosed(code: UInt16) { session?.close(code: CloseCode.echoing(code)) }
+    func clientClosed(code: UInt16) { session?.close(code: CloseCode.echoing(code), echo: true) }
 
     /// A text frame from the client.
     func text(_ bytes: [UInt8]) {
@@ -77,6 +77,13 @@ final class SessionDriver: HeartbeatWatched {
         // client knows which message to retry; the frame is looked into only when it is refused.
         guard take(ref: { ClientFrameCodec.clientMsgId(in: bytes) }) else { return }
         handle(bytes)
+    }
+
+    /// A WebSocket ping: it costs a token like every other frame; the pong is written only if the
+    /// connection can take it (a client that pings without reading gets no pongs queued up).
+    func ping(pong: () -> Void) {
+        guard take(ref: { nil }) else { return }
+        pong()
     }
 
     /// A binary or other data frame: refused.
@@ -120,6 +127,10 @@ final class SessionDriver: HeartbeatWatched {
         case .ping:
             session.send(ServerFrame.pong)
         case .send(let clientMsgId, let target, let body):
+            if case .limited(let ms)? = services.userSends?.take(userId, nowMs: services.clock.nowMs()) {
+                services.metrics.rateLimited.increment()
+                return session.send(ServerFrame.error(.rateLimited(retryAfterMs: ms), ref: clientMsgId))
+            }
             let received = ContinuousClock.now
             let request = SendRequest(from: userId, clientMsgId: clientMsgId, body: body, origin: ObjectIdentifier(session)) {
                 [services] result in
@@ -140,8 +151,17 @@ final class SessionDriver: HeartbeatWatched {
         case .sync(let after):
             startSync(after: after, session: session)
         case .watch(let users):
-            guard services.registry.watch(session, users: users) else {
-                return badFrame(FrameError(message: "a session watches at most \(PresenceCore.maxWatchedPerSession) users"))
+            // Only users who share a conversation with this user are watched; the others are
+            // answered `unknown` once and never pushed (PROTOCOL.md section 6).
+            let me = NIOLoopBound(self, eventLoop: session.eventLoop)
+            Task {
+                let visible = await services.conversations.visible(to: userId, among: users)
+                session.eventLoop.execute {
+                    for u in users where !visible.contains(u) { session.send(ServerFrame.presenceUnknown(userId: u)) }
+                    guard services.registry.watch(session, users: users.filter(visible.contains)) else {
+                        return me.value.badFrame(FrameError(message: "a session watches at most \(PresenceCore.maxWatchedPerSession) users"))
+                    }
+                }
             }
         case .typing(let conversationId):
             Task {

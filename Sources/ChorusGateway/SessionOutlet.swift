@@ -47,14 +47,11 @@ enum SessionOutlet: Sendable {
     }
 
     /// Sends a close frame with `code`, then closes. On the loop.
-    func close(code: UInt16, reason: String) {
+    /// `echo`: the client closed first and this is the answer (the connection ends once it is out).
+    func close(code: UInt16, reason: String, echo: Bool = false) {
         switch self {
         case .channel(let channel):
-            let frame = WebSocketServerFraming.closeFrame(code: code, reason: reason, allocator: channel.allocator)
-            channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
-            // A client that does not read never lets the close frame out: the connection goes anyway
-            // after `closeGrace`, dropping what is still queued (the client recovers with `sync`).
-            channel.eventLoop.scheduleTask(in: WebSocketSession.closeGrace) { channel.close(promise: nil) }
+            WebSocketSession.closeHandshake(channel, code: code, reason: reason, echo: echo)
         case .remote(let r):
             r.flush()
             r.close(code: code, reason: reason)

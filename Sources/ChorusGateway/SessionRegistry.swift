@@ -64,6 +64,11 @@ public final class SessionRegistry: Sendable {
         for s in picked { s.close(code: code, reason: reason) }
     }
 
+    /// How many sessions `userId` has open here.
+    public func sessionCount(of userId: String) -> Int {
+        state.withLock { $0.byUser[userId]?.count ?? 0 }
+    }
+
     /// Open sessions of a user.
     func sessions(of userId: String) -> [WebSocketSession] {
         state.withLock { Array(($0.byUser[userId] ?? [:]).values) }

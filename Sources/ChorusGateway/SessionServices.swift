@@ -15,6 +15,10 @@ public final class SessionServices: Sendable {
     public let clock: any WallClock
     public let heartbeatMs: Int
     public let rateLimit: RateLimitSetting
+    /// The per-user send bucket (`--user-send-rate-limit`); nil is `off`.
+    public let userSends: UserSendLimiter?
+    /// WebSocket sessions one user may hold at once (`--max-sessions-per-user`).
+    public let maxSessionsPerUser: Int
     public let maxOutboundFrames: Int
     public let logger: Logger
     public let metrics: GatewayMetrics
@@ -23,8 +27,11 @@ public final class SessionServices: Sendable {
 
     public init(
         accounts: Accounts, conversations: Conversations, inboxes: InboxDirectory, registry: SessionRegistry, clock: any WallClock,
-        heartbeatMs: Int, rateLimit: RateLimitSetting, maxOutboundFrames: Int, logger: Logger, metrics: GatewayMetrics, cluster: ClusterPeers? = nil
+        heartbeatMs: Int, rateLimit: RateLimitSetting, maxOutboundFrames: Int, logger: Logger, metrics: GatewayMetrics, cluster: ClusterPeers? = nil,
+        userSends: UserSendLimiter? = nil, maxSessionsPerUser: Int = 20
     ) {
+        self.userSends = userSends
+        self.maxSessionsPerUser = maxSessionsPerUser
         self.cluster = cluster
         self.metrics = metrics
         self.accounts = accounts

@@ -144,14 +144,38 @@ public final class WebSocketSession: InboxListener, Sendable {
     }
 
     /// Sends a close frame with `code` and closes the connection. Idempotent.
-    public func close(code: UInt16, reason: String = "") {
+    /// Closes the session (`echo`: answering the client's close frame).
+    public func close(code: UInt16, reason: String = "", echo: Bool = false) {
         eventLoop.execute {
             guard !self.state.value.closing else { return }
             self.state.value.closing = true
-            self.outlet.close(code: code, reason: reason)
+            self.outlet.close(code: code, reason: reason, echo: echo)
         }
     }
 
     /// How long a closing session waits for its close frame to be written.
     static let closeGrace = TimeAmount.seconds(30)
+    /// How long, once its close frame is out, the server waits for the client's close frame or EOF.
+    static let closeReplyWait = TimeAmount.seconds(2)
+
+    /// Whether the server has started closing (its handler then drops data frames and ends the
+    /// connection on the client's close frame). Call on the loop.
+    var isClosing: Bool { state.value.closing }
+
+    /// A close the server starts, as RFC 6455 section 7 says: send the close frame, stop reading
+    /// data (the handlers drop it, see `isClosing`), then close the TCP connection when the client's
+    /// close frame or EOF arrives, or `closeReplyWait` after the frame went out. Closing at once
+    /// with unread input would make the kernel send RST, and the client would lose the close frame.
+    /// A client that does not read never lets the close frame out: the connection goes anyway after
+    /// `closeGrace`, dropping what is still queued (the client recovers with `sync`).
+    /// When the client closed first (`echo`), the handshake is complete once the answer is out and
+    /// the server closes the connection at once (RFC 6455 section 7.1.1).
+    static func closeHandshake(_ channel: any Channel, code: UInt16, reason: String, echo: Bool = false) {
+        let frame = WebSocketServerFraming.closeFrame(code: code, reason: reason, allocator: channel.allocator)
+        channel.writeAndFlush(frame).whenComplete { _ in
+            if echo { return channel.close(promise: nil) }
+            channel.eventLoop.scheduleTask(in: closeReplyWait) { channel.close(promise: nil) }
+        }
+        channel.eventLoop.scheduleTask(in: closeGrace) { channel.close(promise: nil) }
+    }
 }

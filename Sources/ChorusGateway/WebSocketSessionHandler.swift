@@ -27,11 +27,20 @@ final class WebSocketSessionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         driver.lastSeen = .now()
-        switch unwrapInboundIn(data) {
+        let message = unwrapInboundIn(data)
+        if driver.session?.isClosing ?? false {
+            // The server sent its close frame: data is dropped; the client's close ends the connection.
+            if case .close = message { context.close(promise: nil) }
+            return
+        }
+        switch message {
         case .text(let bytes): driver.text(bytes)
         case .binary: driver.nonText()
         case .ping(let payload):
-            context.writeAndFlush(wrapOutboundOut(WebSocketServerFraming.frame(opcode: WebSocketServerFraming.pong, payload: payload, allocator: context.channel.allocator)), promise: nil)
+            driver.ping {
+                guard context.channel.isWritable else { return }
+                context.writeAndFlush(wrapOutboundOut(WebSocketServerFraming.frame(opcode: WebSocketServerFraming.pong, payload: payload, allocator: context.channel.allocator)), promise: nil)
+            }
         case .pong: break
         case .close(let code): driver.clientClosed(code: code ?? 1000)
         }

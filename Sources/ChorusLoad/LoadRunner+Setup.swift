@@ -37,7 +37,8 @@ extension LoadRunner {
                 host: o.host, port: o.port, "POST", "/v1/users",
                 json: ["username": username, "password": o.password, "email": "\(username)@load.invalid"])
             guard created.status == 201 || created.status == 409 else {
-                throw PlainHTTPClient.Failure(description: "register \(username): \(created.status) \(created.text)")
+                throw PlainHTTPClient.Failure(
+                    description: "register \(username): \(created.status) \(created.text) (run the server with --register-rate-limit off)")
             }
             let login = try PlainHTTPClient.request(
                 host: o.host, port: o.port, "POST", "/v1/sessions", json: ["username": username, "password": o.password])

@@ -14,8 +14,9 @@
 public enum MeshWire {
     public static let magic: [UInt8] = Array("CHMS".utf8)
     /// 2: the ring signature in every frame. 3: peer payloads are `ChorusPeer`'s vocabulary
-    /// (self-describing replies); nodes of different versions refuse each other at hello.
-    public static let version: UInt8 = 3
+    /// (self-describing replies). 4: presence visibility (`sharing`). Nodes of different versions
+    /// refuse each other at hello.
+    public static let version: UInt8 = 4
     public static let frameHeaderBytes = 4 + 1 + 8 + 8
     public static let maxNodeIdBytes = 64
 }

@@ -24,6 +24,9 @@ extension PeerCodec {
             w.writeList(seqs) { $0.write($1) }
         case .allExist(let all):
             w.write(PeerReplyTag.allExist.rawValue); w.write(all)
+        case .users(let ids):
+            w.write(PeerReplyTag.users.rawValue)
+            w.writeList(ids) { $0.writeString($1) }
         case .presence(let statuses):
             w.write(PeerReplyTag.presence.rawValue)
             w.writeList(statuses) { w, s in w.write(s.online); w.write(s.lastSeen) }
@@ -69,6 +72,7 @@ extension PeerCodec {
             return .conversation(PeerConversation(id: id, kind: kind, title: title, lastActivity: last, members: members), created: try r.bool())
         case .seqs: return .seqs(try r.list(PeerBounds.replyNumbers) { (r: inout PeerReader) throws(PeerDecodingError) in try r.u64() })
         case .allExist: return .allExist(try r.bool())
+        case .users: return .users(try r.list(PeerBounds.usersAsked) { (r: inout PeerReader) throws(PeerDecodingError) in try r.string(PeerBounds.id) })
         case .presence:
             return .presence(try r.list(PeerBounds.usersAsked) { (r: inout PeerReader) throws(PeerDecodingError) in
                 PresenceStatus(online: try r.bool(), lastSeen: try r.i64())

@@ -26,6 +26,10 @@ extension PeerCodec {
         case .read: return .engine(.read(conversationId: try r.string(PeerBounds.id), userId: try r.string(PeerBounds.id), upTo: try r.u64()))
         case .inboxAppend: return .engine(.inboxAppend(try r.list(PeerBounds.inboxItems, readInboxItem)))
         case .usersExist: return .engine(.usersExist(try r.list(PeerBounds.usersAsked) { (r: inout PeerReader) throws(PeerDecodingError) in try r.string(PeerBounds.id) }))
+        case .sharing:
+            return .engine(.sharing(
+                userId: try r.string(PeerBounds.id),
+                among: try r.list(PeerBounds.usersAsked) { (r: inout PeerReader) throws(PeerDecodingError) in try r.string(PeerBounds.id) }))
         case .inboxHigh:
             return .engine(.inboxHigh(try r.list(PeerBounds.highsAsked) { (r: inout PeerReader) throws(PeerDecodingError) in
                 PeerInboxKey(userId: try r.string(PeerBounds.id), conversationId: try r.string(PeerBounds.id))
@@ -77,6 +81,10 @@ extension PeerCodec {
         case .usersExist(let ids):
             w.write(PeerKind.usersExist.rawValue)
             w.writeList(ids) { $0.writeString($1) }
+        case .sharing(let user, let among):
+            w.write(PeerKind.sharing.rawValue)
+            w.writeString(user)
+            w.writeList(among) { $0.writeString($1) }
         case .inboxHigh(let keys):
             w.write(PeerKind.inboxHigh.rawValue)
             w.writeList(keys) { w, k in w.writeString(k.userId); w.writeString(k.conversationId) }

@@ -21,6 +21,7 @@ enum PeerKind: UInt8 {
     case membershipStatus = 30
     case membershipCommit = 31
     case membershipAbort = 32
+    case sharing = 33
     // Events
     case sessionFrame = 4
     case sessionPush = 5
@@ -31,5 +32,5 @@ enum PeerKind: UInt8 {
 
 /// The tag after an `ok` answer's first byte: which `PeerReply` follows.
 enum PeerReplyTag: UInt8 {
-    case done = 0, user, sent, messages, conversation, seqs, allExist, presence, http, info, phase
+    case done = 0, user, sent, messages, conversation, seqs, allExist, presence, http, info, phase, users
 }

@@ -14,6 +14,8 @@ public enum PeerReply: Sendable, Equatable {
     /// One number per item asked about (inboxSeqs appended, or the highest held).
     case seqs([UInt64])
     case allExist(Bool)
+    /// User ids (`sharing`).
+    case users([String])
     /// One status per user asked about, in order.
     case presence([PresenceStatus])
     case http(ForwardedResponse)
@@ -34,6 +36,7 @@ extension PeerReply {
         case .conversation: "conversation"
         case .seqs: "seqs"
         case .allExist: "allExist"
+        case .users: "users"
         case .presence: "presence"
         case .http: "http"
         case .info: "info"

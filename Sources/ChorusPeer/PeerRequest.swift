@@ -27,6 +27,9 @@ public enum EngineRequest: Sendable, Equatable {
     case inboxAppend([RemoteInboxItem])
     /// Whether every one of these users (owned by the receiver) exists. Reply: `.allExist`.
     case usersExist([String])
+    /// Which of `among` share a conversation held by the receiver with `userId` (presence
+    /// visibility). Reply: `.users`.
+    case sharing(userId: String, among: [String])
     /// How far each user's inbox goes in each conversation (a reconciliation). Reply: `.seqs`.
     case inboxHigh([PeerInboxKey])
     /// How far each user's inbox goes in receipts of a kind from a member. Reply: `.seqs`.

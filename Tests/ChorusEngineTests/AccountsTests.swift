@@ -1,6 +1,7 @@
 import ChorusCore
 @testable import ChorusEngine
 import ChorusTestKit
+import Synchronization
 import Testing
 
 @Suite struct TokenBucketTests {
@@ -81,6 +82,48 @@ import Testing
         _ = try await accounts.authenticate(token: issued.token)
         clock.advance(ms: 1)
         await #expect(throws: ChatError.unauthorized) { try await accounts.authenticate(token: issued.token) }
+    }
+
+    @Test func expiredTokensAreDroppedAndTheirSessionsToldOnce() async throws {
+        let clock = ManualClock()
+        let accounts = make(clock: clock)
+        let closed = Mutex<[TokenHash]>([])
+        await accounts.onRevocation { h in closed.withLock { $0.append(h) } }
+        _ = try await accounts.register(username: "bob", password: "password1", email: "bob@example.com", displayName: "Bob")
+        let first = try await accounts.login(username: "bob", password: "password1", clientAddress: "x")
+        clock.advance(ms: 1000)
+        let second = try await accounts.login(username: "bob", password: "password1", clientAddress: "x")
+        #expect(await accounts.expireTokens() == 0, "nothing expired yet: no scan")
+        clock.advance(ms: first.expiresAt - clock.nowMs())
+        #expect(await accounts.expireTokens() == 1)
+        #expect(closed.withLock { $0 } == [Accounts.hash(token: first.token)])
+        #expect(await accounts.expireTokens() == 0, "told once")
+        _ = try await accounts.authenticate(token: second.token)
+        clock.advance(ms: 1000)
+        #expect(await accounts.expireTokens() == 1)
+        #expect(closed.withLock { $0.count } == 2)
+    }
+
+    @Test func loggingOutEverywhereRevokesEveryTokenOfTheUserOnly() async throws {
+        let journal = InMemoryJournal()
+        let accounts = make(journal)
+        let closed = Mutex<Set<TokenHash>>([])
+        await accounts.onRevocation { h in _ = closed.withLock { $0.insert(h) } }
+        let bob = try await accounts.register(username: "bob", password: "password1", email: "bob@example.com", displayName: nil)
+        _ = try await accounts.register(username: "cat", password: "password1", email: "cat@example.com", displayName: nil)
+        let tokens = [
+            try await accounts.login(username: "bob", password: "password1", clientAddress: "x"),
+            try await accounts.login(username: "bob", password: "password1", clientAddress: "y"),
+        ]
+        let cats = try await accounts.login(username: "cat", password: "password1", clientAddress: "x")
+        try await accounts.logoutEverywhere(bob.userId)
+        for t in tokens { await #expect(throws: ChatError.unauthorized) { try await accounts.authenticate(token: t.token) } }
+        _ = try await accounts.authenticate(token: cats.token)
+        #expect(closed.withLock { $0 } == Set(tokens.map { Accounts.hash(token: $0.token) }))
+        // Durable: a replay of the log agrees.
+        var state = AccountsState()
+        for r in journal.records { state.apply(try ChorusEvent.decode(kind: r.kind, payload: r.payload)) }
+        #expect(tokens.allSatisfy { state.authenticate(Accounts.hash(token: $0.token), now: 0) == nil })
     }
 
     @Test func stateReplaysFromTheLog() async throws {

@@ -14,7 +14,7 @@ import Testing
     ]
 
     @Test func encodingIsExactBytes() {
-        #expect(hello.encoded() == Array("CHMS".utf8) + [3, 8, 7, 6, 5, 4, 3, 2, 1, 5] + Array("node1".utf8))
+        #expect(hello.encoded() == Array("CHMS".utf8) + [4, 8, 7, 6, 5, 4, 3, 2, 1, 5] + Array("node1".utf8))
         #expect(frames[0].encoded() == [20, 0, 0, 0, 3, 8, 7, 6, 5, 4, 3, 2, 1, 7, 0, 0, 0, 0, 0, 0, 0, 0xAA, 0xBB, 0xCC])
         #expect(frames[1].encoded() == [17, 0, 0, 0, 1, 8, 7, 6, 5, 4, 3, 2, 1, 8, 0, 0, 0, 0, 0, 0, 0])
     }
@@ -54,9 +54,9 @@ import Testing
     @Test func violationsAreErrorsNotCrashes() {
         #expect(throws: MeshCodecError.badMagic) { try decodeAll([Array("CHMX".utf8)[...]]) }
         #expect(throws: MeshCodecError.badMagic) { try decodeAll([[0x47][...]]) }
-        #expect(throws: MeshCodecError.unsupportedVersion(2)) { try decodeAll([(Array("CHMS".utf8) + [2])[...]]) }
-        #expect(throws: MeshCodecError.badNodeId(length: 0)) { try decodeAll([(Array("CHMS".utf8) + [3] + Array(repeating: 0, count: 8) + [0])[...]]) }
-        #expect(throws: MeshCodecError.badNodeId(length: 65)) { try decodeAll([(Array("CHMS".utf8) + [3] + Array(repeating: 0, count: 8) + [65])[...]]) }
+        #expect(throws: MeshCodecError.unsupportedVersion(3)) { try decodeAll([(Array("CHMS".utf8) + [3])[...]]) }
+        #expect(throws: MeshCodecError.badNodeId(length: 0)) { try decodeAll([(Array("CHMS".utf8) + [MeshWire.version] + Array(repeating: 0, count: 8) + [0])[...]]) }
+        #expect(throws: MeshCodecError.badNodeId(length: 65)) { try decodeAll([(Array("CHMS".utf8) + [MeshWire.version] + Array(repeating: 0, count: 8) + [65])[...]]) }
         let h = hello.encoded()
         #expect(throws: MeshCodecError.frameTooShort(length: 16)) { try decodeAll([(h + [16, 0, 0, 0])[...]]) }
         // Refused from the 4 length bytes alone: nothing of the 4 GiB is waited for or buffered.

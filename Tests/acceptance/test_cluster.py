@@ -205,6 +205,28 @@ def test_a_revoked_token_closes_relayed_sessions_with_4001(cluster):
     asyncio.run(run())
 
 
+def test_logging_out_everywhere_closes_every_session_on_every_node(cluster):
+    user = cluster[0].user("leaver")
+    status, other = cluster[1].http("POST", "/v1/sessions", {"username": "leaver", "password": "password1"})
+    assert status == 201
+
+    async def run():
+        sockets = [await websockets.connect(n.ws_url(t)) for n in cluster for t in (user["token"], other["token"])]
+        for ws in sockets:
+            assert json.loads(await ws.recv())["type"] == "hello"
+        assert cluster[2].http("DELETE", "/v1/sessions", token=other["token"])[0] == 204
+        for ws in sockets:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async with asyncio.timeout(5):
+                    while True:
+                        await ws.recv()
+            assert closed.value.rcvd.code == 4001
+
+    asyncio.run(run())
+    for n in cluster:
+        assert n.http("GET", "/v1/me", token=user["token"])[0] == 401
+
+
 def test_framing_limits_hold_on_relayed_sessions_too(cluster):
     """On every node (two of them relay the user's session to its owner): a WebSocket ping is
     answered, an oversized message closes with 1009, an unmasked frame with 1002."""
@@ -378,6 +400,11 @@ def test_presence_typing_and_receipts_across_nodes(cluster):
     name_b = next(f"pb{k}" for k in range(1000) if ring.owner_of_username(f"pb{k}") == "n2")
     a, b = cluster[1].user(name_a), cluster[2].user(name_b)
     assert ring.owner(a["id"]) == "n1" and ring.owner(b["id"]) == "n2", "user ids are minted on their username's owner"
+    # Presence is shown to those who share a conversation (wherever it lives); c shares none with a.
+    assert cluster[0].http("POST", "/v1/conversations", {"members": [b["id"]]}, token=a["token"])[0] == 201
+    c = cluster[0].user(next(f"pc{k}" for k in range(1000) if ring.owner_of_username(f"pc{k}") == "n3"))
+    status, hidden = cluster[1].http("GET", f"/v1/presence?userIds={c['id']}", token=a["token"])
+    assert status == 200 and hidden["presence"] == [{"userId": c["id"], "status": "unknown"}]
 
     async def run():
         ws_a = await websockets.connect(cluster[2].ws_url(a["token"]))
@@ -539,3 +566,41 @@ def test_bad_cluster_options_exit_2_with_the_reason(datadir, args, says):
     p = subprocess.run([chorus_binary(), "serve", "--data", datadir + "/d", *args], capture_output=True, timeout=30)
     assert p.returncode == 2
     assert says in p.stderr.decode(), p.stderr.decode()
+
+
+def test_one_send_bucket_per_user_on_every_node(cluster):
+    """PROTOCOL.md section 6: a user's HTTP sends share one bucket whichever node they reach
+    (default 20/s, burst 100). Three separate buckets would let about 300 through at once."""
+    import threading
+    import urllib.error
+    import urllib.request
+    ann, bob = cluster[0].user("ann"), cluster[1].user("bob")
+    status, group = cluster[2].http("POST", "/v1/conversations", {"members": [bob["id"]], "title": "g"}, token=ann["token"])
+    assert status == 201
+    cid = group["conversationId"]
+    statuses, lock = [], threading.Lock()
+
+    def sender(node, start):
+        for i in range(start, 150, 3):
+            req = urllib.request.Request(f"http://{node.base}/v1/conversations/{cid}/messages", method="POST",
+                                         data=json.dumps({"clientMsgId": f"m{i}", "body": "x"}).encode())
+            req.add_header("Authorization", f"Bearer {ann['token']}")
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    code = r.status
+            except urllib.error.HTTPError as e:
+                code = e.code
+            with lock:
+                statuses.append(code)
+
+    began = time.monotonic()
+    threads = [threading.Thread(target=sender, args=(node, k)) for k, node in enumerate(cluster)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - began
+    accepted, limited = statuses.count(201), statuses.count(429)
+    assert accepted + limited == 150, statuses
+    assert 100 <= accepted <= 100 + 20 * elapsed + 1, (accepted, elapsed)
+    assert limited > 0

@@ -18,7 +18,7 @@ def run_load(server, *args):
 
 @pytest.mark.parametrize("mode", [["--rate", "400"], ["--rate", "0", "--window", "4"]], ids=["open", "closed"])
 def test_load_generator_counts_every_message_once(datadir, mode):
-    server = Server(datadir + "/data", "--login-rate-limit", "off", "--session-rate-limit", "1000:3000")
+    server = Server(datadir + "/data", "--login-rate-limit", "off", "--register-rate-limit", "off", "--user-send-rate-limit", "off", "--session-rate-limit", "1000:3000")
     try:
         before = server.counter("chorus_messages_accepted_total")
         report = run_load(server, *mode)
@@ -40,7 +40,7 @@ def test_load_generator_counts_every_message_once(datadir, mode):
 def test_load_generator_counts_refusals_by_code(datadir):
     # 5 frames a second per session, burst 5: sending 20 a second, most sends are refused
     # (`rate_limited`, with their clientMsgId as `ref`); the rest are acked and delivered.
-    server = Server(datadir + "/data", "--login-rate-limit", "off", "--session-rate-limit", "5:5")
+    server = Server(datadir + "/data", "--login-rate-limit", "off", "--register-rate-limit", "off", "--session-rate-limit", "5:5")
     try:
         report = run_load(server, "--rate", "400")
         refused = report["refused"].get("rate_limited", 0)

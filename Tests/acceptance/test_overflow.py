@@ -61,7 +61,7 @@ def read_frames(s):
 
 
 def test_a_stalled_reader_is_closed_with_4008_and_recovers_by_sync(datadir):
-    server = Server(datadir + "/data", "--session-rate-limit", "100000:100000")
+    server = Server(datadir + "/data", "--session-rate-limit", "100000:100000", "--user-send-rate-limit", "off")
     try:
         ann, bob = server.user("ann"), server.user("bob")
         status, conv = server.http("POST", "/v1/conversations", {"members": [bob["id"]]}, ann["token"])
@@ -107,5 +107,46 @@ def test_a_stalled_reader_is_closed_with_4008_and_recovers_by_sync(datadir):
 
         rest = run(recover())
         assert [m["seq"] for m in held + rest] == list(range(1, count + 1))
+    finally:
+        server.stop()
+
+
+def masked_text(payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x81, 0x80 | len(payload)]) + mask + body
+
+
+def test_a_client_that_keeps_sending_still_gets_the_servers_close_frame(datadir):
+    """RFC 6455 section 7: after 20 bad frames the server closes (1008). A client that is still
+    sending must get the close frame, not a reset (closing with unread input makes the kernel send
+    RST, which destroys the close frame still unread on the client's side). Ten runs."""
+    import threading
+    server = Server(datadir + "/data")
+    try:
+        ann = server.user("ann")
+        for run_no in range(10):
+            s = stalled_websocket(server, ann["token"])
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+            stop = threading.Event()
+
+            def blast():
+                frame = masked_text(b"not json")
+                while not stop.is_set():
+                    try:
+                        s.sendall(frame * 50)
+                    except OSError:
+                        return
+            sender = threading.Thread(target=blast)
+            sender.start()
+            try:
+                _, code = read_frames(s)
+            except (ConnectionResetError, EOFError) as e:
+                raise AssertionError(f"run {run_no}: no close frame ({e!r})")
+            finally:
+                stop.set()
+                sender.join()
+                s.close()
+            assert code == 1008, (run_no, code)
     finally:
         server.stop()

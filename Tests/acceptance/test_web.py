@@ -277,7 +277,7 @@ def test_groups_errors_and_a_narrow_screen(datadir, browsers):
 
 
 def test_history_pages_back_as_you_scroll_up(datadir, browsers):
-    server = Server(datadir + "/data")
+    server = Server(datadir + "/data", "--user-send-rate-limit", "off")
     base = f"http://{server.base}"
     try:
         server.user("ann")

@@ -383,6 +383,8 @@ def test_typing_reaches_other_online_members_only(server):
 
 def test_presence_watch_and_http(server):
     ann, bob = server.user("ann"), server.user("bob")
+    # Presence is visible to those who share a conversation (test_presence_visibility.py).
+    assert server.http("POST", "/v1/conversations", {"members": [bob["id"]]}, token=ann["token"])[0] == 201
 
     async def go():
         async with websockets.connect(server.ws_url(ann["token"])) as a:
@@ -405,6 +407,7 @@ def test_silent_session_goes_offline_for_watchers(datadir):
     server = Server(datadir + "/data", "--heartbeat-ms", "300")
     try:
         ann, bob = server.user("ann"), server.user("bob")
+        assert server.http("POST", "/v1/conversations", {"members": [bob["id"]]}, token=ann["token"])[0] == 201
 
         async def go():
             async with websockets.connect(server.ws_url(ann["token"])) as a, \
@@ -486,7 +489,7 @@ def test_cluster_view_of_a_single_node_needs_no_token(server):
 def test_fsync_never_on_one_event_loop_acks_delivers_and_a_clean_stop_keeps_everything(datadir):
     # `--fsync never` commits sends on the event loop that read them (CommitDeferral): pipelined sends
     # share commits there; acks, live copies and the log after a clean stop must all be whole.
-    server = Server(datadir + "/data", "--fsync", "never", "--event-loops", "1")
+    server = Server(datadir + "/data", "--fsync", "never", "--event-loops", "1", "--user-send-rate-limit", "off")
     ann, bob = server.user("ann"), server.user("bob")
     n = 200
     # One session's sends to a conversation take seqs in the order sent (ENGINE.md rule 5).
