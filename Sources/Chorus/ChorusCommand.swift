@@ -52,7 +52,7 @@ enum EnvironmentOptions {
         "http", "data", "node-id", "mesh", "peer", "fsync", "inactivity-after", "smtp", "mail-from", "public-url",
         "session-rate-limit", "login-rate-limit", "max-connections", "heartbeat-ms", "snapshot-every", "admin-token",
         "email-templates", "email-rate", "smtp-connections", "smtp-tls", "smtp-user", "smtp-ca-file", "header-timeout", "idle-timeout",
-        "mesh-cert", "mesh-key", "mesh-ca", "tls-cert", "tls-key", "register-rate-limit", "max-pending-hashes", "user-send-rate-limit", "max-sessions-per-user", "token-ttl",
+        "mesh-cert", "mesh-key", "mesh-ca", "tls-cert", "tls-key", "register-rate-limit", "max-pending-hashes", "user-send-rate-limit", "max-sessions-per-user", "token-ttl", "trusted-proxy",
     ]
     static let serveFlags = ["insecure-fast-password-hash", "join", "mesh-insecure"]
 
@@ -67,7 +67,7 @@ enum EnvironmentOptions {
         func variable(_ name: String) -> String { "CHORUS_" + name.uppercased().replacingOccurrences(of: "-", with: "_") }
         for name in serveOptions where !given(name) {
             guard let value = environment[variable(name)] else { continue }
-            let values = name == "peer" ? value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : [value]
+            let values = name == "peer" || name == "trusted-proxy" ? value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : [value]
             // `--name=value`, so a value that starts with "-" is not taken for an option.
             for v in values where !v.isEmpty { out.append("--\(name)=\(v)") }
         }

@@ -35,6 +35,7 @@ extension Node {
         config.headerTimeoutMs = settings.headerTimeoutMs
         config.idleTimeoutMs = settings.idleTimeoutMs
         config.tls = settings.clientTLS
+        config.trustedProxies = settings.trustedProxies
         let gatewayMetrics = GatewayMetrics()
         let registry = SessionRegistry(clock: engine.clock, cluster: engine.peers)
         await engine.accounts.onRevocation { hash in registry.revoked(hash) }

@@ -44,6 +44,8 @@ struct ServeCommand: AsyncParsableCommand {
     var userSendRateLimit = "20:100"
     @Option(name: .customLong("max-sessions-per-user"), help: "WebSocket sessions one user may hold; the next upgrade gets 429.")
     var maxSessionsPerUser = 20
+    @Option(name: .customLong("trusted-proxy"), help: "A reverse proxy's network, CIDR, repeatable: its X-Forwarded-For names the client.")
+    var trustedProxy: [String] = []
     @Option(name: .customLong("token-ttl"), help: "How long a token works after login; its open sessions are closed (4001) when it expires.")
     var tokenTTL = "30d"
     @Option(name: .customLong("register-rate-limit"), help: "Registrations per second per client address, RATE:BURST or off.")
@@ -136,6 +138,10 @@ struct ServeCommand: AsyncParsableCommand {
         s.userSendRateLimit = try check("user-send-rate-limit") { try RateLimitSetting.parse(userSendRateLimit) }
         guard (1...10_000).contains(maxSessionsPerUser) else { throw ValidationError("--max-sessions-per-user: 1...10000") }
         s.maxSessionsPerUser = maxSessionsPerUser
+        s.trustedProxies = try trustedProxy.map { text in
+            guard let cidr = CIDR(text) else { throw ValidationError("--trusted-proxy: '\(text)' is not ADDRESS/BITS") }
+            return cidr
+        }
         s.tokenTTLMs = try check("token-ttl") {
             let ms = try ConfigParsing.durationMs(tokenTTL)
             guard ms >= 1_000 else { throw ConfigParsing.Failure("at least 1s") }
@@ -246,6 +252,7 @@ struct ServeSettings {
     var userSendRateLimit: RateLimitSetting? = RateLimitSetting(rate: 20, burst: 100)
     var maxSessionsPerUser = 20
     var tokenTTLMs: Int64 = 30 * 86_400_000
+    var trustedProxies: [CIDR] = []
     var maxPendingHashes = 64
     var maxConnections = 19_000
     var heartbeatMs = 30_000

@@ -109,12 +109,12 @@ public struct APIRouter: Sendable {
             let body = try r.jsonObject()
             let user = try await accounts.register(
                 username: try body.string("username"), password: try body.string("password"), email: try body.string("email"),
-                displayName: try body.optionalString("displayName"), clientAddress: r.clientAddress)
+                displayName: try body.optionalString("displayName"), clientAddress: ClientAddress.limitKey(r.clientAddress))
             return .json(201, ["userId": user.userId, "username": user.username, "displayName": user.displayName, "email": user.email])
         case .login:
             let body = try r.jsonObject()
             let issued = try await accounts.login(
-                username: try body.string("username"), password: try body.string("password"), clientAddress: r.clientAddress)
+                username: try body.string("username"), password: try body.string("password"), clientAddress: ClientAddress.limitKey(r.clientAddress))
             return .json(201, ["token": issued.token, "userId": issued.userId, "expiresAt": issued.expiresAt])
         case .webSocket:
             // Reached only when the upgrade was refused.

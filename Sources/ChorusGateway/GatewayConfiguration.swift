@@ -25,6 +25,8 @@ public struct GatewayConfiguration: Sendable {
     public var maxOutboundFrames = 1_024
     /// HTTPS and WSS only on the listener (`--tls-cert`, `--tls-key`); nil is plain HTTP.
     public var tls: NIOSSLContext?
+    /// Peers (reverse proxies) whose `X-Forwarded-For` gives the client's address (`--trusted-proxy`).
+    public var trustedProxies: [CIDR] = []
 
     public init() {}
 }

@@ -85,7 +85,7 @@ public final class GatewayServer: Service, Sendable {
     /// upgrade handler (so they see a head as soon as it is decoded), then the request handler.
     /// A WebSocket upgrade removes everything HTTP.
     static func configure(_ channel: any Channel, config: GatewayConfiguration, router: APIRouter, sessions: SessionServices) throws {
-        let http = HTTPServerHandler(router: router, maxBodyBytes: config.maxRequestBodyBytes)
+        let http = HTTPServerHandler(router: router, maxBodyBytes: config.maxRequestBodyBytes, trustedProxies: config.trustedProxies)
         let deadlines = ConnectionDeadlineHandler(headerTimeoutMs: config.headerTimeoutMs, idleTimeoutMs: config.idleTimeoutMs)
         let upgrade: NIOHTTPServerUpgradeConfiguration = (
             upgraders: [webSocketUpgrader(config: config, sessions: sessions, cluster: router.clusterGateway)],

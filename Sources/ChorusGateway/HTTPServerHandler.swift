@@ -13,13 +13,16 @@ final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let router: APIRouter
     private let maxBodyBytes: Int
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    private let trustedProxies: [CIDR]
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var bodyTooLarge = false
     private var queue: [(HTTPRequestHead, [UInt8])] = []
     private var busy = false
 
-    init(router: APIRouter, maxBodyBytes: Int) {
+    init(router: APIRouter, maxBodyBytes: Int, trustedProxies: [CIDR] = []) {
+        self.trustedProxies = trustedProxies
         self.router = router
         self.maxBodyBytes = maxBodyBytes
     }
@@ -60,7 +63,8 @@ final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard !busy, !queue.isEmpty else { return }
         busy = true
         let (h, bytes) = queue.removeFirst()
-        let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        let address = ClientAddress.resolve(peer: peer, forwardedFor: h.headers["X-Forwarded-For"], trusted: trustedProxies)
         let request = APIRequest(
             method: h.method.rawValue, uri: h.uri, headers: h.headers.map { ($0.name, $0.value) }, body: bytes, clientAddress: address)
         let keepAlive = h.isKeepAlive
