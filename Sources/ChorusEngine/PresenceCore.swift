@@ -21,7 +21,8 @@ public struct PresenceCore: Sendable {
     private var seen: [String: (sessions: Int32, lastSeen: Int64)] = [:]
     private var watchersOf: [String: Set<Watcher>] = [:]
     private var watchedBy: [Watcher: Set<String>] = [:]
-    /// Users of this node watched from other nodes: user -> nodes (at most one entry per node each).
+    /// Users of this node watched from other nodes: user -> nodes (at most one entry per node each;
+    /// only users the node holds are added, so at most users x peers).
     private var nodesWatching: [String: Set<String>] = [:]
 
     public init() {}

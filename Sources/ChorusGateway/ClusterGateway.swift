@@ -110,10 +110,15 @@ public final class ClusterGateway: SessionPeerHandler {
                 try await services.accounts.authenticate(token: t)
             }) { result in reply(result.map { .done }) }
         case .presence(let users, let watch):
-            let statuses = watch
-                ? services.registry.watch(fromNode: peer, users: users)
-                : users.map { ($0, services.registry.status($0)) }
-            reply(.success(.presence(statuses.map(\.1))))
+            guard watch else { return reply(.success(.presence(users.map { services.registry.status($0) }))) }
+            // Only users this node holds are remembered as watched from `peer`: the map stays
+            // within (users here) x (peers), whatever ids a watch names.
+            Task { [services] in
+                var held: [String] = []
+                for u in users where await services.accounts.user(id: u) != nil { held.append(u) }
+                let watched = Dictionary(services.registry.watch(fromNode: peer, users: held), uniquingKeysWith: { a, _ in a })
+                reply(.success(.presence(users.map { watched[$0] ?? services.registry.status($0) })))
+            }
         case .typing(let id, let user):
             Task { [services] in reply(await services.typing(in: id, by: user).map { .failure($0) } ?? .success(.done)) }
         }
