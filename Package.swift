@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "chorus", targets: ["Chorus"]),
         .executable(name: "chorus-tools", targets: ["ChorusTools"]),
+        .executable(name: "chorus-fuzz", targets: ["ChorusFuzz"]),
         .library(name: "ChorusWAL", targets: ["ChorusWAL"]),
         .library(name: "ChorusCore", targets: ["ChorusCore"]),
         .library(name: "ChorusEngine", targets: ["ChorusEngine"]),
@@ -159,10 +160,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Benchmarks, crash tests and simulations: out of the production binary.
+        // Every decoder of outside bytes as a fuzz target (docs/SECURITY.md, "Fuzzing").
+        .target(
+            name: "ChorusFuzzTargets",
+            dependencies: [
+                "ChorusCore", "ChorusGateway", "ChorusMesh", "ChorusPeer", "ChorusReengagement", "ChorusWAL",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+        // libFuzzer's entry over ChorusFuzzTargets (built with -sanitize=fuzzer; see its main.swift).
+        .executableTarget(name: "ChorusFuzz", dependencies: ["ChorusFuzzTargets"]),
+        // Benchmarks, crash tests, simulations and the mutation fuzzer: out of the production binary.
         .executableTarget(
             name: "ChorusTools",
             dependencies: [
+                "ChorusFuzzTargets",
+                "ChorusTestKit",
                 "ChorusCLI",
                 "ChorusWAL",
                 "ChorusCore",

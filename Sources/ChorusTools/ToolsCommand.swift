@@ -7,7 +7,7 @@ struct ToolsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chorus-tools",
         abstract: "Benchmarks, crash tests and simulations for Chorus (not for production data).",
-        subcommands: [WALToolsCommand.self, MeshBenchCommand.self, EmailBenchCommand.self, SimulateUsersCommand.self])
+        subcommands: [WALToolsCommand.self, MeshBenchCommand.self, EmailBenchCommand.self, SimulateUsersCommand.self, FuzzCommand.self])
 }
 
 /// `chorus-tools wal ...`: write logs for crash tests and restart measurements.
