@@ -20,6 +20,8 @@ final class SessionDriver: HeartbeatWatched {
     private(set) var session: WebSocketSession?
     private var bucket: TokenBucket
     private var badFrames = 0
+    /// Every user this session asked to watch, visible or not (at most `PresenceCore.maxWatchedPerSession`).
+    private var watching: Set<String> = []
     /// When the client last sent a frame of any kind (the heartbeat sweep reads it).
     var lastSeen = NIODeadline.now()
     private var sweep: HeartbeatSweep?
@@ -151,16 +153,19 @@ final class SessionDriver: HeartbeatWatched {
         case .sync(let after):
             startSync(after: after, session: session)
         case .watch(let users):
+            // At most 1,000 users over all of the session's watch frames, visible or not.
+            let all = watching.union(users)
+            guard all.count <= PresenceCore.maxWatchedPerSession else {
+                return badFrame(FrameError(message: "a session watches at most \(PresenceCore.maxWatchedPerSession) users"))
+            }
+            watching = all
             // Only users who share a conversation with this user are watched; the others are
             // answered `unknown` once and never pushed (PROTOCOL.md section 6).
-            let me = NIOLoopBound(self, eventLoop: session.eventLoop)
             Task {
                 let visible = await services.conversations.visible(to: userId, among: users)
                 session.eventLoop.execute {
                     for u in users where !visible.contains(u) { session.send(ServerFrame.presenceUnknown(userId: u)) }
-                    guard services.registry.watch(session, users: users.filter(visible.contains)) else {
-                        return me.value.badFrame(FrameError(message: "a session watches at most \(PresenceCore.maxWatchedPerSession) users"))
-                    }
+                    services.registry.watch(session, users: users.filter(visible.contains))
                 }
             }
         case .typing(let conversationId):

@@ -104,3 +104,17 @@ def test_pings_count_against_the_sessions_bucket(datadir):
         assert answered == 3, answered
     finally:
         server.stop()
+
+
+def test_a_session_watches_at_most_1000_users_over_all_its_watch_frames(server):
+    ann = server.user("ann")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            await a.send(json.dumps({"type": "watch", "userIds": [f"u_{i:013d}" for i in range(600)]}))
+            await a.send(json.dumps({"type": "watch", "userIds": [f"u_{i:013d}" for i in range(300, 1000)]}))
+            await a.send(json.dumps({"type": "watch", "userIds": ["u_0000000001000"]}))
+            refused = await recv_until(a, "error", timeout=20)
+            assert refused["code"] == "bad_frame" and "1000" in refused["message"], refused
+    asyncio.run(go())
