@@ -76,7 +76,17 @@ public final class GatewayServer: Service, Sendable {
         try await gracefulShutdown()
         logger.info("gateway stopping: no new connections, closing open ones")
         try? await server.close()
-        for channel in children.withLock({ Array($0.values) }) { try? await channel.close() }
+        // WebSocket sessions get their close frame (1001) and the closing handshake; whatever is
+        // still open `closeReplyWait` later is closed.
+        let open = children.withLock { Array($0.values) }
+        sessions.registry.close(usersWhere: { _ in true }, code: CloseCode.goingAway, reason: "server stopping")
+        router.clusterGateway?.proxies.closeAll(code: CloseCode.goingAway, reason: "server stopping")
+        let loop = group.next()
+        let forced = loop.scheduleTask(in: WebSocketSession.closeReplyWait + .milliseconds(500)) { for c in open { c.close(promise: nil) } }
+        // Plain HTTP connections (no WebSocket codec) close at once.
+        for c in open { c.pipeline.handler(type: WebSocketCodecHandler.self).whenFailure { _ in c.close(promise: nil) } }
+        try? await EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: loop).get()
+        forced.cancel()
     }
 
 

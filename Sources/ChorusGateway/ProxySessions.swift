@@ -43,6 +43,13 @@ final class ProxySessions: Sendable {
         entry.handler.eventLoop.execute { entry.handler.value.closeFromOwner(code: code, reason: reason) }
     }
 
+    /// This node stops: every relayed session closes with `code` (the owner's sessions end with them).
+    func closeAll(code: UInt16, reason: String) {
+        for (_, entry) in handlers.withLock({ $0 }) {
+            entry.handler.eventLoop.execute { entry.handler.value.closeFromEdge(code: code, reason: reason) }
+        }
+    }
+
     /// The owner is unreachable: its relayed sessions close (1011); clients reconnect and `sync`.
     func ownerDown(_ owner: String) {
         for (_, entry) in handlers.withLock({ $0.filter { $0.value.owner == owner } }) {
@@ -159,6 +166,9 @@ final class ProxySessionHandler: ChannelInboundHandler, HeartbeatWatched {
     }
 
     func closeFromOwner(code: UInt16, reason: String) { closeLocally(code: code, reason: reason, tellOwner: false) }
+
+    /// This node closes the session (it stops), and tells the owner.
+    func closeFromEdge(code: UInt16, reason: String) { closeLocally(code: code, reason: reason, tellOwner: true) }
 
     private func closeLocally(code: UInt16, reason: String, tellOwner: Bool, echo: Bool = false) {
         guard let context, !closing else { return }

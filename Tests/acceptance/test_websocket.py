@@ -570,3 +570,20 @@ def test_a_silent_session_is_closed_within_twice_the_heartbeat(datadir):
         assert all(1.4 <= t <= 2.0 for t in took), took
     finally:
         server.stop()
+
+
+def test_a_stopping_server_closes_sessions_with_1001(datadir):
+    server = Server(datadir + "/data")
+    ann = server.user("ann")
+
+    async def go():
+        async with websockets.connect(server.ws_url(ann["token"])) as a:
+            await recv(a)
+            start = time.monotonic()
+            await asyncio.to_thread(server.proc.send_signal, __import__("signal").SIGTERM)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(a.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, closed.value
+            return time.monotonic() - start
+    assert run(go()) < 5
+    assert server.stop() == 0
