@@ -60,7 +60,7 @@ import Testing
     func fullDiskTurnsHealthRedAndStopsAcks() throws {
         let fs = try #require(Tmpfs(options: "size=6m"))
         defer { fs.unmount() }
-        let server = try ServerProcess(data: fs.path + "/data", extra: ["--wal-segment-bytes", "\(4 << 20)", "--snapshot-every", "0"])
+        let server = try ServerProcess(data: fs.path + "/data", extra: ["--wal-segment-bytes", "\(4 << 20)", "--snapshot-every", "0", "--user-send-rate-limit", "off"])
         defer { _ = server.stop() }
         let tests = ServeConversationTests()
         let alice = try tests.user(server, "alice"), bob = try tests.user(server, "bob")
