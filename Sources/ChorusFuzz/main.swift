@@ -1,16 +1,16 @@
 import ChorusFuzzTargets
-
-// libFuzzer's entry (PROTOCOL.md section 6, "Fuzzing"; docs/SECURITY.md): built only with
-//   swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
-//       -Xswiftc -DCHORUS_LIBFUZZER --product chorus-fuzz
-// and run as `CHORUS_FUZZ_TARGET=peer .build-fuzz/debug/chorus-fuzz Tests/fuzz-corpus/peer`.
-// An ordinary build makes a binary that only says so.
-#if CHORUS_LIBFUZZER
 import Glibc
+
+// libFuzzer's entry (docs/SECURITY.md, "Fuzzing"), built with
+//   swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product chorus-fuzz
+// and run as `CHORUS_FUZZ_TARGET=peer .build-fuzz/debug/chorus-fuzz CORPUS_DIR`. Declarations only:
+// libFuzzer brings `main`. In an ordinary build the target is chosen at start, so the binary only
+// says how to set it (for a run without libFuzzer: `chorus-tools fuzz`).
 
 private let target: FuzzTarget = {
     guard let name = getenv("CHORUS_FUZZ_TARGET").map({ String(cString: $0) }), let t = FuzzTarget(rawValue: name) else {
-        fputs("set CHORUS_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n", stderr)
+        let usage = "set CHORUS_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n"
+        _ = usage.withCString { write(2, $0, strlen($0)) }
         exit(2)
     }
     return t
@@ -22,7 +22,3 @@ public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     do { try target.run(data) } catch { fatalError("\(target.rawValue): \(error)") }
     return 0
 }
-#else
-print("chorus-fuzz is a libFuzzer target: build it with -sanitize=fuzzer (see Sources/ChorusFuzz/main.swift);")
-print("for a run without libFuzzer: chorus-tools fuzz TARGET --seconds N")
-#endif
