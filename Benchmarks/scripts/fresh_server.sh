@@ -9,8 +9,12 @@
 start_fresh_server() {
     local bin=$1; shift
     DATA=$(mktemp -d); PORT=$((20000 + RANDOM % 10000))
-    ${SERVE_CPUS:+taskset -c "$SERVE_CPUS"} "$bin" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off --register-rate-limit off \
-        --user-send-rate-limit off --session-rate-limit 1000:3000 "$@" > "$DATA.out" 2> "$DATA.err" &
+    # The public limits (registrations, sends per user) are off for a load run, where the build has them.
+    local limits=() help
+    help=$("$bin" serve --help 2>&1 || true)
+    for o in --register-rate-limit --user-send-rate-limit; do grep -q -- "$o " <<<"$help" && limits+=("$o" off); done
+    ${SERVE_CPUS:+taskset -c "$SERVE_CPUS"} "$bin" serve --http 127.0.0.1:$PORT --data "$DATA" --insecure-fast-password-hash --login-rate-limit off \
+        "${limits[@]}" --session-rate-limit 1000:3000 "$@" > "$DATA.out" 2> "$DATA.err" &
     SP=$!
     trap 'kill -INT $SP 2>/dev/null; wait $SP 2>/dev/null; rm -rf "$DATA" "$DATA.out" "$DATA.err" "$DATA.json"' EXIT
     for _ in $(seq 1 100); do grep -q listening "$DATA.out" && return 0; sleep 0.1; done
