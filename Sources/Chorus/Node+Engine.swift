@@ -40,6 +40,7 @@ extension Node {
             peers: MembershipManager.addresses(membership.members.filter { $0.key != settings.nodeId }), ringSignature: placement.ring.signature)
         config.maxFrameBytes = 2 << 20
         config.tls = settings.meshTLS
+        config.maxInboundConnections = settings.meshMaxInbound
         return MeshNode(configuration: config, group: group, logger: logger)
     }
 

@@ -28,6 +28,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("mesh-key"), help: "PEM private key of --mesh-cert.") var meshKey: String?
     @Option(name: .customLong("mesh-ca"), help: "PEM certificate of the cluster's CA: peers must present a certificate it signed.")
     var meshCA: String?
+    /// For tests of the cap: inbound peer connections open at once (default 256).
+    @Option(name: .customLong("mesh-max-inbound"), help: .hidden) var meshMaxInbound = 256
     @Flag(name: .customLong("mesh-insecure"), help: "Plain TCP between nodes, nobody verified: for tests on loopback only.")
     var meshInsecure = false
     @Option(help: "Durability of acks: always (group commit), batch[:MS], never.") var fsync = "always"
@@ -113,6 +115,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let mesh { s.mesh = try check("mesh") { try ConfigParsing.hostPort(mesh, allowEphemeral: false) } }
         s.meshTLS = try meshSecurity(nodeId: s.nodeId)
         s.meshInsecure = meshInsecure
+        guard (1...100_000).contains(meshMaxInbound) else { throw ValidationError("--mesh-max-inbound: 1...100000") }
+        s.meshMaxInbound = meshMaxInbound
         for p in peer {
             let (id, host, port) = try check("peer") { try ConfigParsing.peer(p) }
             guard ChatLimits().isValidID(id) else { throw ValidationError("--peer: '\(id)' is not a node id") }
@@ -270,6 +274,8 @@ struct ServeSettings {
     /// Mutual TLS between nodes; nil with no mesh or with `meshInsecure`.
     var meshTLS: MeshTLS?
     var meshInsecure = false
+    /// Inbound peer connections open at once (`--mesh-max-inbound`, hidden, for tests).
+    var meshMaxInbound = 256
     /// A new node joining a running cluster (the peers are its members; this node is not yet).
     var join = false
     var adminToken: String?
