@@ -121,7 +121,8 @@ public struct APIRouter: Sendable {
             guard let token = r.bearerToken ?? r.query["token"] else { throw .unauthorized }
             let user: UserRecord
             if let cluster = clusterGateway { user = try await cluster.authenticate(token: token) } else { user = try await accounts.authenticate(token: token) }
-            if sessions.sessionCount(of: user.userId) >= maxSessionsPerUser {
+            let count = await clusterGateway?.sessionCount(of: user.userId) ?? sessions.sessionCount(of: user.userId)
+            if count >= maxSessionsPerUser {
                 throw .rateLimited(retryAfterMs: 1000)
             }
             throw .badRequest("expected a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")

@@ -38,6 +38,16 @@ public final class ClusterGateway: SessionPeerHandler {
         return user
     }
 
+    /// How many sessions `userId` holds on its owner (this node or another); nil if the owner does
+    /// not answer (the owner then refuses the session itself if it is over the cap).
+    public func sessionCount(of userId: String) async -> Int? {
+        guard !placement.isLocal(user: userId) else { return services.registry.sessionCount(of: userId) }
+        guard case .seqs(let counts)? = try? await client.call(.session(.sessionCount(userId: userId)), to: placement.owner(ofUser: userId)),
+              let count = counts.first
+        else { return nil }
+        return Int(count)
+    }
+
     /// The node that must run `r`, when it is not this one.
     func executor(for r: APIRequest) -> String? {
         let node: String?
@@ -109,6 +119,8 @@ public final class ClusterGateway: SessionPeerHandler {
             remoteSessions.open(edge: peer, proxy: proxy, token: token, authenticate: { [services] (t: String) async throws(ChatError) -> UserRecord in
                 try await services.accounts.authenticate(token: t)
             }) { result in reply(result.map { .done }) }
+        case .sessionCount(let user):
+            reply(.success(.seqs([UInt64(services.registry.sessionCount(of: user))])))
         case .presence(let users, let watch):
             guard watch else { return reply(.success(.presence(users.map { services.registry.status($0) }))) }
             // Only users this node holds are remembered as watched from `peer`: the map stays

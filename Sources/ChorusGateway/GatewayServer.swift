@@ -135,9 +135,11 @@ public final class GatewayServer: Service, Sendable {
                 guard let token = webSocketToken(head) else { return channel.eventLoop.makeSucceededFuture(nil) }
                 return channel.eventLoop.makeFutureWithTask {
                     guard let user = try? await authenticate(token) else { return nil }
-                    // A user at its session cap is not upgraded: the router answers 429. (A user of
-                    // another node is counted on its owner, which refuses the relayed session.)
-                    if sessions.registry.sessionCount(of: user.userId) >= sessions.maxSessionsPerUser { return nil }
+                    // A user at its session cap is not upgraded: the router answers 429. The count
+                    // is the owner's (asked over the mesh for a user of another node; the owner
+                    // also refuses a relayed session past the cap, for a race between two nodes).
+                    let count = await cluster?.sessionCount(of: user.userId) ?? sessions.registry.sessionCount(of: user.userId)
+                    if count >= sessions.maxSessionsPerUser { return nil }
                     return HTTPHeaders()
                 }
             },

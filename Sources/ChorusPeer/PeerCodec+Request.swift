@@ -43,6 +43,7 @@ extension PeerCodec {
             let watch = try r.bool()
             return .session(.presence(users: try r.list(PeerBounds.usersAsked) { (r: inout PeerReader) throws(PeerDecodingError) in try r.string(PeerBounds.id) }, watch: watch))
         case .typing: return .session(.typing(conversationId: try r.string(PeerBounds.id), userId: try r.string(PeerBounds.id)))
+        case .sessionCount: return .session(.sessionCount(userId: try r.string(PeerBounds.id)))
         case .http: return .forward(.http(try readHTTP(&r)))
         case .info: return .forward(.info)
         case .membershipPrepare: return .membership(.prepare(try readMembership(&r)))
@@ -103,6 +104,8 @@ extension PeerCodec {
             w.writeList(users) { $0.writeString($1) }
         case .typing(let id, let user):
             w.write(PeerKind.typing.rawValue); w.writeString(id); w.writeString(user)
+        case .sessionCount(let user):
+            w.write(PeerKind.sessionCount.rawValue); w.writeString(user)
         }
     }
 

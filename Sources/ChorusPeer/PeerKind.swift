@@ -22,6 +22,7 @@ enum PeerKind: UInt8 {
     case membershipCommit = 31
     case membershipAbort = 32
     case sharing = 33
+    case sessionCount = 34
     // Events
     case sessionFrame = 4
     case sessionPush = 5

@@ -46,6 +46,9 @@ public enum SessionRequest: Sendable, Equatable {
     case presence(users: [String], watch: Bool)
     /// `userId` is typing in a conversation the receiver owns. Reply: `.done`, or the refusal.
     case typing(conversationId: String, userId: String)
+    /// How many WebSocket sessions a user the receiver owns holds (the session cap, checked before
+    /// a relaying node upgrades). Reply: `.seqs`, one count.
+    case sessionCount(userId: String)
 }
 
 /// Requests answered by the gateway's HTTP side.

@@ -26,6 +26,7 @@ enum Samples {
         .session(.open(proxy: 77, token: "u1.secret")),
         .session(.presence(users: ["u1", "u2"], watch: true)),
         .session(.typing(conversationId: "c1", userId: "u1")),
+        .session(.sessionCount(userId: "u1")),
         .forward(.http(ForwardedHTTP(
             method: "POST", uri: "/v1/sessions?x=1", headers: [.init(name: "Content-Type", value: "application/json")], body: Array("{}".utf8),
             clientAddress: "127.0.0.9", local: true))),

@@ -604,3 +604,22 @@ def test_one_send_bucket_per_user_on_every_node(cluster):
     assert accepted + limited == 150, statuses
     assert 100 <= accepted <= 100 + 20 * elapsed + 1, (accepted, elapsed)
     assert limited > 0
+
+
+def test_the_session_cap_holds_across_nodes_with_429(cluster):
+    """--max-sessions-per-user (default 20) counts on the user's owner, whichever node relays: the
+    21st upgrade gets 429 on any node."""
+    user = cluster[0].user("busy")
+
+    async def run():
+        sockets = [await websockets.connect(cluster[k % 3].ws_url(user["token"])) for k in range(20)]
+        for ws in sockets:
+            assert json.loads(await ws.recv())["type"] == "hello"
+        for node in cluster:
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(node.ws_url(user["token"]))
+            assert refused.value.response.status_code == 429
+        for ws in sockets:
+            await ws.close()
+
+    asyncio.run(run())
