@@ -13,7 +13,7 @@ public struct PresenceCore: Sendable {
         public var userId: String
         public var status: Status
         public var watchers: [Watcher]
-        /// Nodes of a cluster with sessions watching this user (they tell their own sessions).
+        /// Nodes of a cluster whose sessions watch this user; each node forwards the change to them.
         public var nodes: [String] = []
     }
 

@@ -187,6 +187,16 @@ def test_websockets_on_every_node_reach_the_users_owner(cluster):
     asyncio.run(run())
 
 
+async def closed_with(sockets, code):
+    """Reads each socket until the server closes it, and checks the close code it sent."""
+    for ws in sockets:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(5):
+                while True:
+                    await ws.recv()
+        assert closed.value.rcvd.code == code
+
+
 def test_a_revoked_token_closes_relayed_sessions_with_4001(cluster):
     user = cluster[0].user("revokee")
 
@@ -195,12 +205,7 @@ def test_a_revoked_token_closes_relayed_sessions_with_4001(cluster):
         for ws in sockets:
             assert json.loads(await ws.recv())["type"] == "hello"
         assert cluster[2].http("DELETE", "/v1/sessions/current", token=user["token"])[0] == 204
-        for ws in sockets:
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                async with asyncio.timeout(5):
-                    while True:
-                        await ws.recv()
-            assert closed.value.rcvd.code == 4001
+        await closed_with(sockets, 4001)
 
     asyncio.run(run())
 
@@ -215,12 +220,7 @@ def test_logging_out_everywhere_closes_every_session_on_every_node(cluster):
         for ws in sockets:
             assert json.loads(await ws.recv())["type"] == "hello"
         assert cluster[2].http("DELETE", "/v1/sessions", token=other["token"])[0] == 204
-        for ws in sockets:
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                async with asyncio.timeout(5):
-                    while True:
-                        await ws.recv()
-            assert closed.value.rcvd.code == 4001
+        await closed_with(sockets, 4001)
 
     asyncio.run(run())
     for n in cluster:
