@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependency direction (README, "Layout"): Core <- Cluster <- Peer <- Engine <- Gateway <- executables;
-// Core <- WAL <- executables. Pure modules never import NIO (ChorusArchitectureTests).
+// Core <- WAL <- executables; Cluster <- Replication <- executables. Pure modules never import NIO (ChorusArchitectureTests).
 let package = Package(
     name: "Chorus",
     platforms: [.macOS(.v15)],
@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ChorusCore", targets: ["ChorusCore"]),
         .library(name: "ChorusEngine", targets: ["ChorusEngine"]),
         .library(name: "ChorusCluster", targets: ["ChorusCluster"]),
+        .library(name: "ChorusReplication", targets: ["ChorusReplication"]),
         .library(name: "ChorusPeer", targets: ["ChorusPeer"]),
         .library(name: "ChorusMesh", targets: ["ChorusMesh"]),
         .library(name: "ChorusGateway", targets: ["ChorusGateway"]),
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -42,6 +44,9 @@ let package = Package(
         .target(name: "ChorusCore"),
         // Ring placement, failure detection and the membership-change rules: pure, no NIO.
         .target(name: "ChorusCluster", dependencies: ["ChorusCore"]),
+        // Replication and failover rules (PROTOCOL.md section 7): partitions, epochs, the
+        // follower's and leader's state machines, promotion. Pure, no NIO, no clock of its own.
+        .target(name: "ChorusReplication", dependencies: ["ChorusCluster"]),
         // The peer protocol: every message between nodes as one typed vocabulary, its codec, the
         // typed client and the dispatcher that routes what arrives. Pure, no NIO.
         .target(
@@ -194,6 +199,12 @@ let package = Package(
         // Reads Sources/: pure modules import no NIO, dependencies point one way.
         .testTarget(name: "ChorusArchitectureTests"),
         .testTarget(name: "ChorusClusterTests", dependencies: ["ChorusCluster"]),
+        .testTarget(
+            name: "ChorusReplicationTests",
+            dependencies: [
+                "ChorusReplication", "ChorusCluster", "ChorusTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
         .testTarget(
             name: "ChorusPeerTests",
             dependencies: ["ChorusPeer", "ChorusCore", "ChorusCluster", "ChorusTestKit", .product(name: "Logging", package: "swift-log")]),

@@ -7,8 +7,8 @@ public struct HashRing: Sendable, Equatable {
     public let members: [String]
     public let vnodesPerMember: Int
     /// Sorted token positions, and the member index owning the arc that ends at each.
-    private let tokens: [UInt64]
-    private let owners: [UInt32]
+    let tokens: [UInt64]
+    let owners: [UInt32]
     /// Identifies this exact ring (members and vnodes): peers with a different one refuse each other.
     public let signature: UInt64
 

@@ -1,0 +1,56 @@
+/// The rule that picks a partition's next leader so that nothing acknowledged is lost.
+///
+/// An entry acknowledged to a client is durable on `ackReplicas` (W) of the partition's N replicas.
+/// A new leader is chosen only after at least N - W + 1 in-sync replicas have answered a fence for
+/// the new epoch: any W copies and those answers share a replica, and the fence stops the old leader
+/// from collecting a W-th copy afterwards. The chosen one has the most up-to-date log among the
+/// answers (later last epoch, then longer), which therefore holds every acknowledged entry
+/// (Raft's leader completeness argument, with the fence as the vote).
+public enum Promotion {
+    /// Fence answers needed before a leader is chosen.
+    public static func fenceQuorum(replicas: Int, ackReplicas: Int) -> Int { replicas - ackReplicas + 1 }
+
+    /// The replica to promote, or nil while too few in-sync replicas answered. `answers` are the
+    /// positions of replicas that promised the new epoch; ties go to the earlier in `replicas`
+    /// (ring order, so the preferred leader when it is as current as any).
+    public static func choose(answers: [String: LogPosition], replicas: [String], ackReplicas: Int) -> String? {
+        let counted = replicas.filter { answers[$0] != nil }
+        guard counted.count >= fenceQuorum(replicas: replicas.count, ackReplicas: ackReplicas) else { return nil }
+        var best: (id: String, position: LogPosition)?
+        for id in counted {
+            let position = answers[id]!
+            if best == nil || best!.position < position { best = (id, position) }
+        }
+        return best?.id
+    }
+}
+
+/// What etcd records for a partition: its leader, in which epoch, and its replica set.
+public struct PartitionAssignment: Equatable, Sendable {
+    public var epoch: UInt64
+    public var leader: String
+    public var replicas: [String]
+
+    public init(epoch: UInt64, leader: String, replicas: [String]) {
+        self.epoch = epoch
+        self.leader = leader
+        self.replicas = replicas
+    }
+
+    public var followers: [String] { replicas.filter { $0 != leader } }
+}
+
+/// Which partitions this node should try to take over, given who is alive (holds an etcd lease).
+public enum FailoverDuty {
+    /// For each partition whose leader is not alive: this node's rank among the live replicas that
+    /// could fence it (0 acts at once, rank k after k x `stagger`), so one node usually acts and
+    /// another steps in if it cannot. Partitions this node does not replicate are not its duty.
+    public static func ranks(table: [PartitionId: PartitionAssignment], alive: Set<String>, selfId: String) -> [PartitionId: Int] {
+        var out: [PartitionId: Int] = [:]
+        for (p, a) in table where !alive.contains(a.leader) {
+            let candidates = a.replicas.filter { $0 != a.leader && alive.contains($0) }
+            if let rank = candidates.firstIndex(of: selfId) { out[p] = rank }
+        }
+        return out
+    }
+}
