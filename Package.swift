@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependency direction (README, "Layout"): Core <- Cluster <- Peer <- Engine <- Gateway <- executables;
-// Core <- WAL <- executables; Cluster <- Replication <- executables. Pure modules never import NIO (ChorusArchitectureTests).
+// Core <- WAL <- executables; Cluster <- Replication <- executables; Etcd (no Chorus module) <- executables. Pure modules never import NIO (ChorusArchitectureTests).
 let package = Package(
     name: "Chorus",
     platforms: [.macOS(.v15)],
@@ -61,6 +61,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Mustache", package: "swift-mustache"),
+            ]),
+        // A client of etcd v3's JSON gateway (leases, transactions, watches) over SwiftNIO.
+        .target(
+            name: "ChorusEtcd",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]),
         // The SMTP sender (the re-engagement Mailer over SwiftNIO).
         .target(
@@ -199,6 +208,9 @@ let package = Package(
         // Reads Sources/: pure modules import no NIO, dependencies point one way.
         .testTarget(name: "ChorusArchitectureTests"),
         .testTarget(name: "ChorusClusterTests", dependencies: ["ChorusCluster"]),
+        .testTarget(
+            name: "ChorusEtcdTests",
+            dependencies: ["ChorusEtcd", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "ChorusReplicationTests",
             dependencies: [
