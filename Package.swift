@@ -71,6 +71,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]),
+        // The control plane of replication: the node's etcd lease, the partition table, takeovers.
+        .target(
+            name: "ChorusCoordinator",
+            dependencies: ["ChorusEtcd", "ChorusReplication"]),
         // The SMTP sender (the re-engagement Mailer over SwiftNIO).
         .target(
             name: "ChorusMail",
@@ -210,7 +214,10 @@ let package = Package(
         .testTarget(name: "ChorusClusterTests", dependencies: ["ChorusCluster"]),
         .testTarget(
             name: "ChorusEtcdTests",
-            dependencies: ["ChorusEtcd", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")]),
+            dependencies: [
+                "ChorusEtcd", "ChorusCoordinator", "ChorusReplication", "ChorusCluster",
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "ChorusReplicationTests",
             dependencies: [

@@ -1,3 +1,5 @@
+import ChorusCluster
+
 /// The rule that picks a partition's next leader so that nothing acknowledged is lost.
 ///
 /// An entry acknowledged to a client is durable on `ackReplicas` (W) of the partition's N replicas.
@@ -52,5 +54,29 @@ public enum FailoverDuty {
             if let rank = candidates.firstIndex(of: selfId) { out[p] = rank }
         }
         return out
+    }
+}
+
+extension PartitionAssignment {
+    /// The text etcd stores: `<epoch> <leader> <replica>,<replica>,...` (node ids hold no spaces or commas).
+    public var encoded: String { "\(epoch) \(leader) \(replicas.joined(separator: ","))" }
+
+    /// Nil for anything that is not an `encoded` assignment whose leader is one of its replicas.
+    public init?(encoded: String) {
+        let parts = encoded.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3, let epoch = UInt64(parts[0]), !parts[1].isEmpty else { return nil }
+        let replicas = parts[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !replicas.contains(where: \.isEmpty), Set(replicas).count == replicas.count, replicas.contains(String(parts[1])) else { return nil }
+        self.init(epoch: epoch, leader: String(parts[1]), replicas: replicas)
+    }
+
+    /// The first table of a cluster: every partition led by its preferred replica, in epoch 1.
+    public static func initialTable(ring: HashRing, factor: Int) -> [PartitionId: PartitionAssignment] {
+        var table: [PartitionId: PartitionAssignment] = [:]
+        for p in Partitioning.all {
+            let replicas = Partitioning.replicas(of: p, ring: ring, factor: factor)
+            table[p] = PartitionAssignment(epoch: 1, leader: replicas[0], replicas: replicas)
+        }
+        return table
     }
 }

@@ -40,6 +40,9 @@ import Testing
         #expect(try Self.violations("ChorusCluster") { chorus($0) && $0 != "ChorusCore" } == [])
         // The etcd client knows nothing of Chorus: the node's shell maps partitions onto its keys.
         #expect(try Self.violations("ChorusEtcd") { chorus($0) } == [])
+        #expect(try Self.violations("ChorusCoordinator") {
+            (chorus($0) && !["ChorusEtcd", "ChorusReplication", "ChorusCluster", "ChorusCore"].contains($0)) || $0.hasPrefix("NIO")
+        } == [])
         #expect(try Self.violations("ChorusReplication") { chorus($0) && !["ChorusCore", "ChorusCluster"].contains($0) } == [])
         #expect(try Self.violations("ChorusPeer") { chorus($0) && !["ChorusCore", "ChorusCluster"].contains($0) } == [])
         #expect(try Self.violations("ChorusWAL") { chorus($0) && !["ChorusCore", "CLZ4"].contains($0) } == [])

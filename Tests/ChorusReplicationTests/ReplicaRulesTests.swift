@@ -203,6 +203,18 @@ import Testing
         #expect(FailoverDuty.ranks(table: table, alive: ["a", "b", "c"], selfId: "c") == [:])
     }
 
+    @Test func assignmentsRoundTripAsEtcdText() {
+        let a = PartitionAssignment(epoch: 12, leader: "n2", replicas: ["n1", "n2", "n3"])
+        #expect(a.encoded == "12 n2 n1,n2,n3")
+        #expect(PartitionAssignment(encoded: a.encoded) == a)
+        for bad in ["", "12 n2", "x n2 n1,n2", "12 n4 n1,n2,n3", "12 n2 n1,,n2", "12 n2 n2,n2", "12  n1,n2", "12 n2 n1,n2 extra"] {
+            #expect(PartitionAssignment(encoded: bad) == nil, "\(bad)")
+        }
+        let table = PartitionAssignment.initialTable(ring: HashRing(members: ["n1", "n2", "n3"]), factor: 2)
+        #expect(table.count == Partitioning.count)
+        #expect(table.values.allSatisfy { $0.epoch == 1 && $0.leader == $0.replicas[0] && $0.replicas.count == 2 })
+    }
+
     @Test func replicasAreDistinctRingSuccessors() {
         let ring = HashRing(members: ["n1", "n2", "n3", "n4"])
         var leads: [String: Int] = [:]

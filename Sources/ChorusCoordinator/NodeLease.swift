@@ -1,0 +1,75 @@
+import ChorusEtcd
+import ChorusReplication
+
+/// This node's liveness in etcd: a lease with TTL `--lease` and the key `nodes/<id>` under it.
+///
+/// `holds()` is true only while the lease certainly still runs at etcd (`LeaseTimer`); the node
+/// acknowledges nothing as a leader otherwise. A lease etcd dropped (the node was paused or cut off
+/// past its TTL) is replaced by a new one: the node is alive again, but its partitions may have
+/// moved, which the partition table says.
+public actor NodeLease {
+    public let client: EtcdClient
+    public let key: String
+    public let value: [UInt8]
+    private var timer: LeaseTimer<ContinuousClock.Instant>
+    public private(set) var lease: Int64?
+    private var ttlSeconds: Int64
+
+    public init(client: EtcdClient, key: String, value: [UInt8], ttl: Duration) {
+        self.client = client
+        self.key = key
+        self.value = value
+        timer = LeaseTimer(ttl: ttl)
+        ttlSeconds = max(1, ttl.components.seconds)
+    }
+
+    /// Grants a lease and puts the node's key under it.
+    @discardableResult
+    public func register() async throws(EtcdError) -> Int64 {
+        let sent = ContinuousClock.now
+        let id = try await client.grantLease(ttlSeconds: ttlSeconds)
+        try await client.put(key, value, lease: id)
+        lease = id
+        timer.renewed(sentAt: sent)
+        return id
+    }
+
+    /// One keep-alive. False if etcd no longer has the lease (then `holds()` is false too).
+    public func renew() async throws(EtcdError) -> Bool {
+        guard let id = lease else { return false }
+        let sent = ContinuousClock.now
+        do {
+            _ = try await client.keepAlive(lease: id)
+            timer.renewed(sentAt: sent)
+            return true
+        } catch .leaseExpired {
+            timer.lost()
+            lease = nil
+            return false
+        }
+    }
+
+    public func holds() -> Bool { timer.holds(at: .now) }
+
+    /// Keeps the lease alive until cancelled: a keep-alive every TTL/3, a new lease if etcd lost it,
+    /// retries while etcd cannot be reached (the lease view lapses meanwhile).
+    public func run() async {
+        while !Task.isCancelled {
+            let sent = ContinuousClock.now
+            do {
+                if lease == nil { try await register() } else { _ = try await renew() }
+            } catch {
+                // Unreachable etcd: `holds()` turns false on its own when the TTL is up.
+            }
+            try? await Task.sleep(until: timer.nextRenewal(after: sent), clock: .continuous)
+        }
+    }
+
+    /// Ends the lease at once (a clean stop: partitions fail over without waiting for the TTL).
+    public func revoke() async {
+        guard let id = lease else { return }
+        lease = nil
+        timer.lost()
+        try? await client.revoke(lease: id)
+    }
+}

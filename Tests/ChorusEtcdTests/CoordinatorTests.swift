@@ -1,0 +1,77 @@
+import ChorusCluster
+import ChorusCoordinator
+import ChorusEtcd
+import ChorusReplication
+import NIOPosix
+import Testing
+
+/// The control plane against a real etcd: the partition table, node leases, takeovers.
+@Suite(.serialized) struct CoordinatorTests {
+    static let ring = HashRing(members: ["n1", "n2", "n3"])
+
+    static func client(_ etcd: EtcdServer) -> EtcdClient {
+        EtcdClient(endpoints: [EtcdEndpoint(url: etcd.url)!], group: MultiThreadedEventLoopGroup.singleton)
+    }
+
+    @Test func theFirstTableWinsAndEveryNodeReadsIt() async throws {
+        let etcd = try EtcdServer()
+        let store = PartitionTableStore(client: Self.client(etcd), cluster: "t")
+        let mine = PartitionAssignment.initialTable(ring: Self.ring, factor: 3)
+        let theirs = mine.mapValues { PartitionAssignment(epoch: 1, leader: $0.replicas[1], replicas: $0.replicas) }
+        async let a = store.bootstrap(mine)
+        async let b = store.bootstrap(theirs)
+        let (ta, tb) = try await (a, b)
+        #expect(ta.table == tb.table)
+        #expect(ta.table.count == Partitioning.count)
+        let written = ta.table.mapValues(\.assignment)
+        #expect(written == mine || written == theirs)
+        // A later start finds the table and changes nothing.
+        let again = try await store.bootstrap(theirs == written ? mine : theirs)
+        #expect(again.table == ta.table)
+    }
+
+    @Test func aLeaseThatIsNotRenewedVanishesAndItsHolderKnowsFirst() async throws {
+        let etcd = try EtcdServer()
+        let c = Self.client(etcd)
+        let lease = NodeLease(client: c, key: "/chorus/t/nodes/n1", value: Array("127.0.0.1:9081".utf8), ttl: .seconds(1))
+        let start = try await c.range(prefix: "/chorus/t/nodes/").revision
+        try await lease.register()
+        #expect(await lease.holds())
+        #expect(try await c.get("/chorus/t/nodes/n1")?.valueString == "127.0.0.1:9081")
+        #expect(try await lease.renew())
+        let (events, sink) = AsyncStream.makeStream(of: EtcdWatchEvent.self)
+        let watch = EtcdWatch(client: c, prefix: "/chorus/t/nodes/", fromRevision: start + 1, onEvents: { for e in $0 { sink.yield(e) } })
+        defer { watch.cancel() }
+        // No more keep-alives (a paused node): etcd deletes the key when the TTL runs out.
+        for await e in events where e.kind == .delete {
+            #expect(e.kv.keyString == "/chorus/t/nodes/n1")
+            break
+        }
+        // By then the node itself has stopped claiming the lease.
+        #expect(await lease.holds() == false)
+        #expect(try await lease.renew() == false)
+    }
+
+    @Test func aTakeoverFencesChoosesAndSwapsOnce() async throws {
+        let etcd = try EtcdServer()
+        let store = PartitionTableStore(client: Self.client(etcd), cluster: "t")
+        let (table, _) = try await store.bootstrap(PartitionAssignment.initialTable(ring: Self.ring, factor: 3))
+        let p = try #require(table.first { $0.value.assignment.leader == "n1" }?.key)
+        let entry = table[p]!
+        let others = entry.assignment.replicas.filter { $0 != "n1" }
+        // The two survivors promise epoch 2; the second holds more.
+        let fenced = FailoverRunner(store: store, ackReplicas: 2) { part, epoch, replicas in
+            #expect(part == p && epoch == 2 && replicas == entry.assignment.replicas)
+            return [others[0]: LogPosition(lastEpoch: 1, lastIndex: 5), others[1]: LogPosition(lastEpoch: 1, lastIndex: 7)]
+        }
+        #expect(try await fenced.takeOver(p, from: entry) == .promoted(PartitionAssignment(epoch: 2, leader: others[1], replicas: entry.assignment.replicas)))
+        // Another node acting on the same (now stale) entry loses.
+        #expect(try await fenced.takeOver(p, from: entry) == .lostRace)
+        let now = try await store.read().table[p]!
+        #expect(now.assignment.epoch == 2 && now.assignment.leader == others[1])
+        // One answer of three is too few for W = 2: nothing changes.
+        let lonely = FailoverRunner(store: store, ackReplicas: 2) { _, _, _ in [others[0]: LogPosition(lastEpoch: 2, lastIndex: 9)] }
+        #expect(try await lonely.takeOver(p, from: now) == .tooFewAnswers(1))
+        #expect(try await store.read().table[p] == now)
+    }
+}
