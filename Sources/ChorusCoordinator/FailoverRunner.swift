@@ -7,7 +7,17 @@ import ChorusReplication
 /// The fence is a port: the node sends it to every replica over the mesh (itself included) and
 /// returns the positions of those that promised; rebuilding or unreachable ones are absent.
 public struct FailoverRunner: Sendable {
-    public typealias Fence = @Sendable (_ p: PartitionId, _ epoch: UInt64, _ replicas: [String]) async -> [String: LogPosition]
+    /// One promise: the copy's position and its disk's incarnation.
+    public struct Vote: Equatable, Sendable {
+        public var position: LogPosition
+        public var incarnation: UInt64
+        public init(position: LogPosition, incarnation: UInt64) {
+            self.position = position
+            self.incarnation = incarnation
+        }
+    }
+
+    public typealias Fence = @Sendable (_ p: PartitionId, _ epoch: UInt64, _ replicas: [String]) async -> [String: Vote]
 
     public enum Outcome: Equatable, Sendable {
         /// etcd now names this leader for the new epoch.
@@ -32,10 +42,10 @@ public struct FailoverRunner: Sendable {
         let current = entry.assignment
         let epoch = current.epoch + 1
         let answers = await fence(p, epoch, current.replicas)
-        guard let leader = Promotion.choose(answers: answers, replicas: current.replicas, ackReplicas: ackReplicas) else {
+        guard let leader = Promotion.choose(answers: answers.mapValues(\.position), replicas: current.replicas, ackReplicas: ackReplicas) else {
             return .tooFewAnswers(answers.count)
         }
-        let next = PartitionAssignment(epoch: epoch, leader: leader, replicas: current.replicas)
+        let next = PartitionAssignment(epoch: epoch, leader: leader, replicas: current.replicas, leaderIncarnation: answers[leader]!.incarnation)
         return try await store.swap(p, from: entry, to: next) ? .promoted(next) : .lostRace
     }
 }

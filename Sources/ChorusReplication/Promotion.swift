@@ -32,14 +32,24 @@ public struct PartitionAssignment: Equatable, Sendable {
     public var epoch: UInt64
     public var leader: String
     public var replicas: [String]
+    /// The incarnation of the leader's disk whose fence answer chose it (0: any, in the first
+    /// epoch, when no copy holds anything yet).
+    public var leaderIncarnation: UInt64
 
-    public init(epoch: UInt64, leader: String, replicas: [String]) {
+    public init(epoch: UInt64, leader: String, replicas: [String], leaderIncarnation: UInt64 = 0) {
         self.epoch = epoch
         self.leader = leader
         self.replicas = replicas
+        self.leaderIncarnation = leaderIncarnation
     }
 
     public var followers: [String] { replicas.filter { $0 != leader } }
+
+    /// Whether the copy on disk `incarnation` of node `id` may lead this epoch. A copy that lost its
+    /// disk between answering the fence and the swap may not: it no longer holds what it answered.
+    public func mayLead(_ id: String, incarnation: UInt64) -> Bool {
+        leader == id && (leaderIncarnation == 0 || leaderIncarnation == incarnation)
+    }
 }
 
 /// Which partitions this node should try to take over, given who is alive (holds an etcd lease).
@@ -58,16 +68,17 @@ public enum FailoverDuty {
 }
 
 extension PartitionAssignment {
-    /// The text etcd stores: `<epoch> <leader> <replica>,<replica>,...` (node ids hold no spaces or commas).
-    public var encoded: String { "\(epoch) \(leader) \(replicas.joined(separator: ","))" }
+    /// The text etcd stores: `<epoch> <leader> <replica>,<replica>,... <leaderIncarnation>` (node ids
+    /// hold no spaces or commas).
+    public var encoded: String { "\(epoch) \(leader) \(replicas.joined(separator: ",")) \(leaderIncarnation)" }
 
     /// Nil for anything that is not an `encoded` assignment whose leader is one of its replicas.
     public init?(encoded: String) {
         let parts = encoded.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 3, let epoch = UInt64(parts[0]), !parts[1].isEmpty else { return nil }
+        guard parts.count == 4, let epoch = UInt64(parts[0]), !parts[1].isEmpty, let incarnation = UInt64(parts[3]) else { return nil }
         let replicas = parts[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard !replicas.contains(where: \.isEmpty), Set(replicas).count == replicas.count, replicas.contains(String(parts[1])) else { return nil }
-        self.init(epoch: epoch, leader: String(parts[1]), replicas: replicas)
+        self.init(epoch: epoch, leader: String(parts[1]), replicas: replicas, leaderIncarnation: incarnation)
     }
 
     /// The first table of a cluster: every partition led by its preferred replica, in epoch 1.

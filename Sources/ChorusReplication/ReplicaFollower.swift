@@ -14,17 +14,21 @@ public struct ReplicaFollower: Equatable, Sendable {
     /// The newest commit index a leader announced (what clients may have been acknowledged up to).
     public private(set) var leaderCommit: UInt64 = 0
     /// False while this copy is being rebuilt (it started empty in a cluster that had data): it must
-    /// not stand in a promotion until it has caught up with a leader's commit index.
+    /// not stand in a promotion until it holds everything a leader held after it started.
     public private(set) var inSync: Bool
-    /// The commit index a rebuilding copy must reach to be in sync again.
+    /// The index a rebuilding copy must reach to be in sync again.
     private var syncTarget: UInt64?
+    /// Identifies this copy's disk (a random number made with the data directory): a promotion
+    /// chosen from this copy's answer holds only while the disk is the same one.
+    public let incarnation: UInt64
 
     /// A copy as recovered from disk: `durable` defaults to all of it.
-    public init(promised: UInt64, history: EpochHistory, durable: UInt64? = nil, inSync: Bool = true) {
+    public init(promised: UInt64, history: EpochHistory, durable: UInt64? = nil, inSync: Bool = true, incarnation: UInt64 = 0) {
         self.promised = promised
         self.history = history
         self.durable = min(durable ?? history.lastIndex, history.lastIndex)
         self.inSync = inSync
+        self.incarnation = incarnation
     }
 
     /// What the shell does with an append.
@@ -46,6 +50,11 @@ public struct ReplicaFollower: Equatable, Sendable {
         guard r.epoch >= promised else {
             return Decision(promise: nil, truncateAfter: nil, write: nil, firstNew: 0, reply: .stale(promised: promised))
         }
+        // Epochs no real leader sends (falling, above its own, below the entry before) change
+        // nothing: answered as a mismatch, never trusted (and never a trap).
+        guard Self.isOrdered(r) else {
+            return Decision(promise: nil, truncateAfter: nil, write: nil, firstNew: 0, reply: .mismatch(epoch: r.epoch, history: history))
+        }
         let promise = r.epoch > promised ? r.epoch : nil
         promised = r.epoch
         guard history.holds(index: r.prevIndex, epoch: r.prevEpoch) else {
@@ -59,6 +68,14 @@ public struct ReplicaFollower: Equatable, Sendable {
         while k < r.entryEpochs.count, index <= history.lastIndex, history.holds(index: index, epoch: r.entryEpochs[k]) {
             index += 1
             k += 1
+        }
+        if k < r.entryEpochs.count {
+            // Below the floor this copy does not know the epochs; the first new entry must not go
+            // below the one kept before it.
+            let before = index - 1 == 0 ? 0 : (history.epoch(at: index - 1) ?? history.floorEpoch)
+            guard r.entryEpochs[k] >= before else {
+                return Decision(promise: promise, truncateAfter: nil, write: nil, firstNew: 0, reply: .mismatch(epoch: r.epoch, history: history))
+            }
         }
         var truncateAfter: UInt64?
         if k < r.entryEpochs.count, index <= history.lastIndex {
@@ -79,7 +96,9 @@ public struct ReplicaFollower: Equatable, Sendable {
             for epoch in r.entryEpochs[k...] { history.append(epoch: epoch, count: 1) }
         }
         leaderCommit = max(leaderCommit, min(r.commitIndex, r.prevIndex + UInt64(r.entryEpochs.count)))
-        if !inSync, syncTarget == nil { syncTarget = r.commitIndex }
+        // A rebuilding copy is whole again once it holds all its leader held: the leader holds every
+        // acknowledged record, while its commit index may lag (a new leader learns it late).
+        if !inSync, syncTarget == nil { syncTarget = r.leaderLastIndex }
         // What the leader sent ends at prevIndex + count; only that much is known to match it.
         let matched = r.prevIndex + UInt64(r.entryEpochs.count)
         return Decision(promise: promise, truncateAfter: truncateAfter, write: write, firstNew: k, reply: .accepted(epoch: r.epoch, lastIndex: matched))
@@ -95,6 +114,16 @@ public struct ReplicaFollower: Equatable, Sendable {
         return durable >= lastIndex ? .send : .wait
     }
 
+    static func isOrdered(_ r: AppendRequest) -> Bool {
+        guard r.prevEpoch <= r.epoch, r.prevIndex <= UInt64.max / 2 else { return false }
+        var last = max(r.prevEpoch, 1)
+        for e in r.entryEpochs {
+            guard e >= last, e <= r.epoch else { return false }
+            last = e
+        }
+        return true
+    }
+
     /// The shell made entries through `index` durable. True when this made a rebuilding copy in sync.
     public mutating func markDurable(through index: UInt64) -> Bool {
         durable = max(durable, min(index, history.lastIndex))
@@ -106,8 +135,9 @@ public struct ReplicaFollower: Equatable, Sendable {
 
     /// The answer to a fence for `epoch` (a node about to choose a new leader).
     public enum FenceAnswer: Equatable, Sendable {
-        /// Promised: no append of an older epoch is taken from now on. Here is how far this copy goes.
-        case promised(LogPosition)
+        /// Promised: no append of an older epoch is taken from now on. Here is how far this copy
+        /// goes, and which disk it is on.
+        case promised(LogPosition, incarnation: UInt64)
         /// Promised too, but this copy is being rebuilt and must not be counted.
         case rebuilding
         /// A newer epoch was promised already.
@@ -121,7 +151,7 @@ public struct ReplicaFollower: Equatable, Sendable {
         // A copy counts with what is durable on it: a crash would lose the rest.
         var durablePart = history
         durablePart.truncate(after: max(durable, history.floor))
-        return inSync ? .promised(durablePart.position) : .rebuilding
+        return inSync ? .promised(durablePart.position, incarnation: incarnation) : .rebuilding
     }
 
     /// Replaces this copy with a leader's snapshot of the partition (entries through
@@ -133,10 +163,9 @@ public struct ReplicaFollower: Equatable, Sendable {
         history = snapshot
         durable = snapshot.lastIndex
         leaderCommit = max(leaderCommit, min(commitIndex, snapshot.lastIndex))
-        if !inSync, leaderCommit >= commitIndex {
-            inSync = true
-            syncTarget = nil
-        }
+        // A snapshot is the leader's whole log: this copy holds all the leader held.
+        inSync = true
+        syncTarget = nil
         return (promise, .accepted(epoch: epoch, lastIndex: snapshot.lastIndex))
     }
 

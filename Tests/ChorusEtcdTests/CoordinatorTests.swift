@@ -62,15 +62,21 @@ import Testing
         // The two survivors promise epoch 2; the second holds more.
         let fenced = FailoverRunner(store: store, ackReplicas: 2) { part, epoch, replicas in
             #expect(part == p && epoch == 2 && replicas == entry.assignment.replicas)
-            return [others[0]: LogPosition(lastEpoch: 1, lastIndex: 5), others[1]: LogPosition(lastEpoch: 1, lastIndex: 7)]
+            return [
+                others[0]: .init(position: LogPosition(lastEpoch: 1, lastIndex: 5), incarnation: 10),
+                others[1]: .init(position: LogPosition(lastEpoch: 1, lastIndex: 7), incarnation: 11),
+            ]
         }
-        #expect(try await fenced.takeOver(p, from: entry) == .promoted(PartitionAssignment(epoch: 2, leader: others[1], replicas: entry.assignment.replicas)))
+        let promoted = PartitionAssignment(epoch: 2, leader: others[1], replicas: entry.assignment.replicas, leaderIncarnation: 11)
+        #expect(try await fenced.takeOver(p, from: entry) == .promoted(promoted))
         // Another node acting on the same (now stale) entry loses.
         #expect(try await fenced.takeOver(p, from: entry) == .lostRace)
         let now = try await store.read().table[p]!
         #expect(now.assignment.epoch == 2 && now.assignment.leader == others[1])
         // One answer of three is too few for W = 2: nothing changes.
-        let lonely = FailoverRunner(store: store, ackReplicas: 2) { _, _, _ in [others[0]: LogPosition(lastEpoch: 2, lastIndex: 9)] }
+        let lonely = FailoverRunner(store: store, ackReplicas: 2) { _, _, _ in
+            [others[0]: .init(position: LogPosition(lastEpoch: 2, lastIndex: 9), incarnation: 10)]
+        }
         #expect(try await lonely.takeOver(p, from: now) == .tooFewAnswers(1))
         #expect(try await store.read().table[p] == now)
     }

@@ -71,6 +71,18 @@ import Testing
         #expect(g.history.lastIndex == 3)
     }
 
+    @Test func appendsNoLeaderSendsChangeNothing() {
+        // Below the floor a copy cannot check epochs; entries older than the floor's are refused.
+        let floored = EpochHistory(floor: 100, floorEpoch: 7, runs: [], lastIndex: 100)!
+        var f = ReplicaFollower(promised: 7, history: floored)
+        let old = f.receive(AppendRequest(epoch: 8, prevIndex: 50, prevEpoch: 3, entryEpochs: Array(repeating: 3, count: 60), commitIndex: 0))
+        #expect(old.reply == .mismatch(epoch: 8, history: floored))
+        #expect(f.history == floored)
+        let falling = f.receive(AppendRequest(epoch: 8, prevIndex: 100, prevEpoch: 7, entryEpochs: [8, 7], commitIndex: 0))
+        #expect(falling.write == nil && falling.promise == nil)
+        #expect(f.history == floored)
+    }
+
     @Test func aHeldReplyIsDroppedOnceANewerEpochIsPromised() {
         var f = ReplicaFollower(promised: 2, history: Self.history([1]))
         _ = f.receive(AppendRequest(epoch: 2, prevIndex: 1, prevEpoch: 1, entryEpochs: [2, 2], commitIndex: 0))
@@ -83,7 +95,7 @@ import Testing
     @Test func aFenceAnswersTheDurablePositionAndBlocksTheOldEpoch() {
         var f = ReplicaFollower(promised: 1, history: Self.history([1, 1, 1]), durable: 2)
         let firstFence = f.fence(epoch: 2)
-        #expect(firstFence == .promised(LogPosition(lastEpoch: 1, lastIndex: 2)))
+        #expect(firstFence == .promised(LogPosition(lastEpoch: 1, lastIndex: 2), incarnation: 0))
         let olderFence = f.fence(epoch: 1)
         #expect(olderFence == .stale(promised: 2))
         let late = f.receive(AppendRequest(epoch: 1, prevIndex: 3, prevEpoch: 1, entryEpochs: [1], commitIndex: 3))
@@ -94,14 +106,16 @@ import Testing
         var f = ReplicaFollower(promised: 4, history: EpochHistory(), inSync: false)
         let whileRebuilding = f.fence(epoch: 5)
         #expect(whileRebuilding == .rebuilding)
-        _ = f.receive(AppendRequest(epoch: 5, prevIndex: 0, prevEpoch: 0, entryEpochs: [4, 5], commitIndex: 2))
-        let short = f.markDurable(through: 1)
+        // The leader's commit index (1) lags what it holds (3): the copy must reach 3.
+        _ = f.receive(AppendRequest(epoch: 5, prevIndex: 0, prevEpoch: 0, entryEpochs: [4, 5], commitIndex: 1, leaderLastIndex: 3))
+        let short = f.markDurable(through: 2)
         #expect(short == false)
-        let caughtUp = f.markDurable(through: 2)
+        _ = f.receive(AppendRequest(epoch: 5, prevIndex: 2, prevEpoch: 5, entryEpochs: [5], commitIndex: 1, leaderLastIndex: 3))
+        let caughtUp = f.markDurable(through: 3)
         #expect(caughtUp)
         #expect(f.inSync)
         let afterSync = f.fence(epoch: 6)
-        #expect(afterSync == .promised(LogPosition(lastEpoch: 5, lastIndex: 2)))
+        #expect(afterSync == .promised(LogPosition(lastEpoch: 5, lastIndex: 3), incarnation: 0))
     }
 
     @Test func aSnapshotReplacesTheCopy() {
@@ -204,10 +218,14 @@ import Testing
     }
 
     @Test func assignmentsRoundTripAsEtcdText() {
-        let a = PartitionAssignment(epoch: 12, leader: "n2", replicas: ["n1", "n2", "n3"])
-        #expect(a.encoded == "12 n2 n1,n2,n3")
+        let a = PartitionAssignment(epoch: 12, leader: "n2", replicas: ["n1", "n2", "n3"], leaderIncarnation: 77)
+        #expect(a.encoded == "12 n2 n1,n2,n3 77")
         #expect(PartitionAssignment(encoded: a.encoded) == a)
-        for bad in ["", "12 n2", "x n2 n1,n2", "12 n4 n1,n2,n3", "12 n2 n1,,n2", "12 n2 n2,n2", "12  n1,n2", "12 n2 n1,n2 extra"] {
+        #expect(a.mayLead("n2", incarnation: 77))
+        #expect(!a.mayLead("n2", incarnation: 78))  // n2 lost its disk after answering the fence
+        #expect(!a.mayLead("n1", incarnation: 77))
+        #expect(PartitionAssignment(epoch: 1, leader: "n1", replicas: ["n1"]).mayLead("n1", incarnation: 5))
+        for bad in ["", "12 n2", "12 n2 n1,n2", "x n2 n1,n2 0", "12 n4 n1,n2,n3 0", "12 n2 n1,,n2 0", "12 n2 n2,n2 0", "12  n1,n2 0", "12 n2 n1,n2 0 extra", "12 n2 n1,n2 -1"] {
             #expect(PartitionAssignment(encoded: bad) == nil, "\(bad)")
         }
         let table = PartitionAssignment.initialTable(ring: HashRing(members: ["n1", "n2", "n3"]), factor: 2)

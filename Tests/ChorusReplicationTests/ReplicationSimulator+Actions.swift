@@ -11,7 +11,8 @@ extension ReplicationSimulator {
     /// The follower view of a node (a leader steps down to one, keeping its log).
     mutating func stepDown(_ n: Int, promised: UInt64) {
         guard case .leader(let l) = nodes[n].role else { return }
-        nodes[n].role = .follower(ReplicaFollower(promised: max(promised, l.epoch), history: l.history, durable: UInt64(nodes[n].durable)))
+        nodes[n].role = .follower(ReplicaFollower(
+            promised: max(promised, l.epoch), history: l.history, durable: UInt64(nodes[n].durable), incarnation: nodes[n].incarnation))
         nodes[n].promisedOnDisk = max(nodes[n].promisedOnDisk, promised)
         nodes[n].waiting = [:]
     }
@@ -60,6 +61,11 @@ extension ReplicationSimulator {
         }
     }
 
+    /// etcd's assignment as the rule types read it.
+    var assignment: PartitionAssignment {
+        PartitionAssignment(epoch: etcd.epoch, leader: ids[etcd.leader], replicas: ids, leaderIncarnation: etcd.incarnation)
+    }
+
     func oldestKept(_ n: Int) -> UInt64 { UInt64(max(1, nodes[n].log.count + 1 - kept)) }
 
     mutating func pump(_ n: Int, heartbeat: Bool = false) {
@@ -84,7 +90,9 @@ extension ReplicationSimulator {
         switch nodes[n].role {
         case .leader(let l) where etcd.epoch > l.epoch || etcd.leader != n:
             stepDown(n, promised: etcd.epoch)
-        case .follower(let f) where etcd.leader == n && etcd.epoch > 0 && etcd.epoch >= nodes[n].mayLeadFrom && f.promised <= etcd.epoch:
+        case .follower(let f)
+        where assignment.mayLead(ids[n], incarnation: nodes[n].incarnation) && etcd.epoch > 0 && etcd.epoch >= nodes[n].mayLeadFrom
+            && f.promised <= etcd.epoch:
             let l = ReplicaLeader(
                 epoch: etcd.epoch, history: f.history, durable: f.durable, followers: ids.filter { $0 != ids[n] },
                 ackReplicas: ackReplicas, commitIndex: f.leaderCommit)
@@ -101,7 +109,7 @@ extension ReplicationSimulator {
         // Needed when the leader's lease lapsed (down, paused) or it cannot lead its epoch: it
         // restarted, or it promised a newer epoch to a fence that never finished (it runs the
         // failover itself then, in the real shell).
-        var cannotLead = nodes[leader].mayLeadFrom > etcd.epoch
+        var cannotLead = nodes[leader].mayLeadFrom > etcd.epoch || !assignment.mayLead(ids[leader], incarnation: nodes[leader].incarnation)
         if case .follower(let f) = nodes[leader].role, f.promised > etcd.epoch { cannotLead = true }
         let needed = etcd.epoch == 0 || !nodes[leader].up || nodes[leader].paused || cannotLead
         guard needed || spurious else { return }
@@ -154,13 +162,15 @@ extension ReplicationSimulator {
         nodes[n].durable = 0
         nodes[n].promisedOnDisk = 0
         nodes[n].rebuildingOnDisk = etcd.epoch > 0
+        nodes[n].incarnation += 1
     }
 
     mutating func restart(_ n: Int) {
         guard !nodes[n].up else { return }
         var history = EpochHistory()
         for e in nodes[n].log { history.append(epoch: e.epoch, count: 1) }
-        var f = ReplicaFollower(promised: nodes[n].promisedOnDisk, history: history, inSync: !nodes[n].rebuildingOnDisk)
+        var f = ReplicaFollower(
+            promised: nodes[n].promisedOnDisk, history: history, inSync: !nodes[n].rebuildingOnDisk, incarnation: nodes[n].incarnation)
         // At start a node reads etcd: it promises the current epoch and leads only a later one.
         if let p = f.observe(epoch: etcd.epoch) { nodes[n].promisedOnDisk = p }
         nodes[n].role = .follower(f)

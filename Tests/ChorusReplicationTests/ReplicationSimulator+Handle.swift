@@ -51,13 +51,13 @@ extension ReplicationSimulator {
             answerFence(at: b, epoch: epoch, from: a)
         case .fenceAnswer(let epoch, let answer):
             guard var fencing = nodes[b].fencing, fencing.epoch == epoch else { return }
-            if case .promised(let position) = answer { fencing.answers[ids[a]] = position }
+            if case .promised(let position, let incarnation) = answer { fencing.answers[ids[a]] = (position, incarnation) }
             nodes[b].fencing = fencing
             let rule = promoteOnAnyAnswer ? ids.count : ackReplicas
-            guard let chosen = Promotion.choose(answers: fencing.answers, replicas: ids, ackReplicas: rule) else { return }
+            guard let chosen = Promotion.choose(answers: fencing.answers.mapValues(\.position), replicas: ids, ackReplicas: rule) else { return }
             nodes[b].fencing = nil
             // etcd's compare-and-swap: only from the epoch the fence followed.
-            if etcd.epoch == epoch - 1 { etcd = (epoch, ids.firstIndex(of: chosen)!) }
+            if etcd.epoch == epoch - 1 { etcd = (epoch, ids.firstIndex(of: chosen)!, fencing.answers[chosen]!.incarnation) }
         }
     }
 

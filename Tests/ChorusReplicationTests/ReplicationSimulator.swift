@@ -34,6 +34,8 @@ struct ReplicationSimulator {
         var durable = 0
         var promisedOnDisk: UInt64 = 0
         var rebuildingOnDisk = false
+        /// Changes when the disk is lost.
+        var incarnation: UInt64 = 1
         // Memory.
         var role: Role
         /// Entries written by a leader for a client, by index, acked once committed.
@@ -42,7 +44,7 @@ struct ReplicationSimulator {
         var held: [(to: Int, lastIndex: UInt64, epoch: UInt64)] = []
         /// After a restart: a leader only for epochs from this one on.
         var mayLeadFrom: UInt64 = 0
-        var fencing: (epoch: UInt64, answers: [String: LogPosition])?
+        var fencing: (epoch: UInt64, answers: [String: (position: LogPosition, incarnation: UInt64)])?
     }
 
     let ids: [String]
@@ -51,7 +53,7 @@ struct ReplicationSimulator {
     let kept = 6
     var nodes: [Node]
     var links: [[[Message]]]
-    var etcd: (epoch: UInt64, leader: Int)
+    var etcd: (epoch: UInt64, leader: Int, incarnation: UInt64)
     var acked: [UInt64: Int] = [:]
     var nextValue = 1
     var steps = 0
@@ -71,7 +73,7 @@ struct ReplicationSimulator {
         let follower = ReplicaFollower(promised: 0, history: EpochHistory())
         nodes = (0..<count).map { _ in Node(role: .follower(follower)) }
         links = Array(repeating: Array(repeating: [], count: count), count: count)
-        etcd = (0, 0)
+        etcd = (0, 0, 0)
     }
 
     // MARK: driving
