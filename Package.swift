@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependency direction (README, "Layout"): Core <- Cluster <- Peer <- Engine <- Gateway <- executables;
-// Core <- WAL <- executables; Cluster <- Replication <- executables; Etcd (no Chorus module) <- executables. Pure modules never import NIO (ChorusArchitectureTests).
+// Core <- WAL <- executables; Cluster <- Replication <- Peer; Etcd (no Chorus module) <- executables. Pure modules never import NIO (ChorusArchitectureTests).
 let package = Package(
     name: "Chorus",
     platforms: [.macOS(.v15)],
@@ -51,7 +51,7 @@ let package = Package(
         // typed client and the dispatcher that routes what arrives. Pure, no NIO.
         .target(
             name: "ChorusPeer",
-            dependencies: ["ChorusCore", "ChorusCluster", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["ChorusCore", "ChorusCluster", "ChorusReplication", .product(name: "Logging", package: "swift-log")]),
         // Re-engagement email: the timer wheel and the inactivity/outbox rules (pure, no NIO).
         .target(
             name: "ChorusReengagement",
@@ -226,7 +226,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "ChorusPeerTests",
-            dependencies: ["ChorusPeer", "ChorusCore", "ChorusCluster", "ChorusTestKit", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["ChorusPeer", "ChorusCore", "ChorusCluster", "ChorusReplication", "ChorusTestKit", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "ChorusMeshTests",
             dependencies: [

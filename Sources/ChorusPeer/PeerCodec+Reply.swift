@@ -45,6 +45,8 @@ extension PeerCodec {
             case .ready: w.write(UInt8(2)); w.writeString("")
             case .failed(let why): w.write(UInt8(3)); w.writeString(why)
             }
+        case .fenced(let answer): write(answer, to: &w)
+        case .replica(let reply): write(reply, to: &w)
         }
     }
 
@@ -92,6 +94,8 @@ extension PeerCodec {
             case 3: return .phase(.failed(why))
             default: throw .invalid("membership phase \(code)")
             }
+        case .fenced: return .fenced(try readFenceAnswer(&r))
+        case .replica: return .replica(try readReplicaReply(&r))
         }
     }
 }

@@ -1,5 +1,6 @@
 import ChorusCluster
 import ChorusCore
+import ChorusReplication
 
 extension PeerCodec {
     static func write(_ request: PeerRequest, to w: inout ByteWriter) {
@@ -8,6 +9,7 @@ extension PeerCodec {
         case .session(let r): write(r, to: &w)
         case .forward(let r): write(r, to: &w)
         case .membership(let r): write(r, to: &w)
+        case .replication(let r): write(r, to: &w)
         }
     }
 
@@ -57,6 +59,8 @@ extension PeerCodec {
                 let payload = try r.bytes(PeerBounds.record)
                 do { return try ChorusEvent.decode(kind: kind, payload: payload) } catch { throw .invalid("hand-over event of kind \(kind): \(error)") }
             }))
+        case .replicaFence: return .replication(.fence(partition: try readPartition(&r), epoch: try r.u64()))
+        case .replicaAppend: return .replication(try readAppend(&r))
         case .sessionFrame, .sessionPush, .sessionClose, .userPush, .presence:
             throw .unknownKind(byte)
         }
@@ -215,6 +219,7 @@ extension PeerRequest {
         case .engine(.inboxAppend(let items)): 16 + items.count * 128
         case .forward(.http(let h)): 128 + h.body.count + h.uri.utf8.count
         case .membership(.handover(_, let events)): 16 + events.count * 96
+        case .replication(.append(_, _, let records)): 64 + records.reduce(0) { $0 + 12 + $1.payload.count }
         default: 64
         }
     }

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusReplication
 
 /// The binary form of the peer vocabulary, carried as the payload of a mesh frame (`MeshFrame`,
 /// at most `--mesh` frame size). Pure: no I/O.
@@ -103,6 +104,10 @@ public enum PeerBounds {
     public static let address = 256
     public static let handoverEvents = 1_000_000
     public static let replyNumbers = 100_000
+    /// Records in one replication append (the leader batches at most this many per frame).
+    public static let replicatedRecords = 4096
+    /// Runs of an epoch history in a mismatch reply.
+    public static let epochRuns = EpochHistory.maxRuns
 }
 
 /// A `ByteReader` whose errors are `PeerDecodingError`s.

@@ -9,16 +9,18 @@ public struct PeerDispatcher: Sendable {
     let sessions: any SessionPeerHandler
     let forward: any ForwardRequestHandler
     let membership: any MembershipRequestHandler
+    let replication: any ReplicationRequestHandler
     let logger: Logger
 
     public init(
         engine: any EngineRequestHandler, sessions: any SessionPeerHandler, forward: any ForwardRequestHandler,
-        membership: any MembershipRequestHandler, logger: Logger
+        membership: any MembershipRequestHandler, replication: any ReplicationRequestHandler = ReplicationOff(), logger: Logger
     ) {
         self.engine = engine
         self.sessions = sessions
         self.forward = forward
         self.membership = membership
+        self.replication = replication
         self.logger = logger
     }
 
@@ -36,6 +38,7 @@ public struct PeerDispatcher: Sendable {
         case .session(let r): sessions.handle(r, from: peer, reply: answer)
         case .forward(let r): forward.handle(r, from: peer, reply: answer)
         case .membership(let r): Task { [membership] in answer(await membership.handle(r, from: peer)) }
+        case .replication(let r): replication.handle(r, from: peer, reply: answer)
         }
     }
 

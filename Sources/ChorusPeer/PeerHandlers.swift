@@ -27,6 +27,22 @@ public protocol MembershipRequestHandler: Sendable {
     func handle(_ request: MembershipRequest, from peer: String) async -> Result<PeerReply, ChatError>
 }
 
+/// Answers `ReplicationRequest`s: the receiver's copies of partition logs.
+public protocol ReplicationRequestHandler: Sendable {
+    /// Called on the receiving connection's event loop, in arrival order (appends rely on it);
+    /// must not block. `reply` runs once, from any thread.
+    func handle(_ request: ReplicationRequest, from peer: String, reply: @escaping PeerReplyHandler)
+}
+
+/// The replication handler of a node without `--etcd`: every key has one copy, so a peer asking
+/// for replication is misconfigured.
+public struct ReplicationOff: ReplicationRequestHandler {
+    public init() {}
+    public func handle(_ request: ReplicationRequest, from peer: String, reply: @escaping PeerReplyHandler) {
+        reply(.failure(.unavailable("replication is off on this node (no --etcd)")))
+    }
+}
+
 /// What a peer's status change means to the node.
 public enum PeerReachability: Sendable, Equatable {
     case reachable

@@ -23,6 +23,8 @@ enum PeerKind: UInt8 {
     case membershipAbort = 32
     case sharing = 33
     case sessionCount = 34
+    case replicaFence = 35
+    case replicaAppend = 36
     // Events
     case sessionFrame = 4
     case sessionPush = 5
@@ -33,5 +35,5 @@ enum PeerKind: UInt8 {
 
 /// The tag after an `ok` answer's first byte: which `PeerReply` follows.
 enum PeerReplyTag: UInt8 {
-    case done = 0, user, sent, messages, conversation, seqs, allExist, presence, http, info, phase, users
+    case done = 0, user, sent, messages, conversation, seqs, allExist, presence, http, info, phase, users, fenced, replica
 }

@@ -1,5 +1,6 @@
 import ChorusCluster
 import ChorusCore
+import ChorusReplication
 
 /// The answer to a `PeerRequest` (failures travel as a `ChatError` beside it, never as a reply).
 public enum PeerReply: Sendable, Equatable {
@@ -21,6 +22,10 @@ public enum PeerReply: Sendable, Equatable {
     case http(ForwardedResponse)
     case info(httpAddress: String)
     case phase(MembershipPhase)
+    /// A copy's answer to a fence.
+    case fenced(ReplicaFollower.FenceAnswer)
+    /// A copy's answer to an append.
+    case replica(ReplicaReply)
 }
 
 extension PeerReply {
@@ -41,6 +46,8 @@ extension PeerReply {
         case .http: "http"
         case .info: "info"
         case .phase: "phase"
+        case .fenced: "fenced"
+        case .replica: "replica"
         }
     }
 }

@@ -1,5 +1,6 @@
 import ChorusCluster
 import ChorusCore
+import ChorusReplication
 
 /// A request one node makes of another; answered once with a `PeerReply` or a `ChatError`.
 /// Grouped by the part of the receiving node that answers it (`PeerDispatcher` routes on the group).
@@ -8,6 +9,7 @@ public enum PeerRequest: Sendable, Equatable {
     case session(SessionRequest)
     case forward(ForwardRequest)
     case membership(MembershipRequest)
+    case replication(ReplicationRequest)
 }
 
 /// Requests answered by the engine of the node that owns the key (a user or a conversation).
@@ -72,4 +74,24 @@ public enum MembershipRequest: Sendable, Equatable {
     /// A batch of state for keys the next ring gives the receiver, logged there before the reply.
     /// Reply: `.done`.
     case handover(epoch: UInt64, events: [ChorusEvent])
+}
+
+/// Replication of a partition's log (docs/REPLICATION.md), answered by the receiver's copy of it.
+public enum ReplicationRequest: Sendable, Equatable {
+    /// Promise `epoch` for the partition and tell how far this copy goes. Reply: `.fenced`.
+    case fence(partition: PartitionId, epoch: UInt64)
+    /// Records of the partition from its leader, one per `append.entryEpochs` entry, in index order.
+    /// Reply: `.replica`, once what it accepted is durable.
+    case append(partition: PartitionId, AppendRequest, records: [ReplicatedRecord])
+}
+
+/// One record of a partition's log as it travels: the engine's event kind and payload.
+public struct ReplicatedRecord: Sendable, Equatable {
+    public var kind: UInt16
+    public var payload: [UInt8]
+
+    public init(kind: UInt16, payload: [UInt8]) {
+        self.kind = kind
+        self.payload = payload
+    }
 }

@@ -1,6 +1,7 @@
 import ChorusCluster
 import ChorusCore
 import ChorusPeer
+import ChorusReplication
 import ChorusTestKit
 import Testing
 
@@ -36,6 +37,12 @@ enum Samples {
         .membership(.commit(membership)),
         .membership(.abort(membership)),
         .membership(.handover(epoch: 4, events: [.messageHandedIn(message), .loggedIn(userId: "u1", at: 5)])),
+        .replication(.fence(partition: PartitionId(63)!, epoch: 7)),
+        .replication(.append(
+            partition: PartitionId(5)!,
+            AppendRequest(epoch: 7, prevIndex: 10, prevEpoch: 6, entryEpochs: [6, 7], commitIndex: 9, leaderLastIndex: 14),
+            records: [ReplicatedRecord(kind: 8, payload: ChorusEvent.messageAppended(message).encode()), ReplicatedRecord(kind: 2, payload: [])])),
+        .replication(.append(partition: PartitionId(0)!, AppendRequest(epoch: 1, prevIndex: 0, prevEpoch: 0, entryEpochs: [], commitIndex: 0), records: [])),
     ]
 
     static let events: [PeerEvent] = [
@@ -60,6 +67,9 @@ enum Samples {
         .http(ForwardedResponse(status: 201, headers: [.init(name: "Content-Type", value: "application/json")], body: Array("{}".utf8))),
         .info(httpAddress: "127.0.0.1:8080"),
         .phase(.idle), .phase(.transferring), .phase(.ready), .phase(.failed("disk full")),
+        .fenced(.promised(LogPosition(lastEpoch: 3, lastIndex: 99), incarnation: 0xABCD)), .fenced(.rebuilding), .fenced(.stale(promised: 4)),
+        .replica(.accepted(epoch: 3, lastIndex: 100)), .replica(.stale(promised: 9)),
+        .replica(.mismatch(epoch: 3, history: EpochHistory(floor: 4, floorEpoch: 1, runs: [.init(epoch: 2, start: 5), .init(epoch: 3, start: 9)], lastIndex: 12)!)),
     ]
 
     static let answers: [Result<PeerReply, ChatError>] = replies.map { .success($0) } + [
@@ -95,6 +105,36 @@ enum Samples {
         #expect(PeerCodec.encode(.success(.done)) == [0, 0])
         // failure | "not_member" | ""
         #expect(PeerCodec.encode(.failure(.notMember)) == [1, 10] + Array("not_member".utf8) + [0])
+    }
+
+    @Test func replicationLayoutsAreExactBytes() {
+        // kind 35 | partition u16 63 | epoch u64 7
+        #expect(PeerCodec.encode(.replication(.fence(partition: PartitionId(63)!, epoch: 7))) == [35, 63, 0, 7, 0, 0, 0, 0, 0, 0, 0])
+        // ok | tag fenced | promised | lastEpoch 3 | lastIndex 99 | incarnation 2
+        #expect(PeerCodec.encode(.success(.fenced(.promised(LogPosition(lastEpoch: 3, lastIndex: 99), incarnation: 2)))) == [0, 12, 0, 3, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    /// Appends no real leader sends are refused at decoding, so the follower's rules never see them.
+    @Test func appendsWithImpossibleEpochsAreRefused() {
+        let p = PartitionId(1)!
+        let bad: [AppendRequest] = [
+            AppendRequest(epoch: 3, prevIndex: 4, prevEpoch: 4, entryEpochs: [], commitIndex: 0),  // previous entry newer than the sender
+            AppendRequest(epoch: 3, prevIndex: 4, prevEpoch: 2, entryEpochs: [3, 2], commitIndex: 0),  // falling
+            AppendRequest(epoch: 3, prevIndex: 4, prevEpoch: 2, entryEpochs: [1], commitIndex: 0),  // below the previous entry
+            AppendRequest(epoch: 3, prevIndex: 4, prevEpoch: 2, entryEpochs: [4], commitIndex: 0),  // above the sender
+            AppendRequest(epoch: 3, prevIndex: 0, prevEpoch: 0, entryEpochs: [0], commitIndex: 0),  // epoch 0
+            AppendRequest(epoch: 3, prevIndex: 0, prevEpoch: 1, entryEpochs: [], commitIndex: 0),  // an epoch before the log's start
+            AppendRequest(epoch: 3, prevIndex: 4, prevEpoch: 2, entryEpochs: [3], commitIndex: 0, leaderLastIndex: 4),  // past the leader's end
+        ]
+        for a in bad {
+            let records = a.entryEpochs.map { _ in ReplicatedRecord(kind: 2, payload: []) }
+            let bytes = PeerCodec.encode(.replication(.append(partition: p, a, records: records)))
+            #expect(throws: PeerDecodingError.self) { try PeerCodec.decodeRequest(bytes) }
+        }
+        // A partition past the last one, and an impossible epoch history.
+        #expect(throws: PeerDecodingError.self) { try PeerCodec.decodeRequest([35, 64, 0, 7, 0, 0, 0, 0, 0, 0, 0]) }
+        let history: [UInt8] = [0, 13, 1] + [3, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0] + [0, 0, 0, 0, 0, 0, 0, 0] + [5, 0, 0, 0, 0, 0, 0, 0] + [1] + [1, 0, 0, 0, 0, 0, 0, 0] + [2, 0, 0, 0, 0, 0, 0, 0]
+        #expect(throws: PeerDecodingError.self) { try PeerCodec.decodeAnswer(history) }
     }
 
     @Test func everyTruncationIsRefusedNeverCrashes() {
