@@ -1,4 +1,5 @@
 import ChorusReplication
+import Foundation
 import ChorusTestKit
 import PropertyBased
 import Testing
@@ -54,6 +55,23 @@ import Testing
         let sim = Self.run(ops, nodes: nodes, ackReplicas: ackReplicas)
         #expect(sim.violations == [])
         #expect(sim.acked.count > 3)
+    }
+
+    /// Seeded runs of 400 steps for each configuration: 300 in a normal test run, as many as
+    /// `CHORUS_SIM_SEEDS` says for a long sweep (`CHORUS_SIM_SEEDS=100000 swift test --filter seededSweep`).
+    @Test(arguments: [(3, 2), (5, 3), (3, 1)])
+    func seededSweep(nodes: Int, ackReplicas: Int) {
+        let seeds = ProcessInfo.processInfo.environment["CHORUS_SIM_SEEDS"].flatMap { UInt64($0) } ?? 300
+        var acked = 0
+        for seed in 0..<seeds {
+            var rng = SplitMix64(seed: seed &* 0x9E37_79B9 &+ UInt64(nodes * 10 + ackReplicas))
+            let ops = (0..<800).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let sim = Self.run(ops, nodes: nodes, ackReplicas: ackReplicas)
+            #expect(sim.violations == [], "seed \(seed)")
+            if !sim.violations.isEmpty { return }
+            acked += sim.acked.count
+        }
+        print("sweep N=\(nodes) W=\(ackReplicas): \(seeds) runs, \(acked) entries acknowledged, no loss")
     }
 
     /// The simulator can fail: with the fence quorum cut to one answer, a lone stale replica is
