@@ -1,0 +1,89 @@
+/// Rebuilds at start, record by record in log order, what replication decided for each partition:
+/// a copy's epoch history, promise and commit index, and which engine events may be applied, in
+/// index order, once committed (docs/REPLICATION.md, "The log"). Pure.
+///
+/// A record not yet committed when the log ends stays pending: it is applied when a leader's
+/// commit index covers it, or dropped when a leader truncates it. The pending tail is what the live
+/// path had in flight, so its bound is the leader's window of unacknowledged records.
+public struct PartitionReplay: Sendable {
+    public struct Pending: Equatable, Sendable {
+        public var index: UInt64
+        public var kind: UInt16
+        public var payload: [UInt8]
+        public var lsn: UInt64
+    }
+
+    /// One partition's copy as the log left it.
+    public struct Copy: Equatable, Sendable {
+        public var history = EpochHistory()
+        public var promised: UInt64 = 0
+        public var committed: UInt64 = 0
+        /// Written, not yet committed, in index order.
+        public var pending: [Pending] = []
+
+        public init(history: EpochHistory = EpochHistory(), promised: UInt64 = 0, committed: UInt64 = 0, pending: [Pending] = []) {
+            self.history = history
+            self.promised = promised
+            self.committed = committed
+            self.pending = pending
+        }
+    }
+
+    /// What the engine does, in order.
+    public enum Action: Equatable, Sendable {
+        /// Apply this event, logged at `lsn`.
+        case apply(kind: UInt16, payload: [UInt8], lsn: UInt64)
+        /// Forget every key of the partition (a snapshot replaces them).
+        case reset(PartitionId)
+    }
+
+    /// A log whose replication records contradict each other: recovery stops (never guesses).
+    public enum ReplayError: Error, Equatable, Sendable {
+        case gap(PartitionId, expected: UInt64, found: UInt64)
+        case epochFalls(PartitionId, index: UInt64, epoch: UInt64, last: UInt64)
+        case truncatesCommitted(PartitionId, after: UInt64, committed: UInt64)
+    }
+
+    public private(set) var copies: [PartitionId: Copy] = [:]
+
+    public init() {}
+
+    public mutating func replay(_ record: ReplicationRecord, lsn: UInt64) throws(ReplayError) -> [Action] {
+        switch record {
+        case .replicated(let p, let epoch, let index, let kind, let payload):
+            var c = copies[p] ?? Copy()
+            guard index == c.history.lastIndex + 1 else { throw .gap(p, expected: c.history.lastIndex + 1, found: index) }
+            guard epoch >= c.history.lastEpoch else { throw .epochFalls(p, index: index, epoch: epoch, last: c.history.lastEpoch) }
+            c.history.append(epoch: epoch, count: 1)
+            defer { copies[p] = c }
+            if index <= c.committed { return [.apply(kind: kind, payload: payload, lsn: lsn)] }
+            c.pending.append(Pending(index: index, kind: kind, payload: payload, lsn: lsn))
+            return []
+        case .committed(let p, let index):
+            var c = copies[p] ?? Copy()
+            let upTo = min(index, c.history.lastIndex)
+            guard upTo > c.committed else { return [] }
+            c.committed = upTo
+            let ready = c.pending.prefix { $0.index <= upTo }
+            c.pending.removeFirst(ready.count)
+            copies[p] = c
+            return ready.map { .apply(kind: $0.kind, payload: $0.payload, lsn: $0.lsn) }
+        case .truncated(let p, let after):
+            var c = copies[p] ?? Copy()
+            guard after >= c.committed else { throw .truncatesCommitted(p, after: after, committed: c.committed) }
+            c.history.truncate(after: max(after, c.history.floor))
+            c.pending.removeAll { $0.index > after }
+            copies[p] = c
+            return []
+        case .promised(let p, let epoch):
+            copies[p, default: Copy()].promised = max(copies[p]?.promised ?? 0, epoch)
+            return []
+        case .reset(let p, let history):
+            let promised = copies[p]?.promised ?? 0
+            copies[p] = Copy(history: history, promised: promised, committed: history.lastIndex, pending: [])
+            return [.reset(p)]
+        case .snapshotEvent(_, let kind, let payload):
+            return [.apply(kind: kind, payload: payload, lsn: lsn)]
+        }
+    }
+}
