@@ -32,8 +32,8 @@ public struct PartitionAssignment: Equatable, Sendable {
     public var epoch: UInt64
     public var leader: String
     public var replicas: [String]
-    /// The incarnation of the leader's disk whose fence answer chose it (0: any, in the first
-    /// epoch, when no copy holds anything yet).
+    /// The incarnation of the leader's disk whose fence answer chose it (0 only in the first
+    /// table, when no copy holds anything yet).
     public var leaderIncarnation: UInt64
 
     public init(epoch: UInt64, leader: String, replicas: [String], leaderIncarnation: UInt64 = 0) {
@@ -47,8 +47,10 @@ public struct PartitionAssignment: Equatable, Sendable {
 
     /// Whether the copy on disk `incarnation` of node `id` may lead this epoch. A copy that lost its
     /// disk between answering the fence and the swap may not: it no longer holds what it answered.
+    /// Incarnation 0 (a disk that was never given one) never leads past the first epoch.
     public func mayLead(_ id: String, incarnation: UInt64) -> Bool {
-        leader == id && (leaderIncarnation == 0 || leaderIncarnation == incarnation)
+        guard leader == id else { return false }
+        return leaderIncarnation == 0 ? epoch == 1 : leaderIncarnation == incarnation
     }
 }
 

@@ -18,8 +18,9 @@ public struct ReplicaFollower: Equatable, Sendable {
     public private(set) var inSync: Bool
     /// The index a rebuilding copy must reach to be in sync again.
     private var syncTarget: UInt64?
-    /// Identifies this copy's disk (a random number made with the data directory): a promotion
-    /// chosen from this copy's answer holds only while the disk is the same one.
+    /// Identifies this copy's disk (a random nonzero number made with the data directory): a
+    /// promotion chosen from this copy's answer holds only while the disk is the same one. 0 (the
+    /// default, for tests of other rules) is never allowed to lead past the first epoch.
     public let incarnation: UInt64
 
     /// A copy as recovered from disk: `durable` defaults to all of it.

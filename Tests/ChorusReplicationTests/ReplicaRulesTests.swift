@@ -225,6 +225,7 @@ import Testing
         #expect(!a.mayLead("n2", incarnation: 78))  // n2 lost its disk after answering the fence
         #expect(!a.mayLead("n1", incarnation: 77))
         #expect(PartitionAssignment(epoch: 1, leader: "n1", replicas: ["n1"]).mayLead("n1", incarnation: 5))
+        #expect(!PartitionAssignment(epoch: 2, leader: "n1", replicas: ["n1"]).mayLead("n1", incarnation: 0))
         for bad in ["", "12 n2", "12 n2 n1,n2", "x n2 n1,n2 0", "12 n4 n1,n2,n3 0", "12 n2 n1,,n2 0", "12 n2 n2,n2 0", "12  n1,n2 0", "12 n2 n1,n2 0 extra", "12 n2 n1,n2 -1"] {
             #expect(PartitionAssignment(encoded: bad) == nil, "\(bad)")
         }

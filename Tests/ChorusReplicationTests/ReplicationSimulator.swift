@@ -70,7 +70,7 @@ struct ReplicationSimulator {
         allowWipes = ackReplicas > 1
         ids = (0..<count).map { "n\($0)" }
         self.ackReplicas = ackReplicas
-        let follower = ReplicaFollower(promised: 0, history: EpochHistory())
+        let follower = ReplicaFollower(promised: 0, history: EpochHistory(), incarnation: 1)
         nodes = (0..<count).map { _ in Node(role: .follower(follower)) }
         links = Array(repeating: Array(repeating: [], count: count), count: count)
         etcd = (0, 0, 0)
