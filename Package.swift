@@ -182,7 +182,7 @@ let package = Package(
         .target(
             name: "ChorusFuzzTargets",
             dependencies: [
-                "ChorusCore", "ChorusGateway", "ChorusMesh", "ChorusPeer", "ChorusReengagement", "ChorusWAL",
+                "ChorusCore", "ChorusGateway", "ChorusMesh", "ChorusPeer", "ChorusReengagement", "ChorusReplication", "ChorusWAL",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]),
         // libFuzzer's entry over ChorusFuzzTargets (built with -sanitize=fuzzer; see its main.swift).

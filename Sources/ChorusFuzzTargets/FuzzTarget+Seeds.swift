@@ -2,6 +2,7 @@ import ChorusCore
 import ChorusGateway
 import ChorusMesh
 import ChorusPeer
+import ChorusReplication
 import ChorusWAL
 import NIOCore
 
@@ -49,9 +50,17 @@ extension FuzzTarget {
                 .engine(.inboxAppend([RemoteInboxItem(userId: "u2", entry: .message(message), origin: 1)])),
                 .engine(.sharing(userId: "u1", among: ["u2", "u3"])), .session(.presence(users: ["u1"], watch: true)),
                 .membership(.handover(epoch: 2, events: [.messageHandedIn(message), .loggedIn(userId: "u1", at: 5)])),
+                .replication(.fence(partition: PartitionId(7)!, epoch: 3)),
+                .replication(.append(
+                    partition: PartitionId(7)!, AppendRequest(epoch: 3, prevIndex: 4, prevEpoch: 2, entryEpochs: [2, 3], commitIndex: 4, leaderLastIndex: 6),
+                    records: [ReplicatedRecord(kind: 8, payload: ChorusEvent.messageAppended(message).encode()), ReplicatedRecord(kind: 2, payload: [1])])),
             ]
             let events: [PeerEvent] = [.sessionPush(proxy: 1, frames: [[1, 2], [3]]), .presence(userId: "u1", PresenceStatus(online: true, lastSeen: 9))]
-            let answers: [Result<PeerReply, ChatError>] = [.success(.sent(SentMessage(message: message, inboxSeq: 4, created: true))), .failure(.rateLimited(retryAfterMs: 5))]
+            let history = EpochHistory(floor: 2, floorEpoch: 1, runs: [.init(epoch: 2, start: 3), .init(epoch: 4, start: 6)], lastIndex: 9)!
+            let answers: [Result<PeerReply, ChatError>] = [
+                .success(.sent(SentMessage(message: message, inboxSeq: 4, created: true))), .failure(.rateLimited(retryAfterMs: 5)),
+                .success(.fenced(.promised(LogPosition(lastEpoch: 4, lastIndex: 9), incarnation: 77))), .success(.replica(.mismatch(epoch: 5, history: history))),
+            ]
             return requests.map { PeerCodec.encode($0) } + events.map { PeerCodec.encode($0) } + answers.map { PeerCodec.encode($0) }
         case .walBlock:
             let events: [ChorusEvent] = [.messageAppended(message), .loggedIn(userId: "u1", at: 5), .tokenRevoked(tokenHash: Array(repeating: 7, count: 16), at: 3)]
@@ -68,7 +77,15 @@ extension FuzzTarget {
                 .messageAppended(message), .userRegistered(UserRecord(userId: "u1", username: "ann", email: "a@example.com", displayName: "Ann", passwordHash: "x", createdAt: 1)),
                 .memberAdded(conversationId: "c1", userId: "u2", at: 3), .tokenIssued(tokenHash: Array(repeating: 1, count: 32), userId: "u1", expiresAt: 9),
             ]
+            let p = PartitionId(7)!
+            let replication: [ReplicationRecord] = [
+                .replicated(partition: p, epoch: 2, index: 1, kind: 8, payload: ChorusEvent.messageAppended(message).encode()),
+                .committed(partition: p, index: 1), .truncated(partition: p, after: 0), .promised(partition: p, epoch: 3),
+                .reset(partition: p, history: EpochHistory(floor: 0, floorEpoch: 0, runs: [.init(epoch: 1, start: 1)], lastIndex: 2)!),
+                .snapshotEvent(partition: p, kind: 2, payload: ChorusEvent.loggedIn(userId: "u1", at: 5).encode()),
+            ]
             return events.map { [UInt8(truncatingIfNeeded: $0.kind), UInt8(truncatingIfNeeded: $0.kind >> 8)] + $0.encode() }
+                + replication.map { [UInt8(truncatingIfNeeded: $0.kind), UInt8(truncatingIfNeeded: $0.kind >> 8)] + $0.encode() }
         case .smtp:
             return ["220 mail.example ESMTP", "250-mail.example\n250-STARTTLS\n250-AUTH PLAIN LOGIN\n250 SIZE 1000", "451 4.3.0 try again", "550 5.1.1 no"].map { Array($0.utf8) }
         }

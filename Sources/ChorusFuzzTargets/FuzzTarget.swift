@@ -2,6 +2,7 @@ import ChorusCore
 import ChorusGateway
 import ChorusMesh
 import ChorusPeer
+import ChorusReplication
 import ChorusReengagement
 import ChorusWAL
 import NIOCore
@@ -117,9 +118,17 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
     }
 
+    /// An engine event, or a replication record then replayed (a log record of either owner).
     private static func walEvent(_ data: [UInt8]) {
         guard data.count >= 2 else { return }
-        _ = try? ChorusEvent.decode(kind: UInt16(data[0]) | UInt16(data[1]) << 8, payload: Array(data[2...]))
+        let kind = UInt16(data[0]) | UInt16(data[1]) << 8
+        guard ReplicationRecord.owns(kind: kind) else {
+            _ = try? ChorusEvent.decode(kind: kind, payload: Array(data[2...]))
+            return
+        }
+        guard let record = try? ReplicationRecord.decode(kind: kind, payload: Array(data[2...])) else { return }
+        var replay = PartitionReplay()
+        _ = try? replay.replay(record, lsn: 1)
     }
 
     private static func smtp(_ data: [UInt8]) {
