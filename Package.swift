@@ -75,6 +75,10 @@ let package = Package(
         .target(
             name: "ChorusCoordinator",
             dependencies: ["ChorusEtcd", "ChorusReplication"]),
+        // The data path of replication: a node's copies over its log (live is replay). Pure, no NIO.
+        .target(
+            name: "ChorusReplica",
+            dependencies: ["ChorusCore", "ChorusPeer", "ChorusReplication"]),
         // The SMTP sender (the re-engagement Mailer over SwiftNIO).
         .target(
             name: "ChorusMail",
@@ -221,7 +225,7 @@ let package = Package(
         .testTarget(
             name: "ChorusReplicationTests",
             dependencies: [
-                "ChorusReplication", "ChorusCluster", "ChorusTestKit",
+                "ChorusReplication", "ChorusReplica", "ChorusPeer", "ChorusCore", "ChorusCluster", "ChorusTestKit",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

@@ -28,7 +28,7 @@ import Testing
         try imports(of: module).flatMap { file, modules in modules.filter(forbidden).map { "\(file) imports \($0)" } }.sorted()
     }
 
-    static let pure = ["ChorusCore", "ChorusWAL", "ChorusCluster", "ChorusReplication", "ChorusPeer", "ChorusEngine", "ChorusReengagement", "ChorusTestKit"]
+    static let pure = ["ChorusCore", "ChorusWAL", "ChorusCluster", "ChorusReplication", "ChorusReplica", "ChorusPeer", "ChorusEngine", "ChorusReengagement", "ChorusTestKit"]
 
     @Test(arguments: pure) func pureModulesDoNotImportNIO(module: String) throws {
         #expect(try Self.violations(module) { $0.hasPrefix("NIO") || $0 == "ServiceLifecycle" } == [])
@@ -38,6 +38,7 @@ import Testing
         let chorus = { (m: String) in m.hasPrefix("Chorus") || m == "CLZ4" }
         #expect(try Self.violations("ChorusCore") { chorus($0) } == [])
         #expect(try Self.violations("ChorusCluster") { chorus($0) && $0 != "ChorusCore" } == [])
+        #expect(try Self.violations("ChorusReplica") { chorus($0) && !["ChorusCore", "ChorusPeer", "ChorusReplication", "ChorusCluster"].contains($0) } == [])
         // The etcd client knows nothing of Chorus: the node's shell maps partitions onto its keys.
         #expect(try Self.violations("ChorusEtcd") { chorus($0) } == [])
         #expect(try Self.violations("ChorusCoordinator") {
