@@ -1,0 +1,120 @@
+import ChorusCore
+import ChorusPeer
+import ChorusReplica
+import ChorusReplication
+import ChorusTestKit
+import Synchronization
+import Testing
+
+/// Nodes in one process whose replication requests go through the peer codec to each other's
+/// `FollowerCopies`; a node can be cut off (its requests fail `unavailable`).
+final class LoopbackReplicas: PeerTransport {
+    let followers = Mutex<[String: FollowerCopies]>([:])
+    let cut = Mutex<Set<String>>([])
+
+    func request(_ payload: [UInt8], to node: String, reply: @escaping @Sendable (Result<[UInt8], ChatError>) -> Void) {
+        guard !cut.withLock({ $0.contains(node) }), let f = followers.withLock({ $0[node] }) else {
+            return reply(.failure(.unavailable("\(node) cut off")))
+        }
+        guard case .replication(let r) = try? PeerCodec.decodeRequest(payload) else { return reply(.failure(.badRequest("not replication"))) }
+        f.handle(r, from: "leader") { answer in reply(.success(PeerCodec.encode(answer))) }
+    }
+
+    func send(_ payload: [UInt8], to node: String) {}
+}
+
+@Suite struct LeaderCopyTests {
+    static let p = PartitionId(5)!
+
+    final class Outcomes: Sendable {
+        let results = Mutex<[Result<UInt64, ChatError>]>([])
+        var completion: LeaderCopy.Completion { { r in self.results.withLock { $0.append(r) } } }
+        var all: [Result<UInt64, ChatError>] { results.withLock { $0 } }
+    }
+
+    struct Cluster {
+        let transport = LoopbackReplicas()
+        var journals: [String: InMemoryJournal] = [:]
+        var followers: [String: FollowerCopies] = [:]
+        let leaderJournal = InMemoryJournal()
+        let leader: LeaderCopy
+
+        init(ackReplicas: Int) {
+            for id in ["n2", "n3"] {
+                let j = InMemoryJournal()
+                journals[id] = j
+                let f = FollowerCopies(journal: j, incarnation: 1, recovered: PartitionReplay(), inSync: true) { _ in }
+                followers[id] = f
+                transport.followers.withLock { $0[id] = f }
+            }
+            leader = LeaderCopy(
+                partition: LeaderCopyTests.p, epoch: 1, followers: ["n2", "n3"], ackReplicas: ackReplicas, replay: PartitionReplay(),
+                journal: leaderJournal, client: PeerClient(transport)) { _ in }
+        }
+
+        /// Runs every completion queued so far on every journal, until nothing more is queued.
+        func settle() {
+            for _ in 0..<10 {
+                leaderJournal.hold(); leaderJournal.release()
+                for j in journals.values { j.hold(); j.release() }
+            }
+        }
+    }
+
+    static func events(_ values: [UInt8]) -> [ReplicatedRecord] { values.map { ReplicatedRecord(kind: 8, payload: [$0]) } }
+
+    @Test func anAppendCompletesOnceTwoCopiesHoldIt() {
+        let c = Cluster(ackReplicas: 2)
+        let out = Outcomes()
+        c.transport.cut.withLock { $0 = ["n2", "n3"] }
+        c.leader.append(Self.events([1, 2]), completion: out.completion)
+        c.settle()
+        #expect(out.all.isEmpty)  // the leader's copy alone is one of two
+        c.transport.cut.withLock { $0 = ["n3"] }
+        c.leader.pump(heartbeat: true)
+        c.settle()
+        #expect(out.all == [.success(2)])
+        #expect(c.followers["n2"]?.copy(Self.p)?.history.lastIndex == 2)
+        #expect(c.followers["n3"]?.copy(Self.p) == nil)
+        // n3 comes back: a heartbeat probes it and it catches up, committed records included.
+        c.transport.cut.withLock { $0 = [] }
+        c.leader.append(Self.events([3]), completion: out.completion)
+        c.settle()
+        c.leader.pump(heartbeat: true)
+        c.settle()
+        #expect(out.all == [.success(2), .success(3)])
+        #expect(c.followers["n3"]?.copy(Self.p)?.history.lastIndex == 3)
+        #expect(c.followers["n3"]?.copy(Self.p)?.committed == 3)
+        #expect(c.leader.copy?.committed == 3)
+    }
+
+    @Test func aFencedLeaderAcknowledgesNothing() {
+        let c = Cluster(ackReplicas: 2)
+        let out = Outcomes()
+        // Another node fences both followers for epoch 2: the epoch-1 leader is deposed.
+        for f in c.followers.values { f.handle(.fence(partition: Self.p, epoch: 2), from: "n4") { _ in } }
+        c.settle()
+        c.leader.append(Self.events([1]), completion: out.completion)
+        c.settle()
+        #expect(out.all == [.failure(.unavailable("partition p5 has a newer leader"))])
+        c.leader.append(Self.events([2]), completion: out.completion)
+        #expect(out.all.count == 2)
+        guard case .failure(.unavailable)? = out.all.last else { Issue.record("acknowledged after a fence"); return }
+        #expect(c.leader.commitIndex == 0)
+        #expect(c.followers.values.allSatisfy { $0.copy(Self.p)?.history.lastIndex ?? 0 == 0 })
+    }
+
+    @Test func theLeadersLogReplaysToItsCopy() throws {
+        let c = Cluster(ackReplicas: 2)
+        let out = Outcomes()
+        for v in UInt8(1)...5 {
+            c.leader.append(Self.events([v]), completion: out.completion)
+            c.settle()
+        }
+        #expect(out.all == (1...5).map { .success(UInt64($0)) })
+        var replay = PartitionReplay()
+        for r in c.leaderJournal.records { _ = try replay.replay(try ReplicationRecord.decode(kind: r.kind, payload: r.payload), lsn: r.lsn) }
+        #expect(replay.copies[Self.p] == c.leader.copy)
+        #expect(replay.copies[Self.p]?.committed == 5)
+    }
+}
