@@ -219,7 +219,7 @@ let package = Package(
         .testTarget(
             name: "ChorusEtcdTests",
             dependencies: [
-                "ChorusEtcd", "ChorusCoordinator", "ChorusReplication", "ChorusCluster",
+                "ChorusEtcd", "ChorusCoordinator", "ChorusReplication", "ChorusReplica", "ChorusPeer", "ChorusCore", "ChorusCluster", "ChorusTestKit",
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
             ]),
         .testTarget(

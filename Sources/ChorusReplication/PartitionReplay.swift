@@ -48,6 +48,9 @@ public struct PartitionReplay: Sendable {
 
     public init() {}
 
+    /// Goes on from copies already rebuilt (a follower's copy, when this node starts to lead it).
+    public init(copies: [PartitionId: Copy]) { self.copies = copies }
+
     public mutating func replay(_ record: ReplicationRecord, lsn: UInt64) throws(ReplayError) -> [Action] {
         switch record {
         case .replicated(let p, let epoch, let index, let kind, let payload):
