@@ -5,8 +5,9 @@ import Synchronization
 
 /// A partition this node leads, over its log: the engine's events become the partition's next
 /// records, stream to the followers, and each append completes once `ackReplicas` copies hold it
-/// durably (committed), in index order. Its own records go through `PartitionReplay` exactly as a
-/// follower's do (live is replay).
+/// durably (committed), in index order, without waiting for the commit record, which follows in a
+/// later group commit (a restart before it finds the records pending, and a new epoch's leader
+/// commits them again). Its own records go through `PartitionReplay` exactly as a follower's do.
 public final class LeaderCopy: Sendable {
     /// The engine's completion of an append: the index of its last record once committed, or why not.
     public typealias Completion = @Sendable (Result<UInt64, ChatError>) -> Void
@@ -27,6 +28,9 @@ public final class LeaderCopy: Sendable {
         /// Followers whose last request failed: tried again at the next heartbeat, not at once (a
         /// dead node must not be probed in a loop).
         var unreachable: Set<String> = []
+        /// LSN of this leader's first own record: replay's releases from there on are the engine's
+        /// own appends, which it applied when they completed.
+        var firstOwnLSN: UInt64?
     }
 
     public let partition: PartitionId
@@ -36,6 +40,8 @@ public final class LeaderCopy: Sendable {
     private let state: Mutex<State>
 
     /// Leads `partition` in `epoch` with the copy recovery (or following) left: `replay`'s copy.
+    /// `apply` gets the events replay releases that the engine has not applied itself: records
+    /// inherited uncommitted from the previous epoch, once this leader commits them.
     public init(
         partition: PartitionId, epoch: UInt64, followers: [String], ackReplicas: Int, replay: PartitionReplay,
         journal: any Journal, client: PeerClient, apply: @escaping Apply
@@ -70,7 +76,10 @@ public final class LeaderCopy: Sendable {
             return batch
         }
         guard let batch else { return }
-        log(batch) { [self] s, _ in s.leader.markDurable(through: s.leader.history.lastIndex) }
+        log(batch) { [count = batch.count] s, lastLSN in
+            if s.firstOwnLSN == nil { s.firstOwnLSN = lastLSN - UInt64(count) + 1 }
+            _ = s.leader.markDurable(through: s.leader.history.lastIndex)
+        }
         pump()
     }
 
@@ -114,8 +123,21 @@ public final class LeaderCopy: Sendable {
             return (nil, s.waiting.map(\.completion))
         }
         for c in failed { c(.failure(.unavailable("partition \(partition) has a newer leader"))) }
-        if committed != nil { logCommit() }
+        if committed != nil {
+            completeCommitted()
+            logCommit()
+        }
         pump()
+    }
+
+    /// Completes the appends the commit index covers, in index order.
+    private func completeCommitted() {
+        let done = state.withLock { s -> [(Completion, UInt64)] in
+            let ready = s.waiting.prefix { $0.index <= s.leader.commitIndex }
+            s.waiting.removeFirst(ready.count)
+            return ready.map { ($0.completion, $0.index) }
+        }
+        for (c, index) in done { c(.success(index)) }
     }
 
     private func logCommit() {
@@ -129,7 +151,7 @@ public final class LeaderCopy: Sendable {
     }
 
     /// Logs `records`; on completion (LSN order) replays them, runs `then` under the lock, applies
-    /// what became committed and completes the appends it covers, in index order.
+    /// what replay released, and completes the appends a commit it caused covers.
     private func log(_ records: [ReplicationRecord], then: @escaping @Sendable (inout State, UInt64) -> Void) {
         journal.append(batch: records.map { ($0.kind, $0.encode()) }) { [self] result in
             guard case .success(let lastLSN) = result else {
@@ -138,21 +160,21 @@ public final class LeaderCopy: Sendable {
                 return
             }
             var actions: [PartitionReplay.Action] = []
-            var committedNow = false
-            let done = state.withLock { s -> [(Completion, UInt64)] in
+            let committedNow = state.withLock { s -> Bool in
                 let first = lastLSN - UInt64(records.count) + 1
                 for (i, r) in records.enumerated() { actions += (try? s.replay.replay(r, lsn: first + UInt64(i))) ?? [] }
                 let before = s.leader.commitIndex
                 then(&s, lastLSN)
-                committedNow = s.leader.commitIndex > before
-                let upTo = s.replay.copies[partition]?.committed ?? 0
-                let ready = s.waiting.prefix { $0.index <= upTo }
-                s.waiting.removeFirst(ready.count)
-                return ready.map { ($0.completion, $0.index) }
+                if let own = s.firstOwnLSN {
+                    actions.removeAll { if case .apply(_, _, let lsn) = $0 { lsn >= own } else { false } }
+                }
+                return s.leader.commitIndex > before
             }
             if !actions.isEmpty { apply(actions) }
-            for (c, index) in done { c(.success(index)) }
-            if committedNow { logCommit() }
+            if committedNow {
+                completeCommitted()
+                logCommit()
+            }
         }
     }
 }

@@ -104,6 +104,34 @@ final class LoopbackReplicas: PeerTransport {
         #expect(c.followers.values.allSatisfy { $0.copy(Self.p)?.history.lastIndex ?? 0 == 0 })
     }
 
+    @Test func inheritedRecordsAreAppliedOnceCommittedAndOwnOnesNever() async throws {
+        // The copy this node followed holds records 1-2 of epoch 1, never committed.
+        let journal = InMemoryJournal()
+        var inherited = PartitionReplay()
+        for v in UInt8(1)...2 {
+            let record = ReplicationRecord.replicated(partition: Self.p, epoch: 1, index: UInt64(v), kind: 8, payload: [v])
+            let lsn = try await journal.append(kind: record.kind, payload: record.encode())
+            _ = try inherited.replay(record, lsn: lsn)
+        }
+        let c = Cluster(ackReplicas: 2)
+        let applied = Mutex<[UInt8]>([])
+        let leader = LeaderCopy(
+            partition: Self.p, epoch: 2, followers: ["n2", "n3"], ackReplicas: 2, replay: inherited, journal: journal,
+            client: PeerClient(c.transport)) { actions in
+            applied.withLock { a in for case .apply(_, let payload, _) in actions { a.append(payload[0]) } }
+        }
+        let out = Outcomes()
+        leader.append(Self.events([3]), completion: out.completion)
+        for _ in 0..<10 {
+            journal.hold(); journal.release()
+            c.settle()
+            leader.pump(heartbeat: true)
+        }
+        #expect(out.all == [.success(3)])
+        #expect(applied.withLock { $0 } == [1, 2])  // 3 is the engine's own: it applied it on completion
+        #expect(leader.copy?.committed == 3)
+    }
+
     @Test func theLeadersLogReplaysToItsCopy() throws {
         let c = Cluster(ackReplicas: 2)
         let out = Outcomes()
