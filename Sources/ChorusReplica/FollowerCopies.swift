@@ -1,6 +1,7 @@
 import ChorusCore
 import ChorusPeer
 import ChorusReplication
+import Dispatch
 import Synchronization
 
 /// The copies of partitions this node follows, over the node's log (docs/REPLICATION.md, "The
@@ -69,23 +70,24 @@ public final class FollowerCopies: ReplicationRequestHandler {
     }
 
     private func fence(_ p: PartitionId, epoch: UInt64, reply: @escaping PeerReplyHandler) {
-        let answer = state.withLock { s in
+        let stale = state.withLock { s -> ReplicaFollower.FenceAnswer? in
             var f = s.followers[p] ?? newFollower()
-            defer { s.followers[p] = f }
-            return f.fence(epoch: epoch)
+            let answer = f.fence(epoch: epoch)
+            s.followers[p] = f
+            if case .stale = answer { return answer }
+            // The promise is durable before anyone counts it.
+            log(p, [.promised(partition: p, epoch: epoch)], lastWritten: nil) { result in reply(result.map { .fenced(answer) }) }
+            return nil
         }
-        if case .stale = answer { return reply(.success(.fenced(answer))) }
-        // The promise is durable before anyone counts it.
-        log(p, [.promised(partition: p, epoch: epoch)], lastWritten: nil) { result in
-            reply(result.map { .fenced(answer) })
-        }
+        if let stale { reply(.success(.fenced(stale))) }
     }
 
     private func append(_ p: PartitionId, _ r: AppendRequest, records: [ReplicatedRecord], reply: @escaping PeerReplyHandler) {
         guard records.count == r.entryEpochs.count else { return reply(.failure(.badRequest("append with \(records.count) records for \(r.entryEpochs.count) epochs"))) }
-        let (decision, batch, last) = state.withLock { s -> (ReplicaFollower.Decision, [ReplicationRecord], UInt64?) in
+        let answerNow = state.withLock { s -> ReplicaReply? in
             var f = s.followers[p] ?? newFollower()
             let d = f.receive(r)
+            s.followers[p] = f
             var batch: [ReplicationRecord] = []
             if let promise = d.promise { batch.append(.promised(partition: p, epoch: promise)) }
             if let t = d.truncateAfter { batch.append(.truncated(partition: p, after: t)) }
@@ -94,33 +96,37 @@ public final class FollowerCopies: ReplicationRequestHandler {
                     batch.append(.replicated(partition: p, epoch: r.entryEpochs[k], index: index, kind: records[k].kind, payload: records[k].payload))
                 }
             }
-            if case .accepted(let e, let lastIndex) = d.reply {
-                // The leader's commit index, as far as this copy holds the leader's records.
-                let commit = min(r.commitIndex, lastIndex)
-                if commit > s.loggedCommit[p, default: 0] {
-                    batch.append(.committed(partition: p, index: commit))
-                    s.loggedCommit[p] = commit
-                }
-                s.held.append(Held(partition: p, epoch: e, lastIndex: lastIndex, reply: reply))
+            guard case .accepted(let e, let lastIndex) = d.reply else {
+                // A refusal: any promise it made is durable before it is told.
+                if batch.isEmpty { return d.reply }
+                log(p, batch, lastWritten: nil) { result in reply(result.map { .replica(d.reply) }) }
+                return nil
             }
-            s.followers[p] = f
-            return (d, batch, d.write?.upperBound)
+            // The leader's commit index, as far as this copy holds the leader's records.
+            let commit = min(r.commitIndex, lastIndex)
+            if commit > s.loggedCommit[p, default: 0] {
+                batch.append(.committed(partition: p, index: commit))
+                s.loggedCommit[p] = commit
+            }
+            s.held.append(Held(partition: p, epoch: e, lastIndex: lastIndex, reply: reply))
+            if !batch.isEmpty {
+                log(p, batch, lastWritten: d.write?.upperBound) { if case .failure(let e) = $0 { reply(.failure(e)) } }
+            }
+            return nil
         }
-        if case .accepted = decision.reply {
-            if batch.isEmpty { releaseHeld() } else { log(p, batch, lastWritten: last) { if case .failure(let e) = $0 { reply(.failure(e)) } } }
-            return
-        }
-        // A refusal: any promise it made is durable before it is told.
-        if batch.isEmpty { return reply(.success(.replica(decision.reply))) }
-        log(p, batch, lastWritten: nil) { result in reply(result.map { .replica(decision.reply) }) }
+        if let answerNow { reply(.success(.replica(answerNow))) }
+        // What an earlier batch made durable may already cover a reply held just now.
+        releaseHeld()
     }
 
     /// Logs `records`; on completion (LSN order) replays them, marks what is durable, releases held
-    /// replies, applies what became committed, then calls `done`.
+    /// replies, applies what became committed, then calls `done`. Called under the state lock, so
+    /// records reach the log in the order they were decided; a refusal, which may complete at once
+    /// on this thread, is settled on another.
     private func log(_ p: PartitionId, _ records: [ReplicationRecord], lastWritten: UInt64?, done: @escaping @Sendable (Result<Void, ChatError>) -> Void) {
         journal.append(batch: records.map { ($0.kind, $0.encode()) }) { [self] result in
             guard case .success(let lastLSN) = result else {
-                return done(.failure(.unavailable("the log is stopped")))
+                return DispatchQueue.global().async { done(.failure(.unavailable("the log is stopped"))) }
             }
             var actions: [PartitionReplay.Action] = []
             var replayError: PartitionReplay.ReplayError?

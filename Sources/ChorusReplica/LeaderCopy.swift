@@ -1,6 +1,7 @@
 import ChorusCore
 import ChorusPeer
 import ChorusReplication
+import Dispatch
 import Synchronization
 
 /// A partition this node leads, over its log: the engine's events become the partition's next
@@ -63,23 +64,23 @@ public final class LeaderCopy: Sendable {
 
     /// Appends events as the partition's next records; `completion` runs once they are committed.
     public func append(_ events: [ReplicatedRecord], completion: @escaping Completion) {
-        let batch: [ReplicationRecord]? = state.withLock { s in
-            if let epoch = s.deposedBy { completion(.failure(.unavailable("partition \(partition) has a newer leader (epoch \(epoch))"))); return nil }
+        let refused = state.withLock { s -> UInt64? in
+            if let epoch = s.deposedBy { return epoch }
             let range = s.leader.append(count: events.count)
             var batch: [ReplicationRecord] = []
             for (index, e) in zip(range, events) {
                 s.records[index] = e
                 batch.append(.replicated(partition: partition, epoch: s.leader.epoch, index: index, kind: e.kind, payload: e.payload))
             }
-            if let oldest = s.records.keys.min(), s.records.count > Self.kept { s.records[oldest] = nil }
+            while s.records.count > Self.kept, let oldest = s.records.keys.min() { s.records[oldest] = nil }
             s.waiting.append((range.upperBound, completion))
-            return batch
+            log(batch) { [count = batch.count] s, lastLSN in
+                if s.firstOwnLSN == nil { s.firstOwnLSN = lastLSN - UInt64(count) + 1 }
+                _ = s.leader.markDurable(through: s.leader.history.lastIndex)
+            }
+            return nil
         }
-        guard let batch else { return }
-        log(batch) { [count = batch.count] s, lastLSN in
-            if s.firstOwnLSN == nil { s.firstOwnLSN = lastLSN - UInt64(count) + 1 }
-            _ = s.leader.markDurable(through: s.leader.history.lastIndex)
-        }
+        if let refused { return completion(.failure(.unavailable("partition \(partition) has a newer leader (epoch \(refused))"))) }
         pump()
     }
 
@@ -141,23 +142,24 @@ public final class LeaderCopy: Sendable {
     }
 
     private func logCommit() {
-        let record: ReplicationRecord? = state.withLock { s in
-            guard s.leader.commitIndex > s.loggedCommit else { return nil }
+        state.withLock { s in
+            guard s.leader.commitIndex > s.loggedCommit else { return }
             s.loggedCommit = s.leader.commitIndex
-            return .committed(partition: partition, index: s.leader.commitIndex)
+            log([.committed(partition: partition, index: s.leader.commitIndex)]) { _, _ in }
         }
-        guard let record else { return }
-        log([record]) { _, _ in }
     }
 
     /// Logs `records`; on completion (LSN order) replays them, runs `then` under the lock, applies
-    /// what replay released, and completes the appends a commit it caused covers.
+    /// what replay released, and completes the appends a commit it caused covers. Called under the
+    /// state lock, so records reach the log in index order; a refusal, which may complete at once on
+    /// this thread, is settled on another.
     private func log(_ records: [ReplicationRecord], then: @escaping @Sendable (inout State, UInt64) -> Void) {
         journal.append(batch: records.map { ($0.kind, $0.encode()) }) { [self] result in
             guard case .success(let lastLSN) = result else {
-                let all = state.withLock { s in defer { s.waiting = [] }; return s.waiting.map(\.completion) }
-                for c in all { c(.failure(.unavailable("the log is stopped"))) }
-                return
+                return DispatchQueue.global().async { [self] in
+                    let all = state.withLock { s in defer { s.waiting = [] }; return s.waiting.map(\.completion) }
+                    for c in all { c(.failure(.unavailable("the log is stopped"))) }
+                }
             }
             var actions: [PartitionReplay.Action] = []
             let committedNow = state.withLock { s -> Bool in

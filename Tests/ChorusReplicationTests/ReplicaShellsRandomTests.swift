@@ -11,7 +11,7 @@ import Testing
 /// fault healed: each acknowledged append is on every copy at the index it was acknowledged with,
 /// and each log replays to the copy its shell holds.
 @Suite struct ReplicaShellsRandomTests {
-    @Test(arguments: Array(UInt64(1)...40))
+    @Test(arguments: Array(UInt64(1)...100))
     func randomRun(seed: UInt64) async throws {
         var rng = SplitMix64(seed: seed)
         let p = PartitionId(1)!
