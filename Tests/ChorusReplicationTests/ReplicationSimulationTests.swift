@@ -44,13 +44,13 @@ import Testing
         }
     }
 
-    /// Runs that once lost acknowledged records, kept as they were found (800 operation bytes from
-    /// SplitMix64 with this seed): a leader chosen from the fence answer of a copy that then lost its
-    /// disk (fixed by the incarnation in the assignment); a rebuilt copy counted in sync at a new
-    /// leader's lagging commit index (fixed: it must reach the leader's last index); the first, again,
-    /// through a copy that had no incarnation (fixed: incarnation 0 never leads past epoch 1).
+    /// Fixed runs (800 operation bytes from SplitMix64 with this seed) that lose acknowledged records
+    /// when a rule is missing: a leader chosen from the fence answer of a copy that then lost its disk
+    /// (the incarnation in the assignment); a rebuilt copy counted in sync at a new leader's lagging
+    /// commit index (it must reach the leader's last index); a copy without an incarnation leading
+    /// (incarnation 0 never leads past epoch 1).
     @Test(arguments: [(UInt64(1992), 5, 3), (UInt64(1457), 3, 2), (UInt64(6747) &* 0x9E37_79B9 &+ 53, 5, 3)])
-    func foundRuns(seed: UInt64, nodes: Int, ackReplicas: Int) {
+    func lossRuns(seed: UInt64, nodes: Int, ackReplicas: Int) {
         var rng = SplitMix64(seed: seed)
         let ops = (0..<800).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let sim = Self.run(ops, nodes: nodes, ackReplicas: ackReplicas)
