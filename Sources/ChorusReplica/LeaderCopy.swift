@@ -14,15 +14,18 @@ public final class LeaderCopy: Sendable {
     public typealias Completion = @Sendable (Result<UInt64, ChatError>) -> Void
     public typealias Apply = @Sendable ([PartitionReplay.Action]) -> Void
 
-    /// Records kept in memory for resending; a follower behind them needs a snapshot.
-    public static let kept = 100_000
+    /// Records kept in memory for resending, by default; a follower behind them needs a snapshot
+    /// (not built yet: such a follower gets nothing until it is rebuilt).
+    public static let defaultKept = 100_000
     /// Records in one append to a follower (`PeerBounds.replicatedRecords` bounds what arrives).
     public static let batch = 512
 
     struct State {
         var leader: ReplicaLeader
         var replay: PartitionReplay
+        /// Records kept for resending: the contiguous indexes from `keptFrom` to the last one.
         var records: [UInt64: ReplicatedRecord] = [:]
+        var keptFrom: UInt64
         var waiting: [(index: UInt64, completion: Completion)] = []
         var loggedCommit: UInt64
         var deposedBy: UInt64?
@@ -35,6 +38,7 @@ public final class LeaderCopy: Sendable {
     }
 
     public let partition: PartitionId
+    let kept: Int
     let journal: any Journal
     let client: PeerClient
     let apply: Apply
@@ -45,9 +49,10 @@ public final class LeaderCopy: Sendable {
     /// inherited uncommitted from the previous epoch, once this leader commits them.
     public init(
         partition: PartitionId, epoch: UInt64, followers: [String], ackReplicas: Int, replay: PartitionReplay,
-        journal: any Journal, client: PeerClient, apply: @escaping Apply
+        journal: any Journal, client: PeerClient, kept: Int = LeaderCopy.defaultKept, apply: @escaping Apply
     ) {
         self.partition = partition
+        self.kept = max(1, kept)
         self.journal = journal
         self.client = client
         self.apply = apply
@@ -56,7 +61,8 @@ public final class LeaderCopy: Sendable {
         for p in copy.pending { records[p.index] = ReplicatedRecord(kind: p.kind, payload: p.payload) }
         let leader = ReplicaLeader(
             epoch: epoch, history: copy.history, followers: followers, ackReplicas: ackReplicas, commitIndex: copy.committed)
-        state = Mutex(State(leader: leader, replay: replay, records: records, loggedCommit: copy.committed))
+        let keptFrom = copy.pending.first?.index ?? copy.history.lastIndex + 1
+        state = Mutex(State(leader: leader, replay: replay, records: records, keptFrom: keptFrom, loggedCommit: copy.committed))
     }
 
     public var commitIndex: UInt64 { state.withLock { $0.leader.commitIndex } }
@@ -72,7 +78,10 @@ public final class LeaderCopy: Sendable {
                 s.records[index] = e
                 batch.append(.replicated(partition: partition, epoch: s.leader.epoch, index: index, kind: e.kind, payload: e.payload))
             }
-            while s.records.count > Self.kept, let oldest = s.records.keys.min() { s.records[oldest] = nil }
+            while s.records.count > kept {
+                s.records[s.keptFrom] = nil
+                s.keptFrom += 1
+            }
             s.waiting.append((range.upperBound, completion))
             log(batch) { [count = batch.count] s, lastLSN in
                 if s.firstOwnLSN == nil { s.firstOwnLSN = lastLSN - UInt64(count) + 1 }
@@ -91,7 +100,7 @@ public final class LeaderCopy: Sendable {
         let sends = state.withLock { s -> [(String, ReplicationRequest)] in
             guard s.deposedBy == nil else { return [] }
             var out: [(String, ReplicationRequest)] = []
-            let oldest = s.records.keys.min() ?? s.leader.history.lastIndex + 1
+            let oldest = s.keptFrom
             if heartbeat { s.unreachable = [] }
             for f in s.leader.followers.keys.sorted() where !s.unreachable.contains(f) {
                 var beat = heartbeat

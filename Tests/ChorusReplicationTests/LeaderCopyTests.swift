@@ -132,6 +132,37 @@ final class LoopbackReplicas: PeerTransport {
         #expect(leader.copy?.committed == 3)
     }
 
+    @Test func aFollowerBehindTheKeptRecordsIsNotSentWhatItCannotUse() {
+        let transport = LoopbackReplicas()
+        var journals: [String: InMemoryJournal] = [:]
+        var followers: [String: FollowerCopies] = [:]
+        for id in ["n2", "n3"] {
+            journals[id] = InMemoryJournal()
+            followers[id] = FollowerCopies(journal: journals[id]!, incarnation: 1, recovered: PartitionReplay(), inSync: true) { _ in }
+        }
+        transport.followers.withLock { $0 = followers }
+        let journal = InMemoryJournal()
+        let leader = LeaderCopy(
+            partition: Self.p, epoch: 1, followers: ["n2", "n3"], ackReplicas: 2, replay: PartitionReplay(), journal: journal,
+            client: PeerClient(transport), kept: 2) { _ in }
+        let out = Outcomes()
+        let settle = { for _ in 0..<10 { for j in [journal] + Array(journals.values) { j.hold(); j.release() } } }
+        transport.cut.withLock { $0 = ["n3"] }
+        for v in UInt8(1)...4 {
+            leader.append(Self.events([v]), completion: out.completion)
+            settle()
+        }
+        #expect(out.all == (1...4).map { .success(UInt64($0)) })  // n2 and the leader are two copies
+        // n3 returns needing record 1, which the leader no longer keeps (only 3 and 4).
+        transport.cut.withLock { $0 = [] }
+        leader.pump(heartbeat: true)
+        settle()
+        leader.pump(heartbeat: true)
+        settle()
+        #expect(followers["n3"]?.copy(Self.p)?.history.lastIndex ?? 0 == 0)
+        #expect(followers["n2"]?.copy(Self.p)?.history.lastIndex == 4)
+    }
+
     @Test func theLeadersLogReplaysToItsCopy() throws {
         let c = Cluster(ackReplicas: 2)
         let out = Outcomes()
