@@ -30,24 +30,38 @@ import Testing
         #expect(again.table == ta.table)
     }
 
+    @Test func aLeaseKeepsTheNodesKeyWhileRenewed() async throws {
+        let etcd = try EtcdServer()
+        let c = Self.client(etcd)
+        // A TTL long enough that a loaded machine still checks within it.
+        let lease = NodeLease(client: c, key: "/chorus/t/nodes/n1", value: Array("127.0.0.1:9081".utf8), ttl: .seconds(30))
+        let id = try await lease.register()
+        #expect(await lease.holds())
+        #expect(try await c.get("/chorus/t/nodes/n1")?.valueString == "127.0.0.1:9081")
+        #expect(try await c.get("/chorus/t/nodes/n1")?.lease == id)
+        #expect(try await lease.renew())
+        await lease.revoke()
+        #expect(await lease.holds() == false)
+        #expect(try await c.get("/chorus/t/nodes/n1") == nil)
+    }
+
     @Test func aLeaseThatIsNotRenewedVanishesAndItsHolderKnowsFirst() async throws {
         let etcd = try EtcdServer()
         let c = Self.client(etcd)
-        let lease = NodeLease(client: c, key: "/chorus/t/nodes/n1", value: Array("127.0.0.1:9081".utf8), ttl: .seconds(1))
+        let lease = NodeLease(client: c, key: "/chorus/t/nodes/n1", value: Array("127.0.0.1:9081".utf8), ttl: .seconds(3))
         let start = try await c.range(prefix: "/chorus/t/nodes/").revision
-        try await lease.register()
-        #expect(await lease.holds())
-        #expect(try await c.get("/chorus/t/nodes/n1")?.valueString == "127.0.0.1:9081")
-        #expect(try await lease.renew())
         let (events, sink) = AsyncStream.makeStream(of: EtcdWatchEvent.self)
         let watch = EtcdWatch(client: c, prefix: "/chorus/t/nodes/", fromRevision: start + 1, onEvents: { for e in $0 { sink.yield(e) } })
         defer { watch.cancel() }
-        // No more keep-alives (a paused node): etcd deletes the key when the TTL runs out.
-        for await e in events where e.kind == .delete {
-            #expect(e.kv.keyString == "/chorus/t/nodes/n1")
-            break
+        try await lease.register()
+        // No keep-alives (a paused node): etcd deletes the key when the TTL runs out.
+        var seen: [String] = []
+        for await e in events {
+            seen.append("\(e.kind == .put ? "put" : "delete") \(e.kv.keyString)")
+            if e.kind == .delete { break }
         }
-        // By then the node itself has stopped claiming the lease.
+        #expect(seen == ["put /chorus/t/nodes/n1", "delete /chorus/t/nodes/n1"])
+        // By then the node itself has stopped claiming the lease (its view ends before etcd's).
         #expect(await lease.holds() == false)
         #expect(try await lease.renew() == false)
     }

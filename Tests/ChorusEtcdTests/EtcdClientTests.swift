@@ -74,7 +74,7 @@ import Testing
         let (events, sink) = AsyncStream.makeStream(of: EtcdWatchEvent.self)
         let watch = EtcdWatch(client: c, prefix: "/w/", fromRevision: start + 1, onEvents: { for e in $0 { sink.yield(e) } })
         defer { watch.cancel() }
-        let lease = try await c.grantLease(ttlSeconds: 1)
+        let lease = try await c.grantLease(ttlSeconds: 3)
         try await c.put("/w/a", Array("1".utf8))
         try await c.put("/w/b", Array("2".utf8), lease: lease)
         try await c.put("/elsewhere", Array("x".utf8))
