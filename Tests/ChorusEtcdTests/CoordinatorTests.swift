@@ -6,7 +6,7 @@ import NIOPosix
 import Testing
 
 /// The control plane against a real etcd: the partition table, node leases, takeovers.
-@Suite(.serialized) struct CoordinatorTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct CoordinatorTests {
     static let ring = HashRing(members: ["n1", "n2", "n3"])
 
     static func client(_ etcd: EtcdServer) -> EtcdClient {

@@ -4,7 +4,7 @@ import NIOPosix
 import Testing
 
 /// The client against a real etcd on loopback.
-@Suite(.serialized) struct EtcdClientTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct EtcdClientTests {
     static let group = MultiThreadedEventLoopGroup.singleton
 
     static func client(_ server: EtcdServer, extra: [String] = []) -> EtcdClient {

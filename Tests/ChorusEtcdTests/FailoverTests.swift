@@ -12,7 +12,7 @@ import Testing
 
 /// The pieces of a failover together, in one process: a real etcd, the partition table, a leader
 /// and its followers over in-memory logs, fences sent through the peer codec.
-@Suite(.serialized) struct FailoverTests {
+@Suite(.serialized, .timeLimit(.minutes(1))) struct FailoverTests {
     /// Routes replication requests to each node's copies; a node can be cut off.
     final class Replicas: PeerTransport {
         let nodes = Mutex<[String: FollowerCopies]>([:])
