@@ -1,8 +1,9 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependency direction (README, "Layout"): Core <- Cluster <- Peer <- Engine <- Gateway <- executables;
-// Core <- WAL <- executables; Cluster <- Replication <- Peer; Etcd (no Chorus module) <- executables. Pure modules never import NIO (ChorusArchitectureTests).
+// Dependency direction (README, "Layout"): Core <- Cluster <- Replication <- Peer <- Engine <- Gateway
+// <- executables; Core <- WAL <- executables; Peer, Replication <- Replica; Etcd (no Chorus module),
+// Replication <- Coordinator. Pure modules never import NIO (ChorusArchitectureTests).
 let package = Package(
     name: "Chorus",
     platforms: [.macOS(.v15)],
