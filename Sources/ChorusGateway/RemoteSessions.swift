@@ -113,7 +113,8 @@ final class RemoteSessions: Sendable {
     /// A client frame relayed by `edge`.
     func frame(edge: String, proxy: UInt64, text: Bool, bytes: [UInt8]) {
         guard let entry = entries.withLock({ $0[Key(edge: edge, proxy: proxy)] }) else {
-            // The owner lost this session (a restart, an overflow): the edge closes the socket.
+            // The owner node no longer holds the WebSocket (it restarted, or the queue overflowed):
+            // the edge closes the socket.
             client.tell(.sessionClose(proxy: proxy, code: 1011, reason: "session lost on its owner node; reconnect and sync"), to: edge)
             return
         }

@@ -20,7 +20,7 @@ final class SessionDriver: HeartbeatWatched {
     private(set) var session: WebSocketSession?
     private var bucket: TokenBucket
     private var badFrames = 0
-    /// Every user this session asked to watch, visible or not (at most `PresenceCore.maxWatchedPerSession`).
+    /// Every user the client asked to watch on this WebSocket, visible or not (at most `PresenceCore.maxWatchedPerSession`).
     private var watching: Set<String> = []
     /// When the client last sent a frame of any kind (the heartbeat sweep reads it).
     var lastSeen = NIODeadline.now()

@@ -66,7 +66,7 @@ public final class WebSocketSession: InboxListener, Sendable {
         }
     }
 
-    /// This session's buffer allocator. Any thread.
+    /// The connection's buffer allocator. Any thread.
     var allocator: ByteBufferAllocator { outlet.allocator }
 
     /// True on the session's event loop when no hop from another thread is still queued: work may run
