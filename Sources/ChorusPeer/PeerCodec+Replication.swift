@@ -29,9 +29,8 @@ extension PeerCodec {
         return p
     }
 
-    /// An append whose epochs a real leader could have sent: entries' epochs from 1, never falling,
-    /// at least the previous entry's and at most the sender's. Anything else is refused here, so
-    /// the follower's rules never see it.
+    /// An append a real leader could have sent (`AppendRequest.isWellFormed`); anything else is
+    /// refused here, and again by the follower's rules.
     static func readAppend(_ r: inout PeerReader) throws(PeerDecodingError) -> ReplicationRequest {
         let p = try readPartition(&r)
         let epoch = try r.u64(), prevIndex = try r.u64(), prevEpoch = try r.u64(), commit = try r.u64(), last = try r.u64()
@@ -40,15 +39,10 @@ extension PeerCodec {
             epochs.append(try r.u64())
             return ReplicatedRecord(kind: try r.u16(), payload: try r.bytes(PeerBounds.record))
         }
-        guard prevEpoch <= epoch, prevIndex > 0 || prevEpoch == 0 else { throw .invalid("append after entry \(prevIndex) of epoch \(prevEpoch) in epoch \(epoch)") }
-        var floor = max(prevEpoch, 1)
-        for e in epochs {
-            guard e >= floor, e <= epoch else { throw .invalid("append entry of epoch \(e) in epoch \(epoch)") }
-            floor = e
-        }
-        guard last >= prevIndex + UInt64(epochs.count), prevIndex <= UInt64.max / 2 else { throw .invalid("append past the leader's last index") }
-        return .append(partition: p, AppendRequest(
-            epoch: epoch, prevIndex: prevIndex, prevEpoch: prevEpoch, entryEpochs: epochs, commitIndex: commit, leaderLastIndex: last), records: records)
+        let append = AppendRequest(
+            epoch: epoch, prevIndex: prevIndex, prevEpoch: prevEpoch, entryEpochs: epochs, commitIndex: commit, leaderLastIndex: last)
+        guard append.isWellFormed else { throw .invalid("append no leader sends (epoch \(epoch), after \(prevIndex) of epoch \(prevEpoch))") }
+        return .append(partition: p, append, records: records)
     }
 
     static func write(_ answer: ReplicaFollower.FenceAnswer, to w: inout ByteWriter) {

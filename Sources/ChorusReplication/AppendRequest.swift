@@ -22,6 +22,20 @@ public struct AppendRequest: Equatable, Sendable {
         self.leaderLastIndex = leaderLastIndex ?? prevIndex + UInt64(entryEpochs.count)
     }
 
+    /// Whether a real leader could have sent this: the previous entry's epoch at most the sender's
+    /// (and 0 only before the log's start), entries' epochs from 1, never falling, at least the
+    /// previous entry's and at most the sender's, and the batch within the leader's last index.
+    public var isWellFormed: Bool {
+        guard prevEpoch <= epoch, prevIndex > 0 || prevEpoch == 0, prevIndex <= UInt64.max / 2 else { return false }
+        guard leaderLastIndex >= prevIndex + UInt64(entryEpochs.count) else { return false }
+        var floor = max(prevEpoch, 1)
+        for e in entryEpochs {
+            guard e >= floor, e <= epoch else { return false }
+            floor = e
+        }
+        return true
+    }
+
     /// The indexes the batch carries.
     public var indexes: ClosedRange<UInt64>? {
         entryEpochs.isEmpty ? nil : (prevIndex + 1)...(prevIndex + UInt64(entryEpochs.count))

@@ -79,7 +79,7 @@ public struct PartitionReplay: Sendable {
             copies[p] = c
             return []
         case .promised(let p, let epoch):
-            copies[p, default: Copy()].promised = max(copies[p]?.promised ?? 0, epoch)
+            copies[p, default: Copy()].promised = max(copies[p, default: Copy()].promised, epoch)
             return []
         case .reset(let p, let history):
             let promised = copies[p]?.promised ?? 0

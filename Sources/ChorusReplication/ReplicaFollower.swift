@@ -53,7 +53,7 @@ public struct ReplicaFollower: Equatable, Sendable {
         }
         // Epochs no real leader sends (falling, above its own, below the entry before) change
         // nothing: answered as a mismatch, never trusted (and never a trap).
-        guard Self.isOrdered(r) else {
+        guard r.isWellFormed else {
             return Decision(promise: nil, truncateAfter: nil, write: nil, firstNew: 0, reply: .mismatch(epoch: r.epoch, history: history))
         }
         let promise = r.epoch > promised ? r.epoch : nil
@@ -113,16 +113,6 @@ public struct ReplicaFollower: Equatable, Sendable {
     public func confirm(epoch: UInt64, lastIndex: UInt64) -> Confirmation {
         guard epoch == promised, lastIndex <= history.lastIndex else { return .drop }
         return durable >= lastIndex ? .send : .wait
-    }
-
-    static func isOrdered(_ r: AppendRequest) -> Bool {
-        guard r.prevEpoch <= r.epoch, r.prevIndex <= UInt64.max / 2 else { return false }
-        var last = max(r.prevEpoch, 1)
-        for e in r.entryEpochs {
-            guard e >= last, e <= r.epoch else { return false }
-            last = e
-        }
-        return true
     }
 
     /// The shell made entries through `index` durable. True when this made a rebuilding copy in sync.

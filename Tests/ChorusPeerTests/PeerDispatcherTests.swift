@@ -1,12 +1,18 @@
 import ChorusCore
 import ChorusPeer
+import ChorusReplication
 import Logging
 import Synchronization
 import Testing
 
 /// Records what each part was handed and answers with a reply naming the part.
-final class Recorder: EngineRequestHandler, SessionPeerHandler, ForwardRequestHandler, MembershipRequestHandler, Sendable {
+final class Recorder: EngineRequestHandler, SessionPeerHandler, ForwardRequestHandler, MembershipRequestHandler, ReplicationRequestHandler, Sendable {
     let seen = Mutex<[String]>([])
+
+    func handle(_ request: ReplicationRequest, from peer: String, reply: @escaping PeerReplyHandler) {
+        seen.withLock { $0.append("replication \(request) from \(peer)") }
+        reply(.success(.fenced(.rebuilding)))
+    }
 
     func handle(_ request: EngineRequest, from peer: String, reply: @escaping PeerReplyHandler) {
         seen.withLock { $0.append("engine \(request) from \(peer)") }
@@ -54,6 +60,18 @@ final class Recorder: EngineRequestHandler, SessionPeerHandler, ForwardRequestHa
             "reachable n3",
             "down n4",
         ])
+    }
+
+    @Test func replicationReachesItsHandlerAndIsRefusedWithoutOne() async throws {
+        let r = Recorder()
+        let fence = PeerCodec.encode(.replication(.fence(partition: PartitionId(3)!, epoch: 2)))
+        let with = PeerDispatcher(engine: r, sessions: r, forward: r, membership: r, replication: r, logger: Logger(label: "test"))
+        #expect(try await ask(with, fence) == .success(.fenced(.rebuilding)))
+        #expect(r.seen.withLock { $0 } == ["replication fence(partition: p3, epoch: 2) from n2"])
+        // A node without --etcd (the default handler): every key has one copy, nothing to replicate.
+        let without = PeerDispatcher(engine: r, sessions: r, forward: r, membership: r, logger: Logger(label: "test"))
+        #expect(try await ask(without, fence) == .failure(.unavailable("replication is off on this node (no --etcd)")))
+        #expect(r.seen.withLock { $0 }.count == 1)
     }
 
     @Test func malformedInputIsRefusedAndReachesNoPart() async throws {

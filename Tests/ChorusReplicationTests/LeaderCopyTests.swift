@@ -32,6 +32,8 @@ final class LoopbackReplicas: PeerTransport {
         var all: [Result<UInt64, ChatError>] { results.withLock { $0 } }
     }
 
+    /// A leader of partition `partition` in epoch 1 on n1, with n2 and n3 following, each over its
+    /// own in-memory log.
     struct Cluster {
         let transport = LoopbackReplicas()
         var journals: [String: InMemoryJournal] = [:]
@@ -39,7 +41,7 @@ final class LoopbackReplicas: PeerTransport {
         let leaderJournal = InMemoryJournal()
         let leader: LeaderCopy
 
-        init(ackReplicas: Int) {
+        init(ackReplicas: Int, partition: PartitionId = LeaderCopyTests.p, kept: Int = LeaderCopy.defaultKept) {
             for id in ["n2", "n3"] {
                 let j = InMemoryJournal()
                 journals[id] = j
@@ -48,8 +50,8 @@ final class LoopbackReplicas: PeerTransport {
                 transport.followers.withLock { $0[id] = f }
             }
             leader = LeaderCopy(
-                partition: LeaderCopyTests.p, epoch: 1, followers: ["n2", "n3"], ackReplicas: ackReplicas, replay: PartitionReplay(),
-                journal: leaderJournal, client: PeerClient(transport)) { _ in }
+                partition: partition, epoch: 1, followers: ["n2", "n3"], ackReplicas: ackReplicas, replay: PartitionReplay(),
+                journal: leaderJournal, client: PeerClient(transport), kept: kept) { _ in }
         }
 
         /// Runs every completion queued so far on every journal, until nothing more is queued.
@@ -133,34 +135,22 @@ final class LoopbackReplicas: PeerTransport {
     }
 
     @Test func aFollowerBehindTheKeptRecordsIsNotSentWhatItCannotUse() {
-        let transport = LoopbackReplicas()
-        var journals: [String: InMemoryJournal] = [:]
-        var followers: [String: FollowerCopies] = [:]
-        for id in ["n2", "n3"] {
-            journals[id] = InMemoryJournal()
-            followers[id] = FollowerCopies(journal: journals[id]!, incarnation: 1, recovered: PartitionReplay(), inSync: true) { _ in }
-        }
-        transport.followers.withLock { $0 = followers }
-        let journal = InMemoryJournal()
-        let leader = LeaderCopy(
-            partition: Self.p, epoch: 1, followers: ["n2", "n3"], ackReplicas: 2, replay: PartitionReplay(), journal: journal,
-            client: PeerClient(transport), kept: 2) { _ in }
+        let c = Cluster(ackReplicas: 2, kept: 2)
         let out = Outcomes()
-        let settle = { for _ in 0..<10 { for j in [journal] + Array(journals.values) { j.hold(); j.release() } } }
-        transport.cut.withLock { $0 = ["n3"] }
+        c.transport.cut.withLock { $0 = ["n3"] }
         for v in UInt8(1)...4 {
-            leader.append(Self.events([v]), completion: out.completion)
-            settle()
+            c.leader.append(Self.events([v]), completion: out.completion)
+            c.settle()
         }
         #expect(out.all == (1...4).map { .success(UInt64($0)) })  // n2 and the leader are two copies
         // n3 returns needing record 1, which the leader no longer keeps (only 3 and 4).
-        transport.cut.withLock { $0 = [] }
-        leader.pump(heartbeat: true)
-        settle()
-        leader.pump(heartbeat: true)
-        settle()
-        #expect(followers["n3"]?.copy(Self.p)?.history.lastIndex ?? 0 == 0)
-        #expect(followers["n2"]?.copy(Self.p)?.history.lastIndex == 4)
+        c.transport.cut.withLock { $0 = [] }
+        c.leader.pump(heartbeat: true)
+        c.settle()
+        c.leader.pump(heartbeat: true)
+        c.settle()
+        #expect(c.followers["n3"]?.copy(Self.p)?.history.lastIndex ?? 0 == 0)
+        #expect(c.followers["n2"]?.copy(Self.p)?.history.lastIndex == 4)
     }
 
     @Test func theLeadersLogReplaysToItsCopy() throws {

@@ -15,18 +15,9 @@ import Testing
     func randomRun(seed: UInt64) async throws {
         var rng = SplitMix64(seed: seed)
         let p = PartitionId(1)!
-        let transport = LoopbackReplicas()
-        var journals: [String: InMemoryJournal] = [:]
-        var followers: [String: FollowerCopies] = [:]
-        for id in ["n2", "n3"] {
-            journals[id] = InMemoryJournal()
-            followers[id] = FollowerCopies(journal: journals[id]!, incarnation: 1, recovered: PartitionReplay(), inSync: true) { _ in }
-        }
-        transport.followers.withLock { $0 = followers }
-        let leaderJournal = InMemoryJournal()
-        let leader = LeaderCopy(
-            partition: p, epoch: 1, followers: ["n2", "n3"], ackReplicas: 2, replay: PartitionReplay(), journal: leaderJournal,
-            client: PeerClient(transport)) { _ in }
+        let c = LeaderCopyTests.Cluster(ackReplicas: 2, partition: p)
+        let (transport, leader, followers, leaderJournal) = (c.transport, c.leader, c.followers, c.leaderJournal)
+        let journals = c.journals
         let acked = Mutex<[UInt64: UInt8]>([:])
         var held: Set<String> = []
         let all = ["n1": leaderJournal, "n2": journals["n2"]!, "n3": journals["n3"]!]

@@ -57,7 +57,7 @@ extension ReplicationSimulator {
         case .follower(var f):
             if f.markDurable(through: UInt64(nodes[n].durable)) { nodes[n].rebuildingOnDisk = false }
             nodes[n].role = .follower(f)
-            sync(n, onlyReplies: true)
+            releaseHeld(n)
         }
     }
 

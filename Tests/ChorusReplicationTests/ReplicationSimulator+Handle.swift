@@ -22,7 +22,7 @@ extension ReplicationSimulator {
             }
             if nodes[b].log.count != Int(f.history.lastIndex) { violations.append("\(ids[b]) log and history disagree") }
             switch d.reply {
-            case .accepted(let e, let last): nodes[b].held.append((a, last, e)); sync(b, onlyReplies: true)
+            case .accepted(let e, let last): nodes[b].held.append((a, last, e)); releaseHeld(b)
             default: enqueue(.reply(d.reply), from: b, to: a)
             }
         case .snapshot(let epoch, let history, let entries, let commit):
@@ -61,8 +61,8 @@ extension ReplicationSimulator {
         }
     }
 
-    /// Sends held replies whose entries are already durable (a repeat of entries held before).
-    mutating func sync(_ n: Int, onlyReplies: Bool) {
+    /// Sends held replies whose entries are durable; drops those a newer epoch overtook.
+    mutating func releaseHeld(_ n: Int) {
         guard case .follower(let f) = nodes[n].role else { return }
         var keep: [(to: Int, lastIndex: UInt64, epoch: UInt64)] = []
         for h in nodes[n].held {
