@@ -52,9 +52,6 @@ public final class FollowerCopies: ReplicationRequestHandler {
 
     private let defaultInSync: Bool
 
-    /// A copy's follower rules (nil before the partition's first record or fence reached it).
-    public func follower(_ p: PartitionId) -> ReplicaFollower? { state.withLock { $0.followers[p] } }
-
     /// What replay knows of a copy (the same as a restart would rebuild).
     public func copy(_ p: PartitionId) -> PartitionReplay.Copy? { state.withLock { $0.replay.copies[p] } }
 
