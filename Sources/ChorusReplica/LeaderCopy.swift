@@ -10,8 +10,29 @@ import Synchronization
 /// later group commit (a restart before it finds the records pending, and a new epoch's leader
 /// commits them again). Its own records go through `PartitionReplay` exactly as a follower's do.
 public final class LeaderCopy: Sendable {
-    /// The engine's completion of an append: the index of its last record once committed, or why not.
-    public typealias Completion = @Sendable (Result<UInt64, ChatError>) -> Void
+    /// Where an append's last record is: its index in the partition and its LSN in this node's log.
+    public struct Committed: Sendable, Equatable {
+        public var index: UInt64
+        public var lsn: UInt64
+    }
+    /// The engine's completion of an append, once it is committed and in this node's log, or why not.
+    /// Completions of one copy run one at a time, in index order.
+    public typealias Completion = @Sendable (Result<Committed, ChatError>) -> Void
+
+    struct Waiting {
+        var index: UInt64
+        /// Set once the leader's own log holds the append.
+        var lsn: UInt64?
+        /// Set when the append can no longer commit here (deposed, log stopped).
+        var failure: ChatError?
+        var completion: Completion
+
+        func outcome(commitIndex: UInt64) -> Result<Committed, ChatError>? {
+            if let failure { return .failure(failure) }
+            guard index <= commitIndex, let lsn else { return nil }
+            return .success(Committed(index: index, lsn: lsn))
+        }
+    }
     public typealias Apply = @Sendable ([PartitionReplay.Action]) -> Void
 
     /// Records kept in memory for resending, by default; a follower behind them needs a snapshot
@@ -26,7 +47,10 @@ public final class LeaderCopy: Sendable {
         /// Records kept for resending: the contiguous indexes from `keptFrom` to the last one.
         var records: [UInt64: ReplicatedRecord] = [:]
         var keptFrom: UInt64
-        var waiting: [(index: UInt64, completion: Completion)] = []
+        var waiting: [Waiting] = []
+        /// A thread is running completions: others leave theirs to it (one at a time, in order,
+        /// and a completion that appends again cannot deadlock on it).
+        var completing = false
         var loggedCommit: UInt64
         var deposedBy: UInt64?
         /// Followers whose last request failed: tried again at the next heartbeat, not at once (a
@@ -82,10 +106,12 @@ public final class LeaderCopy: Sendable {
                 s.records[s.keptFrom] = nil
                 s.keptFrom += 1
             }
-            s.waiting.append((range.upperBound, completion))
-            log(batch) { [count = batch.count] s, lastLSN in
+            s.waiting.append(Waiting(index: range.upperBound, completion: completion))
+            log(batch) { [count = batch.count, last = range.upperBound] s, lastLSN in
                 if s.firstOwnLSN == nil { s.firstOwnLSN = lastLSN - UInt64(count) + 1 }
-                _ = s.leader.markDurable(through: s.leader.history.lastIndex)
+                // Through this batch only: later batches may be enqueued but not yet durable.
+                _ = s.leader.markDurable(through: last)
+                if let i = s.waiting.lastIndex(where: { $0.index == last }) { s.waiting[i].lsn = lastLSN }
             }
             return nil
         }
@@ -120,19 +146,19 @@ public final class LeaderCopy: Sendable {
     }
 
     private func receive(_ result: Result<PeerReply, ChatError>, from follower: String) {
-        let (committed, failed) = state.withLock { s -> (ClosedRange<UInt64>?, [Completion]) in
+        let (committed, deposed) = state.withLock { s -> (ClosedRange<UInt64>?, Bool) in
             guard case .success(.replica(let reply)) = result else {
                 s.leader.linkLost(follower)
                 s.unreachable.insert(follower)
-                return (nil, [])
+                return (nil, false)
             }
             let (committed, deposed) = s.leader.receive(reply, from: follower)
-            guard deposed, case .stale(let epoch) = reply else { return (committed, []) }
+            guard deposed, case .stale(let epoch) = reply else { return (committed, false) }
             s.deposedBy = epoch
-            defer { s.waiting = [] }
-            return (nil, s.waiting.map(\.completion))
+            fail(&s, .unavailable("partition \(partition) has a newer leader"))
+            return (nil, true)
         }
-        for c in failed { c(.failure(.unavailable("partition \(partition) has a newer leader"))) }
+        if deposed { completeCommitted() }
         if committed != nil {
             completeCommitted()
             logCommit()
@@ -140,14 +166,27 @@ public final class LeaderCopy: Sendable {
         pump()
     }
 
-    /// Completes the appends the commit index covers, in index order.
+    /// Marks every waiting append failed (completed, in order, by `completeCommitted`).
+    private func fail(_ s: inout State, _ error: ChatError) {
+        for i in s.waiting.indices where s.waiting[i].failure == nil { s.waiting[i].failure = error }
+    }
+
+    /// Completes the appends that are committed and in this node's log, in index order, one thread
+    /// at a time: a thread that finds another completing leaves its share to it.
     private func completeCommitted() {
-        let done = state.withLock { s -> [(Completion, UInt64)] in
-            let ready = s.waiting.prefix { $0.index <= s.leader.commitIndex }
-            s.waiting.removeFirst(ready.count)
-            return ready.map { ($0.completion, $0.index) }
+        while true {
+            let done = state.withLock { s -> [(Completion, Result<Committed, ChatError>)]? in
+                guard !s.completing else { return nil }
+                let ready = s.waiting.prefix { $0.outcome(commitIndex: s.leader.commitIndex) != nil }
+                guard !ready.isEmpty else { return nil }
+                s.waiting.removeFirst(ready.count)
+                s.completing = true
+                return ready.map { ($0.completion, $0.outcome(commitIndex: s.leader.commitIndex)!) }
+            }
+            guard let done else { return }
+            for (c, outcome) in done { c(outcome) }
+            state.withLock { $0.completing = false }
         }
-        for (c, index) in done { c(.success(index)) }
     }
 
     private func logCommit() {
@@ -166,8 +205,8 @@ public final class LeaderCopy: Sendable {
         journal.append(batch: records.map { ($0.kind, $0.encode()) }) { [self] result in
             guard case .success(let lastLSN) = result else {
                 return DispatchQueue.global().async { [self] in
-                    let all = state.withLock { s in defer { s.waiting = [] }; return s.waiting.map(\.completion) }
-                    for c in all { c(.failure(.unavailable("the log is stopped"))) }
+                    state.withLock { fail(&$0, .unavailable("the log is stopped")) }
+                    completeCommitted()
                 }
             }
             var actions: [PartitionReplay.Action] = []
@@ -182,10 +221,8 @@ public final class LeaderCopy: Sendable {
                 return s.leader.commitIndex > before
             }
             if !actions.isEmpty { apply(actions) }
-            if committedNow {
-                completeCommitted()
-                logCommit()
-            }
+            completeCommitted()
+            if committedNow { logCommit() }
         }
     }
 }

@@ -28,7 +28,7 @@ final class LoopbackReplicas: PeerTransport {
 
     final class Outcomes: Sendable {
         let results = Mutex<[Result<UInt64, ChatError>]>([])
-        var completion: LeaderCopy.Completion { { r in self.results.withLock { $0.append(r) } } }
+        var completion: LeaderCopy.Completion { { r in self.results.withLock { $0.append(r.map(\.index)) } } }
         var all: [Result<UInt64, ChatError>] { results.withLock { $0 } }
     }
 

@@ -19,6 +19,7 @@ import Testing
         let (transport, leader, followers, leaderJournal) = (c.transport, c.leader, c.followers, c.leaderJournal)
         let journals = c.journals
         let acked = Mutex<[UInt64: UInt8]>([:])
+        let order = Mutex<[LeaderCopy.Committed]>([])
         var held: Set<String> = []
         let all = ["n1": leaderJournal, "n2": journals["n2"]!, "n3": journals["n3"]!]
         var value: UInt8 = 0
@@ -28,7 +29,10 @@ import Testing
                 value &+= 1
                 let v = value
                 leader.append([ReplicatedRecord(kind: 8, payload: [v])]) { r in
-                    if case .success(let index) = r { acked.withLock { $0[index] = v } }
+                    if case .success(let at) = r {
+                        acked.withLock { $0[at.index] = v }
+                        order.withLock { $0.append(at) }
+                    }
                 }
             case 2:
                 let id = ["n2", "n3"][Int(rng.next() % 2)]
@@ -48,6 +52,15 @@ import Testing
         }
         let acks = acked.withLock { $0 }
         #expect(!acks.isEmpty)
+        // Completions come in index order, each naming where the leader's log holds the record.
+        let completed = order.withLock { $0 }
+        #expect(completed.map(\.index) == completed.map(\.index).sorted())
+        let leaderRecords = Dictionary(uniqueKeysWithValues: leaderJournal.records.map { ($0.lsn, $0) })
+        for at in completed {
+            guard let r = leaderRecords[at.lsn], case .replicated(_, _, let i, _, let payload) = try ReplicationRecord.decode(kind: r.kind, payload: r.payload)
+            else { Issue.record("no replicated record at LSN \(at.lsn)"); continue }
+            #expect(i == at.index && payload[0] == acks[i])
+        }
         for (id, journal) in all {
             var replay = PartitionReplay()
             for r in journal.records { _ = try replay.replay(try ReplicationRecord.decode(kind: r.kind, payload: r.payload), lsn: r.lsn) }
