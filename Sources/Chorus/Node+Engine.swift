@@ -98,7 +98,7 @@ extension Node {
             settings: s, outbox: recovered.state.outbox, journal: recovered.log,
             mailer: mailer(group: group, logger: logger),
             directory: AccountsDirectory(accounts: accounts, placement: placement),
-            tokens: UnsubscribeTokens(secret: emailSecret), nowMs: clock.nowMs(), logger: logger)
+            tokens: UnsubscribeTokens(secret: emailSecret), nowMs: clock.nowMs(), logger: logger, keyPoint: { KeyPoint.of(id: $0) })
     }
 
     /// SMTP with `--smtp`, else `.eml` files under the data directory.

@@ -184,7 +184,7 @@ public actor Accounts {
         commitsInFlight += 1
         defer { commitsInFlight -= 1 }
         do {
-            _ = try await journal.append(batch: events.map { ($0.kind, $0.encode()) })
+            _ = try await journal.append(batch: events.map { ($0.kind, $0.encode()) }, at: KeyPoint.of(id: user))
         } catch {
             throw .unavailable("the log refused the write: \(error)")
         }

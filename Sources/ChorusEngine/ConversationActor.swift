@@ -34,6 +34,8 @@ public struct SendRequest: Sendable {
 /// exactly as replay assigns them. The actor serializes the slower work (reads, history, read-backs).
 public actor ConversationActor {
     public nonisolated let id: String
+    /// The conversation's ring point: every record it logs names it.
+    public nonisolated let point: UInt64
     /// The rules' state, the recent messages and the sends waiting on an in-flight id. Decisions (on
     /// the submitting thread) and durable applications (on the log's completion path) take it
     /// briefly; a log record is enqueued while it is held.
@@ -53,6 +55,7 @@ public actor ConversationActor {
     private nonisolated var limits: ChatLimits { context.limits }
     public init(core: ConversationCore, context: ConversationContext) {
         id = core.id
+        point = KeyPoint.of(id: core.id)
         shared = Mutex(Shared(core: core))
         self.context = context
     }
@@ -125,7 +128,7 @@ public actor ConversationActor {
                 let event = ChorusEvent.messageAppended(m)
                 // Enqueued under the lock. A success completes later on the log's completion path; a
                 // refusal may complete right here, so it is settled off this thread (no re-entry).
-                journal.append(record: event.kind, payload: event.encode()) { [self] result in
+                journal.append(record: event.kind, payload: event.encode(), at: point) { [self] result in
                     switch result {
                     case .success(let lsn): durable(m, lsn: lsn, recipients: recipients, inboxes: inboxes, request: r)
                     case .failure(let error):
@@ -231,7 +234,7 @@ public actor ConversationActor {
         let event = ChorusEvent.readUpTo(userId: userId, conversationId: id, seq: target)
         let conversationId = id
         let context = self.context
-        let result = await journal.appendInOrder([(event.kind, event.encode())]) { _ in
+        let result = await journal.appendInOrder([(event.kind, event.encode())], at: point) { _ in
             var remote: [String: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)]] = [:]
             for o in others {
                 if context.placement.isLocal(user: o) {
@@ -280,7 +283,7 @@ public actor ConversationActor {
                     guard s.core.isMember(userId) else { return .success(false) }
                     s.core.removeMember(userId, at: now)
                 }
-                journal.append(batch: [(event.kind, event.encode())]) { result in
+                journal.append(batch: [(event.kind, event.encode())], at: point) { result in
                     c.resume(returning: result.map { _ in true }.mapError { .unavailable("the log refused the change: \($0)") })
                 }
                 return .success(true)

@@ -272,7 +272,7 @@ public actor Conversations {
         let now = clock.nowMs()
         let event = ChorusEvent.conversationCreated(conversationId: id, kind: kind, title: title, members: members, createdAt: now)
         do {
-            _ = try await journal.append(batch: [(event.kind, event.encode())])
+            _ = try await journal.append(batch: [(event.kind, event.encode())], at: KeyPoint.of(id: id))
         } catch {
             throw ChatError.unavailable("the log refused the conversation: \(error)")
         }
@@ -340,7 +340,7 @@ public actor Conversations {
         let event = ChorusEvent.delivered(userId: userId, inboxUpTo: claim.range.upperBound, items: items)
         let inboxes = self.inboxes
         let context = self.context
-        let result = await journal.appendInOrder([(event.kind, event.encode())]) { _ in
+        let result = await journal.appendInOrder([(event.kind, event.encode())], at: KeyPoint.of(id: userId)) { _ in
             var remote: [String: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)]] = [:]
             for item in items {
                 for r in item.recipients {

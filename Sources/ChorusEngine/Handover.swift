@@ -118,6 +118,9 @@ public final class Handover: Sendable {
         guard !events.isEmpty else { return }
         let lsns: ClosedRange<UInt64>
         do {
+            // Unkeyed: one batch holds many keys. Hand-over moves keys between the nodes of an
+            // unreplicated cluster; a replicated one moves replicas instead, and its journal
+            // refuses unkeyed appends.
             lsns = try await journal.append(batch: events.map { ($0.kind, $0.encode()) })
         } catch {
             throw .unavailable("the log refused the hand-over: \(error)")

@@ -66,42 +66,65 @@ public final class RemoteInboxWriter: Sendable {
             }
         }
         guard !fresh.isEmpty else { return reply(.success(items.map { inboxes.inbox($0.userId).seq(of: $0.inboxEntry) })) }
-        let events = fresh.map { i -> (kind: UInt16, payload: [UInt8]) in
-            let item = items[i]
-            let e: ChorusEvent
-            switch item.entry {
-            case .message(let m):
-                e = .inboxAppended(userId: item.userId, inboxSeq: 0, conversationId: m.conversationId, seq: m.seq, receiptFrom: nil, receiptKind: 0)
-            case .receipt(let c, let from, let kind, let seq):
-                e = .inboxAppended(userId: item.userId, inboxSeq: 0, conversationId: c, seq: seq, receiptFrom: from, receiptKind: kind.rawValue)
-            }
-            return (e.kind, e.encode())
+        // One append per user, at the user's point (a replicated log keeps each user's entries in its
+        // partition); all are enqueued here, before any completes.
+        var byUser: [(user: String, indices: [Int])] = []
+        var slot: [String: Int] = [:]
+        for i in fresh {
+            let u = items[i].userId
+            if let k = slot[u] { byUser[k].indices.append(i) } else { slot[u] = byUser.count; byUser.append((u, [i])) }
         }
         let directory = self.inboxes
         let freshIndices = fresh
+        let progress = Mutex<(left: Int, seqs: [UInt64], error: (any Error)?)>((byUser.count, [UInt64](repeating: 0, count: items.count), nil))
         // Enqueued under no lock: this runs on the one mesh connection from the conversation's owner,
         // so batches for one pair are logged in the order they came.
-        journal.append(batch: events) { result in
-            switch result {
-            case .failure(let error):
-                reply(.failure(.unavailable("the log refused inbox entries: \(error)")))
-            case .success:
-                // On the completion path, in LSN order: the same order replay appends them.
-                var seqs = [UInt64](repeating: 0, count: items.count)
-                var isFresh = [Bool](repeating: false, count: items.count)
-                for i in freshIndices { isFresh[i] = true }
-                for (i, item) in items.enumerated() {
-                    let inbox = directory.inbox(item.userId)
-                    if isFresh[i] {
-                        var message: MessageRecord?
-                        if case .message(let m) = item.entry { message = m }
-                        seqs[i] = inbox.append(item.inboxEntry, message: message, exceptBits: item.origin)
-                    } else {
-                        seqs[i] = inbox.seq(of: item.inboxEntry)
-                    }
-                }
-                reply(.success(seqs))
+        for (user, indices) in byUser {
+            let events = indices.map { i -> (kind: UInt16, payload: [UInt8]) in
+                let e = Self.event(items[i])
+                return (e.kind, e.encode())
             }
+            journal.append(batch: events, at: KeyPoint.of(id: user)) { [self] result in
+                // On the completion path, in the user's LSN order: the same order replay appends them.
+                if case .success = result {
+                    let inbox = directory.inbox(user)
+                    var assigned: [(Int, UInt64)] = []
+                    for i in indices {
+                        var message: MessageRecord?
+                        if case .message(let m) = items[i].entry { message = m }
+                        assigned.append((i, inbox.append(items[i].inboxEntry, message: message, exceptBits: items[i].origin)))
+                    }
+                    progress.withLock { for (i, seq) in assigned { $0.seqs[i] = seq } }
+                }
+                let finished = progress.withLock { p -> Result<[UInt64], any Error>? in
+                    if case .failure(let e) = result, p.error == nil { p.error = e }
+                    p.left -= 1
+                    guard p.left == 0 else { return nil }
+                    return p.error.map { .failure($0) } ?? .success(p.seqs)
+                }
+                guard let finished else { return }
+                switch finished {
+                case .failure(let error):
+                    // The highs counted entries that were not logged: the inboxes are the truth again.
+                    forgetHighs()
+                    reply(.failure(.unavailable("the log refused inbox entries: \(error)")))
+                case .success(var seqs):
+                    var isFresh = [Bool](repeating: false, count: items.count)
+                    for i in freshIndices { isFresh[i] = true }
+                    for (i, item) in items.enumerated() where !isFresh[i] { seqs[i] = directory.inbox(item.userId).seq(of: item.inboxEntry) }
+                    reply(.success(seqs))
+                }
+            }
+        }
+    }
+
+    /// The record of one delivered entry (its inboxSeq is assigned when applied).
+    static func event(_ item: RemoteInboxItem) -> ChorusEvent {
+        switch item.entry {
+        case .message(let m):
+            .inboxAppended(userId: item.userId, inboxSeq: 0, conversationId: m.conversationId, seq: m.seq, receiptFrom: nil, receiptKind: 0)
+        case .receipt(let c, let from, let kind, let seq):
+            .inboxAppended(userId: item.userId, inboxSeq: 0, conversationId: c, seq: seq, receiptFrom: from, receiptKind: kind.rawValue)
         }
     }
 }

@@ -21,6 +21,8 @@ public actor ReengagementService {
     let directory: any ReengagementDirectory
     let tokens: UnsubscribeTokens
     let logger: Logger
+    /// A user's ring point: a user's records name it (a replicated log keeps them in its partition).
+    let keyPoint: @Sendable (String) -> UInt64
     var wheel: TimerWheel
     public private(set) var outbox: Outbox
     /// Pending emails waiting for a retry: Message-ID -> (attempts so far, not before).
@@ -32,8 +34,9 @@ public actor ReengagementService {
 
     public init(
         settings: ReengagementSettings, outbox: Outbox, journal: any Journal, mailer: any Mailer, directory: any ReengagementDirectory,
-        tokens: UnsubscribeTokens, nowMs: Int64, logger: Logger
+        tokens: UnsubscribeTokens, nowMs: Int64, logger: Logger, keyPoint: @escaping @Sendable (String) -> UInt64 = { _ in 0 }
     ) {
+        self.keyPoint = keyPoint
         self.settings = settings
         self.outbox = outbox
         self.journal = journal
@@ -119,16 +122,28 @@ public actor ReengagementService {
     /// The user a token names, if it is ours (`GET /v1/unsubscribe` shows the page for it).
     public nonisolated func verify(token: String) -> String? { tokens.verify(token) }
 
-    /// Logs (one group commit) then applies; false (logged loudly) if the log refused.
+    /// Logs (one group commit; each user's records at the user's point) then applies; false
+    /// (logged loudly) if the log refused.
     func log(_ events: [ChorusEvent]) async -> Bool {
+        var groups: [String: [(kind: UInt16, payload: [UInt8])]] = [:]
+        for e in events { groups[user(of: e), default: []].append((e.kind, e.encode())) }
         do {
-            _ = try await journal.append(batch: events.map { ($0.kind, $0.encode()) })
+            try await journal.append(groups: groups.map { (keyPoint($0.key), $0.value) })
         } catch {
             logger.error("the log refused re-engagement records", metadata: ["error": "\(error)"])
             return false
         }
         for e in events { outbox.apply(e) }
         return true
+    }
+
+    /// The user an email record is about (a sent or failed one through its queued email).
+    private func user(of event: ChorusEvent) -> String {
+        switch event {
+        case .emailQueued(let userId, _, _, _, _), .unsubscribed(let userId, _): userId
+        case .emailSent(let id, _), .emailFailed(let id, _, _): outbox.emails[id]?.userId ?? ""
+        default: ""
+        }
     }
 
     /// A user's email state as events, for a membership change's hand-over: its newest email (as
