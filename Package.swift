@@ -226,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "ChorusReplicationTests",
             dependencies: [
-                "ChorusReplication", "ChorusReplica", "ChorusPeer", "ChorusCore", "ChorusCluster", "ChorusTestKit",
+                "ChorusReplication", "ChorusReplica", "ChorusPeer", "ChorusCore", "ChorusCluster", "ChorusEngine", "ChorusTestKit",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

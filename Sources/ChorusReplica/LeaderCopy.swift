@@ -51,6 +51,8 @@ public final class LeaderCopy: Sendable {
         /// A thread is running completions: others leave theirs to it (one at a time, in order,
         /// and a completion that appends again cannot deadlock on it).
         var completing = false
+        /// A pump is queued: appends until it runs share it (one request per follower for all).
+        var pumpQueued = false
         var loggedCommit: UInt64
         var deposedBy: UInt64?
         /// Followers whose last request failed: tried again at the next heartbeat, not at once (a
@@ -66,15 +68,22 @@ public final class LeaderCopy: Sendable {
     let journal: any Journal
     let client: PeerClient
     let apply: Apply
+    let async: @Sendable (@escaping @Sendable () -> Void) -> Void
     private let state: Mutex<State>
 
     /// Leads `partition` in `epoch` with the copy recovery (or following) left: `replay`'s copy.
     /// `apply` gets the events replay releases that the engine has not applied itself: records
-    /// inherited uncommitted from the previous epoch, once this leader commits them.
+    /// inherited uncommitted from the previous epoch, once this leader commits them. `async` runs
+    /// the sends an append causes: never on the appending thread (a transport may answer at once,
+    /// and a completion must not run under the engine's lock that appended), and appends made
+    /// before it runs share one request per follower.
     public init(
         partition: PartitionId, epoch: UInt64, followers: [String], ackReplicas: Int, replay: PartitionReplay,
-        journal: any Journal, client: PeerClient, kept: Int = LeaderCopy.defaultKept, apply: @escaping Apply
+        journal: any Journal, client: PeerClient, kept: Int = LeaderCopy.defaultKept,
+        async: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void = { DispatchQueue.global().async(execute: $0) },
+        apply: @escaping Apply
     ) {
+        self.async = async
         self.partition = partition
         self.kept = max(1, kept)
         self.journal = journal
@@ -116,7 +125,16 @@ public final class LeaderCopy: Sendable {
             return nil
         }
         if let refused { return completion(.failure(.unavailable("partition \(partition) has a newer leader (epoch \(refused))"))) }
-        pump()
+        let queue = state.withLock { s in
+            defer { s.pumpQueued = true }
+            return !s.pumpQueued
+        }
+        if queue {
+            async { [self] in
+                state.withLock { $0.pumpQueued = false }
+                pump()
+            }
+        }
     }
 
     /// Sends each follower what it lacks; with `heartbeat` (the shell's timer, every 50 ms), also an

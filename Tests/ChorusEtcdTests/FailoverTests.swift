@@ -61,7 +61,7 @@ import Testing
         let acks = Acks()
         let old = LeaderCopy(
             partition: p, epoch: 1, followers: replicas.filter { $0 != "n1" }, ackReplicas: 2, replay: PartitionReplay(),
-            journal: journals["n1"]!, client: client) { _ in }
+            journal: journals["n1"]!, client: client, async: { $0() }) { _ in }
         for v in UInt8(1)...3 {
             old.append([ReplicatedRecord(kind: 8, payload: [v])], completion: acks.completion)
             Self.settle(all)
@@ -90,7 +90,7 @@ import Testing
         #expect(next.mayLead(next.leader, incarnation: UInt64(100 + replicas.firstIndex(of: next.leader)!)))
         let leader = LeaderCopy(
             partition: p, epoch: next.epoch, followers: replicas.filter { $0 != next.leader }, ackReplicas: 2, replay: PartitionReplay(copies: [p: newCopy]),
-            journal: journals[next.leader]!, client: client) { _ in }
+            journal: journals[next.leader]!, client: client, async: { $0() }) { _ in }
         let later = Acks()
         leader.append([ReplicatedRecord(kind: 8, payload: [4])], completion: later.completion)
         Self.settle(all)

@@ -50,7 +50,7 @@ extension LeaderCopyTests {
         let log = GatedJournal()
         let leader = LeaderCopy(
             partition: Self.p, epoch: 1, followers: ["n2", "n3"], ackReplicas: 2, replay: PartitionReplay(), journal: log,
-            client: PeerClient(transport)) { _ in }
+            client: PeerClient(transport), async: { $0() }) { _ in }
         let out = Outcomes()
         leader.append(Self.events([1]), completion: out.completion)
         leader.append(Self.events([2]), completion: out.completion)

@@ -51,7 +51,7 @@ final class LoopbackReplicas: PeerTransport {
             }
             leader = LeaderCopy(
                 partition: partition, epoch: 1, followers: ["n2", "n3"], ackReplicas: ackReplicas, replay: PartitionReplay(),
-                journal: leaderJournal, client: PeerClient(transport), kept: kept) { _ in }
+                journal: leaderJournal, client: PeerClient(transport), kept: kept, async: { $0() }) { _ in }
         }
 
         /// Runs every completion queued so far on every journal, until nothing more is queued.
@@ -119,7 +119,7 @@ final class LoopbackReplicas: PeerTransport {
         let applied = Mutex<[UInt8]>([])
         let leader = LeaderCopy(
             partition: Self.p, epoch: 2, followers: ["n2", "n3"], ackReplicas: 2, replay: inherited, journal: journal,
-            client: PeerClient(c.transport)) { actions in
+            client: PeerClient(c.transport), async: { $0() }) { actions in
             applied.withLock { a in for case .apply(_, let payload, _) in actions { a.append(payload[0]) } }
         }
         let out = Outcomes()
