@@ -23,7 +23,7 @@ struct Checkpointer: Service {
     let initialSnapshotLSN: UInt64
     let logger: Logger
     /// Which users' inboxes this node keeps (replay must match the live node's).
-    var ownsUser: @Sendable (String) -> Bool = { _ in true }
+    var sharesInbox: @Sendable (String, String) -> Bool = { _, _ in true }
 
     func run() async throws {
         guard everyRecords > 0 else {
@@ -91,7 +91,7 @@ struct Checkpointer: Service {
                 throw e
             }
         }
-        state.engine.ownsUser = ownsUser
+        state.engine.sharesInbox = sharesInbox
         var next = from
         while next <= upTo {
             guard !stopping.load(ordering: .relaxed) else { throw Abandoned() }

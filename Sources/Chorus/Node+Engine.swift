@@ -18,7 +18,7 @@ import NIOCore
 struct EngineParts {
     let log: WriteAheadLog
     let report: RecoveryReport
-    let ownsUser: @Sendable (String) -> Bool
+    let sharesInbox: @Sendable (String, String) -> Bool
     let clock: SystemWallClock
     let placement: PlacementCell
     let accounts: Accounts
@@ -72,7 +72,7 @@ extension Node {
         let reengagement = try makeReengagement(recovered, accounts: accounts, placement: placement, clock: clock, group: group, logger: logger)
         await accounts.onLogin { index in Task { await reengagement.loggedIn(UInt32(index)) } }
         return EngineParts(
-            log: log, report: recovered.report, ownsUser: recovered.ownsUser, clock: clock, placement: placement, accounts: accounts,
+            log: log, report: recovered.report, sharesInbox: recovered.sharesInbox, clock: clock, placement: placement, accounts: accounts,
             conversations: conversations, inboxes: recovered.inboxes, reengagement: reengagement, peers: peers, fanout: fanout)
     }
 

@@ -19,7 +19,7 @@ struct Recovered {
     let report: RecoveryReport
     var state: NodeState
     let inboxes: InboxDirectory
-    let ownsUser: @Sendable (String) -> Bool
+    let sharesInbox: @Sendable (String, String) -> Bool
 }
 
 extension Node {
@@ -59,7 +59,7 @@ extension Node {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        let ownsUser: @Sendable (String) -> Bool = { placement.isLocal(user: $0) }
+        let sharesInbox: @Sendable (String, String) -> Bool = { placement.sharesInbox(user: $0, with: $1) }
         let started = ContinuousClock.now
         var walOptions = WALOptions()
         walOptions.syncMode = settings.syncMode
@@ -69,7 +69,7 @@ extension Node {
             histogram.recordNanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)
         }
         var state = NodeState()
-        state.engine.ownsUser = ownsUser
+        state.engine.sharesInbox = sharesInbox
         var inboxes = InboxDirectory()
         var replayError: Error?
         let (log, report): (WriteAheadLog, RecoveryReport)
@@ -78,7 +78,7 @@ extension Node {
                 directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger,
                 restoreSnapshot: { snapshot in
                     (state, inboxes) = try restoreNode(snapshot)
-                    state.engine.ownsUser = ownsUser
+                    state.engine.sharesInbox = sharesInbox
                 }
             ) { record in
                 do {
@@ -100,7 +100,7 @@ extension Node {
             "users": "\(state.engine.accounts.userCount)", "conversations": "\(state.engine.conversations.count)", "elapsed": "\(ContinuousClock.now - started)",
         ])
         metrics.attach(log)
-        return Recovered(log: log, report: report, state: state, inboxes: inboxes, ownsUser: ownsUser)
+        return Recovered(log: log, report: report, state: state, inboxes: inboxes, sharesInbox: sharesInbox)
     }
 }
 

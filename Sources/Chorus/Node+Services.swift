@@ -11,7 +11,7 @@ extension Node {
             .init(service: LogService(log: engine.log, logger: logger)),
             .init(service: Checkpointer(
                 log: engine.log, directory: settings.dataDirectory + "/wal", everyRecords: settings.snapshotEveryRecords,
-                initialSnapshotLSN: engine.report.snapshotLSN, logger: logger, ownsUser: engine.ownsUser)),
+                initialSnapshotLSN: engine.report.snapshotLSN, logger: logger, sharesInbox: engine.sharesInbox)),
             .init(
                 service: CacheSweeper(conversations: engine.conversations, clock: engine.clock, interval: .seconds(60), idleMs: 600_000, logger: logger),
                 successTerminationBehavior: .ignore),

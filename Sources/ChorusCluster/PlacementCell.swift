@@ -30,9 +30,14 @@ public final class PlacementCell: Sendable {
     public func commit(epoch: UInt64) {
         state.withLock { s in
             guard let change = s.change, change.epoch == epoch else { return }
-            s.placement = Placement(ring: change.next, selfId: s.placement.selfId)
+            s.placement = Placement(ring: change.next, selfId: s.placement.selfId, leaders: s.placement.leaders)
             s.change = nil
         }
+    }
+
+    /// With replication: the partitions' leaders as etcd now names them.
+    public func lead(_ leaders: [String]) {
+        state.withLock { $0.placement = Placement(ring: $0.placement.ring, selfId: $0.placement.selfId, leaders: leaders) }
     }
 
     /// Unfreezes under the current ring.
@@ -49,6 +54,7 @@ public final class PlacementCell: Sendable {
     public func owner(ofPair a: String, _ b: String) -> String { current.owner(ofPair: a, b) }
     public func isLocal(user userId: String) -> Bool { current.isLocal(user: userId) }
     public func isLocal(conversation id: String) -> Bool { current.isLocal(conversation: id) }
+    public func sharesInbox(user: String, with key: String) -> Bool { current.sharesInbox(user: user, with: key) }
     public func mintGroup() -> String { current.mintGroup() }
 
     /// Whether a point moves to or from this node in the pending change.

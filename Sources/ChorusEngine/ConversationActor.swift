@@ -151,7 +151,7 @@ public actor ConversationActor {
         var senderIsRemote = false
         let placement = context.placement
         for member in recipients {
-            guard placement.isLocal(user: member) else {
+            guard placement.sharesInbox(user: member, with: m.conversationId) else {
                 remote[placement.owner(ofUser: member), default: []].append(
                     (RemoteInboxItem(userId: member, message: m, origin: member == r.from ? r.originBits : 0), nil))
                 if member == r.from { senderIsRemote = true }
@@ -237,7 +237,7 @@ public actor ConversationActor {
         let result = await journal.appendInOrder([(event.kind, event.encode())], at: point) { _ in
             var remote: [String: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)]] = [:]
             for o in others {
-                if context.placement.isLocal(user: o) {
+                if context.placement.sharesInbox(user: o, with: conversationId) {
                     inboxes.inbox(o).append(.receipt(conversationId: conversationId, userId: userId, kind: .read, seq: target))
                 } else {
                     let item = RemoteInboxItem(userId: o, entry: .receipt(conversationId: conversationId, from: userId, kind: .read, seq: target))

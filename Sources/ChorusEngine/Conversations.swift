@@ -86,7 +86,7 @@ public actor Conversations {
             a.values.flatMap { slot -> [RemoteMember] in
                 let core = slot.core
                 guard core.lastSeq > 0 else { return [] }
-                return core.members.filter { placement.owner(ofUser: $0) == node && !placement.isLocal(user: $0) }
+                return core.members.filter { placement.owner(ofUser: $0) == node && !placement.sharesInbox(user: $0, with: core.id) }
                     .map { RemoteMember(userId: $0, conversationId: core.id, lastSeq: core.lastSeq) }
             }
         }
@@ -124,7 +124,7 @@ public actor Conversations {
                 let core = slot.core
                 let reads = core.readSeq
                 guard !reads.isEmpty else { return [] }
-                return core.members.filter { placement.owner(ofUser: $0) == node && !placement.isLocal(user: $0) }.flatMap { m in
+                return core.members.filter { placement.owner(ofUser: $0) == node && !placement.sharesInbox(user: $0, with: core.id) }.flatMap { m in
                     reads.filter { $0.key != m && $0.value > 0 }.map { from, seq in
                         RemoteInboxItem(userId: m, entry: .receipt(conversationId: core.id, from: from, kind: .read, seq: seq))
                     }
@@ -344,7 +344,7 @@ public actor Conversations {
             var remote: [String: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)]] = [:]
             for item in items {
                 for r in item.recipients {
-                    if context.placement.isLocal(user: r) {
+                    if context.placement.sharesInbox(user: r, with: userId) {
                         inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
                     } else {
                         let entry = RemoteInboxItem(userId: r, entry: .receipt(conversationId: item.conversationId, from: userId, kind: .delivered, seq: item.seq))
@@ -355,7 +355,7 @@ public actor Conversations {
             for (node, entries) in remote { context.fanout?.enqueue(entries, to: node) }
         }
         if case .failure(let error) = result { throw .unavailable("the log refused the receipt: \(error)") }
-        if peers != nil { deliveredSent.note(userId, items, remote: { !placement.isLocal(user: $0) }) }
+        if peers != nil { deliveredSent.note(userId, items, remote: { !placement.sharesInbox(user: $0, with: userId) }) }
     }
 
     /// A user's delivered receipts to other nodes' members (a hand-over carries them).

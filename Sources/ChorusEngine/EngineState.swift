@@ -21,9 +21,11 @@ public struct EngineState: Sendable {
     /// by another node (its seq). Reconciliation re-sends what such a member lacks (a receipt lost
     /// with a restart of this node); members here got theirs in the claim's own commit.
     public var deliveredSent = DeliveredLedger()
-    /// Whether this node owns a user's inbox (a cluster: entries for other nodes' users are logged
-    /// on their owners, as `inboxAppended`). Not part of the snapshot: the node sets it.
-    public var ownsUser: @Sendable (String) -> Bool = { _ in true }
+    /// Whether a record logged at a key (the second argument: a conversation, or the user a
+    /// `delivered` claim is about) appends to a user's inbox itself (`Placement.sharesInbox`);
+    /// entries for other users are logged at theirs, as `inboxAppended`. Not part of the snapshot:
+    /// the node sets it.
+    public var sharesInbox: @Sendable (_ user: String, _ key: String) -> Bool = { _, _ in true }
 
     public init() {}
 
@@ -43,7 +45,7 @@ public struct EngineState: Sendable {
         if let cached = memberInboxes[id] {
             target = cached
         } else {
-            target = (inboxes.symbols.intern(id), members.filter(ownsUser).map { inboxes.inbox($0) })
+            target = (inboxes.symbols.intern(id), members.filter { sharesInbox($0, id) }.map { inboxes.inbox($0) })
             memberInboxes[id] = target
         }
         for inbox in target.inboxes { inbox.appendReplayed(.message(conversation: target.symbol, seq: seq)) }
@@ -101,17 +103,17 @@ public struct EngineState: Sendable {
         case .readUpTo(let userId, let id, let seq):
             guard conversations[id] != nil else { return }
             conversations[id]!.applyRead(by: userId, upTo: seq)
-            for member in conversations[id]!.members where member != userId && ownsUser(member) {
+            for member in conversations[id]!.members where member != userId && sharesInbox(member, id) {
                 inboxes.inbox(member).append(.receipt(conversationId: id, userId: userId, kind: .read, seq: seq))
             }
         case .delivered(let userId, let upTo, let items):
             inboxes.inbox(userId).noteReceived(upTo: upTo)
             for item in items {
-                for r in item.recipients where ownsUser(r) {
+                for r in item.recipients where sharesInbox(r, userId) {
                     inboxes.inbox(r).append(.receipt(conversationId: item.conversationId, userId: userId, kind: .delivered, seq: item.seq))
                 }
             }
-            deliveredSent.note(userId, items, remote: { !ownsUser($0) })
+            deliveredSent.note(userId, items, remote: { !sharesInbox($0, userId) })
         case .userHandedIn(let u, _, _, let delivered):
             // An empty inbox: the `inboxAppended` records that follow fill it with the same inboxSeqs.
             inboxes.inbox(u.userId).restore(entries: InboxEntries(), receivedUpTo: 0)

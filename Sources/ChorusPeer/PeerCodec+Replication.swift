@@ -1,3 +1,4 @@
+import ChorusCluster
 import ChorusCore
 import ChorusReplication
 

@@ -1,3 +1,5 @@
+import ChorusCluster
+
 /// Rebuilds at start, record by record in log order, what replication decided for each partition:
 /// a copy's epoch history, promise and commit index, and which engine events may be applied, in
 /// index order, once committed (docs/REPLICATION.md, "The log"). Pure.

@@ -1,3 +1,4 @@
+import ChorusCluster
 import ChorusCore
 
 /// What replication writes to a node's log beside (around) the engine's events. Pure codec.

@@ -153,7 +153,7 @@ import Testing
 
     @Test func replayKeepsOnlyThisNodesUsersInboxesForMessages() throws {
         var state = EngineState()
-        state.ownsUser = { $0 == "u_a" }
+        state.sharesInbox = { u, _ in u == "u_a" }
         let inboxes = InboxDirectory()
         state.apply(.conversationCreated(conversationId: "c_one", kind: .direct, title: "", members: ["u_a", "u_b"], createdAt: 1), lsn: 1, inboxes: inboxes)
         state.apply(.messageAppended(Self.message(1)), lsn: 2, inboxes: inboxes)

@@ -1,3 +1,4 @@
+import ChorusCluster
 import ChorusReplication
 import Testing
 

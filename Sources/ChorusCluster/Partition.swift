@@ -1,5 +1,3 @@
-import ChorusCluster
-
 /// One of the fixed slices of the ring that replication, leadership and failover work on.
 ///
 /// A key's partition is the top bits of its point (`KeyPoint`), so the keys that live together (a
