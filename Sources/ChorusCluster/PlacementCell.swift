@@ -71,7 +71,7 @@ public final class PlacementCell: Sendable {
     /// own (a request routed by a node that has not switched rings yet). The client retries.
     public func admit(point: UInt64) throws(ChatError) {
         let (frozen, owner, me) = state.withLock { s in
-            (Self.frozen(s.placement, s.change, point), s.placement.isSingleNode ? s.placement.selfId : s.placement.ring.owner(ofPoint: point), s.placement.selfId)
+            (Self.frozen(s.placement, s.change, point), s.placement.isSingleNode ? s.placement.selfId : s.placement.owner(ofPoint: point), s.placement.selfId)
         }
         if frozen { throw .unavailable("moving to another node (membership change); retry shortly") }
         if owner != me { throw .unavailable("owned by node \(owner) now; retry") }

@@ -102,6 +102,12 @@ public final class LeaderCopy: Sendable {
     public var commitIndex: UInt64 { state.withLock { $0.leader.commitIndex } }
     public var copy: PartitionReplay.Copy? { state.withLock { $0.replay.copies[partition] } }
 
+    /// Appends the epoch's first record (`ReplicationRecord.epochStartKind`); once it completes,
+    /// every record this leader inherited is committed and applied: the partition may serve.
+    public func start(completion: @escaping Completion) {
+        append([ReplicatedRecord(kind: ReplicationRecord.epochStartKind, payload: [])], completion: completion)
+    }
+
     /// Appends events as the partition's next records; `completion` runs once they are committed.
     public func append(_ events: [ReplicatedRecord], completion: @escaping Completion) {
         let refused = state.withLock { s -> UInt64? in

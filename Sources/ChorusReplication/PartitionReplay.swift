@@ -53,6 +53,11 @@ public struct PartitionReplay: Sendable {
     /// Goes on from copies already rebuilt (a follower's copy, when this node starts to lead it).
     public init(copies: [PartitionId: Copy]) { self.copies = copies }
 
+    /// An event to apply; none for a leader's epoch-start record.
+    static func applying(_ kind: UInt16, _ payload: [UInt8], _ lsn: UInt64) -> [Action] {
+        kind == ReplicationRecord.epochStartKind ? [] : [.apply(kind: kind, payload: payload, lsn: lsn)]
+    }
+
     public mutating func replay(_ record: ReplicationRecord, lsn: UInt64) throws(ReplayError) -> [Action] {
         switch record {
         case .replicated(let p, let epoch, let index, let kind, let payload):
@@ -61,7 +66,7 @@ public struct PartitionReplay: Sendable {
             guard epoch >= c.history.lastEpoch else { throw .epochFalls(p, index: index, epoch: epoch, last: c.history.lastEpoch) }
             c.history.append(epoch: epoch, count: 1)
             defer { copies[p] = c }
-            if index <= c.committed { return [.apply(kind: kind, payload: payload, lsn: lsn)] }
+            if index <= c.committed { return Self.applying(kind, payload, lsn) }
             c.pending.append(Pending(index: index, kind: kind, payload: payload, lsn: lsn))
             return []
         case .committed(let p, let index):
@@ -72,7 +77,7 @@ public struct PartitionReplay: Sendable {
             let ready = c.pending.prefix { $0.index <= upTo }
             c.pending.removeFirst(ready.count)
             copies[p] = c
-            return ready.map { .apply(kind: $0.kind, payload: $0.payload, lsn: $0.lsn) }
+            return ready.flatMap { Self.applying($0.kind, $0.payload, $0.lsn) }
         case .truncated(let p, let after):
             var c = copies[p] ?? Copy()
             guard after >= c.committed else { throw .truncatesCommitted(p, after: after, committed: c.committed) }

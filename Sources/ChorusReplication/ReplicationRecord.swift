@@ -26,6 +26,9 @@ public enum ReplicationRecord: Equatable, Sendable {
     public static let promisedKind: UInt16 = 0x0103
     public static let resetKind: UInt16 = 0x0104
     public static let snapshotEventKind: UInt16 = 0x0105
+    /// The event kind of the record a new leader appends first in its epoch: committing it commits
+    /// every record it inherited, after which it serves. Replay applies nothing for it.
+    public static let epochStartKind: UInt16 = 0x01F0
 
     /// True for the kinds this type owns.
     public static func owns(kind: UInt16) -> Bool { kind >= replicatedKind && kind <= snapshotEventKind }

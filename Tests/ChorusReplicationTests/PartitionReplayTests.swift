@@ -71,6 +71,15 @@ import Testing
         #expect(r.copies[Self.q]?.pending.map(\.index) == [1])
     }
 
+    @Test func anEpochStartIsCountedButNeverApplied() throws {
+        var r = PartitionReplay()
+        var out = try r.replay(Self.event(1), lsn: 1)
+        out += try r.replay(.replicated(partition: Self.p, epoch: 2, index: 2, kind: ReplicationRecord.epochStartKind, payload: []), lsn: 2)
+        out += try r.replay(.committed(partition: Self.p, index: 2), lsn: 3)
+        #expect(out == [.apply(kind: 8, payload: [1], lsn: 1)])
+        #expect(r.copies[Self.p]?.committed == 2 && r.copies[Self.p]?.history.lastIndex == 2)
+    }
+
     @Test func aTruncationDropsTheUncommittedTailOnly() throws {
         var r = PartitionReplay()
         for i in UInt64(1)...4 { _ = try r.replay(Self.event(i), lsn: i) }

@@ -1,0 +1,58 @@
+import ChorusCluster
+import ChorusCore
+import Synchronization
+
+/// The engine's state of the keys whose partitions this node follows (a replicated cluster): their
+/// committed events applied as they arrive, so a promotion hands them to the live engine without a
+/// replay (docs/REPLICATION.md, "A follower"). Accounts and conversations are staged here; inbox
+/// entries go straight into the node's inbox directory, which keeps every user's inbox warm.
+public final class FollowedPartitions: Sendable {
+    private let staged: Mutex<EngineState>
+    private let inboxes: InboxDirectory
+    /// Events that did not decode (a newer writer's kinds): counted, never applied.
+    private let undecodable = Atomic<Int>(0)
+
+    /// `sharesInbox` as the node's placement answers it (`Placement.sharesInbox`).
+    public init(inboxes: InboxDirectory, sharesInbox: @escaping @Sendable (String, String) -> Bool) {
+        var state = EngineState()
+        state.sharesInbox = sharesInbox
+        staged = Mutex(state)
+        self.inboxes = inboxes
+    }
+
+    public var undecodableEvents: Int { undecodable.load(ordering: .relaxed) }
+
+    /// Applies one committed event of a followed partition, logged here at `lsn`. Runs on the log's
+    /// completion path, in LSN order; never awaits.
+    public func apply(kind: UInt16, payload: [UInt8], lsn: UInt64) {
+        let failed = staged.withLock { s -> Bool in
+            do throws(EventDecodingError) {
+                try s.apply(kind: kind, payload: payload, lsn: lsn, inboxes: inboxes)
+                return false
+            } catch {
+                return true
+            }
+        }
+        if failed { undecodable.add(1, ordering: .relaxed) }
+    }
+
+    /// Hands the staged keys `isPromoted` selects (by ring point) to the live engine and forgets
+    /// them here: accounts with their live tokens and last login, conversations with their read
+    /// positions and message index, and the delivered receipts their users sent. Call once the new
+    /// leader's inherited records are committed and applied, before it serves.
+    public func promote(where isPromoted: @escaping (UInt64) -> Bool, accounts: Accounts, conversations: Conversations, now: Int64) async {
+        let (users, cores, delivered) = staged.withLock { s -> ([ChorusEvent], [ConversationCore], DeliveredLedger) in
+            let users = s.accounts.userIds.filter { isPromoted(KeyPoint.of(id: $0)) }.compactMap { s.accounts.handOver($0, now: now) }
+            let cores = s.conversations.values.filter { isPromoted(KeyPoint.of(id: $0.id)) }
+            var delivered = DeliveredLedger()
+            for (user, _) in s.deliveredSent.byUser where isPromoted(KeyPoint.of(id: user)) {
+                delivered.replace(user, with: s.deliveredSent.items(of: user))
+            }
+            s.retainConversations { !isPromoted(KeyPoint.of(id: $0)) }
+            s.deliveredSent.forget { isPromoted(KeyPoint.of(id: $0)) }
+            return (users, cores, delivered)
+        }
+        for u in users { await accounts.apply(handedIn: u) }
+        await conversations.adopt(cores, delivered: delivered)
+    }
+}
