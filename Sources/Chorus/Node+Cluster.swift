@@ -15,6 +15,8 @@ struct ClusterParts {
     let engineService: EnginePeerService
     let membership: MembershipManager
     let addressBook = PeerAddressBook()
+    /// With replication: the node's copies, which answer replication requests.
+    var replication: (any ReplicationRequestHandler)?
 }
 
 extension Node {
@@ -22,13 +24,13 @@ extension Node {
         _ engine: EngineParts, sessions: SessionParts, peers: ClusterPeers, membership: StartingMembership, mesh: MeshNode, group: any EventLoopGroup,
         logger: Logger
     ) -> ClusterParts {
-        let writer = RemoteInboxWriter(journal: engine.log, inboxes: engine.inboxes, placement: engine.placement)
+        let writer = engine.writer
         let reengagement = engine.reengagement
         let manager = MembershipManager(
             selfId: settings.nodeId, current: membership.current, pending: membership.pending, joining: membership.joining, cell: engine.placement,
             mesh: mesh, client: peers.client,
             handover: Handover(
-                accounts: engine.accounts, conversations: engine.conversations, inboxes: engine.inboxes, journal: engine.log, clock: engine.clock,
+                accounts: engine.accounts, conversations: engine.conversations, inboxes: engine.inboxes, journal: engine.journal, clock: engine.clock,
                 emailState: { await reengagement.handOverEvents(of: $0) }, onEmail: { await reengagement.receive($0) }),
             onCommit: { await reengagement.armUnarmed() },
             conversations: engine.conversations, writer: writer, fanout: engine.fanout, sessions: sessions.registry, store: membership.store,
@@ -44,6 +46,8 @@ extension Node {
 extension ClusterParts {
     /// Where every peer message to this node goes.
     func dispatcher(forward: ForwardService, logger: Logger) -> PeerDispatcher {
-        PeerDispatcher(engine: engineService, sessions: gateway, forward: forward, membership: membership, logger: logger)
+        PeerDispatcher(
+            engine: engineService, sessions: gateway, forward: forward, membership: membership, replication: replication ?? ReplicationOff(),
+            logger: logger)
     }
 }

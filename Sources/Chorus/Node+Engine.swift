@@ -17,6 +17,9 @@ import NIOCore
 /// recovered log; with a mesh, the typed client to other nodes and the fan-out to their inboxes.
 struct EngineParts {
     let log: WriteAheadLog
+    /// What the engine appends through (`Recovered.journal`).
+    let journal: any Journal
+    let writer: RemoteInboxWriter
     let report: RecoveryReport
     let sharesInbox: @Sendable (String, String) -> Bool
     let clock: SystemWallClock
@@ -56,13 +59,21 @@ extension Node {
         accountsConfig.hasher = PasswordHasher(
             iterations: settings.insecureFastPasswordHash ? PasswordHasher.insecureFastIterations : PasswordHasher.recommendedIterations)
         let clock = SystemWallClock()
-        let log = recovered.log
+        let log = recovered.journal
         let accounts = Accounts(state: recovered.state.engine.accounts, journal: log, clock: clock, configuration: accountsConfig)
+        // Entries for this node's own users from conversations of other partitions (replication)
+        // are written here; other nodes' through the mesh.
+        let writer = RemoteInboxWriter(journal: log, inboxes: recovered.inboxes, placement: placement)
+        let selfId = settings.nodeId
         // Conversations reach other nodes' conversations and inboxes through the mesh.
         let peers = mesh.map { ClusterPeers(placement: placement, client: PeerClient(MeshTransport(node: $0))) }
         let enginePeers = peers.map { EnginePeers(placement: placement, client: $0.client) }
         let fanout = enginePeers.map { p in
-            InboxFanout(send: { items, node, reply in p.appendInboxes(items, to: node, reply: reply) }, sleep: { ms in try? await Task.sleep(for: .milliseconds(ms)) })
+            InboxFanout(
+                send: { items, node, reply in
+                    if node == selfId { writer.append(items, reply: reply) } else { p.appendInboxes(items, to: node, reply: reply) }
+                },
+                sleep: { ms in try? await Task.sleep(for: .milliseconds(ms)) })
         }
         let conversations = Conversations(
             state: recovered.state.engine, accounts: accounts, journal: log, inboxes: recovered.inboxes, clock: clock, limits: accountsConfig.limits,
@@ -72,7 +83,7 @@ extension Node {
         let reengagement = try makeReengagement(recovered, accounts: accounts, placement: placement, clock: clock, group: group, logger: logger)
         await accounts.onLogin { index in Task { await reengagement.loggedIn(UInt32(index)) } }
         return EngineParts(
-            log: log, report: recovered.report, sharesInbox: recovered.sharesInbox, clock: clock, placement: placement, accounts: accounts,
+            log: recovered.log, journal: log, writer: writer, report: recovered.report, sharesInbox: recovered.sharesInbox, clock: clock, placement: placement, accounts: accounts,
             conversations: conversations, inboxes: recovered.inboxes, reengagement: reengagement, peers: peers, fanout: fanout)
     }
 
@@ -95,7 +106,7 @@ extension Node {
         s.concurrency = settings.smtpConnections  // emails in flight: one per SMTP connection
         if let templates = settings.emailTemplates { s.templates = templates }
         return ReengagementService(
-            settings: s, outbox: recovered.state.outbox, journal: recovered.log,
+            settings: s, outbox: recovered.state.outbox, journal: recovered.journal,
             mailer: mailer(group: group, logger: logger),
             directory: AccountsDirectory(accounts: accounts, placement: placement),
             tokens: UnsubscribeTokens(secret: emailSecret), nowMs: clock.nowMs(), logger: logger, keyPoint: { KeyPoint.of(id: $0) })

@@ -1,6 +1,8 @@
 import ArgumentParser
 import ChorusCluster
 import ChorusEngine
+import ChorusCore
+import ChorusReplication
 import ChorusWAL
 import Logging
 
@@ -16,6 +18,11 @@ struct StartingMembership {
 /// What recovery hands to the engine: the open log and the state replayed from it.
 struct Recovered {
     let log: WriteAheadLog
+    /// What the engine appends through: the log itself, or with replication a `ReplicatedJournal`
+    /// over it.
+    var journal: any Journal
+    /// With replication: every partition's copy as the log left it.
+    var partitions: PartitionReplay?
     let report: RecoveryReport
     var state: NodeState
     let inboxes: InboxDirectory
@@ -46,8 +53,10 @@ extension Node {
         return m
     }
 
-    /// The newest engine snapshot, then the log after it, before anything is served.
-    func recover(placement: PlacementCell, metrics: NodeMetrics, logger: Logger) throws -> Recovered {
+    /// The newest engine snapshot, then the log after it, before anything is served. With
+    /// replication (`followed`), the log holds only replication records: each partition's copy is
+    /// rebuilt and its committed events staged in `followed` (nothing is led before etcd says so).
+    func recover(placement: PlacementCell, followed: FollowedPartitions? = nil, metrics: NodeMetrics, logger: Logger) throws -> Recovered {
         // Everything under --data is the node's alone (PROTOCOL.md section 6, data at rest).
         do {
             if let was = try DurableFile.makePrivate(settings.dataDirectory) {
@@ -70,19 +79,26 @@ extension Node {
         }
         var state = NodeState()
         state.engine.sharesInbox = sharesInbox
-        var inboxes = InboxDirectory()
+        var inboxes = followed?.inboxes ?? InboxDirectory()
+        var partitions = PartitionReplay()
         var replayError: Error?
         let (log, report): (WriteAheadLog, RecoveryReport)
         do {
             (log, report) = try WriteAheadLog.open(
                 directory: settings.dataDirectory + "/wal", options: walOptions, logger: logger,
                 restoreSnapshot: { snapshot in
+                    // A replicated node writes no engine snapshots: one here is another node's data.
+                    if followed != nil { throw ReplicatedLogError.engineSnapshot }
                     (state, inboxes) = try restoreNode(snapshot)
                     state.engine.sharesInbox = sharesInbox
                 }
             ) { record in
                 do {
-                    try state.apply(kind: record.kind, payload: record.payload, lsn: record.lsn, inboxes: inboxes)
+                    if let followed {
+                        try Self.replayReplicated(record, into: &partitions, followed: followed)
+                    } else {
+                        try state.apply(kind: record.kind, payload: record.payload, lsn: record.lsn, inboxes: inboxes)
+                    }
                 } catch {
                     replayError = replayError ?? error
                     throw error
@@ -100,7 +116,21 @@ extension Node {
             "users": "\(state.engine.accounts.userCount)", "conversations": "\(state.engine.conversations.count)", "elapsed": "\(ContinuousClock.now - started)",
         ])
         metrics.attach(log)
-        return Recovered(log: log, report: report, state: state, inboxes: inboxes, sharesInbox: sharesInbox)
+        return Recovered(
+            log: log, journal: log, partitions: followed == nil ? nil : partitions, report: report, state: state, inboxes: inboxes,
+            sharesInbox: sharesInbox)
+    }
+
+    /// One record of a replicated node's log: its partition's copy moves, committed events are staged.
+    static func replayReplicated(_ record: JournalRecord, into partitions: inout PartitionReplay, followed: FollowedPartitions) throws {
+        guard ReplicationRecord.owns(kind: record.kind) else { throw ReplicatedLogError.unreplicatedRecord(lsn: record.lsn, kind: record.kind) }
+        let decoded = try ReplicationRecord.decode(kind: record.kind, payload: record.payload)
+        for action in try partitions.replay(decoded, lsn: record.lsn) {
+            switch action {
+            case .apply(let kind, let payload, let lsn): followed.apply(kind: kind, payload: payload, lsn: lsn)
+            case .reset(let p): throw ReplicatedLogError.snapshotOfPartition(p)
+            }
+        }
     }
 }
 
@@ -115,5 +145,21 @@ func restoreNode(_ snapshot: WALSnapshot) throws -> (NodeState, InboxDirectory) 
     case .failure(.unsupportedVersion(let v)):
         throw SnapshotDeclined(reason: "snapshot format \(v), this build reads 4 to \(NodeSnapshot.version)")
     case .failure(let e): throw e
+    }
+}
+
+/// Why a replicated node's log cannot be recovered.
+enum ReplicatedLogError: Error, CustomStringConvertible {
+    case unreplicatedRecord(lsn: UInt64, kind: UInt16)
+    case engineSnapshot
+    case snapshotOfPartition(PartitionId)
+
+    var description: String {
+        switch self {
+        case .unreplicatedRecord(let lsn, let kind):
+            "record \(lsn) (kind \(kind)) was written without --etcd: a replicated node starts on an empty data directory or its own replicated log"
+        case .engineSnapshot: "the log has an engine snapshot, which only a node without --etcd writes"
+        case .snapshotOfPartition(let p): "the log holds a snapshot of \(p), which this build does not restore"
+        }
     }
 }

@@ -6,12 +6,17 @@ import ServiceLifecycle
 
 extension Node {
     /// The node's services in start order; they stop in reverse (gateway first, log last).
-    func serviceList(_ engine: EngineParts, cluster: ClusterParts?, front: FrontParts, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
-        var list: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: LogService(log: engine.log, logger: logger)),
-            .init(service: Checkpointer(
+    func serviceList(
+        _ engine: EngineParts, cluster: ClusterParts?, replica: ReplicaParts?, front: FrontParts, logger: Logger
+    ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        var list: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: LogService(log: engine.log, logger: logger))]
+        // A replicated node's log holds its copies of partitions, not an engine state to snapshot.
+        if replica == nil {
+            list.append(.init(service: Checkpointer(
                 log: engine.log, directory: settings.dataDirectory + "/wal", everyRecords: settings.snapshotEveryRecords,
-                initialSnapshotLSN: engine.report.snapshotLSN, logger: logger, sharesInbox: engine.sharesInbox)),
+                initialSnapshotLSN: engine.report.snapshotLSN, logger: logger, sharesInbox: engine.sharesInbox)))
+        }
+        list += [
             .init(
                 service: CacheSweeper(conversations: engine.conversations, clock: engine.clock, interval: .seconds(60), idleMs: 600_000, logger: logger),
                 successTerminationBehavior: .ignore),
@@ -21,6 +26,12 @@ extension Node {
         ]
         if let cluster {
             list.append(.init(service: MeshLifecycle(node: cluster.mesh, dispatcher: cluster.dispatcher(forward: front.forward, logger: logger), logger: logger)))
+            if let replica, let peers = engine.peers, let mesh = settings.mesh {
+                list.append(.init(service: ReplicationService(
+                    parts: replica, selfId: settings.nodeId, advertised: "\(mesh.host):\(mesh.port) \(settings.host):\(settings.port) \(replica.incarnation)",
+                    wal: engine.log, peers: peers.client, placement: engine.placement, accounts: engine.accounts, conversations: engine.conversations,
+                    clock: engine.clock, logger: logger)))
+            }
         }
         list.append(.init(service: ReengagementLoop(service: engine.reengagement, clock: engine.clock)))
         list.append(.init(service: front.server))

@@ -30,23 +30,33 @@ struct Node {
         }
         let metrics = NodeMetrics(registry: registry)
         let membership = try loadMembership(logger: logger)
-        let placement = PlacementCell(Placement(ring: membership.current.ring, selfId: settings.nodeId))
+        // With replication nothing is served until etcd's table names the partitions' leaders.
+        let placement = PlacementCell(Placement(
+            ring: membership.current.ring, selfId: settings.nodeId,
+            leaders: settings.replication == nil ? nil : Array(repeating: "", count: Partitioning.count)))
         let group = try await makeEventLoops()
         let mesh = makeMesh(membership.current, placement: placement, group: group, logger: logger)
+        let followed = settings.replication.map { _ in
+            FollowedPartitions(inboxes: InboxDirectory(), sharesInbox: { placement.sharesInbox(user: $0, with: $1) })
+        }
         // The replayed state is handed to the engine's actors and not kept here (a copy would double it).
-        let engine = try await buildEngine(
-            try recover(placement: placement, metrics: metrics, logger: logger), placement: placement, mesh: mesh, group: group, metrics: metrics,
-            logger: logger)
+        var recovered = try recover(placement: placement, followed: followed, metrics: metrics, logger: logger)
+        var replica: ReplicaParts?
+        if let r = settings.replication, let followed {
+            replica = try await prepareReplication(&recovered, followed: followed, settings: r, group: group, logger: logger)
+        }
+        let engine = try await buildEngine(recovered, placement: placement, mesh: mesh, group: group, metrics: metrics, logger: logger)
         let sessions = await buildSessions(engine, metrics: metrics, logger: logger)
         var cluster: ClusterParts?
         if let mesh, let peers = engine.peers {
             cluster = buildCluster(engine, sessions: sessions, peers: peers, membership: membership, mesh: mesh, group: group, logger: logger)
+            cluster?.replication = replica?.copies
         }
         cluster?.membership.resume()
         let front = buildGateway(engine, sessions: sessions, cluster: cluster, group: group, metrics: metrics, logger: logger)
         let services = ServiceGroup(
             configuration: .init(
-                services: serviceList(engine, cluster: cluster, front: front, logger: logger),
+                services: serviceList(engine, cluster: cluster, replica: replica, front: front, logger: logger),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await services.run()

@@ -86,6 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
     var adminToken: String?
     @Option(name: .customLong("header-timeout"), help: "A connection without a complete request head this long is closed.")
     var headerTimeout = "10s"
+    @OptionGroup(title: "Replication") var replication: ReplicationOptions
     @Option(name: .customLong("idle-timeout"), help: "An idle keep-alive HTTP connection is closed after this long.")
     var idleTimeout = "60s"
 
@@ -192,6 +193,11 @@ struct ServeCommand: AsyncParsableCommand {
         s.smtpUser = user
         if let smtpCAFile, !FileManager.default.fileExists(atPath: smtpCAFile) { throw ValidationError("--smtp-ca-file: no such file") }
         s.smtpCAFile = smtpCAFile
+        s.replication = try replication.settings(members: s.peers.count + 1, hasMesh: s.mesh != nil)
+        if s.replication != nil, join || adminToken != nil {
+            // Membership changes of a replicated cluster move replicas, which is not built yet.
+            throw ValidationError("\(join ? "--join" : "--admin-token"): membership changes are not available with --etcd yet")
+        }
         if let dir = emailTemplates {
             s.emailTemplates = try check("email-templates") { try EmailTemplateFiles.load(dir) }
         }
@@ -274,6 +280,8 @@ struct ServeSettings {
     /// Mutual TLS between nodes; nil with no mesh or with `meshInsecure`.
     var meshTLS: MeshTLS?
     var meshInsecure = false
+    /// With `--etcd`: replicated partitions and failover.
+    var replication: ReplicationSettings?
     /// Inbound peer connections open at once (`--mesh-max-inbound`, hidden, for tests).
     var meshMaxInbound = 256
     /// A new node joining a running cluster (the peers are its members; this node is not yet).

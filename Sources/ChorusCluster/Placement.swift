@@ -46,6 +46,12 @@ public struct Placement: Sendable, Equatable {
     /// The ring is this node alone (computed once: asked on every send).
     public let isSingleNode: Bool
     public var peers: [String] { ring.members.filter { $0 != selfId } }
+    /// The other nodes that serve keys now: the peers, or with replication the partitions'
+    /// leaders (a dead member leads nothing once its partitions failed over).
+    public var serving: [String] {
+        guard let leaders else { return peers }
+        return Set(leaders).filter { !$0.isEmpty && $0 != selfId }.sorted()
+    }
 
     public func owner(ofUser userId: String) -> String { owner(ofPoint: KeyPoint.of(id: userId)) }
     public func owner(ofUsername username: String) -> String { owner(ofPoint: KeyPoint.of(username: username)) }

@@ -48,6 +48,7 @@ public final class PlacementCell: Sendable {
     public var ring: HashRing { current.ring }
     public var isSingleNode: Bool { current.isSingleNode }
     public var peers: [String] { current.peers }
+    public var serving: [String] { current.serving }
     public func owner(ofUser userId: String) -> String { current.owner(ofUser: userId) }
     public func owner(ofUsername username: String) -> String { current.owner(ofUsername: username) }
     public func owner(ofConversation id: String) -> String { current.owner(ofConversation: id) }

@@ -195,7 +195,7 @@ public actor Conversations {
         let remaining = others.filter { !seen.contains($0) }
         guard !remaining.isEmpty else { return seen }
         await withTaskGroup(of: [String].self) { group in
-            for node in placement.peers {
+            for node in placement.serving {
                 group.addTask { (try? await peers.sharing(viewer, among: remaining, at: node)) ?? [] }
             }
             for await found in group { seen.formUnion(found) }

@@ -8,7 +8,8 @@ import Synchronization
 /// entries go straight into the node's inbox directory, which keeps every user's inbox warm.
 public final class FollowedPartitions: Sendable {
     private let staged: Mutex<EngineState>
-    private let inboxes: InboxDirectory
+    /// The node's inbox directory (live and followed users alike).
+    public let inboxes: InboxDirectory
     /// Events that did not decode (a newer writer's kinds): counted, never applied.
     private let undecodable = Atomic<Int>(0)
 

@@ -76,7 +76,7 @@ public final class ClusterGateway: SessionPeerHandler {
     /// `GET /v1/conversations`: each node lists the conversations it holds; the user's owner merges.
     func listEverywhere(_ r: APIRequest, local: APIResponse) async -> APIResponse {
         guard local.status == 200, var merged = Self.conversations(in: local) else { return local }
-        for peer in placement.peers {
+        for peer in placement.serving {
             let answer = await forward(r, to: peer, asLocal: true)
             guard answer.status == 200, let theirs = Self.conversations(in: answer) else { return answer }
             merged += theirs

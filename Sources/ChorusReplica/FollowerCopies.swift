@@ -28,6 +28,9 @@ public final class FollowerCopies: ReplicationRequestHandler {
         var loggedCommit: [PartitionId: UInt64]
         /// `accepted` replies waiting for their records to be durable.
         var held: [Held] = []
+        /// Partitions this node leads: their copy is the leader's now, so appends from another
+        /// leader are refused until the node follows again (it restarts to do so).
+        var led: Set<PartitionId> = []
     }
 
     let journal: any Journal
@@ -52,6 +55,11 @@ public final class FollowerCopies: ReplicationRequestHandler {
     }
 
     private let defaultInSync: Bool
+
+    /// Marks a partition led (or no longer led) here.
+    public func setLed(_ p: PartitionId, _ led: Bool) {
+        state.withLock { s in if led { s.led.insert(p) } else { s.led.remove(p) } }
+    }
 
     /// What replay knows of a copy (the same as a restart would rebuild).
     public func copy(_ p: PartitionId) -> PartitionReplay.Copy? { state.withLock { $0.replay.copies[p] } }
@@ -82,7 +90,12 @@ public final class FollowerCopies: ReplicationRequestHandler {
 
     private func append(_ p: PartitionId, _ r: AppendRequest, records: [ReplicatedRecord], reply: @escaping PeerReplyHandler) {
         guard records.count == r.entryEpochs.count else { return reply(.failure(.badRequest("append with \(records.count) records for \(r.entryEpochs.count) epochs"))) }
+        var isLed = false
         let answerNow = state.withLock { s -> ReplicaReply? in
+            guard !s.led.contains(p) else {
+                isLed = true
+                return nil
+            }
             var f = s.followers[p] ?? newFollower()
             let d = f.receive(r)
             s.followers[p] = f
@@ -112,6 +125,7 @@ public final class FollowerCopies: ReplicationRequestHandler {
             }
             return nil
         }
+        if isLed { return reply(.failure(.unavailable("\(p) is led by this node"))) }
         if let answerNow { reply(.success(.replica(answerNow))) }
         // What an earlier batch made durable may already cover a reply held just now.
         releaseHeld()

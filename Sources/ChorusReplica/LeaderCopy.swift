@@ -54,6 +54,9 @@ public final class LeaderCopy: Sendable {
         var completing = false
         /// A pump is queued: appends until it runs share it (one request per follower for all).
         var pumpQueued = false
+        /// `start`'s completion, once its record is committed, waiting for the commit record that
+        /// releases the inherited records to be logged and applied.
+        var started: (at: Committed, completion: Completion)?
         var loggedCommit: UInt64
         var deposedBy: UInt64?
         /// Followers whose last request failed: tried again at the next heartbeat, not at once (a
@@ -105,7 +108,16 @@ public final class LeaderCopy: Sendable {
     /// Appends the epoch's first record (`ReplicationRecord.epochStartKind`); once it completes,
     /// every record this leader inherited is committed and applied: the partition may serve.
     public func start(completion: @escaping Completion) {
-        append([ReplicatedRecord(kind: ReplicationRecord.epochStartKind, payload: [])], completion: completion)
+        append([ReplicatedRecord(kind: ReplicationRecord.epochStartKind, payload: [])]) { [self] result in
+            guard case .success(let at) = result else { return completion(result) }
+            // Inherited records are applied when the commit record covering them is replayed.
+            let now = state.withLock { s -> Bool in
+                if s.replay.copies[partition]?.committed ?? 0 >= at.index { return true }
+                s.started = (at, completion)
+                return false
+            }
+            if now { completion(result) }
+        }
     }
 
     /// Appends events as the partition's next records; `completion` runs once they are committed.
@@ -151,14 +163,18 @@ public final class LeaderCopy: Sendable {
         let sends = state.withLock { s -> [(String, ReplicationRequest)] in
             guard s.deposedBy == nil else { return [] }
             var out: [(String, ReplicationRequest)] = []
-            let oldest = s.keptFrom
+            // Records before the kept ones are read back from the log; only a follower behind what
+            // the log holds of the partition needs a snapshot.
+            let copy = s.replay.copies[partition]
+            let oldest = min(s.keptFrom, (copy?.lsnBase ?? s.keptFrom - 1) + 1)
             if heartbeat { s.unreachable = [] }
             for f in s.leader.followers.keys.sorted() where !s.unreachable.contains(f) {
                 var beat = heartbeat
                 while let send = s.leader.next(for: f, oldestKept: oldest, maxEntries: Self.batch, heartbeat: beat) {
                     beat = false
                     guard case .append(let r) = send else { break }  // snapshots: not built yet
-                    let records = r.indexes.map { $0.compactMap { s.records[$0] } } ?? []
+                    let records = r.indexes.map { $0.compactMap { s.records[$0] ?? recordFromLog($0, copy) } } ?? []
+                    guard records.count == r.entryEpochs.count else { break }  // the log could not be read
                     out.append((f, .append(partition: partition, r, records: records)))
                     if r.entryEpochs.isEmpty { break }
                 }
@@ -194,6 +210,15 @@ public final class LeaderCopy: Sendable {
     /// Marks every waiting append failed (completed, in order, by `completeCommitted`).
     private func fail(_ s: inout State, _ error: ChatError) {
         for i in s.waiting.indices where s.waiting[i].failure == nil { s.waiting[i].failure = error }
+    }
+
+    /// A record this copy no longer keeps in memory, read back from the node's log.
+    private func recordFromLog(_ index: UInt64, _ copy: PartitionReplay.Copy?) -> ReplicatedRecord? {
+        guard let lsn = copy?.lsn(of: index), let r = try? journal.read(from: lsn, limit: 1).first, r.lsn == lsn,
+            case .replicated(let p, _, let i, let kind, let payload)? = try? ReplicationRecord.decode(kind: r.kind, payload: r.payload),
+            p == partition, i == index
+        else { return nil }
+        return ReplicatedRecord(kind: kind, payload: payload)
     }
 
     /// Completes the appends that are committed and in this node's log, in index order, one thread
@@ -246,6 +271,12 @@ public final class LeaderCopy: Sendable {
                 return s.leader.commitIndex > before
             }
             if !actions.isEmpty { apply(actions) }
+            let started = state.withLock { s -> (Committed, Completion)? in
+                guard let w = s.started, s.replay.copies[partition]?.committed ?? 0 >= w.at.index else { return nil }
+                s.started = nil
+                return w
+            }
+            if let (at, completion) = started { completion(.success(at)) }
             completeCommitted()
             if committedNow { logCommit() }
         }

@@ -22,12 +22,23 @@ public struct PartitionReplay: Sendable {
         public var committed: UInt64 = 0
         /// Written, not yet committed, in index order.
         public var pending: [Pending] = []
+        /// Where this node's log holds each record: the LSN of index `lsnBase + 1 + i` is `lsns[i]`
+        /// (8 bytes a record), so a leader can resend any record, not only those it keeps in memory.
+        public var lsns: [UInt64] = []
+        public var lsnBase: UInt64 = 0
 
         public init(history: EpochHistory = EpochHistory(), promised: UInt64 = 0, committed: UInt64 = 0, pending: [Pending] = []) {
             self.history = history
             self.promised = promised
             self.committed = committed
             self.pending = pending
+            lsnBase = history.lastIndex
+        }
+
+        /// The LSN of the record at `index` in this node's log, if it holds it.
+        public func lsn(of index: UInt64) -> UInt64? {
+            guard index > lsnBase, index - lsnBase <= UInt64(lsns.count) else { return nil }
+            return lsns[Int(index - lsnBase - 1)]
         }
     }
 
@@ -65,6 +76,11 @@ public struct PartitionReplay: Sendable {
             guard index == c.history.lastIndex + 1 else { throw .gap(p, expected: c.history.lastIndex + 1, found: index) }
             guard epoch >= c.history.lastEpoch else { throw .epochFalls(p, index: index, epoch: epoch, last: c.history.lastEpoch) }
             c.history.append(epoch: epoch, count: 1)
+            if c.lsnBase + UInt64(c.lsns.count) + 1 != index {
+                c.lsns = []
+                c.lsnBase = index - 1
+            }
+            c.lsns.append(lsn)
             defer { copies[p] = c }
             if index <= c.committed { return Self.applying(kind, payload, lsn) }
             c.pending.append(Pending(index: index, kind: kind, payload: payload, lsn: lsn))
@@ -83,6 +99,8 @@ public struct PartitionReplay: Sendable {
             guard after >= c.committed else { throw .truncatesCommitted(p, after: after, committed: c.committed) }
             c.history.truncate(after: max(after, c.history.floor))
             c.pending.removeAll { $0.index > after }
+            let keep = after > c.lsnBase ? min(Int(after - c.lsnBase), c.lsns.count) : 0
+            c.lsns.removeLast(c.lsns.count - keep)
             copies[p] = c
             return []
         case .promised(let p, let epoch):

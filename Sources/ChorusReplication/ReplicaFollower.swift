@@ -100,6 +100,12 @@ public struct ReplicaFollower: Equatable, Sendable {
         // A rebuilding copy is whole again once it holds all its leader held: the leader holds every
         // acknowledged record, while its commit index may lag (a new leader learns it late).
         if !inSync, syncTarget == nil { syncTarget = r.leaderLastIndex }
+        // Nothing to wait for (the leader holds nothing this copy lacks durably, as for a
+        // partition that never had a record): whole at once, or no append would ever make it so.
+        if !inSync, let target = syncTarget, write == nil, durable >= target, history.lastIndex >= target {
+            inSync = true
+            syncTarget = nil
+        }
         // What the leader sent ends at prevIndex + count; only that much is known to match it.
         let matched = r.prevIndex + UInt64(r.entryEpochs.count)
         return Decision(promise: promise, truncateAfter: truncateAfter, write: write, firstNew: k, reply: .accepted(epoch: r.epoch, lastIndex: matched))

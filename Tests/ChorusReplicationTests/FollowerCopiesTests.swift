@@ -113,3 +113,17 @@ import Testing
         #expect(journal.records.isEmpty)
     }
 }
+
+extension FollowerCopiesTests {
+    /// A partition led here takes no append from another leader: its copy is the leader's now.
+    @Test func aPartitionLedHereRefusesAppends() {
+        let copies = FollowerCopies(journal: InMemoryJournal(), incarnation: 1, recovered: PartitionReplay(), inSync: true) { _ in }
+        let p = PartitionId(9)!
+        copies.setLed(p, true)
+        let answer = Mutex<Result<PeerReply, ChatError>?>(nil)
+        let r = AppendRequest(epoch: 2, prevIndex: 0, prevEpoch: 0, entryEpochs: [2], commitIndex: 0, leaderLastIndex: 1)
+        copies.handle(.append(partition: p, r, records: [ReplicatedRecord(kind: 8, payload: [1])]), from: "n2") { a in answer.withLock { $0 = a } }
+        #expect(answer.withLock { $0 } == .failure(.unavailable("p9 is led by this node")))
+        #expect(copies.copy(p) == nil)
+    }
+}

@@ -70,3 +70,33 @@ extension LeaderCopyTests {
         #expect(out.all == [.success(1), .success(2)])
     }
 }
+
+extension LeaderCopyTests {
+    /// A new leader serves once `start` completes: by then every record it inherited is applied.
+    @Test func startCompletesOnlyOnceTheInheritedRecordsAreApplied() async throws {
+        let journal = InMemoryJournal()
+        var inherited = PartitionReplay()
+        for v in UInt8(1)...2 {
+            let record = ReplicationRecord.replicated(partition: Self.p, epoch: 1, index: UInt64(v), kind: 8, payload: [v])
+            _ = try inherited.replay(record, lsn: try await journal.append(kind: record.kind, payload: record.encode()))
+        }
+        let c = Cluster(ackReplicas: 2)
+        let applied = Mutex<[UInt8]>([])
+        let leader = LeaderCopy(
+            partition: Self.p, epoch: 2, followers: ["n2", "n3"], ackReplicas: 2, replay: inherited, journal: journal,
+            client: PeerClient(c.transport), async: { $0() }) { actions in
+            applied.withLock { a in for case .apply(_, let payload, _) in actions { a.append(payload[0]) } }
+        }
+        let seenAtStart = Mutex<[UInt8]?>(nil)
+        leader.start { result in
+            #expect(result.map(\.index) == .success(3))
+            seenAtStart.withLock { $0 = applied.withLock { $0 } }
+        }
+        for _ in 0..<10 {
+            journal.hold(); journal.release()
+            c.settle()
+            leader.pump(heartbeat: true)
+        }
+        #expect(seenAtStart.withLock { $0 } == [1, 2])
+    }
+}

@@ -90,6 +90,8 @@ import Testing
         let out = try r.replay(.committed(partition: Self.p, index: 3), lsn: 8)
         #expect(out == [.apply(kind: 8, payload: [3], lsn: 7)])
         #expect(r.copies[Self.p]?.history.position == LogPosition(lastEpoch: 2, lastIndex: 3))
+        // Where each record is: the truncated ones are gone, the new third is at its own LSN.
+        #expect((1...4).map { r.copies[Self.p]?.lsn(of: UInt64($0)) } == [1, 2, 7, nil])
         #expect(throws: PartitionReplay.ReplayError.truncatesCommitted(Self.p, after: 1, committed: 3)) {
             try r.replay(.truncated(partition: Self.p, after: 1), lsn: 9)
         }

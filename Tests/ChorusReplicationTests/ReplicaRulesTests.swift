@@ -118,6 +118,14 @@ import Testing
         #expect(afterSync == .promised(LogPosition(lastEpoch: 5, lastIndex: 3), incarnation: 0))
     }
 
+    @Test func aRebuildingCopyOfAnEmptyPartitionIsWholeAtTheFirstHeartbeat() {
+        var f = ReplicaFollower(promised: 4, history: EpochHistory(), inSync: false)
+        let d = f.receive(AppendRequest(epoch: 4, prevIndex: 0, prevEpoch: 0, entryEpochs: [], commitIndex: 0, leaderLastIndex: 0))
+        #expect(d.reply == .accepted(epoch: 4, lastIndex: 0) && d.write == nil)
+        #expect(f.inSync)
+        #expect(f.fence(epoch: 5) == .promised(LogPosition(lastEpoch: 0, lastIndex: 0), incarnation: 0))
+    }
+
     @Test func aSnapshotReplacesTheCopy() {
         var f = ReplicaFollower(promised: 1, history: Self.history([1, 1]), inSync: false)
         let leader = Self.history([1, 2, 2, 2])

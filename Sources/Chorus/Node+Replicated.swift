@@ -1,0 +1,61 @@
+import ArgumentParser
+import ChorusCluster
+import ChorusCoordinator
+import ChorusEngine
+import ChorusEtcd
+import ChorusReplica
+import ChorusReplication
+import ChorusWAL
+import Logging
+import NIOCore
+
+extension Node {
+    /// With `--etcd`: the data directory's incarnation, the node's copies of every partition as its
+    /// log left them, and the replicated journal the engine appends through (`recovered.journal`).
+    /// A new disk in a cluster that has served (an epoch past the first) is a rebuilding copy: it
+    /// promises every partition's current epoch and is not counted until it has caught up.
+    func prepareReplication(
+        _ recovered: inout Recovered, followed: FollowedPartitions, settings r: ReplicationSettings, group: any EventLoopGroup, logger: Logger
+    ) async throws -> ReplicaParts {
+        var rng = SystemRandomNumberGenerator()
+        let incarnation: (value: UInt64, created: Bool)
+        do { incarnation = try DataIncarnation.loadOrCreate(directory: settings.dataDirectory, using: &rng) } catch {
+            logger.critical("cannot start: the data directory's incarnation: \(error)")
+            throw ExitCode(1)
+        }
+        let client = EtcdClient(endpoints: r.endpoints, group: group)
+        let store = PartitionTableStore(client: client, cluster: r.cluster)
+        var known: [PartitionId: PartitionTableStore.Entry] = [:]
+        if incarnation.created {
+            for attempt in 1...30 {
+                do {
+                    known = try await store.read().table
+                    break
+                } catch {
+                    guard attempt < 30 else {
+                        logger.critical("cannot start: etcd cannot be reached: \(error)")
+                        throw ExitCode(1)
+                    }
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+        let inSync = !known.values.contains { $0.assignment.epoch > 1 }
+        let copies = FollowerCopies(
+            journal: recovered.log, incarnation: incarnation.value, recovered: recovered.partitions ?? PartitionReplay(), inSync: inSync
+        ) { actions in
+            for case .apply(let kind, let payload, let lsn) in actions { followed.apply(kind: kind, payload: payload, lsn: lsn) }
+        }
+        if !inSync {
+            for (p, e) in known { copies.handle(.fence(partition: p, epoch: e.assignment.epoch), from: settings.nodeId) { _ in } }
+            logger.warning("this data directory is new in a cluster that has data: its copies are rebuilt from the leaders")
+        }
+        let journal = ReplicatedJournal(log: recovered.log)
+        recovered.journal = journal
+        logger.info("replication", metadata: [
+            "incarnation": "\(incarnation.value)", "newDisk": "\(incarnation.created)", "etcd": "\(r.endpoints)", "cluster": "\(r.cluster)",
+        ])
+        return ReplicaParts(
+            settings: r, journal: journal, followed: followed, copies: copies, incarnation: incarnation.value, client: client, store: store)
+    }
+}

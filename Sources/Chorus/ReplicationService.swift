@@ -1,0 +1,252 @@
+import ChorusCluster
+import ChorusCoordinator
+import ChorusCore
+import ChorusEngine
+import ChorusEtcd
+import ChorusPeer
+import ChorusReplica
+import ChorusReplication
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// What a replicated node is made of beside the engine: its copies of every partition, the
+/// journal that routes the engine's appends to the ones it leads, the followed state.
+struct ReplicaParts {
+    let settings: ReplicationSettings
+    let journal: ReplicatedJournal
+    let followed: FollowedPartitions
+    let copies: FollowerCopies
+    let incarnation: UInt64
+    let client: EtcdClient
+    let store: PartitionTableStore
+}
+
+/// The replication shell of one node (docs/REPLICATION.md): keeps the node's etcd lease, watches
+/// the partition table and the live nodes, feeds `ReplicaRoles` and carries out its decisions
+/// (lead, take over, step down), and sends the leaders' heartbeats. A node that is deposed while
+/// it leads, or whose lease lapses, stops the process (fail-stop): restarted, it recovers its
+/// copies from its log and follows again.
+struct ReplicationService: Service {
+    let parts: ReplicaParts
+    let selfId: String
+    /// The value of `nodes/<id>`: mesh address, HTTP address, incarnation.
+    let advertised: String
+    let wal: any Journal
+    let peers: PeerClient
+    let placement: PlacementCell
+    let accounts: Accounts
+    let conversations: Conversations
+    let clock: any WallClock
+    let logger: Logger
+
+    func run() async throws {
+        let lease = NodeLease(
+            client: parts.client, key: parts.store.prefix + "nodes/" + selfId, value: Array(advertised.utf8), ttl: parts.settings.lease)
+        let shell = ReplicaShell(self)
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                tasks.addTask { await lease.run() }
+                tasks.addTask { try await shell.follow(lease: lease) }
+                tasks.addTask { await shell.beat() }
+            }
+        } onGracefulShutdown: {
+            Task { await lease.revoke() }
+        }
+    }
+}
+
+/// The mutable side of `ReplicationService`: the table and live nodes as last seen, the roles,
+/// the copies being led.
+actor ReplicaShell {
+    let s: ReplicationService
+    var entries: [PartitionId: PartitionTableStore.Entry] = [:]
+    var alive: Set<String> = []
+    var nodeRevisions: [String: Int64] = [:]
+    var roles: ReplicaRoles<ContinuousClock.Instant>
+    var takingOver: Set<PartitionId> = []
+    /// The epoch a take-over of this node swapped in, until the table shows it.
+    var swapped: [PartitionId: UInt64] = [:]
+    let leading = Mutex<[PartitionId: LeaderCopy]>([:])
+
+    init(_ s: ReplicationService) {
+        self.s = s
+        roles = ReplicaRoles(selfId: s.selfId, incarnation: s.parts.incarnation)
+    }
+
+    var ring: HashRing { s.placement.ring }
+
+    /// Registers, reads (or creates) the table and the live nodes, then acts on every change and
+    /// every 250 ms until cancelled.
+    func follow(lease: NodeLease) async throws {
+        let store = s.parts.store
+        // Each watch goes on from the revision its own range was read at: nothing in between is missed.
+        var (table, tableRevision, nodesRevision) = (([PartitionId: PartitionTableStore.Entry]()), Int64(0), Int64(0))
+        while true {
+            do {
+                (table, tableRevision) = try await store.bootstrap(PartitionAssignment.initialTable(ring: ring, factor: s.parts.settings.factor))
+                let nodes = try await s.parts.client.range(prefix: store.prefix + "nodes/")
+                alive = Set(nodes.kvs.compactMap { Self.nodeId($0.key, prefix: store.prefix) })
+                nodesRevision = nodes.revision
+                break
+            } catch {
+                s.logger.warning("etcd cannot be reached; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        entries = table
+        publishLeaders()
+        let tablePrefix = store.partitionsPrefix
+        let nodesPrefix = store.prefix + "nodes/"
+        let watches = [
+            EtcdWatch(client: s.parts.client, prefix: tablePrefix, fromRevision: tableRevision + 1, onEvents: { events in
+                Task { await self.tableChanged(events) }
+            }),
+            EtcdWatch(client: s.parts.client, prefix: nodesPrefix, fromRevision: nodesRevision + 1, onEvents: { events in
+                Task { await self.nodesChanged(events) }
+            }),
+        ]
+        defer { for w in watches { w.cancel() } }
+        s.logger.info("replication started", metadata: [
+            "factor": "\(s.parts.settings.factor)", "ackReplicas": "\(s.parts.settings.ackReplicas)", "alive": "\(alive.sorted())",
+        ])
+        while !Task.isCancelled {
+            if !(await lease.holds()) && !roles.leading.isEmpty { stop("this node's etcd lease lapsed while it led partitions") }
+            decide()
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    static func nodeId(_ key: [UInt8], prefix: String) -> String? {
+        let k = String(decoding: key, as: UTF8.self)
+        let head = prefix + "nodes/"
+        return k.hasPrefix(head) ? String(k.dropFirst(head.count)) : nil
+    }
+
+    // Watch batches arrive in revision order but run as separate tasks: each change is taken only
+    // if it is newer than what is known.
+
+    func tableChanged(_ events: [EtcdWatchEvent]) {
+        for e in events where e.kind == .put {
+            if let (p, entry) = s.parts.store.decode(e.kv), entry.modRevision > entries[p]?.modRevision ?? 0 { entries[p] = entry }
+        }
+        publishLeaders()
+        decide()
+    }
+
+    func nodesChanged(_ events: [EtcdWatchEvent]) {
+        for e in events {
+            guard let id = Self.nodeId(e.kv.key, prefix: s.parts.store.prefix), e.kv.modRevision > nodeRevisions[id] ?? 0 else { continue }
+            nodeRevisions[id] = e.kv.modRevision
+            if e.kind == .put { alive.insert(id) } else { alive.remove(id) }
+        }
+        decide()
+    }
+
+    /// Routing follows the table: requests for a partition go to the leader it names.
+    private func publishLeaders() {
+        s.placement.lead(Partitioning.all.map { entries[$0]?.assignment.leader ?? "" })
+    }
+
+    private func decide() {
+        for d in roles.decide(table: entries.mapValues(\.assignment), alive: alive, now: .now) {
+            switch d {
+            case .lead(let p, let a): lead(p, a)
+            case .stepDown(let p): stop("partition \(p) has a new leader (\(entries[p]?.assignment.leader ?? "?")) while this node led it")
+            case .takeOver(let p, _): takeOver(p)
+            }
+        }
+    }
+
+    /// Leads `p` in `a.epoch` from the followed copy: commits the epoch's first record (and with it
+    /// everything inherited), promotes the partition's staged keys, then serves it.
+    private func lead(_ p: PartitionId, _ a: PartitionAssignment) {
+        let parts = s.parts
+        parts.copies.setLed(p, true)
+        let inherited = parts.copies.copy(p).map { PartitionReplay(copies: [p: $0]) } ?? PartitionReplay()
+        let followed = parts.followed
+        let copy = LeaderCopy(
+            partition: p, epoch: a.epoch, followers: a.followers, ackReplicas: parts.settings.ackReplicas, replay: inherited, journal: s.wal,
+            client: s.peers
+        ) { actions in
+            for case .apply(let kind, let payload, let lsn) in actions { followed.apply(kind: kind, payload: payload, lsn: lsn) }
+        }
+        leading.withLock { $0[p] = copy }
+        let s = self.s
+        Task {
+            let started = await withCheckedContinuation { c in copy.start { c.resume(returning: $0) } }
+            guard case .success = started else {
+                s.logger.warning("could not start leading", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "outcome": "\(started)"])
+                return
+            }
+            await followed.promote(
+                where: { Partitioning.partition(ofPoint: $0) == p }, accounts: s.accounts, conversations: s.conversations, now: s.clock.nowMs())
+            parts.journal.lead(copy)
+            s.logger.info("leading", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "followers": "\(a.followers)"])
+        }
+    }
+
+    private func takeOver(_ p: PartitionId) {
+        guard !takingOver.contains(p), let entry = entries[p], entry.assignment.epoch >= swapped[p] ?? 0 else { return }
+        takingOver.insert(p)
+        let runner = FailoverRunner(store: s.parts.store, ackReplicas: s.parts.settings.ackReplicas, fence: fence)
+        Task {
+            let dead = entry.assignment.leader
+            do {
+                switch try await runner.takeOver(p, from: entry) {
+                case .promoted(let next):
+                    swapped[p] = next.epoch
+                    s.logger.info("took over", metadata: ["partition": "\(p)", "from": "\(dead)", "epoch": "\(next.epoch)", "leader": "\(next.leader)"])
+                case .tooFewAnswers(let n):
+                    s.logger.debug("take-over: too few copies answered", metadata: ["partition": "\(p)", "answers": "\(n)"])
+                case .lostRace:
+                    s.logger.debug("take-over: another node swapped first", metadata: ["partition": "\(p)"])
+                }
+            } catch {
+                s.logger.warning("take-over: etcd", metadata: ["partition": "\(p)", "error": "\(error)"])
+            }
+            takingOver.remove(p)
+        }
+    }
+
+    /// Fences `p` at `epoch` on every replica (this node's copy directly, the others over the mesh)
+    /// and returns the promises.
+    private nonisolated var fence: FailoverRunner.Fence {
+        let (copies, peers, selfId) = (s.parts.copies, s.peers, s.selfId)
+        return { p, epoch, replicas in
+            await withTaskGroup(of: (String, PeerReply?).self) { group in
+                for r in replicas {
+                    group.addTask {
+                        if r == selfId {
+                            let answer = await withCheckedContinuation { c in copies.handle(.fence(partition: p, epoch: epoch), from: selfId) { c.resume(returning: $0) } }
+                            return (r, try? answer.get())
+                        }
+                        return (r, try? await peers.call(.replication(.fence(partition: p, epoch: epoch)), to: r))
+                    }
+                }
+                var votes: [String: FailoverRunner.Vote] = [:]
+                for await (r, reply) in group {
+                    if case .fenced(.promised(let position, let incarnation))? = reply { votes[r] = .init(position: position, incarnation: incarnation) }
+                }
+                return votes
+            }
+        }
+    }
+
+    /// Empty appends to every follower of every partition led here, every 50 ms: they learn the
+    /// commit index, and followers that were unreachable are tried again.
+    nonisolated func beat() async {
+        while !Task.isCancelled {
+            for copy in leading.withLock({ Array($0.values) }) { copy.pump(heartbeat: true) }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Fail-stop: this node may no longer acknowledge for a partition it led, and its copy must be
+    /// rebuilt from its log before it follows again.
+    private func stop(_ why: String) -> Never {
+        s.logger.critical("stopping: \(why); restart the node to follow its partitions again")
+        exit(75)
+    }
+}
