@@ -7,17 +7,33 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The mesh as the gateway's `PeerTransport`: every transport failure is `unavailable`.
+/// The mesh as the gateway's `PeerTransport`: every transport failure is `unavailable`. A request
+/// to this node itself (with replication a node can own the user a conversation it leads writes
+/// to) goes straight to its own dispatcher.
 struct MeshTransport: PeerTransport {
     let node: MeshNode
+    let local: LocalDispatch
 
     func request(_ payload: [UInt8], to peer: String, reply: @escaping @Sendable (Result<[UInt8], ChatError>) -> Void) {
+        if peer == node.configuration.selfId {
+            guard let dispatcher = local.dispatcher else { return reply(.failure(.unavailable("this node is starting"))) }
+            return dispatcher.request(payload, from: peer) { reply(.success($0)) }
+        }
         node.request(payload, to: peer) { result in
             reply(result.mapError { e in ChatError.unavailable("node \(peer) cannot be reached (\(e))") })
         }
     }
 
-    func send(_ payload: [UInt8], to peer: String) { node.send(payload, to: peer) }
+    func send(_ payload: [UInt8], to peer: String) {
+        if peer == node.configuration.selfId { local.dispatcher?.event(payload, from: peer) } else { node.send(payload, to: peer) }
+    }
+}
+
+/// The node's own dispatcher, for requests it sends itself; set once the cluster's parts exist.
+final class LocalDispatch: Sendable {
+    private let value = Mutex<PeerDispatcher?>(nil)
+    var dispatcher: PeerDispatcher? { value.withLock { $0 } }
+    func set(_ d: PeerDispatcher) { value.withLock { $0 = d } }
 }
 
 /// The mesh's inbound side: every frame a peer sends goes to the node's `PeerDispatcher`, and so

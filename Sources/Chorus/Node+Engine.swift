@@ -20,6 +20,8 @@ struct EngineParts {
     /// What the engine appends through (`Recovered.journal`).
     let journal: any Journal
     let writer: RemoteInboxWriter
+    /// Where the mesh transport sends requests addressed to this node (set with the dispatcher).
+    let localDispatch: LocalDispatch
     let report: RecoveryReport
     let sharesInbox: @Sendable (String, String) -> Bool
     let clock: SystemWallClock
@@ -66,7 +68,8 @@ extension Node {
         let writer = RemoteInboxWriter(journal: log, inboxes: recovered.inboxes, placement: placement)
         let selfId = settings.nodeId
         // Conversations reach other nodes' conversations and inboxes through the mesh.
-        let peers = mesh.map { ClusterPeers(placement: placement, client: PeerClient(MeshTransport(node: $0))) }
+        let local = LocalDispatch()
+        let peers = mesh.map { ClusterPeers(placement: placement, client: PeerClient(MeshTransport(node: $0, local: local))) }
         let enginePeers = peers.map { EnginePeers(placement: placement, client: $0.client) }
         let fanout = enginePeers.map { p in
             InboxFanout(
@@ -83,7 +86,7 @@ extension Node {
         let reengagement = try makeReengagement(recovered, accounts: accounts, placement: placement, clock: clock, group: group, logger: logger)
         await accounts.onLogin { index in Task { await reengagement.loggedIn(UInt32(index)) } }
         return EngineParts(
-            log: recovered.log, journal: log, writer: writer, report: recovered.report, sharesInbox: recovered.sharesInbox, clock: clock, placement: placement, accounts: accounts,
+            log: recovered.log, journal: log, writer: writer, localDispatch: local, report: recovered.report, sharesInbox: recovered.sharesInbox, clock: clock, placement: placement, accounts: accounts,
             conversations: conversations, inboxes: recovered.inboxes, reengagement: reengagement, peers: peers, fanout: fanout)
     }
 

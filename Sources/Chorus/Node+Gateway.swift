@@ -3,6 +3,7 @@ import ChorusCluster
 import ChorusCore
 import ChorusEngine
 import ChorusGateway
+import ChorusReplica
 import ChorusMesh
 import Logging
 import NIOCore
@@ -52,6 +53,7 @@ extension Node {
         _ engine: EngineParts, sessions: SessionParts, cluster: ClusterParts?, group: MultiThreadedEventLoopGroup, metrics: NodeMetrics, logger: Logger
     ) -> FrontParts {
         let readiness = ReadinessFlag()
+        let replicaCopies = cluster?.replication as? FollowerCopies
         let listeningAddress = Mutex("\(settings.host):\(settings.port)")
         let log = engine.log
         let meshNode = cluster?.mesh
@@ -79,6 +81,17 @@ extension Node {
                     for (peer, status) in cluster.mesh.statuses {
                         let address = await cluster.addressBook.address(of: peer, asking: cluster.gateway)
                         nodes.append(.init(nodeId: peer, address: address, status: status.rawValue))
+                    }
+                }
+                if let factor = settings.replication?.factor, let leaders = engine.placement.current.leaders {
+                    let ring = engine.placement.ring
+                    for i in nodes.indices {
+                        let id = nodes[i].nodeId
+                        nodes[i].leads = Partitioning.all.filter { leaders[Int($0.rawValue)] == id }.map { Int($0.rawValue) }
+                        nodes[i].follows = Partitioning.all.filter {
+                            leaders[Int($0.rawValue)] != id && Partitioning.replicas(of: $0, ring: ring, factor: factor).contains(id)
+                        }.map { Int($0.rawValue) }
+                        if id == nodeId { nodes[i].rebuilding = replicaCopies?.rebuilding.map { Int($0.rawValue) } }
                     }
                 }
                 return ClusterView(

@@ -25,12 +25,14 @@ extension Node {
                 successTerminationBehavior: .ignore),
         ]
         if let cluster {
-            list.append(.init(service: MeshLifecycle(node: cluster.mesh, dispatcher: cluster.dispatcher(forward: front.forward, logger: logger), logger: logger)))
+            let dispatcher = cluster.dispatcher(forward: front.forward, logger: logger)
+            engine.localDispatch.set(dispatcher)
+            list.append(.init(service: MeshLifecycle(node: cluster.mesh, dispatcher: dispatcher, logger: logger)))
             if let replica, let peers = engine.peers, let mesh = settings.mesh {
                 list.append(.init(service: ReplicationService(
                     parts: replica, selfId: settings.nodeId, advertised: "\(mesh.host):\(mesh.port) \(settings.host):\(settings.port) \(replica.incarnation)",
                     wal: engine.log, peers: peers.client, placement: engine.placement, accounts: engine.accounts, conversations: engine.conversations,
-                    clock: engine.clock, logger: logger)))
+                    fanout: engine.fanout, clock: engine.clock, logger: logger)))
             }
         }
         list.append(.init(service: ReengagementLoop(service: engine.reengagement, clock: engine.clock)))

@@ -38,6 +38,7 @@ struct ReplicationService: Service {
     let placement: PlacementCell
     let accounts: Accounts
     let conversations: Conversations
+    let fanout: InboxFanout?
     let clock: any WallClock
     let logger: Logger
 
@@ -68,6 +69,7 @@ actor ReplicaShell {
     var takingOver: Set<PartitionId> = []
     /// The epoch a take-over of this node swapped in, until the table shows it.
     var swapped: [PartitionId: UInt64] = [:]
+    var reconcileRound = 0
     let leading = Mutex<[PartitionId: LeaderCopy]>([:])
 
     init(_ s: ReplicationService) {
@@ -128,11 +130,19 @@ actor ReplicaShell {
     // if it is newer than what is known.
 
     func tableChanged(_ events: [EtcdWatchEvent]) {
+        var newLeaders: Set<String> = []
         for e in events where e.kind == .put {
-            if let (p, entry) = s.parts.store.decode(e.kv), entry.modRevision > entries[p]?.modRevision ?? 0 { entries[p] = entry }
+            guard let (p, entry) = s.parts.store.decode(e.kv), entry.modRevision > entries[p]?.modRevision ?? 0 else { continue }
+            if entries[p]?.assignment.leader != entry.assignment.leader { newLeaders.insert(entry.assignment.leader) }
+            entries[p] = entry
         }
+        // Entries for the users that moved wait until the new leaders were asked what they lack
+        // (`scheduleReconcile`): sent at once, a later entry could land before an earlier one the
+        // old leader never got, and the gap would never be seen. Paused before routing changes.
+        if !newLeaders.isEmpty { s.fanout?.pause(nodes: Array(newLeaders)) }
         publishLeaders()
         decide()
+        scheduleReconcile()
     }
 
     func nodesChanged(_ events: [EtcdWatchEvent]) {
@@ -184,6 +194,26 @@ actor ReplicaShell {
                 where: { Partitioning.partition(ofPoint: $0) == p }, accounts: s.accounts, conversations: s.conversations, now: s.clock.nowMs())
             parts.journal.lead(copy)
             s.logger.info("leading", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "followers": "\(a.followers)"])
+            await self.scheduleReconcile()
+        }
+    }
+
+    /// After partitions change leaders: fan-out entries queued for a node that no longer owns their
+    /// user are dropped, and every member of the conversations led here gets what its inbox lacks
+    /// from its owner now (this node included): entries in flight when a leader died are put back.
+    /// Runs once changes have settled for 300 ms.
+    func scheduleReconcile() {
+        reconcileRound += 1
+        let round = reconcileRound
+        Task {
+            try? await Task.sleep(for: .milliseconds(300))
+            guard round == reconcileRound else { return }
+            let (placement, conversations) = (s.placement, s.conversations)
+            s.fanout?.purge { user, node in placement.owner(ofUser: user) != node }
+            for node in placement.serving + [s.selfId] {
+                await conversations.reconcile(with: node)
+                s.fanout?.resume(node: node)
+            }
         }
     }
 

@@ -52,6 +52,11 @@ public final class RemoteInboxWriter: Sendable {
         if !arriving, items.contains(where: { placement.isFrozen(point: KeyPoint.of(id: $0.userId)) }) {
             return reply(.failure(.unavailable("users of this batch are moving (membership change)")))
         }
+        // With replication, leadership moves without a hand-over: a user not led here (yet, or any
+        // more) is refused, and the sender keeps the entry until its view of the leaders agrees.
+        if !arriving, placement.current.leaders != nil, let elsewhere = items.first(where: { !placement.isLocal(user: $0.userId) }) {
+            return reply(.failure(.unavailable("user \(elsewhere.userId) is not led by this node")))
+        }
         var fresh: [Int] = []
         high.withLock { h in
             for (i, item) in items.enumerated() where arriving || placement.isLocal(user: item.userId) {

@@ -95,7 +95,12 @@ public struct APIRouter: Sendable {
                 status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metricsText().utf8))
         case .cluster:
             let view = await cluster()
-            let nodes = view.nodes.map { ["nodeId": $0.nodeId, "address": $0.address, "status": $0.status] }
+            let nodes = view.nodes.map { n -> [String: Any] in
+                var o: [String: Any] = ["nodeId": n.nodeId, "address": n.address, "status": n.status]
+                if let leads = n.leads, let follows = n.follows { (o["leads"], o["follows"]) = (leads, follows) }
+                if let rebuilding = n.rebuilding { o["rebuilding"] = rebuilding }
+                return o
+            }
             return .json(200, ["nodes": nodes, "self": view.selfId, "epoch": view.epoch, "pendingEpoch": view.pendingEpoch.map { $0 as Any } ?? NSNull()])
         case .changeMembership:
             guard let change = membershipChange else {

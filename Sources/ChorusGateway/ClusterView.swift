@@ -5,11 +5,19 @@ public struct ClusterView: Sendable {
         public var address: String
         /// "alive", "suspect" or "dead".
         public var status: String
+        /// With replication: the partitions this node leads and those it holds a copy of as a
+        /// follower, as this node's view of etcd's table says.
+        public var leads: [Int]?
+        public var follows: [Int]?
+        /// This node only: the partitions whose copy here is being rebuilt.
+        public var rebuilding: [Int]?
 
-        public init(nodeId: String, address: String, status: String) {
+        public init(nodeId: String, address: String, status: String, leads: [Int]? = nil, follows: [Int]? = nil) {
             self.nodeId = nodeId
             self.address = address
             self.status = status
+            self.leads = leads
+            self.follows = follows
         }
     }
 

@@ -61,6 +61,11 @@ public final class FollowerCopies: ReplicationRequestHandler {
         state.withLock { s in if led { s.led.insert(p) } else { s.led.remove(p) } }
     }
 
+    /// Partitions whose copy here is being rebuilt (not counted by fences until it has caught up).
+    public var rebuilding: [PartitionId] {
+        state.withLock { s in s.followers.filter { !$0.value.inSync }.keys.sorted() }
+    }
+
     /// What replay knows of a copy (the same as a restart would rebuild).
     public func copy(_ p: PartitionId) -> PartitionReplay.Copy? { state.withLock { $0.replay.copies[p] } }
 
