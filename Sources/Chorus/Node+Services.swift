@@ -32,7 +32,8 @@ extension Node {
                 list.append(.init(service: ReplicationService(
                     parts: replica, selfId: settings.nodeId, advertised: "\(mesh.host):\(mesh.port) \(settings.host):\(settings.port) \(replica.incarnation)",
                     wal: engine.log, peers: peers.client, placement: engine.placement, accounts: engine.accounts, conversations: engine.conversations,
-                    fanout: engine.fanout, clock: engine.clock, logger: logger)))
+                    fanout: engine.fanout, promoted: { [reengagement = engine.reengagement] in await reengagement.armUnarmed() },
+                    clock: engine.clock, logger: logger)))
             }
         }
         list.append(.init(service: ReengagementLoop(service: engine.reengagement, clock: engine.clock)))

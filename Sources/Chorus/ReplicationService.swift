@@ -39,6 +39,8 @@ struct ReplicationService: Service {
     let accounts: Accounts
     let conversations: Conversations
     let fanout: InboxFanout?
+    /// Runs after a partition's keys were promoted (re-engagement arms its users' timers).
+    let promoted: @Sendable () async -> Void
     let clock: any WallClock
     let logger: Logger
 
@@ -193,6 +195,7 @@ actor ReplicaShell {
             await followed.promote(
                 where: { Partitioning.partition(ofPoint: $0) == p }, accounts: s.accounts, conversations: s.conversations, now: s.clock.nowMs())
             parts.journal.lead(copy)
+            await s.promoted()
             s.logger.info("leading", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "followers": "\(a.followers)"])
             await self.scheduleReconcile()
         }

@@ -254,3 +254,24 @@ def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
         assert len(got) == len(set(got)), f"{u['name']}: a message twice in the inbox"
         missing = sorted(wanted - set(got))
         assert not missing, f"{u['name']} (p{partition_of(u['id'])}): inbox lacks {missing[:5]}, victim {victim}, second {second}"
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--etcd", "http://127.0.0.1:2379"], "--mesh"),
+    (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "https://127.0.0.1:2379"], "--etcd"),
+    (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
+      "--replication-factor", "3"], "--replication-factor"),
+    (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
+      "--ack-replicas", "3"], "--ack-replicas"),
+    (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
+      "--lease", "1500ms"], "--lease"),
+    (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
+      "--admin-token", "0123456789abcdefXYZ"], "--admin-token"),
+    (["--ack-replicas", "2"], "--etcd"),
+])
+def test_bad_replication_options_exit_2_naming_the_option(datadir, args, named):
+    from conftest import chorus_binary
+    p = subprocess.run([chorus_binary(), "serve", "--data", datadir + "/d", "--node-id", "n1", *args], capture_output=True, timeout=30)
+    err = p.stderr.decode()
+    assert p.returncode == 2, err
+    assert named in err, err
