@@ -275,3 +275,69 @@ def test_bad_replication_options_exit_2_naming_the_option(datadir, args, named):
     err = p.stderr.decode()
     assert p.returncode == 2, err
     assert named in err, err
+
+
+def test_a_paused_leader_acknowledges_nothing_it_lost_and_converges(replicated):
+    """SIGSTOP a leader past its lease while writes go on elsewhere; a send it took meanwhile is not
+    acknowledged after SIGCONT (its followers promised the new epoch), it stops (exit 75), and
+    restarted it serves the same history as every other node."""
+    import signal as sig
+    c = replicated
+    first = c.nodes["n1"]
+    until(lambda: first.http("POST", "/v1/users", {"username": "pat", "password": "password1", "email": "p@example.com"})[0] == 201,
+          30, "first registration")
+    assert first.http("POST", "/v1/users", {"username": "quinn", "password": "password1", "email": "q@example.com"})[0] == 201
+    status, pat = first.http("POST", "/v1/sessions", {"username": "pat", "password": "password1"})
+    status, quinn = first.http("POST", "/v1/sessions", {"username": "quinn", "password": "password1"})
+    status, conv = first.http("POST", "/v1/conversations", {"members": [quinn["userId"]], "title": "g"}, pat["token"])
+    assert status == 201, conv
+    cid = conv["conversationId"]
+    paused = c.leader_of(partition_of(cid))
+    others = [n for i, n in c.nodes.items() if i != paused]
+    writer = Writer(c, cid, pat["token"], "before")
+    writer.cluster = type("Live", (), {"alive": lambda self: others})()
+    writer.start()
+    until(lambda: len(writer.acked) >= 5, 30, "writes before the pause")
+
+    c.nodes[paused].proc.send_signal(sig.SIGSTOP)
+    answers = []
+
+    def send_to_paused():
+        # Answered only after SIGCONT: a timeout longer than the pause.
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", c.http_ports[paused], timeout=60)
+        try:
+            conn.request("POST", f"/v1/conversations/{cid}/messages", json.dumps({"body": "during", "clientMsgId": "during"}),
+                         {"Authorization": f"Bearer {pat['token']}", "Content-Type": "application/json"})
+            r = conn.getresponse()
+            raw = r.read()
+            answers.append((r.status, json.loads(raw) if raw else {}))
+        except OSError as e:  # the node stopped before answering: nothing acknowledged
+            answers.append((0, str(e)))
+    stuck = threading.Thread(target=send_to_paused, daemon=True)
+    stuck.start()
+    count = len(writer.acked)
+    until(lambda: len(writer.acked) >= count + 5, LEASE_S + 20, "writes elsewhere while the leader is paused")
+    c.nodes[paused].proc.send_signal(sig.SIGCONT)
+    stuck.join(timeout=30)
+    writer.stopping.set()
+    writer.join(timeout=90)
+    assert c.nodes[paused].proc.wait(timeout=30) == 75, "a leader that lost its lease stops"
+
+    c.nodes[paused] = c.start(paused)
+    wait_ready(c.nodes[paused])
+    histories = []
+    for n in c.nodes.values():
+        until(lambda: n.http("GET", f"/v1/conversations/{cid}/messages?limit=100", None, pat["token"])[0] == 200, 30, "history")
+        histories.append({m["seq"]: (m["messageId"], m["body"], m["clientMsgId"])
+                          for m in n.http("GET", f"/v1/conversations/{cid}/messages?limit=100", None, pat["token"])[1]["messages"]})
+    assert histories[0] == histories[1] == histories[2], "the same seq holds the same message on every node"
+    held = histories[0]
+    assert sorted(held) == list(range(1, len(held) + 1))
+    for seq, message_id, body, client_id in writer.acked:
+        assert held[seq] == (message_id, body, client_id)
+    assert len(answers) == 1, "the send to the paused node ended"
+    print("the paused leader answered", answers[0][0])
+    for status, m in answers:
+        if status in (200, 201):
+            assert held.get(m["seq"]) == (m["messageId"], m["body"], m["clientMsgId"]), "acknowledged by the paused leader, then lost"
