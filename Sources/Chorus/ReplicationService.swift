@@ -73,6 +73,11 @@ actor ReplicaShell {
     var swapped: [PartitionId: UInt64] = [:]
     var reconcileRound = 0
     let leading = Mutex<[PartitionId: LeaderCopy]>([:])
+    /// Partitions promoted and routed to their copy (served), by partition.
+    var serving: [PartitionId: LeaderCopy] = [:]
+    /// The lease this node held when its view of it lapsed: acknowledgments are suspended until
+    /// it is renewed (etcd never expired it, so no one could take over), or the node stops.
+    var suspendedUnder: Int64??
 
     init(_ s: ReplicationService) {
         self.s = s
@@ -82,7 +87,7 @@ actor ReplicaShell {
     var ring: HashRing { s.placement.ring }
 
     /// Registers, reads (or creates) the table and the live nodes, then acts on every change and
-    /// every 250 ms until cancelled.
+    /// every 100 ms (the lease view included) until cancelled.
     func follow(lease: NodeLease) async throws {
         let store = s.parts.store
         // Each watch goes on from the revision its own range was read at: nothing in between is missed.
@@ -116,9 +121,28 @@ actor ReplicaShell {
             "factor": "\(s.parts.settings.factor)", "ackReplicas": "\(s.parts.settings.ackReplicas)", "alive": "\(alive.sorted())",
         ])
         while !Task.isCancelled {
-            if !(await lease.holds()) && !roles.leading.isEmpty { stop("this node's etcd lease lapsed while it led partitions") }
+            await watchLease(lease)
             decide()
-            try await Task.sleep(for: .milliseconds(250))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// A lapsed view of the lease suspends every served partition (appends refused); renewed under
+    /// the same lease, they are served again; a new lease (etcd expired the old one, and other
+    /// nodes may have taken over) stops the node.
+    private func watchLease(_ lease: NodeLease) async {
+        let holds = await lease.holds()
+        let id = await lease.lease
+        if let under = suspendedUnder {
+            guard holds else { return }
+            guard id == under else { stop("this node's etcd lease expired while it led partitions") }
+            suspendedUnder = nil
+            for (_, copy) in serving { s.parts.journal.lead(copy) }
+            s.logger.warning("lease renewed: serving again", metadata: ["partitions": "\(serving.count)"])
+        } else if !holds, !serving.isEmpty || !roles.leading.isEmpty {
+            suspendedUnder = .some(id)
+            for p in serving.keys { s.parts.journal.stopLeading(p) }
+            s.logger.warning("lease not renewed in time: acknowledging nothing until it is", metadata: ["partitions": "\(serving.count)"])
         }
     }
 
@@ -194,7 +218,7 @@ actor ReplicaShell {
             }
             await followed.promote(
                 where: { Partitioning.partition(ofPoint: $0) == p }, accounts: s.accounts, conversations: s.conversations, now: s.clock.nowMs())
-            parts.journal.lead(copy)
+            await self.serve(p, copy)
             await s.promoted()
             s.logger.info("leading", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "followers": "\(a.followers)"])
             await self.scheduleReconcile()
@@ -241,6 +265,12 @@ actor ReplicaShell {
             }
             takingOver.remove(p)
         }
+    }
+
+    /// Routes the partition's appends to its copy (unless acknowledgments are suspended).
+    private func serve(_ p: PartitionId, _ copy: LeaderCopy) {
+        serving[p] = copy
+        if suspendedUnder == nil { s.parts.journal.lead(copy) }
     }
 
     /// Fences `p` at `epoch` on every replica (this node's copy directly, the others over the mesh)
