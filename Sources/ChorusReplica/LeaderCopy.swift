@@ -173,7 +173,13 @@ public final class LeaderCopy: Sendable {
                 while let send = s.leader.next(for: f, oldestKept: oldest, maxEntries: Self.batch, heartbeat: beat) {
                     beat = false
                     guard case .append(let r) = send else { break }  // snapshots: not built yet
-                    let records = r.indexes.map { $0.compactMap { s.records[$0] ?? recordFromLog($0, copy) } } ?? []
+                    var records: [ReplicatedRecord] = []
+                    if let indexes = r.indexes {
+                        // Those no longer kept are a prefix: read back in one pass over the log.
+                        let old = indexes.prefix { s.records[$0] == nil }
+                        let fromLog = old.isEmpty ? [:] : recordsFromLog(old.first!...old.last!, copy)
+                        records = indexes.compactMap { s.records[$0] ?? fromLog[$0] }
+                    }
                     guard records.count == r.entryEpochs.count else { break }  // the log could not be read
                     out.append((f, .append(partition: partition, r, records: records)))
                     if r.entryEpochs.isEmpty { break }
@@ -212,13 +218,21 @@ public final class LeaderCopy: Sendable {
         for i in s.waiting.indices where s.waiting[i].failure == nil { s.waiting[i].failure = error }
     }
 
-    /// A record this copy no longer keeps in memory, read back from the node's log.
-    private func recordFromLog(_ index: UInt64, _ copy: PartitionReplay.Copy?) -> ReplicatedRecord? {
-        guard let lsn = copy?.lsn(of: index), let r = try? journal.read(from: lsn, limit: 1).first, r.lsn == lsn,
-            case .replicated(let p, _, let i, let kind, let payload)? = try? ReplicationRecord.decode(kind: r.kind, payload: r.payload),
-            p == partition, i == index
-        else { return nil }
-        return ReplicatedRecord(kind: kind, payload: payload)
+    /// Records this copy no longer keeps in memory, read back from the node's log in one read of
+    /// the LSNs between the first and the last (other partitions' records among them are skipped).
+    private func recordsFromLog(_ indexes: ClosedRange<UInt64>, _ copy: PartitionReplay.Copy?) -> [UInt64: ReplicatedRecord] {
+        guard let first = copy?.lsn(of: indexes.lowerBound), let last = copy?.lsn(of: indexes.upperBound), last >= first,
+            let read = try? journal.read(from: first, limit: Int(min(last - first + 1, 4_000_000)))
+        else { return [:] }
+        var out: [UInt64: ReplicatedRecord] = [:]
+        for r in read where r.kind == ReplicationRecord.replicatedKind {
+            if case .replicated(let p, _, let i, let kind, let payload)? = try? ReplicationRecord.decode(kind: r.kind, payload: r.payload),
+                p == partition, indexes.contains(i), copy?.lsn(of: i) == r.lsn
+            {
+                out[i] = ReplicatedRecord(kind: kind, payload: payload)
+            }
+        }
+        return out
     }
 
     /// Completes the appends that are committed and in this node's log, in index order, one thread
