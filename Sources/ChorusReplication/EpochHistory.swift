@@ -38,7 +38,7 @@ public struct EpochHistory: Equatable, Sendable, CustomStringConvertible {
             (self.floor, self.floorEpoch, self.lastIndex) = (floor, floorEpoch, lastIndex)
             return
         }
-        guard first.start == floor + 1, first.epoch >= floorEpoch else { return nil }
+        guard first.start > 0, first.start - 1 == floor, first.epoch >= floorEpoch else { return nil }
         for (a, b) in zip(runs, runs.dropFirst()) where !(a.epoch < b.epoch && a.start < b.start) { return nil }
         guard runs[runs.count - 1].start <= lastIndex else { return nil }
         (self.runs, self.floor, self.floorEpoch, self.lastIndex) = (runs, floor, floorEpoch, lastIndex)
