@@ -12,8 +12,12 @@ import NIOCore
 extension Node {
     /// With `--etcd`: the data directory's incarnation, the node's copies of every partition as its
     /// log left them, and the replicated journal the engine appends through (`recovered.journal`).
-    /// A new disk in a cluster that has served (an epoch past the first) is a rebuilding copy: it
-    /// promises every partition's current epoch and is not counted until it has caught up.
+    ///
+    /// etcd keeps the incarnation each node last served whole from (`incarnations/<id>`, no lease).
+    /// A node whose disk is not that one lost its data: its copies are rebuilding (it promises
+    /// every partition's current epoch and is not counted until it has caught up), and the key
+    /// names the new disk only once every copy has. A node etcd has never seen starts whole: it
+    /// never held a record, so it was never one of the copies an ack counted.
     func prepareReplication(
         _ recovered: inout Recovered, followed: FollowedPartitions, settings r: ReplicationSettings, group: any EventLoopGroup, logger: Logger
     ) async throws -> ReplicaParts {
@@ -25,22 +29,26 @@ extension Node {
         }
         let client = EtcdClient(endpoints: r.endpoints, group: group)
         let store = PartitionTableStore(client: client, cluster: r.cluster)
+        let key = store.prefix + "incarnations/" + settings.nodeId
         var known: [PartitionId: PartitionTableStore.Entry] = [:]
-        if incarnation.created {
-            for attempt in 1...30 {
-                do {
-                    known = try await store.read().table
-                    break
-                } catch {
-                    guard attempt < 30 else {
-                        logger.critical("cannot start: etcd cannot be reached: \(error)")
-                        throw ExitCode(1)
-                    }
-                    try await Task.sleep(for: .seconds(1))
+        var inSync = true
+        for attempt in 1...30 {
+            do {
+                if let served = try await client.get(key) {
+                    inSync = served.valueString == "\(incarnation.value)"
+                } else {
+                    _ = try await client.put(key, Array("\(incarnation.value)".utf8))
                 }
+                if !inSync { known = try await store.read().table }
+                break
+            } catch {
+                guard attempt < 30 else {
+                    logger.critical("cannot start: etcd cannot be reached: \(error)")
+                    throw ExitCode(1)
+                }
+                try await Task.sleep(for: .seconds(1))
             }
         }
-        let inSync = !known.values.contains { $0.assignment.epoch > 1 }
         let copies = FollowerCopies(
             journal: recovered.log, incarnation: incarnation.value, recovered: recovered.partitions ?? PartitionReplay(), inSync: inSync
         ) { actions in
@@ -48,7 +56,7 @@ extension Node {
         }
         if !inSync {
             for (p, e) in known { copies.handle(.fence(partition: p, epoch: e.assignment.epoch), from: settings.nodeId) { _ in } }
-            logger.warning("this data directory is new in a cluster that has data: its copies are rebuilt from the leaders")
+            logger.warning("this data directory is not the one this node last served from: its copies are rebuilt from the leaders")
         }
         let journal = ReplicatedJournal(log: recovered.log)
         recovered.journal = journal
@@ -56,6 +64,7 @@ extension Node {
             "incarnation": "\(incarnation.value)", "newDisk": "\(incarnation.created)", "etcd": "\(r.endpoints)", "cluster": "\(r.cluster)",
         ])
         return ReplicaParts(
-            settings: r, journal: journal, followed: followed, copies: copies, incarnation: incarnation.value, client: client, store: store)
+            settings: r, journal: journal, followed: followed, copies: copies, incarnation: incarnation.value, client: client, store: store,
+            rebuilding: !inSync)
     }
 }

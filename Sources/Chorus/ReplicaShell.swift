@@ -72,8 +72,16 @@ actor ReplicaShell {
         s.logger.info("replication started", metadata: [
             "factor": "\(s.parts.settings.factor)", "ackReplicas": "\(s.parts.settings.ackReplicas)", "alive": "\(alive.sorted())",
         ])
+        var rebuilt = !s.parts.rebuilding
         while !Task.isCancelled {
             await watchLease(lease)
+            if !rebuilt, s.parts.copies.rebuilding.isEmpty {
+                let key = store.prefix + "incarnations/" + s.selfId
+                if (try? await s.parts.client.put(key, Array("\(s.parts.incarnation)".utf8))) != nil {
+                    rebuilt = true
+                    s.logger.info("every copy rebuilt: this data directory now counts", metadata: ["incarnation": "\(s.parts.incarnation)"])
+                }
+            }
             decide()
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -151,6 +159,7 @@ actor ReplicaShell {
     /// everything inherited), promotes the partition's staged keys, then serves it.
     private func lead(_ p: PartitionId, _ a: PartitionAssignment) {
         let parts = s.parts
+        s.logger.debug("starting to lead", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "followers": "\(a.followers)"])
         parts.copies.setLed(p, true)
         let inherited = parts.copies.copy(p).map { PartitionReplay(copies: [p: $0]) } ?? PartitionReplay()
         let followed = parts.followed

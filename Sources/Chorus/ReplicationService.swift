@@ -21,6 +21,9 @@ struct ReplicaParts {
     let incarnation: UInt64
     let client: EtcdClient
     let store: PartitionTableStore
+    /// The node's copies started rebuilding (a lost disk): etcd learns the new incarnation once
+    /// every copy has caught up.
+    let rebuilding: Bool
 }
 
 /// The replication shell of one node (docs/REPLICATION.md): keeps the node's etcd lease, watches

@@ -109,9 +109,11 @@ class Writer(threading.Thread):
         while not self.stopping.is_set():
             body = {"body": f"{self.tag} {i}", "clientMsgId": f"{self.tag}-{i}"}
             started = time.monotonic()
+            attempt = 0
             while True:
                 nodes = self.cluster.alive()
-                node = nodes[i % len(nodes)]
+                node = nodes[(i + attempt) % len(nodes)]  # a retry goes to the next node
+                attempt += 1
                 try:
                     status, m = node.http("POST", f"/v1/conversations/{self.conversation}/messages", body, self.token)
                 except OSError:

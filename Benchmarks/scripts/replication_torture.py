@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Torture run of a replicated cluster (PROTOCOL.md section 7; not part of CI).
+
+Starts a local etcd and NODES `chorus serve --etcd` processes on loopback, keeps writers sending
+to group and direct conversations (each message retried with its clientMsgId until acknowledged),
+and runs CYCLES faults, one node at a time: `kill -9`, `kill -9` with its data directory deleted,
+or `SIGSTOP` past the lease then `SIGCONT` (the node stops itself and is restarted). After each
+cycle, once every node is back and no copy is rebuilding, every acknowledged message must be in
+the history of a live node at its seq with its messageId, gap-free; at the end, on every node, and
+every inbox must sync complete and gap-free. Prints cycles, acknowledged messages, losses and the
+longest wait of each cycle.
+
+Usage: Benchmarks/scripts/replication_torture.py BIN [--nodes 5] [--cycles 100] [--seed S]
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "acceptance"))
+os.environ.setdefault("CHORUS_BIN", "")
+import conftest  # noqa: E402  (Server, the real binary as a client sees it)
+from test_replication import Etcd, Writer, partition_of, sync_all  # noqa: E402
+from test_cluster import free_ports, wait_ready  # noqa: E402
+
+LEASE_S = 3
+
+
+class Cluster:
+    def __init__(self, binary, n, root, etcd):
+        os.environ["CHORUS_BIN"] = binary
+        self.ids = [f"n{i}" for i in range(1, n + 1)]
+        ports = free_ports(2 * n)
+        self.mesh, self.http_ports = dict(zip(self.ids, ports[:n])), dict(zip(self.ids, ports[n:]))
+        self.root, self.etcd = root, etcd
+        self.nodes = {i: self.start(i) for i in self.ids}
+        for node in self.nodes.values():
+            wait_ready(node, 60)
+
+    def start(self, i):
+        peers = [a for p in self.ids if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
+        return conftest.Server(f"{self.root}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", "--mesh-insecure", *peers,
+                               "--etcd", self.etcd.url, "--lease", f"{LEASE_S}s", "--register-rate-limit", "off",
+                               "--login-rate-limit", "off", "--user-send-rate-limit", "off", http=f"127.0.0.1:{self.http_ports[i]}")
+
+    def alive(self):
+        return [node for node in self.nodes.values() if node.proc.poll() is None]
+
+    def healthy(self):
+        """Every node up, every partition led, no copy rebuilding."""
+        if len(self.alive()) != len(self.ids):
+            return False
+        for node in self.alive():
+            status, view = node.http("GET", "/v1/cluster")
+            if status != 200:
+                return False
+            me = next(x for x in view["nodes"] if x["nodeId"] == view["self"])
+            if me.get("rebuilding"):
+                return False
+            if sum(len(x.get("leads", [])) for x in view["nodes"]) != 64:
+                return False
+        return True
+
+
+def until(fn, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if fn():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def history(node, cid, token):
+    messages, after = [], 0
+    while True:
+        status, page = node.http("GET", f"/v1/conversations/{cid}/messages?after={after}&limit=100", None, token)
+        if status != 200:
+            return None
+        messages += page["messages"]
+        if not page["hasMore"]:
+            return messages
+        after = messages[-1]["seq"]
+
+
+def losses(cluster, writers, conversations, nodes):
+    lost = 0
+    for w, (cid, token) in zip(writers, conversations):
+        acked = list(w.acked)
+        for node in nodes:
+            messages = history(node, cid, token)
+            if messages is None:
+                continue
+            seqs = [m["seq"] for m in messages]
+            if seqs != list(range(1, len(seqs) + 1)):
+                print(f"  {w.tag} on {node.base}: seq not gap-free", flush=True)
+                lost += 1
+            held = {m["seq"]: (m["messageId"], m["body"], m["clientMsgId"]) for m in messages}
+            for seq, message_id, body, client_id in acked:
+                if held.get(seq) != (message_id, body, client_id):
+                    lost += 1
+    return lost
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--nodes", type=int, default=5)
+    ap.add_argument("--cycles", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    root = tempfile.mkdtemp(prefix="chorus-torture-")
+    etcd = Etcd()
+    cluster = Cluster(os.path.abspath(args.binary), args.nodes, root, etcd)
+    writers = []
+    try:
+        first = cluster.nodes["n1"]
+
+        def call(method, path, body, token=None):
+            # Until every partition has a leader, some keys answer 503.
+            deadline = time.monotonic() + 60
+            while True:
+                status, answer = first.http(method, path, body, token)
+                if status in (200, 201) or time.monotonic() > deadline:
+                    return answer
+                time.sleep(0.2)
+        users = []
+        for k in range(8):
+            call("POST", "/v1/users", {"username": f"user{k}", "password": "password1", "email": f"u{k}@x.com"})
+            s = call("POST", "/v1/sessions", {"username": f"user{k}", "password": "password1"})
+            assert "userId" in s, s
+            users.append((s["userId"], s["token"]))
+        conversations = []
+        for creator, members, title in [(0, [u for u, _ in users[1:]], "all"), (1, [users[2][0], users[3][0]], "some"),
+                                        (0, [users[1][0]], None), (4, [users[5][0]], None), (6, [users[7][0]], None)]:
+            conv = call("POST", "/v1/conversations", {"members": members, **({"title": title} if title else {})}, users[creator][1])
+            conversations.append((conv["conversationId"], users[creator][1]))
+        writers = [Writer(cluster, cid, token, f"w{k}") for k, (cid, token) in enumerate(conversations)]
+        for w in writers:
+            w.start()
+        print(f"seed {args.seed}, {args.nodes} nodes, data under {root}", flush=True)
+        waits, total_lost = [], 0
+        for cycle in range(1, args.cycles + 1):
+            for w in writers:
+                w.longest = 0.0
+            victim = rng.choice(cluster.ids)
+            fault = rng.choice(["kill", "wipe", "pause"])
+            node = cluster.nodes[victim]
+            started = time.monotonic()
+            if fault == "pause":
+                node.proc.send_signal(signal.SIGSTOP)
+                time.sleep(LEASE_S + 2)
+                node.proc.send_signal(signal.SIGCONT)
+                node.proc.wait(timeout=60)  # it stops itself (exit 75) or keeps serving if nothing moved
+            else:
+                node.kill()
+                if fault == "wipe":
+                    shutil.rmtree(f"{root}/{victim}")
+                time.sleep(rng.uniform(1, 6))
+            if node.proc.poll() is not None:
+                cluster.nodes[victim] = cluster.start(victim)
+                wait_ready(cluster.nodes[victim], 60)
+            if not until(cluster.healthy, 120):
+                print(f"cycle {cycle}: the cluster did not become healthy in 120 s", flush=True)
+                break
+            lost = losses(cluster, writers, conversations, [rng.choice(cluster.alive())])
+            total_lost += lost
+            longest = max(w.longest for w in writers)
+            waits.append(longest)
+            acked = sum(len(w.acked) for w in writers)
+            print(f"cycle {cycle}: {fault} {victim}, {time.monotonic() - started:.1f} s, acked {acked}, "
+                  f"longest wait {longest:.2f} s, lost {lost}", flush=True)
+        for w in writers:
+            w.stopping.set()
+        for w in writers:
+            w.join(timeout=120)
+        total_lost += losses(cluster, writers, conversations, cluster.alive())
+        gaps = 0
+        for user, token in users:
+            entries = asyncio.run(sync_all(cluster.alive()[0].ws_url(token)))
+            if [e["inboxSeq"] for e in entries] != list(range(1, len(entries) + 1)):
+                gaps += 1
+        acked = sum(len(w.acked) for w in writers)
+        print(f"done: {len(waits)} cycles, {acked} messages acknowledged, {total_lost} lost, inboxes with gaps {gaps}; "
+              f"longest wait per cycle p50 {statistics.median(waits):.2f} s, max {max(waits):.2f} s", flush=True)
+    finally:
+        for w in writers:
+            w.stopping.set()
+        for node in cluster.nodes.values():
+            if node.proc.poll() is None:
+                node.kill()
+        etcd.stop()
+
+
+if __name__ == "__main__":
+    main()
