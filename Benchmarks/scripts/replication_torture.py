@@ -161,7 +161,8 @@ def main():
                 node.proc.send_signal(signal.SIGSTOP)
                 time.sleep(LEASE_S + 2)
                 node.proc.send_signal(signal.SIGCONT)
-                node.proc.wait(timeout=60)  # it stops itself (exit 75) or keeps serving if nothing moved
+                # A node that led partitions stops itself (exit 75); one that only followed goes on.
+                until(lambda: node.proc.poll() is not None, 15)
             else:
                 node.kill()
                 if fault == "wipe":
@@ -185,11 +186,16 @@ def main():
         for w in writers:
             w.join(timeout=120)
         total_lost += losses(cluster, writers, conversations, cluster.alive())
+        # Entries for members other than the sender arrive after the ack: let the fan-out finish.
+        time.sleep(5)
         gaps = 0
         for user, token in users:
             entries = asyncio.run(sync_all(cluster.alive()[0].ws_url(token)))
-            if [e["inboxSeq"] for e in entries] != list(range(1, len(entries) + 1)):
+            seqs = sorted(e["inboxSeq"] for e in entries)
+            if seqs != list(range(1, len(seqs) + 1)):
                 gaps += 1
+                missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs)) if seqs else []
+                print(f"  {user}: {len(seqs)} entries, inboxSeq missing {missing[:10]}", flush=True)
         acked = sum(len(w.acked) for w in writers)
         print(f"done: {len(waits)} cycles, {acked} messages acknowledged, {total_lost} lost, inboxes with gaps {gaps}; "
               f"longest wait per cycle p50 {statistics.median(waits):.2f} s, max {max(waits):.2f} s", flush=True)

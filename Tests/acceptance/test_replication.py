@@ -112,6 +112,9 @@ class Writer(threading.Thread):
             attempt = 0
             while True:
                 nodes = self.cluster.alive()
+                if not nodes:  # every node is being restarted or stopped
+                    time.sleep(0.1)
+                    continue
                 node = nodes[(i + attempt) % len(nodes)]  # a retry goes to the next node
                 attempt += 1
                 try:
