@@ -172,7 +172,13 @@ def main():
                 cluster.nodes[victim] = cluster.start(victim)
                 wait_ready(cluster.nodes[victim], 60)
             if not until(cluster.healthy, 120):
-                print(f"cycle {cycle}: the cluster did not become healthy in 120 s", flush=True)
+                print(f"cycle {cycle}: {fault} {victim}: the cluster did not become healthy in 120 s", flush=True)
+                for n in cluster.alive():
+                    status, view = n.http("GET", "/v1/cluster")
+                    if status == 200:
+                        me = next(x for x in view["nodes"] if x["nodeId"] == view["self"])
+                        print(f"  {view['self']}: rebuilding {me.get('rebuilding')}, leads "
+                              f"{ {x['nodeId']: len(x.get('leads', [])) for x in view['nodes']} }", flush=True)
                 break
             lost = losses(cluster, writers, conversations, [rng.choice(cluster.alive())])
             total_lost += lost

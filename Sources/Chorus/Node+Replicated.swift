@@ -55,7 +55,10 @@ extension Node {
             for case .apply(let kind, let payload, let lsn) in actions { followed.apply(kind: kind, payload: payload, lsn: lsn) }
         }
         if !inSync {
-            for (p, e) in known { copies.handle(.fence(partition: p, epoch: e.assignment.epoch), from: settings.nodeId) { _ in } }
+            // Only the partitions this node holds a copy of: no leader sends it the others.
+            for (p, e) in known where e.assignment.replicas.contains(settings.nodeId) {
+                copies.handle(.fence(partition: p, epoch: e.assignment.epoch), from: settings.nodeId) { _ in }
+            }
             logger.warning("this data directory is not the one this node last served from: its copies are rebuilt from the leaders")
         }
         let journal = ReplicatedJournal(log: recovered.log)
