@@ -141,8 +141,13 @@ actor ReplicaShell {
     }
 
     /// Routing follows the table: requests for a partition go to the leader it names.
+    /// This node names itself only for partitions it serves (promoted): until then a request for
+    /// one of their keys is `unavailable` here, not answered from state it does not hold yet.
     private func publishLeaders() {
-        s.placement.lead(Partitioning.all.map { entries[$0]?.assignment.leader ?? "" })
+        s.placement.lead(Partitioning.all.map { p in
+            let leader = entries[p]?.assignment.leader ?? ""
+            return leader == s.selfId && serving[p] == nil ? "" : leader
+        })
     }
 
     private func decide() {
@@ -232,6 +237,7 @@ actor ReplicaShell {
     private func serve(_ p: PartitionId, _ copy: LeaderCopy) {
         serving[p] = copy
         if suspendedUnder == nil { s.parts.journal.lead(copy) }
+        publishLeaders()
     }
 
     /// Fences `p` at `epoch` on every replica (this node's copy directly, the others over the mesh)

@@ -98,6 +98,8 @@ public actor Accounts {
         let user = state.user(named: username)
         let hasher = config.hasher, stored = user?.passwordHash ?? decoyHash
         let ok = try await config.hashPool.run { hasher.verify(password, against: stored) }
+        // A node that does not serve the username's key now (a replicated partition moving): retry.
+        if user == nil { try config.placement.admit(username: username) }
         guard ok, let user else { throw .invalidCredentials }
         var raw = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
@@ -118,7 +120,11 @@ public actor Accounts {
     public func authenticate(token: String) throws(ChatError) -> UserRecord {
         guard token.utf8.count <= 192, let userId = state.authenticate(Self.hash(token: token), now: clock.nowMs()),
             let user = state.user(id: userId)
-        else { throw .unauthorized }
+        else {
+            // A token names its user: a node that does not serve that user now says so (retry).
+            if let userId = Placement.userId(fromToken: token) { try config.placement.admit(user: userId) }
+            throw .unauthorized
+        }
         try config.placement.admit(user: userId)
         return user
     }

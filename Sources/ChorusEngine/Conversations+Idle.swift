@@ -48,15 +48,22 @@ extension Conversations {
             case nil: return nil
             }
         }
-        guard let found else { throw .unknownConversation }
+        guard let found else { throw absent(id) }
         warm.withLock { _ = $0.insert(id) }
         return found
     }
 
     /// The conversation's state, without rebuilding an idle one's actor.
     public nonisolated func core(_ id: String) throws(ChatError) -> ConversationCore {
-        guard let core = actors.withLock({ $0[id]?.core }) else { throw .unknownConversation }
+        guard let core = actors.withLock({ $0[id]?.core }) else { throw absent(id) }
         return core
+    }
+
+    /// Why a conversation is not here: unknown, or (a request that reached a node which does not
+    /// serve its key now: a replicated partition moving) unavailable, to retry.
+    nonisolated func absent(_ id: String) -> ChatError {
+        do throws(ChatError) { try placement.admit(conversation: id) } catch { return error }
+        return .unknownConversation
     }
 
     /// Conversations with an actor now.

@@ -26,7 +26,7 @@ public actor Conversations {
     private let limits: ChatLimits
     let context: ConversationContext
     /// Which node owns which user and conversation (a cluster; one node owns everything).
-    private let placement: PlacementCell
+    let placement: PlacementCell
 
     /// The other nodes' conversations and inboxes (nil on a single node).
     public nonisolated let peers: EnginePeers?
