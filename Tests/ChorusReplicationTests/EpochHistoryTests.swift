@@ -74,8 +74,8 @@ import Testing
         #expect(EpochHistory(floor: 4, floorEpoch: 0, runs: [], lastIndex: 4) == nil)
         #expect(EpochHistory(floor: 4, floorEpoch: 2, runs: [run(1, 5)], lastIndex: 6) == nil)
         #expect(EpochHistory(floor: 4, floorEpoch: 2, runs: [run(3, 5)], lastIndex: 6)?.epoch(at: 6) == 3)
-        // A floor at the top of the index space: refused, not an overflow (found by libFuzzer in a
-        // peer's reply).
+        // A floor at the top of the index space (a peer's reply can claim one): refused, not an
+        // overflow.
         #expect(EpochHistory(floor: .max, floorEpoch: 1, runs: [run(1, 0)], lastIndex: .max) == nil)
         let tooMany = (1...UInt64(EpochHistory.maxRuns + 1)).map { run($0, $0) }
         #expect(EpochHistory(floor: 0, floorEpoch: 0, runs: tooMany, lastIndex: UInt64(tooMany.count)) == nil)
