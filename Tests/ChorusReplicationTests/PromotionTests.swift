@@ -124,4 +124,31 @@ import Testing
         }
         #expect(n2.followed.undecodableEvents == 0)
     }
+    /// A node that follows a key's partition but does not serve it yet (not promoted) answers
+    /// `unavailable`, to retry, for its conversations, logins and tokens: never `404` or `401` from
+    /// state it has not taken over. The node that serves them still says unknown for unknown keys.
+    @Test func aNodeNotServingAKeyYetSaysUnavailable() async throws {
+        let clock = ManualClock()
+        let transport = LoopbackReplicas()
+        let n1 = EngineNode("n1", clock: clock), n2 = EngineNode("n2", clock: clock), n3 = EngineNode("n3", clock: clock)
+        for n in [n2, n3] { transport.followers.withLock { $0[n.id] = n.copies } }
+        try await n1.leadAll(epoch: 1, followers: ["n2", "n3"], transport: transport)
+        let a = try await n1.accounts.register(username: "alice", password: "password-a!", email: "a@example.com", displayName: nil).userId
+        let b = try await n1.accounts.register(username: "bob", password: "password-b!", email: "b@example.com", displayName: nil).userId
+        let token = try await n1.accounts.login(username: "alice", password: "password-a!", clientAddress: "test").token
+        let (direct, _) = try await n1.conversations.create(by: a, members: [b], title: nil)
+        await n1.settle()
+
+        func code(_ work: () async throws -> Void) async -> String? {
+            do { try await work(); return nil } catch let e as ChatError { return e.code } catch { return "\(error)" }
+        }
+        // n3 holds every record (it follows every partition) but serves none of them.
+        #expect(await code { _ = try n3.conversations.conversation(direct.id) } == "unavailable")
+        #expect(await code { _ = try await n3.accounts.login(username: "alice", password: "password-a!", clientAddress: "test") } == "unavailable")
+        #expect(await code { _ = try await n3.accounts.authenticate(token: token) } == "unavailable")
+        // The leader: unknown keys are unknown, a bad password is a bad password.
+        #expect(await code { _ = try n1.conversations.conversation("c_doesnotexist") } == "unknown_conversation")
+        #expect(await code { _ = try await n1.accounts.login(username: "alice", password: "wrong-password", clientAddress: "test") } == "invalid_credentials")
+        #expect(await code { _ = try await n1.accounts.authenticate(token: token) } == nil)
+    }
 }
