@@ -85,14 +85,23 @@ struct MeshLifecycle: Service {
 }
 
 /// Peers' client-facing addresses, asked over the mesh and remembered (for `GET /v1/cluster`).
+/// A remembered address answers at once and is refreshed in the background (at most one question
+/// per peer in flight), so a peer that stops answering never stalls the view.
 final class PeerAddressBook: Sendable {
-    private let known = Mutex<[String: String]>([:])
+    private let state = Mutex<(known: [String: String], asking: Set<String>)>(([:], []))
 
     func address(of peer: String, asking gateway: ClusterGateway) async -> String {
-        if let fresh = await gateway.address(of: peer) {
-            known.withLock { $0[peer] = fresh }
-            return fresh
+        let (known, ask) = state.withLock { s in (s.known[peer], s.asking.insert(peer).inserted) }
+        guard ask else { return known ?? "" }
+        let refresh = Task {
+            let fresh = await gateway.address(of: peer)
+            return state.withLock { s in
+                s.asking.remove(peer)
+                if let fresh { s.known[peer] = fresh }
+                return fresh ?? s.known[peer] ?? ""
+            }
         }
-        return known.withLock { $0[peer] } ?? ""
+        if let known { return known }
+        return await refresh.value
     }
 }
