@@ -12,6 +12,19 @@ public enum Promotion {
     /// Fence answers needed before a leader is chosen.
     public static func fenceQuorum(replicas: Int, ackReplicas: Int) -> Int { replicas - ackReplicas + 1 }
 
+    /// Whether a fence round may stop waiting for the replicas still silent: every replica has
+    /// answered (a promise or a refusal), or the quorum promised and every replica etcd still
+    /// lists as alive has answered. A replica whose lease lapsed (stopped, partitioned, dead) is
+    /// not waited for: the quorum's copies already hold every acknowledged entry, and waiting would
+    /// add the mesh's request timeout to every failover.
+    public static func fenceSettled(
+        replicas: [String], answered: Set<String>, promised: Int, alive: Set<String>, ackReplicas: Int
+    ) -> Bool {
+        let silent = replicas.filter { !answered.contains($0) }
+        if silent.isEmpty { return true }
+        return promised >= fenceQuorum(replicas: replicas.count, ackReplicas: ackReplicas) && silent.allSatisfy { !alive.contains($0) }
+    }
+
     /// The replica to promote, or nil while too few in-sync replicas answered. `answers` are the
     /// positions of replicas that promised the new epoch; ties go to the earlier in `replicas`
     /// (ring order, so the preferred leader when it is as current as any).

@@ -204,6 +204,15 @@ import Testing
         let replicas = ["a", "b", "c"]
         let p = { (e: UInt64, i: UInt64) in LogPosition(lastEpoch: e, lastIndex: i) }
         #expect(Promotion.fenceQuorum(replicas: 3, ackReplicas: 2) == 2)
+        // A fence round stops waiting once the quorum promised and only replicas etcd calls dead
+        // are silent; a live replica (it may hold the longest log) is always waited for.
+        let abc = ["a", "b", "c"]
+        #expect(Promotion.fenceSettled(replicas: abc, answered: ["b", "c"], promised: 2, alive: ["b", "c"], ackReplicas: 2))
+        #expect(!Promotion.fenceSettled(replicas: abc, answered: ["b", "c"], promised: 2, alive: ["a", "b", "c"], ackReplicas: 2))
+        #expect(!Promotion.fenceSettled(replicas: abc, answered: ["b", "c"], promised: 1, alive: ["b", "c"], ackReplicas: 2))
+        #expect(!Promotion.fenceSettled(replicas: abc, answered: ["c"], promised: 1, alive: ["c"], ackReplicas: 2))
+        #expect(Promotion.fenceSettled(replicas: abc, answered: ["a", "b", "c"], promised: 0, alive: ["a", "b", "c"], ackReplicas: 2))
+        #expect(!Promotion.fenceSettled(replicas: abc, answered: ["b", "c"], promised: 2, alive: ["b", "c"], ackReplicas: 1))
         #expect(Promotion.fenceQuorum(replicas: 3, ackReplicas: 1) == 3)
         #expect(Promotion.fenceQuorum(replicas: 5, ackReplicas: 3) == 3)
         #expect(Promotion.choose(answers: ["b": p(2, 9)], replicas: replicas, ackReplicas: 2) == nil)
