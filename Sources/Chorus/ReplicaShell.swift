@@ -137,16 +137,20 @@ actor ReplicaShell {
             nodeRevisions[id] = e.kv.modRevision
             if e.kind == .put { alive.insert(id) } else { alive.remove(id) }
         }
+        publishLeaders()
         decide()
     }
 
     /// Routing follows the table: requests for a partition go to the leader it names.
     /// This node names itself only for partitions it serves (promoted): until then a request for
     /// one of their keys is `unavailable` here, not answered from state it does not hold yet.
+    /// A leader without a lease (etcd lists it as dead) is named by no one: its keys answer
+    /// `unavailable` at once rather than after the mesh's timeout, until a take-over names another.
     private func publishLeaders() {
         s.placement.lead(Partitioning.all.map { p in
             let leader = entries[p]?.assignment.leader ?? ""
-            return leader == s.selfId && serving[p] == nil ? "" : leader
+            if leader == s.selfId { return serving[p] == nil ? "" : leader }
+            return alive.contains(leader) ? leader : ""
         })
     }
 
@@ -213,7 +217,7 @@ actor ReplicaShell {
     private func takeOver(_ p: PartitionId) {
         guard !takingOver.contains(p), let entry = entries[p], entry.assignment.epoch >= swapped[p] ?? 0 else { return }
         takingOver.insert(p)
-        let runner = FailoverRunner(store: s.parts.store, ackReplicas: s.parts.settings.ackReplicas, fence: fence)
+        let runner = FailoverRunner(store: s.parts.store, ackReplicas: s.parts.settings.ackReplicas, fence: fence(alive: alive))
         Task {
             let dead = entry.assignment.leader
             do {
@@ -241,26 +245,32 @@ actor ReplicaShell {
     }
 
     /// Fences `p` at `epoch` on every replica (this node's copy directly, the others over the mesh)
-    /// and returns the promises.
-    private nonisolated var fence: FailoverRunner.Fence {
-        let (copies, peers, selfId) = (s.parts.copies, s.peers, s.selfId)
+    /// and returns the promises once `Promotion.fenceSettled` (replicas etcd lists as dead are not
+    /// waited for: a stopped node would otherwise hold every failover for the mesh's timeout).
+    /// A question still open then finishes in the background; at most one per replica per round.
+    private func fence(alive: Set<String>) -> FailoverRunner.Fence {
+        let (copies, peers, selfId, ackReplicas) = (s.parts.copies, s.peers, s.selfId, s.parts.settings.ackReplicas)
         return { p, epoch, replicas in
-            await withTaskGroup(of: (String, PeerReply?).self) { group in
-                for r in replicas {
-                    group.addTask {
-                        if r == selfId {
-                            let answer = await withCheckedContinuation { c in copies.handle(.fence(partition: p, epoch: epoch), from: selfId) { c.resume(returning: $0) } }
-                            return (r, try? answer.get())
-                        }
-                        return (r, try? await peers.call(.replication(.fence(partition: p, epoch: epoch)), to: r))
+            let (answers, sink) = AsyncStream.makeStream(of: (String, PeerReply?).self, bufferingPolicy: .unbounded)
+            for r in replicas {
+                Task {
+                    if r == selfId {
+                        let answer = await withCheckedContinuation { c in copies.handle(.fence(partition: p, epoch: epoch), from: selfId) { c.resume(returning: $0) } }
+                        sink.yield((r, try? answer.get()))
+                    } else {
+                        sink.yield((r, try? await peers.call(.replication(.fence(partition: p, epoch: epoch)), to: r)))
                     }
                 }
-                var votes: [String: FailoverRunner.Vote] = [:]
-                for await (r, reply) in group {
-                    if case .fenced(.promised(let position, let incarnation))? = reply { votes[r] = .init(position: position, incarnation: incarnation) }
-                }
-                return votes
             }
+            var votes: [String: FailoverRunner.Vote] = [:]
+            var answered: Set<String> = []
+            for await (r, reply) in answers {
+                answered.insert(r)
+                if case .fenced(.promised(let position, let incarnation))? = reply { votes[r] = .init(position: position, incarnation: incarnation) }
+                if Promotion.fenceSettled(replicas: replicas, answered: answered, promised: votes.count, alive: alive, ackReplicas: ackReplicas) { break }
+            }
+            sink.finish()
+            return votes
         }
     }
 
