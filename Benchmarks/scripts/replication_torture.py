@@ -5,10 +5,14 @@ Starts a local etcd and NODES `chorus serve --etcd` processes on loopback, keeps
 to group and direct conversations (each message retried with its clientMsgId until acknowledged),
 and runs CYCLES faults, one node at a time: `kill -9`, `kill -9` with its data directory deleted,
 or `SIGSTOP` past the lease then `SIGCONT` (the node stops itself and is restarted). After each
-cycle, once every node is back and no copy is rebuilding, every acknowledged message must be in
-the history of a live node at its seq with its messageId, gap-free; at the end, on every node, and
-every inbox must sync complete and gap-free. Prints cycles, acknowledged messages, losses and the
-longest wait of each cycle.
+cycle, once every node is back and no copy is rebuilding, the messages acknowledged since the
+previous check (every tenth cycle: all of them) must be in the history of a random live node at
+their seq with their messageId, gap-free; at the end, all of them on every node, and every inbox
+must sync complete and gap-free. Writers give a request 2 s before retrying on the next node (a
+stopped node accepts connections but never answers). The outage of each fault is measured by
+probes: for each partition the victim led, a message sent through the other nodes from the moment
+of the fault (1 s per attempt) until acknowledged. Prints each cycle, then acknowledged messages,
+losses, the longest wait for an ack per cycle and the outage (p50 and max, overall and per fault).
 
 Usage: Benchmarks/scripts/replication_torture.py BIN [--nodes 5] [--cycles 100] [--seed S]
 """
@@ -80,8 +84,8 @@ def until(fn, seconds):
     return False
 
 
-def history(node, cid, token):
-    messages, after = [], 0
+def history(node, cid, token, after=0):
+    messages = []
     while True:
         status, page = node.http("GET", f"/v1/conversations/{cid}/messages?after={after}&limit=100", None, token)
         if status != 200:
@@ -92,23 +96,65 @@ def history(node, cid, token):
         after = messages[-1]["seq"]
 
 
-def losses(cluster, writers, conversations, nodes):
+def losses(writers, conversations, nodes, since=None):
+    """Acknowledged messages missing (or different) in the history of `nodes`, and seq gaps; with
+    `since` ({tag: seq}), only the messages after each writer's seq there, which it then advances."""
     lost = 0
     for w, (cid, token) in zip(writers, conversations):
         acked = list(w.acked)
+        after = since.get(w.tag, 0) if since is not None else 0
         for node in nodes:
-            messages = history(node, cid, token)
+            messages = history(node, cid, token, after)
             if messages is None:
                 continue
             seqs = [m["seq"] for m in messages]
-            if seqs != list(range(1, len(seqs) + 1)):
-                print(f"  {w.tag} on {node.base}: seq not gap-free", flush=True)
+            if seqs != list(range(after + 1, after + len(seqs) + 1)):
+                print(f"  {w.tag} on {node.base}: seq not gap-free after {after}", flush=True)
                 lost += 1
             held = {m["seq"]: (m["messageId"], m["body"], m["clientMsgId"]) for m in messages}
             for seq, message_id, body, client_id in acked:
-                if held.get(seq) != (message_id, body, client_id):
+                if seq > after and held.get(seq) != (message_id, body, client_id):
                     lost += 1
+        if since is not None and acked:
+            since[w.tag] = max(after, max(seq for seq, _, _, _ in acked))
     return lost
+
+
+class Probe:
+    """A conversation written only to measure outages: one message per fault that hits its
+    partition's leader, sent through the other nodes (1 s per attempt) from the moment of the fault
+    until acknowledged."""
+
+    def __init__(self, cid, token, tag):
+        self.cid, self.token, self.tag, self.acked, self.sent = cid, token, tag, [], 0
+
+    def outage(self, cluster, victim, t0, out):
+        body = {"body": f"{self.tag} {self.sent}", "clientMsgId": f"{self.tag}-{self.sent}"}
+        self.sent += 1
+        attempt = 0
+        while time.monotonic() - t0 < 120:
+            others = [n for i, n in cluster.nodes.items() if i != victim and n.proc.poll() is None]
+            attempt += 1
+            try:
+                status, m = others[attempt % len(others)].http("POST", f"/v1/conversations/{self.cid}/messages", body, self.token, 1)
+            except OSError:
+                status = 0
+            if status in (200, 201):
+                self.acked.append((m["seq"], m["messageId"], m["body"], m["clientMsgId"]))
+                out.append(time.monotonic() - t0)
+                return
+            time.sleep(0.05)
+        out.append(float("inf"))
+
+
+def leads(cluster, node_id):
+    """The partitions `node_id` leads, as another live node's table has them."""
+    for n in cluster.alive():
+        if n is not cluster.nodes[node_id]:
+            status, view = n.http("GET", "/v1/cluster", None, None, 2)
+            if status == 200:
+                return set(next((x.get("leads", []) for x in view["nodes"] if x["nodeId"] == node_id), []))
+    return set()
 
 
 def main():
@@ -145,26 +191,46 @@ def main():
                                         (0, [users[1][0]], None), (4, [users[5][0]], None), (6, [users[7][0]], None)]:
             conv = call("POST", "/v1/conversations", {"members": members, **({"title": title} if title else {})}, users[creator][1])
             conversations.append((conv["conversationId"], users[creator][1]))
-        writers = [Writer(cluster, cid, token, f"w{k}") for k, (cid, token) in enumerate(conversations)]
+        # Outage probes: groups created through every node, so that most partitions have one.
+        probes = []
+        for k in range(96):
+            token = users[k % 8][1]
+            node = cluster.nodes[cluster.ids[k % len(cluster.ids)]]
+            status, conv = node.http("POST", "/v1/conversations", {"members": [users[(k + 1) % 8][0], users[(k + 2) % 8][0]], "title": f"probe {k}"}, token)
+            if status == 201:
+                probes.append(Probe(conv["conversationId"], token, f"p{k}"))
+        covered = {partition_of(p.cid) for p in probes}
+        print(f"{len(probes)} probe conversations cover {len(covered)} of 64 partitions", flush=True)
+        writers = [Writer(cluster, cid, token, f"w{k}", timeout=2) for k, (cid, token) in enumerate(conversations)]
         for w in writers:
             w.start()
         print(f"seed {args.seed}, {args.nodes} nodes, data under {root}", flush=True)
-        waits, total_lost = [], 0
+        waits, total_lost, since = {"kill": [], "wipe": [], "pause": []}, 0, {}
+        outages = {"kill": [], "wipe": [], "pause": []}
         for cycle in range(1, args.cycles + 1):
             for w in writers:
                 w.longest = 0.0
             victim = rng.choice(cluster.ids)
             fault = rng.choice(["kill", "wipe", "pause"])
             node = cluster.nodes[victim]
+            led = leads(cluster, victim)
+            # One probe per partition the victim leads, each in its own thread from the fault on.
+            chosen = {partition_of(p.cid): p for p in probes if partition_of(p.cid) in led}.values()
             started = time.monotonic()
+            waited = []
+            threads = [threading.Thread(target=p.outage, args=(cluster, victim, started, waited), daemon=True) for p in chosen]
             if fault == "pause":
                 node.proc.send_signal(signal.SIGSTOP)
+                for t in threads:
+                    t.start()
                 time.sleep(LEASE_S + 2)
                 node.proc.send_signal(signal.SIGCONT)
                 # A node that led partitions stops itself (exit 75); one that only followed goes on.
                 until(lambda: node.proc.poll() is not None, 15)
             else:
                 node.kill()
+                for t in threads:
+                    t.start()
                 if fault == "wipe":
                     shutil.rmtree(f"{root}/{victim}")
                 time.sleep(rng.uniform(1, 6))
@@ -180,18 +246,25 @@ def main():
                         print(f"  {view['self']}: rebuilding {me.get('rebuilding')}, leads "
                               f"{ {x['nodeId']: len(x.get('leads', [])) for x in view['nodes']} }", flush=True)
                 break
-            lost = losses(cluster, writers, conversations, [rng.choice(cluster.alive())])
+            for t in threads:
+                t.join()
+            outage = max(waited, default=None)
+            if outage is not None:
+                outages[fault].append(outage)
+            # Each cycle checks what was acknowledged since the last check; every tenth, everything.
+            lost = losses(writers, conversations, [rng.choice(cluster.alive())], None if cycle % 10 == 0 else since)
             total_lost += lost
             longest = max(w.longest for w in writers)
-            waits.append(longest)
+            waits[fault].append(longest)
             acked = sum(len(w.acked) for w in writers)
+            shown = f"{outage:.2f} s over {len(waited)} partitions" if outage is not None else "no probe"
             print(f"cycle {cycle}: {fault} {victim}, {time.monotonic() - started:.1f} s, acked {acked}, "
-                  f"longest wait {longest:.2f} s, lost {lost}", flush=True)
+                  f"longest wait {longest:.2f} s, outage {shown}, lost {lost}", flush=True)
         for w in writers:
             w.stopping.set()
         for w in writers:
             w.join(timeout=120)
-        total_lost += losses(cluster, writers, conversations, cluster.alive())
+        total_lost += losses(writers + probes, conversations + [(p.cid, p.token) for p in probes], cluster.alive())
         # Entries for members other than the sender arrive after the ack: let the fan-out finish.
         time.sleep(5)
         gaps = 0
@@ -203,8 +276,19 @@ def main():
                 missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs)) if seqs else []
                 print(f"  {user}: {len(seqs)} entries, inboxSeq missing {missing[:10]}", flush=True)
         acked = sum(len(w.acked) for w in writers)
-        print(f"done: {len(waits)} cycles, {acked} messages acknowledged, {total_lost} lost, inboxes with gaps {gaps}; "
-              f"longest wait per cycle p50 {statistics.median(waits):.2f} s, max {max(waits):.2f} s", flush=True)
+        every = [w for kind in waits.values() for w in kind]
+        print(f"done: {len(every)} cycles, {acked} messages acknowledged, {total_lost} lost, inboxes with gaps {gaps}; "
+              f"longest wait per cycle p50 {statistics.median(every):.2f} s, max {max(every):.2f} s", flush=True)
+        for kind, got in waits.items():
+            if got:
+                print(f"  {kind}: {len(got)} cycles, longest wait p50 {statistics.median(got):.2f} s, max {max(got):.2f} s", flush=True)
+        every = [o for kind in outages.values() for o in kind]
+        if every:
+            print(f"outage of the victim's partitions (fault to first ack through another node): "
+                  f"p50 {statistics.median(every):.2f} s, max {max(every):.2f} s over {len(every)} cycles", flush=True)
+        for kind, got in outages.items():
+            if got:
+                print(f"  {kind}: {len(got)} cycles, outage p50 {statistics.median(got):.2f} s, max {max(got):.2f} s", flush=True)
     finally:
         for w in writers:
             w.stopping.set()

@@ -58,13 +58,13 @@ class Server:
         self.port = int(line.split("://127.0.0.1:")[1].split(" ")[0])
         self.base = f"127.0.0.1:{self.port}"
 
-    def http(self, method, path, body=None, token=None):
+    def http(self, method, path, body=None, token=None, timeout=10):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"http://{self.base}{path}", method=method, data=data)
         if token:
             req.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
                 raw = r.read()
                 return r.status, json.loads(raw) if raw else {}
         except urllib.error.HTTPError as e:

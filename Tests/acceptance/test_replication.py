@@ -95,11 +95,13 @@ def until(fn, seconds, what):
 
 class Writer(threading.Thread):
     """Sends to one conversation until stopped, each message retried with the same clientMsgId on
-    the live nodes until acknowledged; records what was acknowledged and the longest wait."""
+    the live nodes until acknowledged; records what was acknowledged and the longest wait. A request
+    that gets no answer within `timeout` seconds (a stopped node) is retried on the next node."""
 
-    def __init__(self, cluster, conversation, token, tag):
+    def __init__(self, cluster, conversation, token, tag, timeout=10):
         super().__init__(daemon=True)
         self.cluster, self.conversation, self.token, self.tag = cluster, conversation, token, tag
+        self.timeout = timeout
         self.acked = []
         self.longest = 0.0
         self.stopping = threading.Event()
@@ -118,7 +120,7 @@ class Writer(threading.Thread):
                 node = nodes[(i + attempt) % len(nodes)]  # a retry goes to the next node
                 attempt += 1
                 try:
-                    status, m = node.http("POST", f"/v1/conversations/{self.conversation}/messages", body, self.token)
+                    status, m = node.http("POST", f"/v1/conversations/{self.conversation}/messages", body, self.token, self.timeout)
                 except OSError:
                     status, m = 0, None
                 if status in (200, 201):
