@@ -69,40 +69,60 @@ public struct PartitionReplay: Sendable {
         kind == ReplicationRecord.epochStartKind ? [] : [.apply(kind: kind, payload: payload, lsn: lsn)]
     }
 
+    /// Runs `body` on `p`'s copy in place: the copy leaves the dictionary while it changes and
+    /// nothing else holds it, so its arrays (an LSN per record, the pending tail) are never
+    /// duplicated; a duplicate per record made a rebuild quadratic. An absent copy starts empty and
+    /// stays absent if `body` throws. `body` throws only before it changes anything.
+    private mutating func update<R>(_ p: PartitionId, _ body: (inout Copy) throws(ReplayError) -> R) throws(ReplayError) -> R {
+        var c = copies.removeValue(forKey: p)
+        let existed = c != nil
+        var copy = c.take() ?? Copy()
+        do {
+            let result = try body(&copy)
+            copies[p] = copy
+            return result
+        } catch {
+            if existed { copies[p] = copy }
+            throw error
+        }
+    }
+
     public mutating func replay(_ record: ReplicationRecord, lsn: UInt64) throws(ReplayError) -> [Action] {
         switch record {
         case .replicated(let p, let epoch, let index, let kind, let payload):
-            var c = copies[p] ?? Copy()
-            guard index == c.history.lastIndex + 1 else { throw .gap(p, expected: c.history.lastIndex + 1, found: index) }
-            guard epoch >= c.history.lastEpoch else { throw .epochFalls(p, index: index, epoch: epoch, last: c.history.lastEpoch) }
-            c.history.append(epoch: epoch, count: 1)
-            if c.lsnBase + UInt64(c.lsns.count) + 1 != index {
-                c.lsns = []
-                c.lsnBase = index - 1
+            return try update(p) { c throws(ReplayError) in
+                guard index == c.history.lastIndex + 1 else { throw .gap(p, expected: c.history.lastIndex + 1, found: index) }
+                guard epoch >= c.history.lastEpoch else { throw .epochFalls(p, index: index, epoch: epoch, last: c.history.lastEpoch) }
+                c.history.append(epoch: epoch, count: 1)
+                if c.lsnBase + UInt64(c.lsns.count) + 1 != index {
+                    c.lsns = []
+                    c.lsnBase = index - 1
+                }
+                c.lsns.append(lsn)
+                if index <= c.committed { return Self.applying(kind, payload, lsn) }
+                c.pending.append(Pending(index: index, kind: kind, payload: payload, lsn: lsn))
+                return []
             }
-            c.lsns.append(lsn)
-            defer { copies[p] = c }
-            if index <= c.committed { return Self.applying(kind, payload, lsn) }
-            c.pending.append(Pending(index: index, kind: kind, payload: payload, lsn: lsn))
-            return []
         case .committed(let p, let index):
-            var c = copies[p] ?? Copy()
-            let upTo = min(index, c.history.lastIndex)
-            guard upTo > c.committed else { return [] }
-            c.committed = upTo
-            let ready = c.pending.prefix { $0.index <= upTo }
-            c.pending.removeFirst(ready.count)
-            copies[p] = c
-            return ready.flatMap { Self.applying($0.kind, $0.payload, $0.lsn) }
+            guard copies[p] != nil else { return [] }
+            return try update(p) { c throws(ReplayError) in
+                let upTo = min(index, c.history.lastIndex)
+                guard upTo > c.committed else { return [] }
+                c.committed = upTo
+                let ready = c.pending.prefix { $0.index <= upTo }
+                let actions = ready.flatMap { Self.applying($0.kind, $0.payload, $0.lsn) }
+                c.pending.removeFirst(ready.count)
+                return actions
+            }
         case .truncated(let p, let after):
-            var c = copies[p] ?? Copy()
-            guard after >= c.committed else { throw .truncatesCommitted(p, after: after, committed: c.committed) }
-            c.history.truncate(after: max(after, c.history.floor))
-            c.pending.removeAll { $0.index > after }
-            let keep = after > c.lsnBase ? min(Int(after - c.lsnBase), c.lsns.count) : 0
-            c.lsns.removeLast(c.lsns.count - keep)
-            copies[p] = c
-            return []
+            return try update(p) { c throws(ReplayError) in
+                guard after >= c.committed else { throw .truncatesCommitted(p, after: after, committed: c.committed) }
+                c.history.truncate(after: max(after, c.history.floor))
+                c.pending.removeAll { $0.index > after }
+                let keep = after > c.lsnBase ? min(Int(after - c.lsnBase), c.lsns.count) : 0
+                c.lsns.removeLast(c.lsns.count - keep)
+                return []
+            }
         case .promised(let p, let epoch):
             copies[p, default: Copy()].promised = max(copies[p, default: Copy()].promised, epoch)
             return []
