@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -37,6 +38,15 @@ class Etcd:
              "--advertise-client-urls", self.url, "--listen-peer-urls", f"http://127.0.0.1:{peer}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}", "--initial-cluster", f"t=http://127.0.0.1:{peer}",
              "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Listening before anything else picks ports: free_ports could hand out etcd's otherwise.
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", client), timeout=1).close()
+                break
+            except OSError:
+                assert self.proc.poll() is None and time.monotonic() < deadline, "etcd did not start"
+                time.sleep(0.05)
 
     def stop(self):
         self.proc.kill()
