@@ -15,6 +15,7 @@ if $for_tests; then
     command -v openssl >/dev/null || need_apt+=(openssl)  # the STARTTLS test makes a certificate
     command -v curl >/dev/null || need_apt+=(curl)
     command -v etcd >/dev/null || need_apt+=(etcd-server)  # replication tests coordinate through a real etcd
+    command -v ip >/dev/null || need_apt+=(iproute2)     # a replicated node cut off in its own network namespace
     command -v node >/dev/null || need_apt+=(nodejs)      # the web client's unit tests (node --test)
     # The web client's end-to-end tests drive a real headless Chromium through Selenium.
     command -v chromium >/dev/null || need_apt+=(chromium)
