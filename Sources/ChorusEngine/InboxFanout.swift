@@ -54,8 +54,15 @@ public final class InboxFanout: Sendable {
         /// How many items at the head are in the request in flight (0 when none).
         var sending = 0
         var failures = 0
-        /// A reconciliation is running: nothing is sent until it has put what was missing in front.
+        /// Held back by `pause` until `resume` (leaders changed; a reconciliation follows).
         var paused = false
+        /// Reconciliations running: nothing is sent until each has put what was missing in front.
+        /// A count, not a flag: several may run for one node (a reconnection and a change of
+        /// leaders), and a `resume` must not let a batch go while one of them is running.
+        var reconciling = 0
+
+        /// Whether a request may start now.
+        var canStart: Bool { !inFlight && !paused && reconciling == 0 && !items.isEmpty }
     }
 
     public let maxQueued: Int
@@ -98,7 +105,7 @@ public final class InboxFanout: Sendable {
                     q.items.append((item, done))
                 }
             }
-            let start = !q.inFlight && !q.paused && !q.items.isEmpty
+            let start = q.canStart
             if start { q.inFlight = true }
             qs[node] = q
             return start
@@ -124,7 +131,7 @@ public final class InboxFanout: Sendable {
         let start = queues.withLock { qs -> Bool in
             guard var q = qs[node] else { return false }
             q.paused = false
-            let start = !q.inFlight && !q.items.isEmpty
+            let start = q.canStart
             if start { q.inFlight = true }
             qs[node] = q
             return start
@@ -158,7 +165,7 @@ public final class InboxFanout: Sendable {
     /// Sends the head of `node`'s queue (one request in flight per node).
     private func pump(_ node: String) {
         let batch = queues.withLock { qs -> [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] in
-            guard let q = qs[node], !q.items.isEmpty, !q.paused else {
+            guard let q = qs[node], !q.items.isEmpty, !q.paused, q.reconciling == 0 else {
                 qs[node]?.inFlight = false
                 return []
             }
@@ -170,21 +177,29 @@ public final class InboxFanout: Sendable {
         send(batch.map(\.item), node) { [self] result in
             switch result {
             case .success(let seqs):
-                queues.withLock { qs in
-                    guard qs[node] != nil else { return }  // discarded meanwhile
-                    qs[node]!.items.removeFirst(min(batch.count, qs[node]!.items.count))
-                    qs[node]!.sending = 0
-                    qs[node]!.failures = 0
+                // The request's items are the queue's first `sending` (nothing is put before them
+                // while they are in flight); each sender hears once, from the queue, not the batch:
+                // items discarded meanwhile were answered already.
+                let done = queues.withLock { qs -> [(@Sendable (Result<UInt64, ChatError>) -> Void)?] in
+                    guard var q = qs[node] else { return [] }  // discarded meanwhile
+                    let n = min(q.sending, q.items.count)
+                    let done = q.items.prefix(n).map(\.done)
+                    q.items.removeFirst(n)
+                    q.sending = 0
+                    q.failures = 0
+                    qs[node] = q
+                    return done
                 }
-                for (i, entry) in batch.enumerated() { entry.done?(.success(i < seqs.count ? seqs[i] : 0)) }
+                for (i, d) in done.enumerated() { d?(.success(i < seqs.count ? seqs[i] : 0)) }
                 pump(node)
             case .failure(let error):
                 // Waiting senders hear now; the items stay, in order, and go again after a backoff.
                 let (waiting, failures) = queues.withLock { qs -> ([@Sendable (Result<UInt64, ChatError>) -> Void], Int) in
                     var w: [@Sendable (Result<UInt64, ChatError>) -> Void] = []
                     guard qs[node] != nil else { return (w, -1) }  // discarded meanwhile: no retry
+                    let n = min(qs[node]!.sending, qs[node]!.items.count)
                     qs[node]!.sending = 0
-                    for i in 0..<min(batch.count, qs[node]!.items.count) {
+                    for i in 0..<n {
                         if let d = qs[node]!.items[i].done { w.append(d) }
                         qs[node]!.items[i].done = nil
                     }
@@ -229,18 +244,15 @@ extension InboxFanout {
         load: @Sendable (String, [UInt64]) async -> [MessageRecord]
     ) async throws(ChatError) {
         guard !members.isEmpty else { return }
-        queues.withLock { qs in
-            var q = qs[node] ?? Queue()
-            q.paused = true
-            qs[node] = q
-        }
+        queues.withLock { qs in qs[node, default: Queue()].reconciling += 1 }
         defer {
-            queues.withLock { $0[node]?.paused = false }
             let start = queues.withLock { qs -> Bool in
-                guard var q = qs[node], !q.inFlight, !q.items.isEmpty else { return false }
-                q.inFlight = true
+                guard var q = qs[node] else { return false }
+                q.reconciling -= 1
+                let start = q.canStart
+                if start { q.inFlight = true }
                 qs[node] = q
-                return true
+                return start
             }
             if start { pump(node) }
         }
@@ -259,6 +271,11 @@ extension InboxFanout {
             }
         }
         guard !missing.isEmpty else { return }
-        queues.withLock { qs in qs[node]?.items.insert(contentsOf: missing, at: 0) }
+        // In front of everything not in flight (nothing is: no batch starts while reconciling).
+        queues.withLock { qs in
+            guard var q = qs[node] else { return }
+            q.items.insert(contentsOf: missing, at: q.sending)
+            qs[node] = q
+        }
     }
 }

@@ -77,6 +77,37 @@ import Testing
         #expect(sent.withLock { $0 }.last == [6, 7, 8, 9, 10], "in seq order, the missing first")
     }
 
+    @Test func nothingIsSentWhileAReconciliationRunsEvenIfResumedAndEachSenderHearsOnce() async throws {
+        // A change of leaders resumes the queue while a reconciliation still waits for its answer,
+        // and a send arrives meanwhile. Were a batch let go then, the missing entries would be put
+        // in front of a request in flight: its answer would take them off the queue instead, one
+        // would never be sent and the new item would be sent, and its sender told, twice.
+        let sent = Mutex<[[UInt64]]>([])
+        let held = Mutex<[@Sendable () -> Void]>([])
+        let fanout = InboxFanout(
+            send: { items, _, reply in
+                sent.withLock { $0.append(items.map(\.seq)) }
+                let answer: @Sendable () -> Void = { reply(.success(items.map { _ in 1 })) }
+                if items.contains(where: { $0.seq == 11 }) { held.withLock { $0.append(answer) } } else { answer() }
+            },
+            sleep: { _ in try? await Task.sleep(for: .milliseconds(1)) })
+        let heard = Mutex(0)
+        let listen: @Sendable (Result<UInt64, ChatError>) -> Void = { _ in heard.withLock { $0 += 1 } }
+        try await fanout.reconcile(
+            "n2", members: [RemoteMember(userId: "u_b", conversationId: "c_one", lastSeq: 10)],
+            ask: { _ in
+                fanout.enqueue([(RemoteInboxItem(userId: "u_b", message: Self.message(11), origin: 0), listen)], to: "n2")
+                fanout.resume(node: "n2")
+                return [5]
+            }, load: { _, seqs in seqs.map { Self.message($0) } })
+        while fanout.queued(for: "n2") > 0 {
+            for answer in held.withLock({ h in defer { h = [] }; return h }) { answer() }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(sent.withLock { $0 } == [[6, 7, 8, 9, 10, 11]], "the missing first, then the new one, each sent once")
+        #expect(heard.withLock { $0 } == 1)
+    }
+
     @Test func aMembershipChangeHoldsTheQueueAndMovesNothingStuckAtAnOldOwnerAhead() async throws {
         // n2 refuses (frozen); u_moved's items wait in its queue, next to u_stays' items.
         let sent = Mutex<[(String, [UInt64])]>([])
