@@ -64,7 +64,10 @@ class Cluster:
         if len(self.alive()) != len(self.ids):
             return False
         for node in self.alive():
-            status, view = node.http("GET", "/v1/cluster")
+            try:
+                status, view = node.http("GET", "/v1/cluster")
+            except OSError:
+                return False
             if status != 200:
                 return False
             me = next(x for x in view["nodes"] if x["nodeId"] == view["self"])
@@ -207,9 +210,20 @@ def main():
         print(f"seed {args.seed}, {args.nodes} nodes, data under {root}", flush=True)
         waits, total_lost, since = {"kill": [], "wipe": [], "pause": []}, 0, {}
         outages = {"kill": [], "wipe": [], "pause": []}
+        crashes = 0
         for cycle in range(1, args.cycles + 1):
             for w in writers:
                 w.longest = 0.0
+            # A node that stopped on its own (not 75, the fail-stop of a deposed leader) crashed.
+            for i, n in list(cluster.nodes.items()):
+                if n.proc.poll() is not None:
+                    if n.proc.returncode != 75:
+                        crashes += 1
+                        tail = open(f"{root}/{i}.stderr.log", errors="replace").read().splitlines()
+                        print(f"cycle {cycle}: {i} exited with {n.proc.returncode}: "
+                              f"{next((l for l in tail if 'Fatal error' in l or 'critical' in l), tail[-1] if tail else '')[:300]}", flush=True)
+                    cluster.nodes[i] = cluster.start(i)
+                    wait_ready(cluster.nodes[i], 60)
             victim = rng.choice(cluster.ids)
             fault = rng.choice(["kill", "wipe", "pause"])
             node = cluster.nodes[victim]
@@ -277,7 +291,8 @@ def main():
                 print(f"  {user}: {len(seqs)} entries, inboxSeq missing {missing[:10]}", flush=True)
         acked = sum(len(w.acked) for w in writers)
         every = [w for kind in waits.values() for w in kind]
-        print(f"done: {len(every)} cycles, {acked} messages acknowledged, {total_lost} lost, inboxes with gaps {gaps}; "
+        print(f"done: {len(every)} cycles, {acked} messages acknowledged, {total_lost} lost, inboxes with gaps {gaps}, "
+              f"crashes {crashes}; "
               f"longest wait per cycle p50 {statistics.median(every):.2f} s, max {max(every):.2f} s", flush=True)
         for kind, got in waits.items():
             if got:
