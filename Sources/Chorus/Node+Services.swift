@@ -32,7 +32,10 @@ extension Node {
                 list.append(.init(service: ReplicationService(
                     parts: replica, selfId: settings.nodeId, advertised: "\(mesh.host):\(mesh.port) \(settings.host):\(settings.port) \(replica.incarnation)",
                     wal: engine.log, peers: peers.client, placement: engine.placement, accounts: engine.accounts, conversations: engine.conversations,
-                    fanout: engine.fanout, promoted: { [reengagement = engine.reengagement] in await reengagement.armUnarmed() },
+                    fanout: engine.fanout, promoted: { [reengagement = engine.reengagement] emails in
+                        await reengagement.receive(emails)
+                        await reengagement.armUnarmed()
+                    },
                     clock: engine.clock, logger: logger)))
             }
         }

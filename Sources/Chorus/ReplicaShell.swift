@@ -186,10 +186,10 @@ actor ReplicaShell {
                 s.logger.warning("could not start leading", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "outcome": "\(started)"])
                 return
             }
-            await followed.promote(
+            let emails = await followed.promote(
                 where: { Partitioning.partition(ofPoint: $0) == p }, accounts: s.accounts, conversations: s.conversations, now: s.clock.nowMs())
             await self.serve(p, copy)
-            await s.promoted()
+            await s.promoted(emails)
             s.logger.info("leading", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "followers": "\(a.followers)"])
             await self.scheduleReconcile()
         }

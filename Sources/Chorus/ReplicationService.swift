@@ -42,8 +42,9 @@ struct ReplicationService: Service {
     let accounts: Accounts
     let conversations: Conversations
     let fanout: InboxFanout?
-    /// Runs after a partition's keys were promoted (re-engagement arms its users' timers).
-    let promoted: @Sendable () async -> Void
+    /// Runs after a partition's keys were promoted, with their users' email records (re-engagement
+    /// takes its outbox's share, then arms its users' timers).
+    let promoted: @Sendable ([ChorusEvent]) async -> Void
     let clock: any WallClock
     let logger: Logger
 

@@ -8,6 +8,8 @@ import Synchronization
 /// entries go straight into the node's inbox directory, which keeps every user's inbox warm.
 public final class FollowedPartitions: Sendable {
     private let staged: Mutex<EngineState>
+    /// The followed users' re-engagement email records (the engine's state has none of them).
+    private let emails = Mutex(StagedEmails())
     /// The node's inbox directory (live and followed users alike).
     public let inboxes: InboxDirectory
     /// Events that did not decode (a newer writer's kinds): counted, never applied.
@@ -26,6 +28,13 @@ public final class FollowedPartitions: Sendable {
     /// Applies one committed event of a followed partition, logged here at `lsn`. Runs on the log's
     /// completion path, in LSN order; never awaits.
     public func apply(kind: UInt16, payload: [UInt8], lsn: UInt64) {
+        if StagedEmails.kinds.contains(kind) {
+            guard let event = try? ChorusEvent.decode(kind: kind, payload: payload) else {
+                undecodable.add(1, ordering: .relaxed)
+                return
+            }
+            return emails.withLock { $0.apply(event) }
+        }
         let failed = staged.withLock { s -> Bool in
             do throws(EventDecodingError) {
                 try s.apply(kind: kind, payload: payload, lsn: lsn, inboxes: inboxes)
@@ -40,8 +49,10 @@ public final class FollowedPartitions: Sendable {
     /// Hands the staged keys `isPromoted` selects (by ring point) to the live engine and forgets
     /// them here: accounts with their live tokens and last login, conversations with their read
     /// positions and message index, and the delivered receipts their users sent. Call once the new
-    /// leader's inherited records are committed and applied, before it serves.
-    public func promote(where isPromoted: @escaping (UInt64) -> Bool, accounts: Accounts, conversations: Conversations, now: Int64) async {
+    /// leader's inherited records are committed and applied, before it serves. Returns the
+    /// promoted users' re-engagement email records, for the outbox (`ReengagementService.receive`).
+    @discardableResult
+    public func promote(where isPromoted: @escaping (UInt64) -> Bool, accounts: Accounts, conversations: Conversations, now: Int64) async -> [ChorusEvent] {
         let (users, cores, delivered) = staged.withLock { s -> ([ChorusEvent], [ConversationCore], DeliveredLedger) in
             let users = s.accounts.userIds.filter { isPromoted(KeyPoint.of(id: $0)) }.compactMap { s.accounts.handOver($0, now: now) }
             let cores = s.conversations.values.filter { isPromoted(KeyPoint.of(id: $0.id)) }
@@ -55,5 +66,6 @@ public final class FollowedPartitions: Sendable {
         }
         for u in users { await accounts.apply(handedIn: u) }
         await conversations.adopt(cores, delivered: delivered)
+        return emails.withLock { $0.take { isPromoted(KeyPoint.of(id: $0)) } }
     }
 }

@@ -55,7 +55,8 @@ import Testing
         /// Leads every partition in `epoch` from the copies it followed: fenced first, then the
         /// epoch's first record committed (which commits and applies what it inherited), then the
         /// staged keys promoted, then served.
-        func leadAll(epoch: UInt64, followers: [String], transport: LoopbackReplicas) async throws {
+        @discardableResult
+        func leadAll(epoch: UInt64, followers: [String], transport: LoopbackReplicas) async throws -> [ChorusEvent] {
             let followed = followed
             for p in Partitioning.all {
                 copies.handle(.fence(partition: p, epoch: epoch), from: id) { _ in }
@@ -67,8 +68,9 @@ import Testing
                 _ = try started.get()
                 journal.lead(copy)
             }
-            await followed.promote(where: { _ in true }, accounts: accounts, conversations: conversations, now: clock.nowMs())
+            let emails = await followed.promote(where: { _ in true }, accounts: accounts, conversations: conversations, now: clock.nowMs())
             placement.lead(Array(repeating: id, count: Partitioning.count))
+            return emails
         }
 
         func settle() async { await delivery.idle() }
@@ -99,13 +101,26 @@ import Testing
         await n1.settle()
         try await n1.conversations.received(by: users[2], upTo: n1.inboxes.inbox(users[2]).entries(after: 0, limit: 1000).last!.seq)
         await n1.settle()
+        // Re-engagement records, logged at each user's point as the email service logs them: one
+        // email sent, one queued and not sent yet.
+        let sent: [ChorusEvent] = [
+            .emailQueued(userId: users[3], periodStart: 5, messageId: "m-sent", to: "u3@example.com", at: 6), .emailSent(messageId: "m-sent", at: 7),
+        ]
+        let queued = ChorusEvent.emailQueued(userId: users[4], periodStart: 5, messageId: "m-queued", to: "u4@example.com", at: 6)
+        for (user, events) in [(users[3], sent), (users[4], [queued])] {
+            _ = try await n1.journal.append(batch: events.map { ($0.kind, $0.encode()) }, at: KeyPoint.of(id: user))
+        }
         let history = try await n1.conversations.conversation(group.id).history(for: users[0], before: nil, after: nil, limit: 100).messages
         let inboxes = users.map { n1.inboxes.inbox($0).entries(after: 0, limit: 1000) }
 
         // n1 dies; n2 takes every partition with n3 (n1's last appends reached both: loopback).
         transport.cut.withLock { $0 = ["n1"] }
         transport.followers.withLock { $0 = ["n3": n3.copies] }
-        try await n2.leadAll(epoch: 2, followers: ["n1", "n3"], transport: transport)
+        let emails = try await n2.leadAll(epoch: 2, followers: ["n1", "n3"], transport: transport)
+        // The outbox gets what n1 had sent (no second email) and what it had queued (sent from here).
+        #expect(emails.filter { if case .emailQueued(let u, _, _, _, _) = $0 { u == users[3] } else { false } }.count == 1)
+        #expect(emails.contains(.emailSent(messageId: "m-sent", at: 7)))
+        #expect(emails.contains(queued))
 
         let holder = try await n2.accounts.authenticate(token: token)
         #expect(holder.userId == users[1], "a token n1 issued")
