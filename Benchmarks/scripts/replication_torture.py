@@ -240,7 +240,8 @@ def main():
                 time.sleep(LEASE_S + 2)
                 node.proc.send_signal(signal.SIGCONT)
                 # A node that led partitions stops itself (exit 75); one that only followed goes on.
-                until(lambda: node.proc.poll() is not None, 15)
+                if led:
+                    until(lambda: node.proc.poll() is not None, 15)
             else:
                 node.kill()
                 for t in threads:
@@ -251,6 +252,7 @@ def main():
             if node.proc.poll() is not None:
                 cluster.nodes[victim] = cluster.start(victim)
                 wait_ready(cluster.nodes[victim], 60)
+            faulted = time.monotonic()
             if not until(cluster.healthy, 120):
                 print(f"cycle {cycle}: {fault} {victim}: the cluster did not become healthy in 120 s", flush=True)
                 for n in cluster.alive():
@@ -266,13 +268,15 @@ def main():
             if outage is not None:
                 outages[fault].append(outage)
             # Each cycle checks what was acknowledged since the last check; every tenth, everything.
+            healed = time.monotonic()
             lost = losses(writers, conversations, [rng.choice(cluster.alive())], None if cycle % 10 == 0 else since)
             total_lost += lost
             longest = max(w.longest for w in writers)
             waits[fault].append(longest)
             acked = sum(len(w.acked) for w in writers)
             shown = f"{outage:.2f} s over {len(waited)} partitions" if outage is not None else "no probe"
-            print(f"cycle {cycle}: {fault} {victim}, {time.monotonic() - started:.1f} s, acked {acked}, "
+            print(f"cycle {cycle}: {fault} {victim}, {time.monotonic() - started:.1f} s (fault {faulted - started:.1f}, "
+                  f"healthy {healed - faulted:.1f}, check {time.monotonic() - healed:.1f}), acked {acked}, "
                   f"longest wait {longest:.2f} s, outage {shown}, lost {lost}", flush=True)
         for w in writers:
             w.stopping.set()
