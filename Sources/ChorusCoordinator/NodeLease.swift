@@ -7,7 +7,13 @@ import ChorusReplication
 /// acknowledges nothing as a leader otherwise. A lease etcd dropped (the node was paused or cut off
 /// past its TTL) is replaced by a new one: the node is alive again, but its partitions may have
 /// moved, which the partition table says.
+///
+/// Runs on its own executor (`DedicatedExecutor`): keep-alives must not wait for the cooperative
+/// pool, whose threads a burst of work (a promotion, a rebuild) can hold for longer than the TTL.
 public actor NodeLease {
+    private static let executor = DedicatedExecutor(label: "chorus.lease")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { Self.executor.asUnownedSerialExecutor() }
+
     public let client: EtcdClient
     public let key: String
     public let value: [UInt8]
