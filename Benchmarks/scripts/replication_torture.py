@@ -118,7 +118,7 @@ def losses(writers, conversations, nodes, since=None):
             for seq, message_id, body, client_id in acked:
                 if seq > after and held.get(seq) != (message_id, body, client_id):
                     lost += 1
-        if since is not None and acked:
+        if acked and since is not None:
             since[w.tag] = max(after, max(seq for seq, _, _, _ in acked))
     return lost
 
@@ -210,20 +210,26 @@ def main():
         print(f"seed {args.seed}, {args.nodes} nodes, data under {root}", flush=True)
         waits, total_lost, since = {"kill": [], "wipe": [], "pause": []}, 0, {}
         outages = {"kill": [], "wipe": [], "pause": []}
-        crashes = 0
-        for cycle in range(1, args.cycles + 1):
-            for w in writers:
-                w.longest = 0.0
-            # A node that stopped on its own (not 75, the fail-stop of a deposed leader) crashed.
+        crashes, restarts = [0], [0]
+
+        def supervise(cycle):
+            """Restarts nodes that stopped on their own, as a supervisor would: 75 is a deposed
+            leader's fail-stop; anything else is a crash."""
             for i, n in list(cluster.nodes.items()):
                 if n.proc.poll() is not None:
+                    restarts[0] += 1
                     if n.proc.returncode != 75:
-                        crashes += 1
+                        crashes[0] += 1
                         tail = open(f"{root}/{i}.stderr.log", errors="replace").read().splitlines()
                         print(f"cycle {cycle}: {i} exited with {n.proc.returncode}: "
                               f"{next((l for l in tail if 'Fatal error' in l or 'critical' in l), tail[-1] if tail else '')[:300]}", flush=True)
                     cluster.nodes[i] = cluster.start(i)
                     wait_ready(cluster.nodes[i], 60)
+
+        for cycle in range(1, args.cycles + 1):
+            for w in writers:
+                w.longest = 0.0
+            supervise(cycle)
             victim = rng.choice(cluster.ids)
             fault = rng.choice(["kill", "wipe", "pause"])
             node = cluster.nodes[victim]
@@ -253,7 +259,7 @@ def main():
                 cluster.nodes[victim] = cluster.start(victim)
                 wait_ready(cluster.nodes[victim], 60)
             faulted = time.monotonic()
-            if not until(cluster.healthy, 120):
+            if not until(lambda: supervise(cycle) or cluster.healthy(), 120):
                 print(f"cycle {cycle}: {fault} {victim}: the cluster did not become healthy in 120 s", flush=True)
                 for n in cluster.alive():
                     status, view = n.http("GET", "/v1/cluster")
@@ -269,7 +275,9 @@ def main():
                 outages[fault].append(outage)
             # Each cycle checks what was acknowledged since the last check; every tenth, everything.
             healed = time.monotonic()
-            lost = losses(writers, conversations, [rng.choice(cluster.alive())], None if cycle % 10 == 0 else since)
+            if cycle % 10 == 0:
+                since = {w.tag: 0 for w in writers}  # a full check, which then counts as the last one
+            lost = losses(writers, conversations, [rng.choice(cluster.alive())], since)
             total_lost += lost
             longest = max(w.longest for w in writers)
             waits[fault].append(longest)
@@ -296,7 +304,7 @@ def main():
         acked = sum(len(w.acked) for w in writers)
         every = [w for kind in waits.values() for w in kind]
         print(f"done: {len(every)} cycles, {acked} messages acknowledged, {total_lost} lost, inboxes with gaps {gaps}, "
-              f"crashes {crashes}; "
+              f"restarts of nodes that stopped themselves {restarts[0]}, crashes {crashes[0]}; "
               f"longest wait per cycle p50 {statistics.median(every):.2f} s, max {max(every):.2f} s", flush=True)
         for kind, got in waits.items():
             if got:
