@@ -106,12 +106,13 @@ def until(fn, seconds, what):
 class Writer(threading.Thread):
     """Sends to one conversation until stopped, each message retried with the same clientMsgId on
     the live nodes until acknowledged; records what was acknowledged and the longest wait. A request
-    that gets no answer within `timeout` seconds (a stopped node) is retried on the next node."""
+    that gets no answer within `timeout` seconds (a stopped node) is retried on the next node;
+    `pause` seconds go by between messages."""
 
-    def __init__(self, cluster, conversation, token, tag, timeout=10):
+    def __init__(self, cluster, conversation, token, tag, timeout=10, pause=0.0):
         super().__init__(daemon=True)
         self.cluster, self.conversation, self.token, self.tag = cluster, conversation, token, tag
-        self.timeout = timeout
+        self.timeout, self.pause = timeout, pause
         self.acked = []
         self.longest = 0.0
         self.stopping = threading.Event()
@@ -141,6 +142,8 @@ class Writer(threading.Thread):
                 time.sleep(0.05)
             self.longest = max(self.longest, time.monotonic() - started)
             i += 1
+            if self.pause:
+                time.sleep(self.pause)
 
 
 async def sync_all(url):

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""How long a stopped leader's partitions refuse writes (PROTOCOL.md section 7).
+
+Starts a real etcd and three `chorus serve --etcd` nodes (`--lease 3s`), creates group
+conversations through every node until most partitions have one, then stops n2 with `SIGSTOP`
+for PAUSE seconds. From that moment, one message per partition n2 led is sent through the other
+two nodes (1 s per attempt, retried every 50 ms) until acknowledged; etcd is polled every 50 ms
+for n2's lease key and one of its partitions' entries. Prints each partition's outage, the etcd
+timeline, and whether every acknowledged message is still there afterwards.
+
+Usage: Benchmarks/scripts/replication_failover.py BIN [--pause 8]
+"""
+import argparse
+import base64
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "acceptance"))
+os.environ.setdefault("CHORUS_BIN", "")
+from test_replication import Etcd, partition_of  # noqa: E402
+import replication_torture as torture  # noqa: E402
+
+
+def etcd_range(url, prefix):
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    body = json.dumps({"key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode()}).encode()
+    r = json.loads(urllib.request.urlopen(urllib.request.Request(url + "/v3/kv/range", data=body), timeout=2).read())
+    return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode() for kv in r.get("kvs", [])}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--pause", type=float, default=8)
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="chorus-failover-")
+    etcd = Etcd()
+    cluster = torture.Cluster(os.path.abspath(args.binary), 3, root, etcd)
+    try:
+        first = cluster.nodes["n1"]
+        users = []
+        for k in range(9):
+            deadline = time.monotonic() + 60
+            while first.http("POST", "/v1/users", {"username": f"user{k}", "password": "password1", "email": f"u{k}@x.com"})[0] not in (201, 409):
+                assert time.monotonic() < deadline, "registration"
+                time.sleep(0.2)
+            status, s = first.http("POST", "/v1/sessions", {"username": f"user{k}", "password": "password1"})
+            users.append((s["userId"], s["token"]))
+        torture.until(cluster.healthy, 60)
+        probes = []
+        for k in range(48):
+            node = cluster.nodes[cluster.ids[k % 3]]
+            status, conv = node.http("POST", "/v1/conversations", {"members": [users[(k + 1) % 9][0], users[(k + 2) % 9][0]],
+                                                                   "title": f"probe {k}"}, users[k % 9][1])
+            if status == 201:
+                probes.append(torture.Probe(conv["conversationId"], users[k % 9][1], f"p{k}"))
+        victim = "n2"
+        led = torture.leads(cluster, victim)
+        chosen = list({partition_of(p.cid): p for p in probes if partition_of(p.cid) in led}.values())
+        watched = f"/chorus/chorus/partitions/{partition_of(chosen[0].cid)}"
+        events, t0 = [], time.monotonic()
+
+        def poll():
+            last = None
+            while time.monotonic() - t0 < args.pause:
+                now = (sorted(k.rsplit("/", 1)[1] for k in etcd_range(etcd.url, "/chorus/chorus/nodes/")),
+                       etcd_range(etcd.url, watched).get(watched))
+                if now != last:
+                    events.append((time.monotonic() - t0, now))
+                    last = now
+                time.sleep(0.05)
+
+        cluster.nodes[victim].proc.send_signal(signal.SIGSTOP)
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        waited = []
+        threads = [threading.Thread(target=p.outage, args=(cluster, victim, t0, waited)) for p in chosen]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        poller.join()
+        cluster.nodes[victim].proc.send_signal(signal.SIGCONT)
+        print(f"{victim} led {len(led)} partitions; probed {len(chosen)}; outage after SIGSTOP: "
+              f"min {min(waited):.2f} s, max {max(waited):.2f} s", flush=True)
+        for at, (alive, entry) in events:
+            print(f"  {at:5.2f} s: live nodes {alive}, {watched.rsplit('/', 1)[1]} = {entry!r}", flush=True)
+        # A deposed leader stops itself (75); restarted, every probe's message is still there.
+        torture.until(lambda: cluster.nodes[victim].proc.poll() is not None, 30)
+        code = cluster.nodes[victim].proc.returncode
+        cluster.nodes[victim] = cluster.start(victim)
+        torture.wait_ready(cluster.nodes[victim], 60)
+        torture.until(cluster.healthy, 60)
+        lost = torture.losses(probes, [(p.cid, p.token) for p in probes], cluster.alive())
+        print(f"{victim} exited with status {code}; restarted, acknowledged probe messages lost: {lost}", flush=True)
+    finally:
+        for node in cluster.nodes.values():
+            if node.proc.poll() is None:
+                node.kill()
+        etcd.stop()
+
+
+if __name__ == "__main__":
+    main()
