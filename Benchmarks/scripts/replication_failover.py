@@ -100,9 +100,7 @@ def main():
         lost = torture.losses(probes, [(p.cid, p.token) for p in probes], cluster.alive())
         print(f"{victim} exited with status {code}; restarted, acknowledged probe messages lost: {lost}", flush=True)
     finally:
-        for node in cluster.nodes.values():
-            if node.proc.poll() is None:
-                node.kill()
+        cluster.stop()
         etcd.stop()
 
 

@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "acceptance"))
 os.environ.setdefault("CHORUS_BIN", "")
 import conftest  # noqa: E402  (Server, the real binary as a client sees it)
-from test_replication import Etcd, Writer, partition_of, sync_all  # noqa: E402
+from test_replication import Etcd, Writer, history, partition_of, sync_all  # noqa: E402
 from test_cluster import free_ports, wait_ready  # noqa: E402
 
 LEASE_S = 3
@@ -60,6 +60,10 @@ class Cluster:
 
     def alive(self):
         return [node for node in self.nodes.values() if node.proc.poll() is None]
+
+    def stop(self):
+        for node in self.alive():
+            node.kill()
 
     def healthy(self):
         """Every node up, every partition led, no copy rebuilding."""
@@ -87,18 +91,6 @@ def until(fn, seconds):
             return True
         time.sleep(0.2)
     return False
-
-
-def history(node, cid, token, after=0):
-    messages = []
-    while True:
-        status, page = node.http("GET", f"/v1/conversations/{cid}/messages?after={after}&limit=200", None, token)
-        if status != 200:
-            return None
-        messages += page["messages"]
-        if not page["hasMore"]:
-            return messages
-        after = messages[-1]["seq"]
 
 
 def losses(writers, conversations, nodes, since=None):
@@ -322,9 +314,7 @@ def main():
     finally:
         for w in writers:
             w.stopping.set()
-        for node in cluster.nodes.values():
-            if node.proc.poll() is None:
-                node.kill()
+        cluster.stop()
         etcd.stop()
 
 

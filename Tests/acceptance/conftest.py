@@ -44,6 +44,21 @@ def mesh_security(node_id: str) -> list:
             "--mesh-ca", f"{root}/ca/ca.pem"]
 
 
+def http(base, method, path, body=None, token=None, timeout=10):
+    """One HTTP request to the node at `base` (HOST:PORT): (status, decoded JSON body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://{base}{path}", method=method, data=data)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw else {}
+
+
 class Server:
     def __init__(self, data: str, *extra: str, http: str = "127.0.0.1:0", fast_hash: bool = True):
         self.data = data
@@ -59,17 +74,7 @@ class Server:
         self.base = f"127.0.0.1:{self.port}"
 
     def http(self, method, path, body=None, token=None, timeout=10):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://{self.base}{path}", method=method, data=data)
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                raw = r.read()
-                return r.status, json.loads(raw) if raw else {}
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            return e.code, json.loads(raw) if raw else {}
+        return http(self.base, method, path, body, token, timeout)
 
     def user(self, name):
         status, created = self.http("POST", "/v1/users", {"username": name, "password": "password1", "email": f"{name}@example.com"})

@@ -146,6 +146,19 @@ class Writer(threading.Thread):
                 time.sleep(self.pause)
 
 
+def history(node, cid, token, after=0):
+    """A conversation's messages after `after`, every page (None if a page is refused)."""
+    messages = []
+    while True:
+        status, page = node.http("GET", f"/v1/conversations/{cid}/messages?after={after}&limit=200", None, token)
+        if status != 200:
+            return None
+        messages += page["messages"]
+        if not page["hasMore"]:
+            return messages
+        after = messages[-1]["seq"]
+
+
 async def sync_all(url):
     """Every inbox entry of the user, from inboxSeq 1, through `sync`."""
     async with websockets.connect(url) as ws:
@@ -228,14 +241,8 @@ def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
     assert len(alive) == 2
     for w, (cid, token) in zip(writers, conversations):
         for n in alive:
-            messages, after = [], 0
-            while True:
-                status, page = n.http("GET", f"/v1/conversations/{cid}/messages?after={after}&limit=100", None, token)
-                assert status == 200, page
-                messages += page["messages"]
-                if not page["hasMore"]:
-                    break
-                after = messages[-1]["seq"]
+            messages = history(n, cid, token)
+            assert messages is not None, f"{w.tag} on {n.base}: history refused"
             seqs = [m["seq"] for m in messages]
             assert seqs == list(range(1, len(seqs) + 1)), f"{w.tag} on {n.base}: seq not gap-free"
             held = {m["seq"]: (m["messageId"], m["body"], m["clientMsgId"]) for m in messages}

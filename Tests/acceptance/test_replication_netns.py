@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from conftest import chorus_binary, mesh_security
-from test_replication import etcd_binary, partition_of
+from conftest import chorus_binary, http, mesh_security
+from test_replication import etcd_binary, history, partition_of
 
 LEASE_S = 3
 BRIDGE, NET = "chorusbr0", "10.77.0"
@@ -100,18 +100,9 @@ class NsNode:
         assert "listening on" in line, f"{node_id} did not start: {line!r}"
 
     def http(self, method, path, body=None, token=None, timeout=5):
-        import urllib.error
-        import urllib.request
-        req = urllib.request.Request(f"http://{self.base}{path}", method=method, data=json.dumps(body).encode() if body is not None else None)
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
+        """`conftest.http`; a node out of reach (cut off, stopped) is status 0."""
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                raw = r.read()
-                return r.status, json.loads(raw) if raw else {}
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            return e.code, json.loads(raw) if raw else {}
+            return http(self.base, method, path, body, token, timeout)
         except OSError:
             return 0, None
 
@@ -196,18 +187,6 @@ def leaders(node):
         return None
     out = {p: x["nodeId"] for x in view["nodes"] for p in x.get("leads", [])}
     return out if len(out) == 64 else None
-
-
-def history(node, cid, token):
-    messages, after = [], 0
-    while True:
-        status, page = node.http("GET", f"/v1/conversations/{cid}/messages?after={after}&limit=100", None, token)
-        if status != 200:
-            return None
-        messages += page["messages"]
-        if not page["hasMore"]:
-            return messages
-        after = messages[-1]["seq"]
 
 
 def test_a_cut_off_leader_acknowledges_nothing_and_the_majority_takes_over(netns_cluster, datadir):
