@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""How long a stopped leader's partitions refuse writes (PROTOCOL.md section 7).
+"""How long a lost leader's partitions refuse writes (PROTOCOL.md section 7).
 
 Starts a real etcd and three `chorus serve --etcd` nodes (`--lease 3s`), creates group
-conversations through every node until most partitions have one, then stops n2 with `SIGSTOP`
-for PAUSE seconds. From that moment, one message per partition n2 led is sent through the other
-two nodes (1 s per attempt, retried every 50 ms) until acknowledged; etcd is polled every 50 ms
-for n2's lease key and one of its partitions' entries. Prints each partition's outage, the etcd
-timeline, and whether every acknowledged message is still there afterwards.
+conversations through every node until most partitions have one, then takes n2 away:
+- `--fault stop` (default): `SIGSTOP` for PAUSE seconds, then `SIGCONT` (it stops itself, exit 75);
+- `--fault kill`: `kill -9`, restarted after RESTART seconds on the same data directory;
+- `--fault wipe`: `kill -9`, data directory deleted, restarted empty after RESTART seconds.
+From the fault on, one message per partition n2 led is sent through the other two nodes (1 s per
+attempt, retried every 50 ms) until acknowledged; etcd is polled every 50 ms for the live nodes and
+one of n2's partitions' entries. Prints each partition's outage, the etcd timeline, and whether
+every acknowledged message is still there afterwards.
 
-Usage: Benchmarks/scripts/replication_failover.py BIN [--pause 8]
+Usage: Benchmarks/scripts/replication_failover.py BIN [--fault stop|kill|wipe] [--pause 8] [--restart 1]
 """
 import argparse
 import base64
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -37,7 +41,9 @@ def etcd_range(url, prefix):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
-    ap.add_argument("--pause", type=float, default=8)
+    ap.add_argument("--fault", choices=["stop", "kill", "wipe"], default="stop")
+    ap.add_argument("--pause", type=float, default=8, help="how long the timeline is recorded")
+    ap.add_argument("--restart", type=float, default=1, help="kill, wipe: seconds until the node is started again")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="chorus-failover-")
     etcd = Etcd()
@@ -63,7 +69,7 @@ def main():
         victim = "n2"
         led = torture.leads(cluster, victim)
         chosen = list({partition_of(p.cid): p for p in probes if partition_of(p.cid) in led}.values())
-        watched = f"/chorus/chorus/partitions/{partition_of(chosen[0].cid)}"
+        watched = f"/chorus/chorus/partitions/{partition_of(chosen[0].cid):02d}"
         events, t0 = [], time.monotonic()
 
         def poll():
@@ -76,29 +82,41 @@ def main():
                     last = now
                 time.sleep(0.05)
 
-        cluster.nodes[victim].proc.send_signal(signal.SIGSTOP)
+        if args.fault == "stop":
+            cluster.nodes[victim].proc.send_signal(signal.SIGSTOP)
+        else:
+            cluster.nodes[victim].kill()
+        t0 = time.monotonic()
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         waited = []
         threads = [threading.Thread(target=p.outage, args=(cluster, victim, t0, waited)) for p in chosen]
         for t in threads:
             t.start()
+        if args.fault != "stop":
+            if args.fault == "wipe":
+                shutil.rmtree(f"{root}/{victim}")
+            time.sleep(max(0.0, args.restart - (time.monotonic() - t0)))
+            cluster.nodes[victim] = cluster.start(victim)
+            events.append((time.monotonic() - t0, ("restarted", "")))
         for t in threads:
             t.join()
         poller.join()
-        cluster.nodes[victim].proc.send_signal(signal.SIGCONT)
-        print(f"{victim} led {len(led)} partitions; probed {len(chosen)}; outage after SIGSTOP: "
+        print(f"{victim} led {len(led)} partitions; probed {len(chosen)}; outage after {args.fault}: "
               f"min {min(waited):.2f} s, max {max(waited):.2f} s", flush=True)
-        for at, (alive, entry) in events:
+        for at, (alive, entry) in sorted(events, key=lambda e: e[0]):
             print(f"  {at:5.2f} s: live nodes {alive}, {watched.rsplit('/', 1)[1]} = {entry!r}", flush=True)
-        # A deposed leader stops itself (75); restarted, every probe's message is still there.
-        torture.until(lambda: cluster.nodes[victim].proc.poll() is not None, 30)
-        code = cluster.nodes[victim].proc.returncode
-        cluster.nodes[victim] = cluster.start(victim)
+        code = None
+        if args.fault == "stop":
+            # A deposed leader stops itself (75); restarted, every probe's message is still there.
+            cluster.nodes[victim].proc.send_signal(signal.SIGCONT)
+            torture.until(lambda: cluster.nodes[victim].proc.poll() is not None, 30)
+            code = cluster.nodes[victim].proc.returncode
+            cluster.nodes[victim] = cluster.start(victim)
         torture.wait_ready(cluster.nodes[victim], 60)
         torture.until(cluster.healthy, 60)
         lost = torture.losses(probes, [(p.cid, p.token) for p in probes], cluster.alive())
-        print(f"{victim} exited with status {code}; restarted, acknowledged probe messages lost: {lost}", flush=True)
+        print(f"{victim} exit status {code}; running again, acknowledged probe messages lost: {lost}", flush=True)
     finally:
         cluster.stop()
         etcd.stop()

@@ -13,6 +13,9 @@ extension Node {
     /// With `--etcd`: the data directory's incarnation, the node's copies of every partition as its
     /// log left them, and the replicated journal the engine appends through (`recovered.journal`).
     ///
+    /// A lease a previous run left in etcd is ended first (`NodeLease.endPrevious`): that run is
+    /// gone, and its partitions must not wait for the lease's TTL to be led again.
+    ///
     /// etcd keeps the incarnation each node last served whole from (`incarnations/<id>`, no lease).
     /// A node whose disk is not that one lost its data: its copies are rebuilding (it promises
     /// every partition's current epoch and is not counted until it has caught up), and the key
@@ -34,6 +37,9 @@ extension Node {
         var inSync = true
         for attempt in 1...30 {
             do {
+                if let ended = try await NodeLease.endPrevious(client: client, key: store.prefix + "nodes/" + settings.nodeId) {
+                    logger.warning("ended the lease a previous run of this node still held: its partitions fail over now", metadata: ["lease": "\(ended)"])
+                }
                 if let served = try await client.get(key) {
                     inSync = served.valueString == "\(incarnation.value)"
                 } else {

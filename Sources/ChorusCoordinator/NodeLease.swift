@@ -29,6 +29,20 @@ public actor NodeLease {
         ttlSeconds = max(1, ttl.components.seconds)
     }
 
+    /// Ends the lease a previous run of this node left on `key`, if etcd still holds it: a restarted
+    /// node (killed, or started on an empty disk) is dead as far as its partitions go, and its peers
+    /// take them over now rather than when that lease would have lapsed. Returns the lease ended.
+    ///
+    /// Call before `register()`. A second process started with the same node id deposes the first
+    /// this way (it sees its lease gone and stops).
+    public static func endPrevious(client: EtcdClient, key: String) async throws(EtcdError) -> Int64? {
+        guard let kv = try await client.get(key), kv.lease != 0 else { return nil }
+        do { try await client.revoke(lease: kv.lease) } catch .server(_, let message) where message.contains("lease not found") {
+            return nil  // It lapsed between the read and the revoke.
+        }
+        return kv.lease
+    }
+
     /// Grants a lease and puts the node's key under it.
     @discardableResult
     public func register() async throws(EtcdError) -> Int64 {

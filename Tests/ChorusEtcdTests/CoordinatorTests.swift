@@ -45,6 +45,34 @@ import Testing
         #expect(try await c.get("/chorus/t/nodes/n1") == nil)
     }
 
+    @Test func aRestartedNodeEndsItsPreviousRunsLeaseAndPeersSeeItGo() async throws {
+        let etcd = try EtcdServer()
+        let c = Self.client(etcd)
+        let key = "/chorus/t/nodes/n1"
+        #expect(try await NodeLease.endPrevious(client: c, key: key) == nil)
+        // The previous run: killed with its lease still running (a 30 s TTL the test never waits for).
+        let previous = NodeLease(client: c, key: key, value: Array("127.0.0.1:9081".utf8), ttl: .seconds(30))
+        let old = try await previous.register()
+        let start = try await c.range(prefix: "/chorus/t/nodes/").revision
+        let (events, sink) = AsyncStream.makeStream(of: EtcdWatchEvent.self)
+        let watch = EtcdWatch(client: c, prefix: "/chorus/t/nodes/", fromRevision: start + 1, onEvents: { for e in $0 { sink.yield(e) } })
+        defer { watch.cancel() }
+        #expect(try await NodeLease.endPrevious(client: c, key: key) == old)
+        let next = NodeLease(client: c, key: key, value: Array("127.0.0.1:9081".utf8), ttl: .seconds(30))
+        let new = try await next.register()
+        #expect(new != old)
+        // Peers see the node leave, then come back under its new lease.
+        var seen: [String] = []
+        for await e in events {
+            seen.append("\(e.kind == .put ? "put" : "delete") \(e.kv.lease)")
+            if e.kind == .put { break }
+        }
+        #expect(seen == ["delete 0", "put \(new)"])
+        // The previous run, were it still running, finds its lease gone.
+        #expect(try await previous.renew() == false)
+        #expect(try await c.get(key)?.lease == new)
+    }
+
     @Test func aLeaseThatIsNotRenewedVanishesAndItsHolderKnowsFirst() async throws {
         let etcd = try EtcdServer()
         let c = Self.client(etcd)
