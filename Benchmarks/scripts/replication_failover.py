@@ -14,8 +14,6 @@ every acknowledged message is still there afterwards.
 Usage: Benchmarks/scripts/replication_failover.py BIN [--fault stop|kill|wipe] [--pause 8] [--restart 1]
 """
 import argparse
-import base64
-import json
 import os
 import shutil
 import signal
@@ -23,19 +21,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "acceptance"))
 os.environ.setdefault("CHORUS_BIN", "")
 from test_replication import Etcd, partition_of  # noqa: E402
 import replication_torture as torture  # noqa: E402
-
-
-def etcd_range(url, prefix):
-    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    body = json.dumps({"key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode()}).encode()
-    r = json.loads(urllib.request.urlopen(urllib.request.Request(url + "/v3/kv/range", data=body), timeout=2).read())
-    return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode() for kv in r.get("kvs", [])}
 
 
 def main():
@@ -75,8 +65,8 @@ def main():
         def poll():
             last = None
             while time.monotonic() - t0 < args.pause:
-                now = (sorted(k.rsplit("/", 1)[1] for k in etcd_range(etcd.url, "/chorus/chorus/nodes/")),
-                       etcd_range(etcd.url, watched).get(watched))
+                now = (sorted(k.rsplit("/", 1)[1] for k in etcd.range("/chorus/chorus/nodes/")),
+                       etcd.range(watched).get(watched))
                 if now != last:
                     events.append((time.monotonic() - t0, now))
                     last = now

@@ -1,3 +1,5 @@
+import ChorusCluster
+import ChorusCore
 import ChorusEngine
 import ChorusGateway
 import ChorusWAL
@@ -7,7 +9,7 @@ import ServiceLifecycle
 extension Node {
     /// The node's services in start order; they stop in reverse (gateway first, log last).
     func serviceList(
-        _ engine: EngineParts, cluster: ClusterParts?, replica: ReplicaParts?, front: FrontParts, logger: Logger
+        _ engine: EngineParts, sessions: SessionParts, cluster: ClusterParts?, replica: ReplicaParts?, front: FrontParts, logger: Logger
     ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var list: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: LogService(log: engine.log, logger: logger))]
         // A replicated node's log holds its copies of partitions, not an engine state to snapshot.
@@ -35,6 +37,11 @@ extension Node {
                     fanout: engine.fanout, promoted: { [reengagement = engine.reengagement] emails in
                         await reengagement.receive(emails)
                         await reengagement.armUnarmed()
+                    },
+                    demoted: { [registry = sessions.registry, accounts = engine.accounts, conversations = engine.conversations, clock = engine.clock] p throws(ChatError) in
+                        let moved: @Sendable (UInt64) -> Bool = { Partitioning.partition(ofPoint: $0) == p }
+                        registry.close(usersWhere: { moved(KeyPoint.of(id: $0)) }, code: CloseCode.userMoved, reason: "user moved to another node")
+                        try await replica.followed.demote(where: moved, accounts: accounts, conversations: conversations, now: clock.nowMs())
                     },
                     clock: engine.clock, logger: logger)))
             }

@@ -56,7 +56,7 @@ struct Node {
         let front = buildGateway(engine, sessions: sessions, cluster: cluster, group: group, metrics: metrics, logger: logger)
         let services = ServiceGroup(
             configuration: .init(
-                services: serviceList(engine, cluster: cluster, replica: replica, front: front, logger: logger),
+                services: serviceList(engine, sessions: sessions, cluster: cluster, replica: replica, front: front, logger: logger),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await services.run()

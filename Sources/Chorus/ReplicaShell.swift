@@ -30,10 +30,12 @@ actor ReplicaShell {
     /// The lease this node held when its view of it lapsed: acknowledgments are suspended until
     /// it is renewed (etcd never expired it, so no one could take over), or the node stops.
     var suspendedUnder: Int64??
+    /// The partition being handed off, if any (one at a time).
+    var handingOff: PartitionId?
 
     init(_ s: ReplicationService) {
         self.s = s
-        roles = ReplicaRoles(selfId: s.selfId, incarnation: s.parts.incarnation)
+        roles = ReplicaRoles(selfId: s.selfId, incarnation: s.parts.incarnation, rebalanceAfter: s.parts.settings.rebalanceAfter)
     }
 
     var ring: HashRing { s.placement.ring }
@@ -160,6 +162,7 @@ actor ReplicaShell {
             case .lead(let p, let a): lead(p, a)
             case .stepDown(let p): stop("partition \(p) has a new leader (\(entries[p]?.assignment.leader ?? "?")) while this node led it")
             case .takeOver(let p, _): takeOver(p)
+            case .handOff(let p, let target): handOff(p, to: target)
             }
         }
     }
@@ -235,6 +238,46 @@ actor ReplicaShell {
             }
             takingOver.remove(p)
         }
+    }
+
+    /// Gives `p` back to `target`, its preferred replica (docs/REPLICATION.md, "Hand-off"): appends
+    /// are refused here, those admitted commit and reach `target`, the copy here follows again and
+    /// the engine stages the partition's keys; then a take-over in a new epoch chooses `target`,
+    /// which is as up to date as any copy and first in ring order. If `target` does not catch up
+    /// within 2 s the partition is served here again. Only one hand-off runs at a time.
+    private func handOff(_ p: PartitionId, to target: String) {
+        guard handingOff == nil, suspendedUnder == nil, let copy = serving[p], let epoch = roles.leading[p], copy.caughtUp(target) else { return }
+        handingOff = p
+        s.parts.journal.stopLeading(p)
+        serving[p] = nil
+        publishLeaders()
+        Task { await self.finishHandOff(p, epoch: epoch, copy: copy, to: target) }
+    }
+
+    private func finishHandOff(_ p: PartitionId, epoch: UInt64, copy: LeaderCopy, to target: String) async {
+        defer { handingOff = nil }
+        let started = ContinuousClock.now
+        var retired: PartitionReplay.Copy?
+        while retired == nil, ContinuousClock.now - started < .seconds(2) {
+            copy.pump()
+            if copy.caughtUp(target) { retired = copy.retire() }
+            if retired == nil { try? await Task.sleep(for: .milliseconds(5)) }
+        }
+        guard let retired, roles.leading[p] == epoch else {
+            s.logger.info("hand-off abandoned: serving again", metadata: ["partition": "\(p)", "to": "\(target)"])
+            if roles.leading[p] == epoch { serve(p, copy) }
+            return
+        }
+        leading.withLock { $0[p] = nil }
+        s.parts.copies.resume(p, from: retired)
+        do throws(ChatError) { try await s.demoted(p) } catch {
+            stop("partition \(p)'s keys could not be handed off: \(error)")
+        }
+        roles.handedOff(p, epoch: epoch)
+        s.logger.info("handed off", metadata: [
+            "partition": "\(p)", "epoch": "\(epoch)", "to": "\(target)", "elapsed": "\(ContinuousClock.now - started)",
+        ])
+        decide()
     }
 
     /// Routes the partition's appends to its copy (unless acknowledgments are suspended).

@@ -12,6 +12,8 @@ struct ReplicationOptions: ParsableArguments {
     var ackReplicas: Int?
     @Option(help: "A node whose etcd lease lapses for this long loses its partitions.")
     var lease = "3s"
+    @Option(name: .customLong("rebalance-after"), help: "A partition led for this long by a node other than its preferred replica goes back to it once that one is live and caught up (off: never).")
+    var rebalanceAfter = "10s"
     @Option(name: .customLong("cluster-name"), help: "The cluster's keys in etcd are under /chorus/NAME/.")
     var clusterName = "chorus"
 
@@ -36,7 +38,15 @@ struct ReplicationOptions: ParsableArguments {
         do { leaseMs = try ConfigParsing.durationMs(lease) } catch { throw ValidationError("--lease: \(error)") }
         guard (1_000...60_000).contains(leaseMs), leaseMs % 1_000 == 0 else { throw ValidationError("--lease: whole seconds, 1s...60s (etcd's TTL unit)") }
         guard ChatLimitsNames.isValid(clusterName) else { throw ValidationError("--cluster-name: letters, digits, '-' and '_', up to 64") }
-        return ReplicationSettings(endpoints: endpoints, factor: factor, ackReplicas: w, lease: .milliseconds(leaseMs), cluster: clusterName)
+        var rebalance: Duration?
+        if rebalanceAfter != "off" {
+            let ms: Int64
+            do { ms = try ConfigParsing.durationMs(rebalanceAfter) } catch { throw ValidationError("--rebalance-after: \(error)") }
+            guard ms >= 1_000 else { throw ValidationError("--rebalance-after: at least 1s, or off") }
+            rebalance = .milliseconds(ms)
+        }
+        return ReplicationSettings(
+            endpoints: endpoints, factor: factor, ackReplicas: w, lease: .milliseconds(leaseMs), cluster: clusterName, rebalanceAfter: rebalance)
     }
 }
 
@@ -47,6 +57,8 @@ struct ReplicationSettings {
     var ackReplicas: Int
     var lease: Duration
     var cluster: String
+    /// How long a partition stays led away from its preferred replica (nil: until a failover).
+    var rebalanceAfter: Duration?
 }
 
 enum ChatLimitsNames {

@@ -45,6 +45,9 @@ struct ReplicationService: Service {
     /// Runs after a partition's keys were promoted, with their users' email records (re-engagement
     /// takes its outbox's share, then arms its users' timers).
     let promoted: @Sendable ([ChorusEvent]) async -> Void
+    /// Runs when this node hands a partition off, once its appends are refused and committed:
+    /// closes its users' sessions (1012) and stages its keys again (`FollowedPartitions.demote`).
+    let demoted: @Sendable (PartitionId) async throws(ChatError) -> Void
     let clock: any WallClock
     let logger: Logger
 

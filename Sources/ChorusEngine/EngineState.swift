@@ -62,6 +62,16 @@ public struct EngineState: Sendable {
         memberInboxes[id] = nil
     }
 
+    /// Puts a live conversation's state back under replay (its partition is led elsewhere now):
+    /// later records apply to it as to any followed conversation.
+    public mutating func stage(_ core: ConversationCore) {
+        if let old = conversations[core.id] { for m in old.members { leave(m, core.id) } }
+        conversations[core.id] = core
+        if core.kind == .direct, core.members.count == 2 { directPairs[Self.pairKey(core.members[0], core.members[1])] = core.id }
+        for m in core.members { userConversations[m, default: []].insert(core.id) }
+        memberInboxes[core.id] = nil
+    }
+
     private mutating func leave(_ userId: String, _ id: String) {
         userConversations[userId]?.remove(id)
         if userConversations[userId]?.isEmpty == true { userConversations[userId] = nil }

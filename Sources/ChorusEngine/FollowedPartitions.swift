@@ -68,4 +68,38 @@ public final class FollowedPartitions: Sendable {
         await conversations.adopt(cores, delivered: delivered)
         return emails.withLock { $0.take { isPromoted(KeyPoint.of(id: $0)) } }
     }
+
+    /// The reverse of `promote`: the keys `isDemoted` selects leave the live engine and are staged
+    /// here again, so the records their partition's next leader sends apply to them. Call once the
+    /// partition's appends are refused and the ones admitted before are committed (nothing in flight).
+    /// The live accounts keep a copy of the users, which placement no longer admits and a later
+    /// promotion replaces; re-engagement keeps its timers, which fire for local users only.
+    public func demote(where isDemoted: @escaping @Sendable (UInt64) -> Bool, accounts: Accounts, conversations: Conversations, now: Int64) async throws(ChatError) {
+        try await conversations.settle()
+        var cores = conversations.localCores { isDemoted(KeyPoint.of(id: $0)) }
+        var waited = 0
+        while cores.contains(where: \.hasSendsInFlight) {
+            // A send decided before the appends were refused finishes with its commit (milliseconds).
+            guard waited < 5_000 else { throw .unavailable("conversations did not settle for the hand-off") }
+            try? await Task.sleep(for: .milliseconds(1))
+            waited += 1
+            cores = conversations.localCores { isDemoted(KeyPoint.of(id: $0)) }
+        }
+        var users: [ChorusEvent] = []
+        var delivered: [(String, [DeliveredItem])] = []
+        let selects: @Sendable (String) -> Bool = { isDemoted(KeyPoint.of(id: $0)) }
+        for id in await accounts.userIds(where: selects) {
+            if let u = await accounts.handOver(id, now: now) { users.append(u) }
+            delivered.append((id, await conversations.deliveredItems(of: id)))
+        }
+        await conversations.release(where: selects, usersWhere: selects)
+        staged.withLock { s in
+            for u in users { s.accounts.apply(u) }
+            for var core in cores {
+                core.dropCaches()
+                s.stage(core)
+            }
+            for (id, items) in delivered { s.deliveredSent.replace(id, with: items) }
+        }
+    }
 }

@@ -61,6 +61,17 @@ public final class FollowerCopies: ReplicationRequestHandler {
         state.withLock { s in if led { s.led.insert(p) } else { s.led.remove(p) } }
     }
 
+    /// Follows `p` again from the copy its leader here left (a hand-off: every record it wrote is
+    /// durable and committed): fences and appends are answered from that copy from now on.
+    public func resume(_ p: PartitionId, from copy: PartitionReplay.Copy) {
+        state.withLock { s in
+            s.followers[p] = ReplicaFollower(promised: copy.promised, history: copy.history, inSync: true, incarnation: incarnation)
+            s.replay.replace(p, with: copy)
+            s.loggedCommit[p] = copy.committed
+            s.led.remove(p)
+        }
+    }
+
     /// Partitions whose copy here is being rebuilt (not counted by fences until it has caught up).
     public var rebuilding: [PartitionId] {
         state.withLock { s in s.followers.filter { !$0.value.inSync }.keys.sorted() }

@@ -105,6 +105,29 @@ public final class LeaderCopy: Sendable {
     public var commitIndex: UInt64 { state.withLock { $0.leader.commitIndex } }
     public var copy: PartitionReplay.Copy? { state.withLock { $0.replay.copies[partition] } }
 
+    /// Whether this leader may hand the partition to `follower` now: nothing waits for a commit,
+    /// every record is committed with its commit record logged here (so following from this copy
+    /// applies nothing twice), and the follower holds every record durably.
+    public func caughtUp(_ follower: String) -> Bool {
+        state.withLock { s in Self.settled(s, partition) && s.leader.followers[follower]?.match == s.leader.history.lastIndex }
+    }
+
+    private static func settled(_ s: State, _ p: PartitionId) -> Bool {
+        s.deposedBy == nil && s.waiting.isEmpty && s.started == nil && s.replay.copies[p]?.committed == s.leader.history.lastIndex
+    }
+
+    /// Ends this leader for a hand-off: appends are refused from now on and nothing more is sent.
+    /// Returns the copy as this node's log holds it, for the node to follow from, or nil while an
+    /// append or a commit record is still in flight (the hand-off waits for them).
+    public func retire() -> PartitionReplay.Copy? {
+        state.withLock { s in
+            guard Self.settled(s, partition), var copy = s.replay.copies[partition] else { return nil }
+            s.deposedBy = s.leader.epoch + 1
+            copy.promised = max(copy.promised, s.leader.epoch)
+            return copy
+        }
+    }
+
     /// Appends the epoch's first record (`ReplicationRecord.epochStartKind`); once it completes,
     /// every record this leader inherited is committed and applied: the partition may serve.
     public func start(completion: @escaping Completion) {

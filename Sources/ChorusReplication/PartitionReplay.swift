@@ -64,6 +64,9 @@ public struct PartitionReplay: Sendable {
     /// Goes on from copies already rebuilt (a follower's copy, when this node starts to lead it).
     public init(copies: [PartitionId: Copy]) { self.copies = copies }
 
+    /// Replaces `p`'s copy with one replayed elsewhere (a leader's, when this node hands it off).
+    public mutating func replace(_ p: PartitionId, with copy: Copy) { copies[p] = copy }
+
     /// An event to apply; none for a leader's epoch-start record.
     static func applying(_ kind: UInt16, _ payload: [UInt8], _ lsn: UInt64) -> [Action] {
         kind == ReplicationRecord.epochStartKind ? [] : [.apply(kind: kind, payload: payload, lsn: lsn)]

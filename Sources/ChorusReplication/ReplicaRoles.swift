@@ -11,7 +11,9 @@ import ChorusCluster
 ///   epoch; so is one whose disk changed (`mayLead` false);
 /// - a partition led here whose entry names another node is stepped down from;
 /// - a partition whose leader holds no lease is taken over by the live replicas in ring order:
-///   rank k after k x `stagger` (so one usually acts, and another if it dies mid-failover).
+///   rank k after k x `stagger` (so one usually acts, and another if it dies mid-failover);
+/// - a partition led here for `rebalanceAfter` whose preferred replica (the first, in ring order)
+///   is another live node is handed off to it, so leaders spread out again after failovers.
 public struct ReplicaRoles<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
     public enum Decision: Equatable, Sendable {
         /// Start leading this epoch from the followed copy: commit the epoch start, promote, serve.
@@ -20,21 +22,37 @@ public struct ReplicaRoles<Instant: InstantProtocol>: Sendable where Instant.Dur
         case stepDown(PartitionId)
         /// Fence the replicas in the next epoch, choose the most up-to-date copy, swap the entry.
         case takeOver(PartitionId, PartitionAssignment)
+        /// Stop serving, let `to` catch up, follow, then take the partition over in a new epoch
+        /// (in which `to` wins the tie, being first in ring order); `handedOff` records it.
+        case handOff(PartitionId, to: String)
     }
 
     public let selfId: String
     public let incarnation: UInt64
     public let stagger: Duration
+    /// How long a partition is led here before it goes back to its preferred replica (nil: never).
+    public let rebalanceAfter: Duration?
     /// The epoch each partition is led here in.
     public private(set) var leading: [PartitionId: UInt64] = [:]
     /// Entries that named this node when it started, by epoch: not led as they are.
     private var distrusted: [PartitionId: UInt64]?
     private var deadSince: [PartitionId: Instant] = [:]
+    private var leadingSince: [PartitionId: Instant] = [:]
 
-    public init(selfId: String, incarnation: UInt64, stagger: Duration = .milliseconds(500)) {
+    public init(selfId: String, incarnation: UInt64, stagger: Duration = .milliseconds(500), rebalanceAfter: Duration? = nil) {
         self.selfId = selfId
         self.incarnation = incarnation
         self.stagger = stagger
+        self.rebalanceAfter = rebalanceAfter
+    }
+
+    /// The node stopped leading `p` in `epoch` of its own accord (a hand-off): the entry, which
+    /// still names it, is taken over in a new epoch rather than led or stepped down from.
+    public mutating func handedOff(_ p: PartitionId, epoch: UInt64) {
+        guard leading[p] == epoch else { return }
+        leading[p] = nil
+        leadingSince[p] = nil
+        distrusted?[p] = epoch
     }
 
     /// The decisions for `table` and the live nodes at `now`. A `takeOver` repeats on every call
@@ -48,7 +66,14 @@ public struct ReplicaRoles<Instant: InstantProtocol>: Sendable where Instant.Dur
         for (p, a) in table.sorted(by: { $0.key < $1.key }) {
             if a.leader == selfId {
                 deadSince[p] = nil
-                guard leading[p] != a.epoch else { continue }
+                if leading[p] == a.epoch {
+                    if let after = rebalanceAfter, let preferred = a.replicas.first, preferred != selfId, alive.contains(preferred),
+                        let since = leadingSince[p], since.duration(to: now) >= after
+                    {
+                        out.append(.handOff(p, to: preferred))
+                    }
+                    continue
+                }
                 if let stale = leading[p], stale != a.epoch {
                     out.append(.stepDown(p))
                     leading[p] = nil
@@ -57,12 +82,14 @@ public struct ReplicaRoles<Instant: InstantProtocol>: Sendable where Instant.Dur
                     out.append(.takeOver(p, a))
                 } else {
                     leading[p] = a.epoch
+                    leadingSince[p] = now
                     out.append(.lead(p, a))
                 }
                 continue
             }
             if leading[p] != nil {
                 leading[p] = nil
+                leadingSince[p] = nil
                 out.append(.stepDown(p))
             }
             guard let rank = ranks[p] else {

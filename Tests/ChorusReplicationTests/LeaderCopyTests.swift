@@ -91,6 +91,29 @@ final class LoopbackReplicas: PeerTransport {
         #expect(c.leader.copy?.committed == 3)
     }
 
+    /// A hand-off retires the copy only once every record is committed with its commit record
+    /// replayed here: a node following from a copy whose commit lags would apply its own records
+    /// again when the next leader commits them.
+    @Test func aLeaderRetiresOnlyOnceItsCommitRecordIsReplayedThenRefusesAppends() {
+        let c = Cluster(ackReplicas: 2)
+        let inCompletion = Mutex<[Bool]>([])
+        let leader = c.leader
+        leader.append(Self.events([1, 2])) { result in
+            // Committed, acknowledged; the commit record is not logged yet.
+            inCompletion.withLock { $0.append(leader.retire() != nil) }
+        }
+        c.settle()
+        #expect(inCompletion.withLock { $0 } == [false])
+        #expect(c.leader.caughtUp("n2") && c.leader.caughtUp("n3"))
+        let copy = c.leader.retire()
+        #expect(copy?.committed == 2 && copy?.history.lastIndex == 2 && copy?.pending.isEmpty == true && copy?.promised == 1)
+        #expect(c.leader.retire() == nil, "retired once")
+        let out = Outcomes()
+        c.leader.append(Self.events([3]), completion: out.completion)
+        c.settle()
+        #expect(out.all.count == 1 && (try? out.all[0].get()) == nil)
+    }
+
     @Test func aFencedLeaderAcknowledgesNothing() {
         let c = Cluster(ackReplicas: 2)
         let out = Outcomes()

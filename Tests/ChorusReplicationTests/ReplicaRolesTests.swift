@@ -62,4 +62,41 @@ import Testing
         #expect(n3.decide(table: table, alive: ["n1", "n2", "n3"], now: Instant(ms: 700)) == [])
         #expect(n3.decide(table: table, alive: alive, now: Instant(ms: 800)) == [])
     }
+
+    @Test func aPartitionLedAwayFromItsPreferredReplicaGoesBackOnceItIsLiveAndTheLeadHasSettled() {
+        // n2 leads p (preferred: n1, first in ring order) after a failover.
+        var n2 = ReplicaRoles<Instant>(selfId: "n2", incarnation: 9, rebalanceAfter: .seconds(10))
+        _ = n2.decide(table: [:], alive: [], now: Instant(ms: 0))
+        let led = [Self.p: Self.entry(3, "n2", incarnation: 9)]
+        #expect(n2.decide(table: led, alive: ["n2", "n3"], now: Instant(ms: 1_000)) == [.lead(Self.p, led[Self.p]!)])
+        // Not before the lead has lasted `rebalanceAfter`, and not while n1 holds no lease.
+        #expect(n2.decide(table: led, alive: ["n1", "n2", "n3"], now: Instant(ms: 10_999)) == [])
+        #expect(n2.decide(table: led, alive: ["n2", "n3"], now: Instant(ms: 11_000)) == [])
+        #expect(n2.decide(table: led, alive: ["n1", "n2", "n3"], now: Instant(ms: 11_000)) == [.handOff(Self.p, to: "n1")])
+        // Handed off: the entry still naming n2 in epoch 3 is taken over (a new epoch), not led again.
+        n2.handedOff(Self.p, epoch: 3)
+        #expect(n2.leading[Self.p] == nil)
+        #expect(n2.decide(table: led, alive: ["n1", "n2", "n3"], now: Instant(ms: 11_100)) == [.takeOver(Self.p, led[Self.p]!)])
+        // n1 won: n2 follows, with no step-down (it holds no lead).
+        #expect(n2.decide(table: [Self.p: Self.entry(4, "n1", incarnation: 5)], alive: ["n1", "n2", "n3"], now: Instant(ms: 11_200)) == [])
+        // n2 won instead (n1 was behind): it leads epoch 4, and the wait starts over.
+        var again = n2
+        let mine = [Self.p: Self.entry(4, "n2", incarnation: 9)]
+        #expect(again.decide(table: mine, alive: ["n1", "n2", "n3"], now: Instant(ms: 11_200)) == [.lead(Self.p, mine[Self.p]!)])
+        #expect(again.decide(table: mine, alive: ["n1", "n2", "n3"], now: Instant(ms: 21_199)) == [])
+        #expect(again.decide(table: mine, alive: ["n1", "n2", "n3"], now: Instant(ms: 21_200)) == [.handOff(Self.p, to: "n1")])
+    }
+
+    @Test func thePreferredReplicaAndANodeWithoutRebalancingKeepTheirLead() {
+        var n1 = ReplicaRoles<Instant>(selfId: "n1", incarnation: 5, rebalanceAfter: .seconds(1))
+        _ = n1.decide(table: [:], alive: [], now: Instant(ms: 0))
+        let led = [Self.p: Self.entry(2, "n1", incarnation: 5)]
+        _ = n1.decide(table: led, alive: ["n1", "n2", "n3"], now: Instant(ms: 0))
+        #expect(n1.decide(table: led, alive: ["n1", "n2", "n3"], now: Instant(ms: 60_000)) == [])
+        var n2 = ReplicaRoles<Instant>(selfId: "n2", incarnation: 9)
+        _ = n2.decide(table: [:], alive: [], now: Instant(ms: 0))
+        let away = [Self.p: Self.entry(3, "n2", incarnation: 9)]
+        _ = n2.decide(table: away, alive: ["n1", "n2", "n3"], now: Instant(ms: 0))
+        #expect(n2.decide(table: away, alive: ["n1", "n2", "n3"], now: Instant(ms: 600_000)) == [])
+    }
 }

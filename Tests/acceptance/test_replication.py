@@ -2,6 +2,7 @@
 with `kill -9` and its data directory deleted mid-stream, brought back empty to rebuild, then
 another node killed; nothing acknowledged is lost, and writes come back within the lease + 2 s."""
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import time
 import pytest
 import websockets
 
-from conftest import Server, mesh_security
+from conftest import Server, http, mesh_security
 from test_cluster import free_ports, wait_ready
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -53,6 +54,22 @@ class Etcd:
         self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def range(self, prefix):
+        """Every key under `prefix` with its value, as text, through the v3 JSON gateway."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        body = {"key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode()}
+        status, r = http(self.url.removeprefix("http://"), "POST", "/v3/kv/range", body, timeout=5)
+        assert status == 200, r
+        return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode() for kv in r.get("kvs", [])}
+
+    def table(self, cluster="chorus"):
+        """The partition table: partition -> (epoch, leader, replicas in ring order)."""
+        out = {}
+        for key, value in self.range(f"/chorus/{cluster}/partitions/").items():
+            epoch, leader, replicas = value.split()[:3]
+            out[int(key.rsplit("/", 1)[1])] = (int(epoch), leader, replicas.split(","))
+        return out
+
 
 def partition_of(key_id):
     """A minted id carries its ring point; its partition is the point's top 6 bits."""
@@ -60,8 +77,9 @@ def partition_of(key_id):
 
 
 class ReplicatedCluster:
-    def __init__(self, datadir, etcd):
+    def __init__(self, datadir, etcd, extra=()):
         self.ids = ["n1", "n2", "n3"]
+        self.extra = list(extra)
         ports = free_ports(6)
         self.mesh, self.http_ports = dict(zip(self.ids, ports[:3])), dict(zip(self.ids, ports[3:]))
         self.datadir, self.etcd = datadir, etcd
@@ -73,7 +91,7 @@ class ReplicatedCluster:
         peers = [a for p in self.ids if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
         return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", *mesh_security(i), *peers,
                       "--etcd", self.etcd.url, "--lease", f"{LEASE_S}s", "--register-rate-limit", "off", "--login-rate-limit", "off",
-                      "--user-send-rate-limit", "off", http=f"127.0.0.1:{self.http_ports[i]}")
+                      "--user-send-rate-limit", "off", *self.extra, http=f"127.0.0.1:{self.http_ports[i]}")
 
     def alive(self):
         return [n for i, n in self.nodes.items() if n.proc.poll() is None]
@@ -174,21 +192,10 @@ async def sync_all(url):
                 entries.append(frame)
 
 
-@pytest.fixture
-def replicated(datadir):
-    etcd = Etcd()
-    cluster = None
-    try:
-        cluster = ReplicatedCluster(datadir, etcd)
-        yield cluster
-    finally:
-        if cluster:
-            cluster.stop()
-        etcd.stop()
-
-
-def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
-    c = replicated
+def start_writers(c):
+    """Six users, a group of all, a group of three and two direct conversations (created through n3),
+    one writer each, running until each has five acknowledgments. Returns (users, conversations,
+    writers); users carry "name", "id", "token" and conversations are (id, creator's token, members)."""
     first = c.nodes["n1"]
     # Not ready for writes until every partition has a leader (start-up failovers run first).
     until(lambda: first.http("POST", "/v1/users", {"username": "user0", "password": "password1", "email": "u0@example.com"})[0] == 201,
@@ -207,11 +214,71 @@ def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
         status, conv = c.nodes["n3"].http("POST", "/v1/conversations", {"members": members, **({"title": title} if title else {})},
                                           users[creator]["token"])
         assert status == 201, conv
-        conversations.append((conv["conversationId"], users[creator]["token"]))
-    writers = [Writer(c, cid, token, f"w{k}") for k, (cid, token) in enumerate(conversations)]
+        conversations.append((conv["conversationId"], users[creator]["token"], [ids[creator]] + members))
+    writers = [Writer(c, cid, token, f"w{k}") for k, (cid, token, _) in enumerate(conversations)]
     for w in writers:
         w.start()
-    until(lambda: all(len(w.acked) >= 5 for w in writers), 30, "writes before the kill")
+    until(lambda: all(len(w.acked) >= 5 for w in writers), 30, "writes before the fault")
+    return users, conversations, writers
+
+
+def assert_nothing_lost(alive, writers, conversations, users, context):
+    """Every acknowledged message is in every live node's history once, gap-free, with its
+    messageId; writes came back within the lease + 2 s; every account logs in on every live node;
+    every inbox syncs complete and gap-free."""
+    for w, (cid, token, _) in zip(writers, conversations):
+        for n in alive:
+            messages = history(n, cid, token)
+            assert messages is not None, f"{w.tag} on {n.base}: history refused"
+            seqs = [m["seq"] for m in messages]
+            assert seqs == list(range(1, len(seqs) + 1)), f"{w.tag} on {n.base}: seq not gap-free"
+            held = {m["seq"]: (m["messageId"], m["body"], m["clientMsgId"]) for m in messages}
+            for seq, message_id, body, client_id in w.acked:
+                assert held.get(seq) == (message_id, body, client_id), f"{w.tag}: acknowledged seq {seq} lost or changed"
+        # Writes came back within the lease + 2 s (with room for a loaded machine).
+        assert w.longest < LEASE_S + 2 + 3, f"{w.tag}: a write waited {w.longest:.1f} s"
+        print(f"{w.tag}: {len(w.acked)} acknowledged, longest wait {w.longest:.2f} s")
+
+    # Every account logs in on every live node; every inbox syncs complete and gap-free.
+    expected = {}
+    for w, (cid, _, _) in zip(writers, conversations):
+        expected[cid] = {seq for seq, *_ in w.acked}
+    members = {cid: m for cid, _, m in conversations}
+    # Entries for members other than the sender arrive after the ack (the fan-out); wait for them.
+    for u in users:
+        for n in alive:
+            status, s = n.http("POST", "/v1/sessions", {"username": u["name"], "password": "password1"})
+            assert status == 201, (u["name"], n.base, s)
+        wanted = {(cid, seq) for cid, seqs in expected.items() if u["id"] in members[cid] for seq in seqs}
+        deadline = time.monotonic() + 30
+        while True:
+            entries = asyncio.run(sync_all(alive[0].ws_url(s["token"])))
+            got = [(e["conversationId"], e["seq"]) for e in entries if e["type"] == "message"]
+            if wanted <= set(got) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert [e["inboxSeq"] for e in entries] == list(range(1, len(entries) + 1)), f"{u['name']}: inboxSeq not gap-free"
+        assert len(got) == len(set(got)), f"{u['name']}: a message twice in the inbox"
+        missing = sorted(wanted - set(got))
+        assert not missing, f"{u['name']} (p{partition_of(u['id'])}): inbox lacks {missing[:5]}, {context}"
+
+
+@pytest.fixture
+def replicated(datadir):
+    etcd = Etcd()
+    cluster = None
+    try:
+        cluster = ReplicatedCluster(datadir, etcd)
+        yield cluster
+    finally:
+        if cluster:
+            cluster.stop()
+        etcd.stop()
+
+
+def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
+    c = replicated
+    users, conversations, writers = start_writers(c)
 
     # Kill -9 the leader of the big group's partition and delete its data directory.
     victim = c.leader_of(partition_of(conversations[0][0]))
@@ -239,48 +306,13 @@ def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
 
     alive = c.alive()
     assert len(alive) == 2
-    for w, (cid, token) in zip(writers, conversations):
-        for n in alive:
-            messages = history(n, cid, token)
-            assert messages is not None, f"{w.tag} on {n.base}: history refused"
-            seqs = [m["seq"] for m in messages]
-            assert seqs == list(range(1, len(seqs) + 1)), f"{w.tag} on {n.base}: seq not gap-free"
-            held = {m["seq"]: (m["messageId"], m["body"], m["clientMsgId"]) for m in messages}
-            for seq, message_id, body, client_id in w.acked:
-                assert held.get(seq) == (message_id, body, client_id), f"{w.tag}: acknowledged seq {seq} lost or changed"
-        # Writes came back within the lease + 2 s (with room for a loaded machine).
-        assert w.longest < LEASE_S + 2 + 3, f"{w.tag}: a write waited {w.longest:.1f} s"
-        print(f"{w.tag}: {len(w.acked)} acknowledged, longest wait {w.longest:.2f} s")
+    assert_nothing_lost(alive, writers, conversations, users, f"victim {victim}, second {second}")
 
     # A message acknowledged before the first kill, sent again: the same seq and messageId.
     seq, message_id, body, client_id = writers[0].acked[0]
     status, again = alive[0].http("POST", f"/v1/conversations/{conversations[0][0]}/messages", {"body": body, "clientMsgId": client_id},
                                   conversations[0][1])
     assert status == 200 and (again["seq"], again["messageId"]) == (seq, message_id), again
-
-    # Every account logs in on every live node; every inbox syncs complete and gap-free.
-    expected = {}
-    for w, (cid, _) in zip(writers, conversations):
-        expected[cid] = {seq for seq, *_ in w.acked}
-    members = {conversations[0][0]: ids, conversations[1][0]: [ids[1], ids[2], ids[3]],
-               conversations[2][0]: [ids[0], ids[1]], conversations[3][0]: [ids[4], ids[5]]}
-    # Entries for members other than the sender arrive after the ack (the fan-out); wait for them.
-    for u in users:
-        for n in alive:
-            status, s = n.http("POST", "/v1/sessions", {"username": u["name"], "password": "password1"})
-            assert status == 201, (u["name"], n.base, s)
-        wanted = {(cid, seq) for cid, seqs in expected.items() if u["id"] in members[cid] for seq in seqs}
-        deadline = time.monotonic() + 30
-        while True:
-            entries = asyncio.run(sync_all(alive[0].ws_url(s["token"])))
-            got = [(e["conversationId"], e["seq"]) for e in entries if e["type"] == "message"]
-            if wanted <= set(got) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert [e["inboxSeq"] for e in entries] == list(range(1, len(entries) + 1)), f"{u['name']}: inboxSeq not gap-free"
-        assert len(got) == len(set(got)), f"{u['name']}: a message twice in the inbox"
-        missing = sorted(wanted - set(got))
-        assert not missing, f"{u['name']} (p{partition_of(u['id'])}): inbox lacks {missing[:5]}, victim {victim}, second {second}"
 
 
 @pytest.mark.parametrize("args, named", [
