@@ -9,7 +9,10 @@ conversations through every node until most partitions have one, then takes n2 a
 From the fault on, one message per partition n2 led is sent through the other two nodes (1 s per
 attempt, retried every 50 ms) until acknowledged; etcd is polled every 50 ms for the live nodes and
 one of n2's partitions' entries. Prints each partition's outage, the etcd timeline, and whether
-every acknowledged message is still there afterwards.
+every acknowledged message is still there afterwards. After `kill` and `wipe`, one writer per
+probed partition (a message every 20 ms, through every node in turn) runs while the partitions are
+handed back to the restarted node (`--rebalance-after`, 10 s by default): the longest wait of each
+is the hand-off's outage.
 
 Usage: Benchmarks/scripts/replication_failover.py BIN [--fault stop|kill|wipe] [--pause 8] [--restart 1]
 """
@@ -24,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "acceptance"))
 os.environ.setdefault("CHORUS_BIN", "")
-from test_replication import Etcd, partition_of  # noqa: E402
+from test_replication import Etcd, Writer, partition_of  # noqa: E402
 import replication_torture as torture  # noqa: E402
 
 
@@ -97,6 +100,24 @@ def main():
         for at, (alive, entry) in sorted(events, key=lambda e: e[0]):
             print(f"  {at:5.2f} s: live nodes {alive}, {watched.rsplit('/', 1)[1]} = {entry!r}", flush=True)
         code = None
+        handing = []
+        if args.fault != "stop":
+            handing = [Writer(cluster, p.cid, p.token, f"h{k}", timeout=2, pause=0.02) for k, p in enumerate(chosen)]
+            torture.wait_ready(cluster.nodes[victim], 60)
+            for w in handing:
+                w.start()
+            ready = time.monotonic()
+            torture.until(lambda: all(leader == replicas[0] for _, leader, replicas in etcd.table().values()), 90)
+            handed = time.monotonic() - ready
+            time.sleep(1)
+            for w in handing:
+                w.stopping.set()
+            for w in handing:
+                w.join(timeout=60)
+            waits = sorted(w.longest for w in handing)
+            print(f"partitions led by their preferred replicas again {handed:.1f} s after {victim} was ready; longest write "
+                  f"per partition meanwhile: p50 {waits[len(waits) // 2]:.3f} s, max {waits[-1]:.3f} s, "
+                  f"{sum(len(w.acked) for w in handing)} acknowledged", flush=True)
         if args.fault == "stop":
             # A deposed leader stops itself (75); restarted, every probe's message is still there.
             cluster.nodes[victim].proc.send_signal(signal.SIGCONT)
@@ -105,7 +126,7 @@ def main():
             cluster.nodes[victim] = cluster.start(victim)
         torture.wait_ready(cluster.nodes[victim], 60)
         torture.until(cluster.healthy, 60)
-        lost = torture.losses(probes, [(p.cid, p.token) for p in probes], cluster.alive())
+        lost = torture.losses(probes + handing, [(p.cid, p.token) for p in probes + chosen], cluster.alive())
         print(f"{victim} exit status {code}; running again, acknowledged probe messages lost: {lost}", flush=True)
     finally:
         cluster.stop()

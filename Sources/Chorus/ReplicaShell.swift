@@ -148,7 +148,7 @@ actor ReplicaShell {
     /// one of their keys is `unavailable` here, not answered from state it does not hold yet.
     /// A leader without a lease (etcd lists it as dead) is named by no one: its keys answer
     /// `unavailable` at once rather than after the mesh's timeout, until a take-over names another.
-    private func publishLeaders() {
+    func publishLeaders() {
         s.placement.lead(Partitioning.all.map { p in
             let leader = entries[p]?.assignment.leader ?? ""
             if leader == s.selfId { return serving[p] == nil ? "" : leader }
@@ -156,7 +156,7 @@ actor ReplicaShell {
         })
     }
 
-    private func decide() {
+    func decide() {
         for d in roles.decide(table: entries.mapValues(\.assignment), alive: alive, now: .now) {
             switch d {
             case .lead(let p, let a): lead(p, a)
@@ -183,6 +183,7 @@ actor ReplicaShell {
         }
         leading.withLock { $0[p] = copy }
         let s = self.s
+        let decided = ContinuousClock.now
         Task {
             let started = await withCheckedContinuation { c in copy.start { c.resume(returning: $0) } }
             guard case .success = started else {
@@ -193,7 +194,9 @@ actor ReplicaShell {
                 where: { Partitioning.partition(ofPoint: $0) == p }, accounts: s.accounts, conversations: s.conversations, now: s.clock.nowMs())
             await self.serve(p, copy)
             await s.promoted(emails)
-            s.logger.info("leading", metadata: ["partition": "\(p)", "epoch": "\(a.epoch)", "followers": "\(a.followers)"])
+            s.logger.info("leading", metadata: [
+                "partition": "\(p)", "epoch": "\(a.epoch)", "followers": "\(a.followers)", "elapsed": "\(ContinuousClock.now - decided)",
+            ])
             await self.scheduleReconcile()
         }
     }
@@ -222,12 +225,16 @@ actor ReplicaShell {
         takingOver.insert(p)
         let runner = FailoverRunner(store: s.parts.store, ackReplicas: s.parts.settings.ackReplicas, fence: fence(alive: alive))
         Task {
+            let started = ContinuousClock.now
             let dead = entry.assignment.leader
             do {
                 switch try await runner.takeOver(p, from: entry) {
                 case .promoted(let next):
                     swapped[p] = next.epoch
-                    s.logger.info("took over", metadata: ["partition": "\(p)", "from": "\(dead)", "epoch": "\(next.epoch)", "leader": "\(next.leader)"])
+                    s.logger.info("took over", metadata: [
+                        "partition": "\(p)", "from": "\(dead)", "epoch": "\(next.epoch)", "leader": "\(next.leader)",
+                        "elapsed": "\(ContinuousClock.now - started)",
+                    ])
                 case .tooFewAnswers(let n):
                     s.logger.debug("take-over: too few copies answered", metadata: ["partition": "\(p)", "answers": "\(n)"])
                 case .lostRace:
@@ -240,48 +247,8 @@ actor ReplicaShell {
         }
     }
 
-    /// Gives `p` back to `target`, its preferred replica (docs/REPLICATION.md, "Hand-off"): appends
-    /// are refused here, those admitted commit and reach `target`, the copy here follows again and
-    /// the engine stages the partition's keys; then a take-over in a new epoch chooses `target`,
-    /// which is as up to date as any copy and first in ring order. If `target` does not catch up
-    /// within 2 s the partition is served here again. Only one hand-off runs at a time.
-    private func handOff(_ p: PartitionId, to target: String) {
-        guard handingOff == nil, suspendedUnder == nil, let copy = serving[p], let epoch = roles.leading[p], copy.caughtUp(target) else { return }
-        handingOff = p
-        s.parts.journal.stopLeading(p)
-        serving[p] = nil
-        publishLeaders()
-        Task { await self.finishHandOff(p, epoch: epoch, copy: copy, to: target) }
-    }
-
-    private func finishHandOff(_ p: PartitionId, epoch: UInt64, copy: LeaderCopy, to target: String) async {
-        defer { handingOff = nil }
-        let started = ContinuousClock.now
-        var retired: PartitionReplay.Copy?
-        while retired == nil, ContinuousClock.now - started < .seconds(2) {
-            copy.pump()
-            if copy.caughtUp(target) { retired = copy.retire() }
-            if retired == nil { try? await Task.sleep(for: .milliseconds(5)) }
-        }
-        guard let retired, roles.leading[p] == epoch else {
-            s.logger.info("hand-off abandoned: serving again", metadata: ["partition": "\(p)", "to": "\(target)"])
-            if roles.leading[p] == epoch { serve(p, copy) }
-            return
-        }
-        leading.withLock { $0[p] = nil }
-        s.parts.copies.resume(p, from: retired)
-        do throws(ChatError) { try await s.demoted(p) } catch {
-            stop("partition \(p)'s keys could not be handed off: \(error)")
-        }
-        roles.handedOff(p, epoch: epoch)
-        s.logger.info("handed off", metadata: [
-            "partition": "\(p)", "epoch": "\(epoch)", "to": "\(target)", "elapsed": "\(ContinuousClock.now - started)",
-        ])
-        decide()
-    }
-
     /// Routes the partition's appends to its copy (unless acknowledgments are suspended).
-    private func serve(_ p: PartitionId, _ copy: LeaderCopy) {
+    func serve(_ p: PartitionId, _ copy: LeaderCopy) {
         serving[p] = copy
         if suspendedUnder == nil { s.parts.journal.lead(copy) }
         publishLeaders()
@@ -337,7 +304,7 @@ actor ReplicaShell {
 
     /// Fail-stop: this node may no longer acknowledge for a partition it led, and its copy must be
     /// rebuilt from its log before it follows again.
-    private func stop(_ why: String) -> Never {
+    func stop(_ why: String) -> Never {
         s.logger.critical("stopping: \(why); restart the node to follow its partitions again")
         exit(75)
     }
