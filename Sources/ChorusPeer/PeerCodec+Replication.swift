@@ -6,7 +6,7 @@ import ChorusReplication
 //   fence   35 | partition u16 | epoch u64
 //   append  36 | partition u16 | epoch u64 | prevIndex u64 | prevEpoch u64 | commitIndex u64 |
 //              leaderLastIndex u64 | count | (entry epoch u64 | record kind u16 | payload)*
-//   fenced  tag 12 | 0 promised (lastEpoch u64, lastIndex u64, incarnation u64) / 1 rebuilding / 2 stale (promised u64)
+//   fenced  tag 12 | 0 promised (lastEpoch u64, lastIndex u64, incarnation u64) / 1 rebuilding / 2 stale (promised u64) / 3 leading
 //   replica tag 13 | 0 accepted (epoch u64, lastIndex u64) / 1 mismatch (epoch u64, history) / 2 stale (promised u64)
 //   history floor u64 | floorEpoch u64 | lastIndex u64 | count | (epoch u64 | start u64)*
 extension PeerCodec {
@@ -53,6 +53,7 @@ extension PeerCodec {
             w.write(UInt8(0)); w.write(position.lastEpoch); w.write(position.lastIndex); w.write(incarnation)
         case .rebuilding: w.write(UInt8(1))
         case .stale(let promised): w.write(UInt8(2)); w.write(promised)
+        case .leading: w.write(UInt8(3))
         }
     }
 
@@ -61,6 +62,7 @@ extension PeerCodec {
         case 0: return .promised(LogPosition(lastEpoch: try r.u64(), lastIndex: try r.u64()), incarnation: try r.u64())
         case 1: return .rebuilding
         case 2: return .stale(promised: try r.u64())
+        case 3: return .leading
         case let other: throw .invalid("fence answer \(other)")
         }
     }

@@ -93,6 +93,9 @@ public final class FollowerCopies: ReplicationRequestHandler {
 
     private func fence(_ p: PartitionId, epoch: UInt64, reply: @escaping PeerReplyHandler) {
         let stale = state.withLock { s -> ReplicaFollower.FenceAnswer? in
+            // A led copy's follower state lags its leader's writes: answering from it would report
+            // a position short of records this node acknowledged.
+            if s.led.contains(p) { return .leading }
             var f = s.followers[p] ?? newFollower()
             let answer = f.fence(epoch: epoch)
             s.followers[p] = f

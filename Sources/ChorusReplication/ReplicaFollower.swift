@@ -139,6 +139,10 @@ public struct ReplicaFollower: Equatable, Sendable {
         case rebuilding
         /// A newer epoch was promised already.
         case stale(promised: UInt64)
+        /// This node leads the partition: its follower state is not where its log is (the leader
+        /// copy writes past it), so it promises nothing and is not counted. The fence still stops
+        /// it, through the other copies: it cannot collect W of them without those that promised.
+        case leading
     }
 
     /// Fences this copy at `epoch` (the shell persists `promised` before answering).

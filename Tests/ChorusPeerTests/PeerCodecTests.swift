@@ -67,7 +67,7 @@ enum Samples {
         .http(ForwardedResponse(status: 201, headers: [.init(name: "Content-Type", value: "application/json")], body: Array("{}".utf8))),
         .info(httpAddress: "127.0.0.1:8080"),
         .phase(.idle), .phase(.transferring), .phase(.ready), .phase(.failed("disk full")),
-        .fenced(.promised(LogPosition(lastEpoch: 3, lastIndex: 99), incarnation: 0xABCD)), .fenced(.rebuilding), .fenced(.stale(promised: 4)),
+        .fenced(.promised(LogPosition(lastEpoch: 3, lastIndex: 99), incarnation: 0xABCD)), .fenced(.rebuilding), .fenced(.stale(promised: 4)), .fenced(.leading),
         .replica(.accepted(epoch: 3, lastIndex: 100)), .replica(.stale(promised: 9)),
         .replica(.mismatch(epoch: 3, history: EpochHistory(floor: 4, floorEpoch: 1, runs: [.init(epoch: 2, start: 5), .init(epoch: 3, start: 9)], lastIndex: 12)!)),
     ]

@@ -126,4 +126,25 @@ extension FollowerCopiesTests {
         #expect(answer.withLock { $0 } == .failure(.unavailable("p9 is led by this node")))
         #expect(copies.copy(p) == nil)
     }
+
+    /// A fence reaching the node that leads the partition is answered `leading`: its follower
+    /// state stopped where leading began, and a position from it would be short of records this
+    /// node acknowledged (the chosen copy could lack them). Nothing is promised or logged. Once it
+    /// follows again from its leader copy (a hand-off), it answers with that copy's position.
+    @Test func aPartitionLedHereIsNotCountedByAFenceUntilItFollowsAgain() throws {
+        let journal = InMemoryJournal(), box = Box()
+        let copies = Self.make(journal, box)
+        copies.setLed(Self.p, true)
+        copies.handle(.fence(partition: Self.p, epoch: 5), from: "n2", reply: box.handler)
+        #expect(box.all == [.success(.fenced(.leading))])
+        #expect(journal.records.isEmpty && copies.copy(Self.p) == nil)
+        // The leader copy's log: three records of epoch 4, all committed.
+        var history = EpochHistory()
+        history.append(epoch: 4, count: 3)
+        copies.resume(Self.p, from: PartitionReplay.Copy(history: history, promised: 4, committed: 3))
+        journal.hold()
+        copies.handle(.fence(partition: Self.p, epoch: 5), from: "n2", reply: box.handler)
+        journal.release()
+        #expect(box.all.last == .success(.fenced(.promised(LogPosition(lastEpoch: 4, lastIndex: 3), incarnation: 7))))
+    }
 }
