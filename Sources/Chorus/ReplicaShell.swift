@@ -121,7 +121,9 @@ actor ReplicaShell {
         var newLeaders: Set<String> = []
         for e in events where e.kind == .put {
             guard let (p, entry) = s.parts.store.decode(e.kv), entry.modRevision > entries[p]?.modRevision ?? 0 else { continue }
-            if entries[p]?.assignment.leader != entry.assignment.leader { newLeaders.insert(entry.assignment.leader) }
+            // A new epoch, even under the same leader (a hand-off that chose this node again): while
+            // the partition paused, its users' entries may have been queued for no one.
+            if entries[p]?.assignment.epoch != entry.assignment.epoch { newLeaders.insert(entry.assignment.leader) }
             entries[p] = entry
         }
         // Entries for the users that moved wait until the new leaders were asked what they lack

@@ -77,21 +77,24 @@ def partition_of(key_id):
 
 
 class ReplicatedCluster:
-    def __init__(self, datadir, etcd, extra=()):
+    """n1-n3 started; `spare` more ids (n4, ...) have ports, for nodes a test adds."""
+
+    def __init__(self, datadir, etcd, extra=(), spare=0):
         self.ids = ["n1", "n2", "n3"]
         self.extra = list(extra)
-        ports = free_ports(6)
-        self.mesh, self.http_ports = dict(zip(self.ids, ports[:3])), dict(zip(self.ids, ports[3:]))
+        every = self.ids + [f"n{4 + k}" for k in range(spare)]
+        ports = free_ports(2 * len(every))
+        self.mesh, self.http_ports = dict(zip(every, ports[:len(every)])), dict(zip(every, ports[len(every):]))
         self.datadir, self.etcd = datadir, etcd
         self.nodes = {i: self.start(i) for i in self.ids}
         for n in self.nodes.values():
             wait_ready(n)
 
-    def start(self, i):
+    def start(self, i, *more):
         peers = [a for p in self.ids if p != i for a in ("--peer", f"{p}@127.0.0.1:{self.mesh[p]}")]
         return Server(f"{self.datadir}/{i}", "--node-id", i, "--mesh", f"127.0.0.1:{self.mesh[i]}", *mesh_security(i), *peers,
                       "--etcd", self.etcd.url, "--lease", f"{LEASE_S}s", "--register-rate-limit", "off", "--login-rate-limit", "off",
-                      "--user-send-rate-limit", "off", *self.extra, http=f"127.0.0.1:{self.http_ports[i]}")
+                      "--user-send-rate-limit", "off", *self.extra, *more, http=f"127.0.0.1:{self.http_ports[i]}")
 
     def alive(self):
         return [n for i, n in self.nodes.items() if n.proc.poll() is None]
@@ -152,6 +155,7 @@ class Writer(threading.Thread):
                     status, m = node.http("POST", f"/v1/conversations/{self.conversation}/messages", body, self.token, self.timeout)
                 except OSError:
                     status, m = 0, None
+                self.last = (status, node.base, m)
                 if status in (200, 201):
                     self.acked.append((m["seq"], m["messageId"], m["body"], m["clientMsgId"]))
                     break
@@ -200,19 +204,25 @@ def start_writers(c):
     # Not ready for writes until every partition has a leader (start-up failovers run first).
     until(lambda: first.http("POST", "/v1/users", {"username": "user0", "password": "password1", "email": "u0@example.com"})[0] == 201,
           30, "first registration")
+    # A partition moving (a hand-off) answers 503 for a moment: retried, as clients do.
+    def retried(node, method, path, body, token=None):
+        answer = []
+        until(lambda: answer.append(node.http(method, path, body, token)) or answer[-1][0] != 503, 30, f"{method} {path}")
+        return answer[-1]
     users = [{"name": "user0"}]
     for k in range(1, 6):
         users.append({"name": f"user{k}"})
-        assert first.http("POST", "/v1/users", {"username": f"user{k}", "password": "password1", "email": f"u{k}@example.com"})[0] == 201
+        status, created = retried(first, "POST", "/v1/users", {"username": f"user{k}", "password": "password1", "email": f"u{k}@example.com"})
+        assert status == 201, created
     for u in users:
-        status, s = c.nodes["n2"].http("POST", "/v1/sessions", {"username": u["name"], "password": "password1"})
+        status, s = retried(c.nodes["n2"], "POST", "/v1/sessions", {"username": u["name"], "password": "password1"})
         assert status == 201, s
         u["id"], u["token"] = s["userId"], s["token"]
     ids = [u["id"] for u in users]
     conversations = []
     for creator, members, title in [(0, ids[1:], "all"), (1, [ids[2], ids[3]], "some"), (0, [ids[1]], None), (4, [ids[5]], None)]:
-        status, conv = c.nodes["n3"].http("POST", "/v1/conversations", {"members": members, **({"title": title} if title else {})},
-                                          users[creator]["token"])
+        status, conv = retried(c.nodes["n3"], "POST", "/v1/conversations", {"members": members, **({"title": title} if title else {})},
+                               users[creator]["token"])
         assert status == 201, conv
         conversations.append((conv["conversationId"], users[creator]["token"], [ids[creator]] + members))
     writers = [Writer(c, cid, token, f"w{k}") for k, (cid, token, _) in enumerate(conversations)]
@@ -326,6 +336,8 @@ def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
       "--lease", "1500ms"], "--lease"),
     (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
       "--admin-token", "0123456789abcdefXYZ"], "--admin-token"),
+    (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
+      "--rebalance-after", "500ms"], "--rebalance-after"),
     (["--ack-replicas", "2"], "--etcd"),
 ])
 def test_bad_replication_options_exit_2_naming_the_option(datadir, args, named):
