@@ -194,6 +194,12 @@ actor ReplicaShell {
             }
             let emails = await followed.promote(
                 where: { Partitioning.partition(ofPoint: $0) == p }, accounts: s.accounts, conversations: s.conversations, now: s.clock.nowMs())
+            // The partition's conversations fan out from here now; the previous leader may have died
+            // (or stepped aside) with entries not yet delivered. Owners take a conversation's
+            // entries in seq order and repair only past the highest they hold, so nothing new goes
+            // out until the reconciliation below has put what each owner lacks first.
+            let placement = s.placement
+            s.fanout?.pause(nodes: Array(Set(placement.serving + placement.ring.members + [s.selfId])))
             await self.serve(p, copy)
             await s.promoted(emails)
             s.logger.info("leading", metadata: [
