@@ -200,6 +200,9 @@ actor ReplicaShell {
             // out until the reconciliation below has put what each owner lacks first.
             let placement = s.placement
             s.fanout?.pause(nodes: Array(Set(placement.serving + placement.ring.members + [s.selfId])))
+            // The highs this node remembers for its users' inboxes date from when it last led them:
+            // while it followed, other leaders' entries went into the inboxes (the truth again).
+            s.writer?.forgetHighs()
             await self.serve(p, copy)
             await s.promoted(emails)
             s.logger.info("leading", metadata: [

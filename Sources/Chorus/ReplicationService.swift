@@ -42,6 +42,8 @@ struct ReplicationService: Service {
     let accounts: Accounts
     let conversations: Conversations
     let fanout: InboxFanout?
+    /// Where entries from other partitions' conversations reach this node's inboxes.
+    let writer: RemoteInboxWriter?
     /// Runs after a partition's keys were promoted, with their users' email records (re-engagement
     /// takes its outbox's share, then arms its users' timers).
     let promoted: @Sendable ([ChorusEvent]) async -> Void
