@@ -9,7 +9,7 @@ cycle, once every node is back and no copy is rebuilding, the messages acknowled
 previous check (every 25th cycle: all of them) must be in the history of a random live node at
 their seq with their messageId, gap-free; at the end, all of them through two nodes (a history is
 read from its conversation's leader whichever node is asked), and every inbox must sync complete
-and gap-free. Writers pause 10 ms between messages (about 100 messages/s each), so that the checks
+and gap-free, holding every acknowledged message of its user's conversations once. Writers pause 10 ms between messages (about 100 messages/s each), so that the checks
 stay short. Writers give a request 2 s before retrying on the next node (a
 stopped node accepts connections but never answers). The outage of each fault is measured by
 probes: for each partition the victim led, a message sent through the other nodes from the moment
@@ -184,10 +184,12 @@ def main():
             assert "userId" in s, s
             users.append((s["userId"], s["token"]))
         conversations = []
+        members_of = {}
         for creator, members, title in [(0, [u for u, _ in users[1:]], "all"), (1, [users[2][0], users[3][0]], "some"),
                                         (0, [users[1][0]], None), (4, [users[5][0]], None), (6, [users[7][0]], None)]:
             conv = call("POST", "/v1/conversations", {"members": members, **({"title": title} if title else {})}, users[creator][1])
             conversations.append((conv["conversationId"], users[creator][1]))
+            members_of[conv["conversationId"]] = {users[creator][0], *members}
         # Outage probes: groups created through every node, so that most partitions have one.
         probes = []
         for k in range(96):
@@ -196,6 +198,7 @@ def main():
             status, conv = node.http("POST", "/v1/conversations", {"members": [users[(k + 1) % 8][0], users[(k + 2) % 8][0]], "title": f"probe {k}"}, token)
             if status == 201:
                 probes.append(Probe(conv["conversationId"], token, f"p{k}"))
+                members_of[conv["conversationId"]] = {users[k % 8][0], users[(k + 1) % 8][0], users[(k + 2) % 8][0]}
         covered = {partition_of(p.cid) for p in probes}
         print(f"{len(probes)} probe conversations cover {len(covered)} of 64 partitions", flush=True)
         writers = [Writer(cluster, cid, token, f"w{k}", timeout=2, pause=0.01) for k, (cid, token) in enumerate(conversations)]
@@ -289,6 +292,11 @@ def main():
         # Entries for members other than the sender arrive after the ack: let the fan-out finish.
         time.sleep(5)
         gaps = 0
+        # Every acknowledged message is in every member's inbox, once.
+        acked_in = {}
+        for w, (cid, _) in zip(writers + probes, conversations + [(p.cid, p.token) for p in probes]):
+            acked_in.setdefault(cid, set()).update(seq for seq, *_ in w.acked)
+        absent, twice = 0, 0
         for user, token in users:
             entries = asyncio.run(sync_all(cluster.alive()[0].ws_url(token)))
             seqs = sorted(e["inboxSeq"] for e in entries)
@@ -296,9 +304,17 @@ def main():
                 gaps += 1
                 missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs)) if seqs else []
                 print(f"  {user}: {len(seqs)} entries, inboxSeq missing {missing[:10]}", flush=True)
+            got = [(e["conversationId"], e["seq"]) for e in entries if e["type"] == "message"]
+            twice += len(got) - len(set(got))
+            wanted = {(cid, seq) for cid, seqs in acked_in.items() if user in members_of[cid] for seq in seqs}
+            lacking = sorted(wanted - set(got))
+            absent += len(lacking)
+            if lacking:
+                print(f"  {user}: inbox lacks {len(lacking)} acknowledged messages, e.g. {lacking[:5]}", flush=True)
         acked = sum(len(w.acked) for w in writers)
         every = [w for kind in waits.values() for w in kind]
         print(f"done: {len(every)} cycles, {acked} messages acknowledged, {total_lost} lost, inboxes with gaps {gaps}, "
+              f"inbox entries missing {absent}, repeated {twice}, "
               f"restarts of nodes that stopped themselves {restarts[0]}, crashes {crashes[0]}; "
               f"longest wait per cycle p50 {statistics.median(every):.2f} s, max {max(every):.2f} s", flush=True)
         for kind, got in waits.items():
