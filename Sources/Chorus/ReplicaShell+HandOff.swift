@@ -27,7 +27,7 @@ extension ReplicaShell {
     }
 
     /// Stops routing `p`'s appends to its copy here and names no leader for it (the first half of
-    /// a hand-off or a reconfiguration; one at a time).
+    /// a hand-off; one at a time).
     func pause(_ p: PartitionId) {
         handingOff = p
         s.parts.journal.stopLeading(p)

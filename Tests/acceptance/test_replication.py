@@ -168,6 +168,23 @@ class Writer(threading.Thread):
                 time.sleep(self.pause)
 
 
+def writes_go_on(writers, what, count=5):
+    """Waits until every writer has `count` more acknowledgments; says how far each got if not."""
+    before = {w.tag: len(w.acked) for w in writers}
+    try:
+        until(lambda: all(len(w.acked) >= before[w.tag] + count for w in writers), 30, what)
+    except AssertionError:
+        raise AssertionError(f"{what}: " + "; ".join(
+            f"{w.tag} {len(w.acked) - before[w.tag]} more, last {getattr(w, 'last', None)}" for w in writers))
+
+
+def stop_writers(writers):
+    for w in writers:
+        w.stopping.set()
+    for w in writers:
+        w.join(timeout=90)
+
+
 def history(node, cid, token, after=0):
     """A conversation's messages after `after`, every page (None if a page is refused)."""
     messages = []
@@ -295,8 +312,7 @@ def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
     assert victim, "no leader for the group's partition"
     c.nodes[victim].kill()
     shutil.rmtree(f"{c.datadir}/{victim}")
-    before = {w.tag: len(w.acked) for w in writers}
-    until(lambda: all(len(w.acked) >= before[w.tag] + 5 for w in writers), 30, "writes after the kill")
+    writes_go_on(writers, "writes after the kill")
 
     # Back with an empty disk: it rebuilds its copies from the leaders while writes go on.
     c.nodes[victim] = c.start(victim)
@@ -307,12 +323,8 @@ def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
     # Kill another node: the rebuilt copies now count.
     second = next(i for i in c.ids if i != victim)
     c.nodes[second].kill()
-    before = {w.tag: len(w.acked) for w in writers}
-    until(lambda: all(len(w.acked) >= before[w.tag] + 5 for w in writers), 30, "writes after the second kill")
-    for w in writers:
-        w.stopping.set()
-    for w in writers:
-        w.join(timeout=90)
+    writes_go_on(writers, "writes after the second kill")
+    stop_writers(writers)
 
     alive = c.alive()
     assert len(alive) == 2
