@@ -255,8 +255,10 @@ def assert_nothing_lost(alive, writers, conversations, users, context):
     every inbox syncs complete and gap-free."""
     for w, (cid, token, _) in zip(writers, conversations):
         for n in alive:
-            messages = history(n, cid, token)
-            assert messages is not None, f"{w.tag} on {n.base}: history refused"
+            # A partition moving (a failover, a hand-off) answers 503 for a moment: retried.
+            read = []
+            until(lambda: read.append(history(n, cid, token)) or read[-1] is not None, 30, f"{w.tag} on {n.base}: history")
+            messages = read[-1]
             seqs = [m["seq"] for m in messages]
             assert seqs == list(range(1, len(seqs) + 1)), f"{w.tag} on {n.base}: seq not gap-free"
             held = {m["seq"]: (m["messageId"], m["body"], m["clientMsgId"]) for m in messages}
