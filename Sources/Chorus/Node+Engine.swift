@@ -81,6 +81,9 @@ extension Node {
         let conversations = Conversations(
             state: recovered.state.engine, accounts: accounts, journal: log, inboxes: recovered.inboxes, clock: clock, limits: accountsConfig.limits,
             placement: placement, peers: enginePeers, fanout: fanout)
+        // An owner that lacks the entry before one it is sent answers `gap`: the conversation
+        // puts the missing ones first.
+        fanout?.onGap { node, members in await conversations.repairGaps(at: node, members) }
         if let fanout { metrics.fanout.withLock { $0 = { (fanout.queuedTotal, fanout.droppedItems) } } }
         metrics.conversations.withLock { $0 = { (conversations.count, conversations.liveCount) } }
         let reengagement = try makeReengagement(recovered, accounts: accounts, placement: placement, clock: clock, group: group, logger: logger)

@@ -125,12 +125,13 @@ public actor ConversationActor {
                     conversationId: id, seq: seq, from: r.from, body: r.body, ts: now,
                     clientMsgId: r.clientMsgId)
                 let recipients = s.core.members
+                let previous = s.core.previous(before: seq)
                 let event = ChorusEvent.messageAppended(m)
                 // Enqueued under the lock. A success completes later on the log's completion path; a
                 // refusal may complete right here, so it is settled off this thread (no re-entry).
                 journal.append(record: event.kind, payload: event.encode(), at: point) { [self] result in
                     switch result {
-                    case .success(let lsn): durable(m, lsn: lsn, recipients: recipients, inboxes: inboxes, request: r)
+                    case .success(let lsn): durable(m, lsn: lsn, recipients: recipients, previous: previous, inboxes: inboxes, request: r)
                     case .failure(let error):
                         DispatchQueue.global().async { [self] in refused(m, error: error, reply: r.reply) }
                     }
@@ -144,7 +145,10 @@ public actor ConversationActor {
 
     /// On the log's completion path (one at a time, in LSN order): the members' inbox entries (as
     /// replay assigns them), then the core, then the sender's ack and anyone waiting on the same id.
-    private nonisolated func durable(_ m: MessageRecord, lsn: UInt64, recipients: [String], inboxes: InboxDirectory, request r: SendRequest) {
+    /// `previous`: the seq each recipient's inbox holds before this one (0: unknown), for the gap check.
+    private nonisolated func durable(
+        _ m: MessageRecord, lsn: UInt64, recipients: [String], previous: UInt64, inboxes: InboxDirectory, request r: SendRequest
+    ) {
         var senderSeq: UInt64 = 0
         // Members owned by other nodes get their entries through the fan-out (logged on their owner).
         var remote: [String: [(RemoteInboxItem, (@Sendable (Result<UInt64, ChatError>) -> Void)?)]] = [:]
@@ -153,7 +157,7 @@ public actor ConversationActor {
         for member in recipients {
             guard placement.sharesInbox(user: member, with: m.conversationId) else {
                 remote[placement.owner(ofUser: member), default: []].append(
-                    (RemoteInboxItem(userId: member, message: m, origin: member == r.from ? r.originBits : 0), nil))
+                    (RemoteInboxItem(userId: member, message: m, origin: member == r.from ? r.originBits : 0, previous: previous), nil))
                 if member == r.from { senderIsRemote = true }
                 continue
             }

@@ -177,8 +177,19 @@ public struct ConversationCore: Sendable {
         raiseReadCursor(userId, to: seq)
     }
 
+    /// Seqs at or below this may have gone to other members than today's: the highest seq decided
+    /// (durable or reserved) when membership last changed. A conversation restored from a snapshot
+    /// or a hand-over starts at its `lastSeq` (its history of membership is not kept).
+    public internal(set) var membershipSeq: UInt64 = 0
+
+    /// The seq every current member's inbox holds before message `seq`, for the owner's gap check
+    /// (`RemoteInboxItem.previous`); 0 when it cannot be said (the first message, or the first after
+    /// a membership change).
+    public func previous(before seq: UInt64) -> UInt64 { seq > membershipSeq + 1 ? seq - 1 : 0 }
+
     public mutating func addMember(_ userId: String, at: Int64) {
         guard !isMember(userId) else { return }
+        membershipSeq = max(lastSeq, reservedSeq)
         members.append(userId)
         if memberSet != nil {
             memberSet!.insert(userId)
@@ -198,6 +209,7 @@ public struct ConversationCore: Sendable {
 
     public mutating func removeMember(_ userId: String, at: Int64) {
         guard isMember(userId) else { return }
+        membershipSeq = max(lastSeq, reservedSeq)
         memberSet?.remove(userId)
         readCursors.removeAll { $0.user == userId }
         members.removeAll { $0 == userId }

@@ -95,9 +95,7 @@ public actor Conversations {
         while start < members.count {
             let page = Array(members[start..<min(start + 10_000, members.count)])
             do {
-                try await fanout.reconcile(
-                    node, members: page, ask: { m throws(ChatError) in try await peers.inboxHigh(m, at: node) },
-                    load: { c, seqs in await self.messages(c, seqs: seqs) })
+                try await fill(page, at: node, peers: peers, fanout: fanout)
                 start += page.count
                 attempt = 0
             } catch {
@@ -113,6 +111,25 @@ public actor Conversations {
             RemoteInboxItem(userId: $0.recipient, entry: .receipt(conversationId: $0.conversationId, from: $0.from, kind: .delivered, seq: $0.seq))
         }
         await sendMissing(delivered, to: node, peers: peers, fanout: fanout)
+    }
+
+    /// Puts what `node` lacks before entries it answered `gap` (the fan-out's repair, `onGap`):
+    /// each member's messages above its inbox's highest, up to `lastSeq`. False when `node` could
+    /// not be asked.
+    public nonisolated func repairGaps(at node: String, _ members: [RemoteMember]) async -> Bool {
+        guard let peers, let fanout = context.fanout else { return true }
+        do throws(ChatError) {
+            try await fill(members, at: node, peers: peers, fanout: fanout)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    private nonisolated func fill(_ members: [RemoteMember], at node: String, peers: EnginePeers, fanout: InboxFanout) async throws(ChatError) {
+        try await fanout.reconcile(
+            node, members: members, ask: { m throws(ChatError) in try await peers.inboxHigh(m, at: node) },
+            load: { c, seqs in await self.messages(c, seqs: seqs) })
     }
 
     /// Read receipts: each member of `node` should hold every other member's newest read position

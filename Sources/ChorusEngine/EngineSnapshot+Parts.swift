@@ -74,6 +74,7 @@ extension ConversationCore {
         var core = ConversationCore(id: id, kind: kind, title: title, members: members, createdAt: 0)
         core.lastSeq = try r.readVarint()
         core.reservedSeq = core.lastSeq
+        core.membershipSeq = core.lastSeq  // not in the snapshot: who was a member before is not known
         core.lastActivity = try r.readInt64()
         if try r.readUInt8() == 1 {
             core.lastMessageSource = .payload(Array(try r.readLengthPrefixed(bound: 1 << 20)))

@@ -132,6 +132,8 @@ public struct EngineState: Sendable {
             adoptHandedIn(id: id, kind: kind, title: title, members: members, lastActivity: lastActivity, reads: reads)
         case .messageHandedIn(let m):
             conversations[m.conversationId]?.apply(m, lsn: lsn)
+            // Who was a member for the handed-in history is not known here.
+            conversations[m.conversationId]?.membershipSeq = m.seq
         case .inboxAppended(let userId, _, let id, let seq, let from, let kind):
             // An entry a conversation on another node sent (logged here, its user's owner).
             if let from {

@@ -71,6 +71,10 @@ public final class InboxFanout: Sendable {
     private let send: Send
     private let sleep: Sleep
     private let dropped = Atomic<Int>(0)
+    /// Puts what `node` lacks of these members' conversations in front of its queue (up to each
+    /// one's `lastSeq`); false when it could not. Set by the conversations (`onGap`).
+    public typealias Repair = @Sendable (_ node: String, _ members: [RemoteMember]) async -> Bool
+    let repair = Mutex<Repair?>(nil)
 
     public init(maxQueued: Int = 100_000, maxBatch: Int = 512, send: @escaping Send, sleep: @escaping Sleep) {
         self.maxQueued = maxQueued
@@ -78,6 +82,9 @@ public final class InboxFanout: Sendable {
         self.send = send
         self.sleep = sleep
     }
+
+    /// How entries a node answered `gap` get what precedes them (without one, they go again unchecked).
+    public func onGap(_ repair: @escaping Repair) { self.repair.withLock { $0 = repair } }
 
     /// Items dropped at the bound since start.
     public var droppedItems: Int { dropped.load(ordering: .relaxed) }
@@ -179,18 +186,35 @@ public final class InboxFanout: Sendable {
             case .success(let seqs):
                 // The request's items are the queue's first `sending` (nothing is put before them
                 // while they are in flight); each sender hears once, from the queue, not the batch:
-                // items discarded meanwhile were answered already.
-                let done = queues.withLock { qs -> [(@Sendable (Result<UInt64, ChatError>) -> Void)?] in
-                    guard var q = qs[node] else { return [] }  // discarded meanwhile
+                // items discarded meanwhile were answered already. Items answered `gap` stay at the
+                // head, waiting (and their senders with them) for `repairGaps`.
+                let (done, gaps) = queues.withLock { qs -> ([((@Sendable (Result<UInt64, ChatError>) -> Void)?, UInt64)], [RemoteMember]) in
+                    guard var q = qs[node] else { return ([], []) }  // discarded meanwhile
                     let n = min(q.sending, q.items.count)
-                    let done = q.items.prefix(n).map(\.done)
-                    q.items.removeFirst(n)
+                    var done: [((@Sendable (Result<UInt64, ChatError>) -> Void)?, UInt64)] = []
+                    var kept: [(item: RemoteInboxItem, done: (@Sendable (Result<UInt64, ChatError>) -> Void)?)] = []
+                    var gaps: [RemoteMember] = []
+                    for i in 0..<n {
+                        let seq = i < seqs.count ? seqs[i] : 0
+                        guard seq == RemoteInboxItem.gap else {
+                            done.append((q.items[i].done, seq))
+                            continue
+                        }
+                        let item = q.items[i].item
+                        kept.append(q.items[i])
+                        if !gaps.contains(where: { $0.userId == item.userId && $0.conversationId == item.conversationId }) {
+                            gaps.append(RemoteMember(userId: item.userId, conversationId: item.conversationId, lastSeq: item.seq - 1))
+                        }
+                    }
+                    q.items.replaceSubrange(0..<n, with: kept)
                     q.sending = 0
                     q.failures = 0
+                    if !gaps.isEmpty { q.reconciling += 1 }
                     qs[node] = q
-                    return done
+                    return (done, gaps)
                 }
-                for (i, d) in done.enumerated() { d?(.success(i < seqs.count ? seqs[i] : 0)) }
+                for (d, seq) in done { d?(.success(seq)) }
+                if !gaps.isEmpty { repairGaps(gaps, at: node) }
                 pump(node)
             case .failure(let error):
                 // Waiting senders hear now; the items stay, in order, and go again after a backoff.
@@ -214,6 +238,43 @@ public final class InboxFanout: Sendable {
                     pump(node)
                 }
             }
+        }
+    }
+}
+
+extension InboxFanout {
+    /// Puts what `node`'s inboxes lack in front of the entries it answered `gap` (`onGap`'s
+    /// repair), then lets the queue go on. Runs with the queue held (`reconciling`). Once repaired,
+    /// those entries go without the check: what the repair could not find is not there to find. A
+    /// repair that fails is tried again after a backoff (the entries go again, are answered `gap`
+    /// again).
+    func repairGaps(_ gaps: [RemoteMember], at node: String) {
+        let repair = self.repair.withLock { $0 }
+        Task { [self] in
+            let repaired = await repair?(node, gaps) ?? true
+            if !repaired {
+                let failures = queues.withLock { qs -> Int in
+                    qs[node]?.failures += 1
+                    return qs[node]?.failures ?? 0
+                }
+                await sleep(min(Int64(50) << Int64(min(failures, 7)), 5_000))
+            }
+            let heads = Set(gaps.map { "\($0.userId) \($0.conversationId) \($0.lastSeq + 1)" })
+            let start = queues.withLock { qs -> Bool in
+                guard var q = qs[node] else { return false }
+                q.reconciling -= 1
+                if repaired {
+                    for i in q.items.indices where q.items[i].item.previous != 0 {
+                        let item = q.items[i].item
+                        if heads.contains("\(item.userId) \(item.conversationId) \(item.seq)") { q.items[i].item.previous = 0 }
+                    }
+                }
+                let start = q.canStart
+                if start { q.inFlight = true }
+                qs[node] = q
+                return start
+            }
+            if start { pump(node) }
         }
     }
 }

@@ -5,7 +5,8 @@ import Synchronization
 /// The user owner's side of fan-out: appends the entries conversations on other nodes send, each
 /// logged first (`inboxAppended`) and assigned on the log's completion path in LSN order, exactly
 /// as replay assigns it. Repeats (a retried batch) are recognised per user and conversation by the
-/// highest message seq already taken, and answered with the entry they already have.
+/// highest message seq already taken, and answered with the entry they already have; a message
+/// whose `previous` is above that highest is not taken but answered `RemoteInboxItem.gap`.
 public final class RemoteInboxWriter: Sendable {
     private let journal: any Journal
     private let inboxes: InboxDirectory
@@ -58,19 +59,29 @@ public final class RemoteInboxWriter: Sendable {
             return reply(.failure(.unavailable("user \(elsewhere.userId) is not led by this node")))
         }
         var fresh: [Int] = []
+        var gapped: [Int] = []
         high.withLock { h in
             for (i, item) in items.enumerated() where arriving || placement.isLocal(user: item.userId) {
                 let key = item.dedupKey
                 let known = h[key] ?? inboxes.inbox(item.userId).lastSeq(like: item.inboxEntry)
-                if item.seq > known {
-                    h[key] = item.seq
-                    fresh.append(i)
-                } else {
-                    h[key] = known
+                h[key] = known
+                if item.seq <= known { continue }  // a repeat
+                // Taken past a missing entry, the missing one could never be repaired (repairs go
+                // above the highest held): answered `gap`, and so is every later one of the pair.
+                if item.isMessage, item.previous > known {
+                    gapped.append(i)
+                    continue
                 }
+                h[key] = item.seq
+                fresh.append(i)
             }
         }
-        guard !fresh.isEmpty else { return reply(.success(items.map { inboxes.inbox($0.userId).seq(of: $0.inboxEntry) })) }
+        let gaps = gapped
+        guard !fresh.isEmpty else {
+            var seqs = items.map { inboxes.inbox($0.userId).seq(of: $0.inboxEntry) }
+            for i in gaps { seqs[i] = RemoteInboxItem.gap }
+            return reply(.success(seqs))
+        }
         // One append per user, at the user's point (a replicated log keeps each user's entries in its
         // partition); all are enqueued here, before any completes.
         var byUser: [(user: String, indices: [Int])] = []
@@ -117,6 +128,7 @@ public final class RemoteInboxWriter: Sendable {
                     var isFresh = [Bool](repeating: false, count: items.count)
                     for i in freshIndices { isFresh[i] = true }
                     for (i, item) in items.enumerated() where !isFresh[i] { seqs[i] = directory.inbox(item.userId).seq(of: item.inboxEntry) }
+                    for i in gaps { seqs[i] = RemoteInboxItem.gap }
                     reply(.success(seqs))
                 }
             }

@@ -15,9 +15,10 @@ public enum MeshWire {
     public static let magic: [UInt8] = Array("CHMS".utf8)
     /// 2: the ring signature in every frame. 3: peer payloads are `ChorusPeer`'s vocabulary
     /// (self-describing replies). 4: presence visibility (`sharing`). 5: replication (`fence`,
-    /// `append`; PROTOCOL.md section 7). Nodes of different versions
+    /// `append`; PROTOCOL.md section 7). 6: a message's inbox entry names the entry before it
+    /// (`previous`, for the owner's gap check). Nodes of different versions
     /// refuse each other at hello.
-    public static let version: UInt8 = 5
+    public static let version: UInt8 = 6
     public static let frameHeaderBytes = 4 + 1 + 8 + 8
     public static let maxNodeIdBytes = 64
 }

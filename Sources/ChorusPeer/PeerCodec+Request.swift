@@ -147,6 +147,7 @@ extension PeerCodec {
         case .message(let m):
             w.write(UInt8(0))
             writeMessage(m, to: &w)
+            w.write(item.previous)
         case .receipt(let c, let from, let kind, let seq):
             w.write(UInt8(1)); w.writeString(c); w.writeString(from); w.write(kind.rawValue); w.write(seq)
         }
@@ -156,7 +157,9 @@ extension PeerCodec {
         let user = try r.string(PeerBounds.id)
         let origin = try r.u64()
         switch try r.u8() {
-        case 0: return RemoteInboxItem(userId: user, entry: .message(try readMessage(&r)), origin: origin)
+        case 0:
+            let message = try readMessage(&r)
+            return RemoteInboxItem(userId: user, entry: .message(message), origin: origin, previous: try r.u64())
         case 1:
             let entry = RemoteInboxItem.Entry.receipt(
                 conversationId: try r.string(PeerBounds.id), from: try r.string(PeerBounds.id), kind: try readReceiptKind(&r), seq: try r.u64())

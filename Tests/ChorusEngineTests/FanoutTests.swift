@@ -182,6 +182,82 @@ import Testing
         #expect(journal.records.count == 4)
     }
 
+    @Test func theOwnerAnswersGapRatherThanTakeAnEntryPastAMissingOne() async throws {
+        let journal = InMemoryJournal()
+        let inboxes = InboxDirectory()
+        let writer = RemoteInboxWriter(journal: journal, inboxes: inboxes)
+        func m(_ seq: UInt64, previous: UInt64) -> RemoteInboxItem { RemoteInboxItem(userId: "u_b", message: Self.message(seq), origin: 0, previous: previous) }
+        #expect(try await append(writer, [m(1, previous: 0), m(2, previous: 1)]) == [1, 2])
+        // 3 went astray: 4 and 5 are not taken (5 would be, past 4, were the check per batch only);
+        // u_c's entry in the same batch is.
+        let answered = try await append(writer, [m(4, previous: 3), RemoteInboxItem(userId: "u_c", message: Self.message(4), origin: 0, previous: 0), m(5, previous: 4)])
+        #expect(answered == [RemoteInboxItem.gap, 1, RemoteInboxItem.gap])
+        #expect(inboxes.inbox("u_b").lastSeq == 2 && journal.records.count == 3)
+        // The repair (unchecked), then the same entries again: taken, in seq order.
+        #expect(try await append(writer, [m(3, previous: 0), m(4, previous: 3), m(5, previous: 4)]) == [3, 4, 5])
+        #expect(inboxes.inbox("u_b").entries(after: 0, limit: 10).map(\.entry) == (1...5).map { .message(conversationId: "c_one", seq: $0) })
+        // A repeat is a repeat, whatever its `previous` says.
+        #expect(try await append(writer, [m(2, previous: 1)]) == [2])
+    }
+
+    @Test func entriesAnsweredGapWaitUntilWhatPrecedesThemIsPutFirst() async throws {
+        // The owner holds u_b's 1...5 and u_c's 1...7; 8 and 9 are sent to both. u_b's 6 and 7
+        // went astray (a leader change): its 8 and 9 are answered `gap`, u_c's are taken.
+        let held = Mutex<[String: UInt64]>(["u_b": 5, "u_c": 7])
+        let sent = Mutex<[[String]]>([])
+        let heard = Mutex<[Result<UInt64, ChatError>]>([])
+        let fanout = InboxFanout(
+            send: { items, _, reply in
+                sent.withLock { $0.append(items.map { "\($0.userId):\($0.seq)" }) }
+                reply(.success(held.withLock { h in
+                    items.map { item in
+                        let known = h[item.userId] ?? 0
+                        if item.seq <= known { return 1 }
+                        if item.previous > known { return RemoteInboxItem.gap }
+                        h[item.userId] = item.seq
+                        return 1
+                    }
+                }))
+            },
+            sleep: { _ in try? await Task.sleep(for: .milliseconds(1)) })
+        let asked = Mutex<[RemoteMember]>([])
+        fanout.onGap { node, members in
+            asked.withLock { $0 += members }
+            do {
+                try await fanout.reconcile(
+                    node, members: members, ask: { m in held.withLock { h in m.map { h[$0.userId] ?? 0 } } },
+                    load: { _, seqs in seqs.map { Self.message($0) } })
+                return true
+            } catch {
+                return false
+            }
+        }
+        let listen: @Sendable (Result<UInt64, ChatError>) -> Void = { r in heard.withLock { $0.append(r) } }
+        fanout.enqueue([
+            (RemoteInboxItem(userId: "u_b", message: Self.message(8), origin: 0, previous: 7), listen),
+            (RemoteInboxItem(userId: "u_c", message: Self.message(8), origin: 0, previous: 7), nil),
+            (RemoteInboxItem(userId: "u_b", message: Self.message(9), origin: 0, previous: 8), nil),
+            (RemoteInboxItem(userId: "u_c", message: Self.message(9), origin: 0, previous: 8), nil),
+        ], to: "n2")
+        while fanout.queued(for: "n2") > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(asked.withLock { $0 } == [RemoteMember(userId: "u_b", conversationId: "c_one", lastSeq: 7)], "one repair, up to the entry before the first gap")
+        #expect(sent.withLock { $0 } == [["u_b:8", "u_c:8", "u_b:9", "u_c:9"], ["u_b:6", "u_b:7", "u_b:8", "u_b:9"]])
+        #expect(held.withLock { $0 } == ["u_b": 9, "u_c": 9])
+        #expect(heard.withLock { $0 } == [.success(1)], "the sender waiting on u_b's 8 heard once, when it was taken")
+    }
+
+    @Test func aMessageNamesThePreviousSeqOnlyWhenEveryMemberWasOneForIt() {
+        var core = ConversationCore(id: "c_one", kind: .group, title: "", members: ["u_a", "u_b"], createdAt: 1)
+        #expect(core.previous(before: 1) == 0 && core.previous(before: 2) == 1)
+        for seq: UInt64 in 1...3 { core.apply(Self.message(seq), lsn: seq) }
+        core.addMember("u_c", at: 2)
+        #expect(core.previous(before: 4) == 0, "u_c never got 3")
+        #expect(core.previous(before: 5) == 4)
+        core.apply(Self.message(4), lsn: 4)
+        core.removeMember("u_b", at: 3)
+        #expect(core.previous(before: 5) == 0 && core.previous(before: 6) == 5)
+    }
+
     @Test func replayKeepsOnlyThisNodesUsersInboxesForMessages() throws {
         var state = EngineState()
         state.sharesInbox = { u, _ in u == "u_a" }

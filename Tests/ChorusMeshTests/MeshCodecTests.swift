@@ -14,7 +14,7 @@ import Testing
     ]
 
     @Test func encodingIsExactBytes() {
-        #expect(hello.encoded() == Array("CHMS".utf8) + [5, 8, 7, 6, 5, 4, 3, 2, 1, 5] + Array("node1".utf8))
+        #expect(hello.encoded() == Array("CHMS".utf8) + [6, 8, 7, 6, 5, 4, 3, 2, 1, 5] + Array("node1".utf8))
         #expect(frames[0].encoded() == [20, 0, 0, 0, 3, 8, 7, 6, 5, 4, 3, 2, 1, 7, 0, 0, 0, 0, 0, 0, 0, 0xAA, 0xBB, 0xCC])
         #expect(frames[1].encoded() == [17, 0, 0, 0, 1, 8, 7, 6, 5, 4, 3, 2, 1, 8, 0, 0, 0, 0, 0, 0, 0])
     }

@@ -17,7 +17,7 @@ enum Samples {
         .engine(.direct(creator: "u1", other: "u2")),
         .engine(.read(conversationId: "c1", userId: "u2", upTo: 9)),
         .engine(.inboxAppend([
-            RemoteInboxItem(userId: "u2", entry: .message(message), origin: 1),
+            RemoteInboxItem(userId: "u2", entry: .message(message), origin: 1, previous: 41),
             RemoteInboxItem(userId: "u3", entry: .receipt(conversationId: "c1", from: "u2", kind: .delivered, seq: 42)),
         ])),
         .engine(.usersExist(["u2", "u3"])),

@@ -76,7 +76,7 @@ def member_files(node_id):
 
 
 def hello(ring: bytes, node_id: str) -> bytes:
-    return b"CHMS\x05" + ring + bytes([len(node_id)]) + node_id.encode()
+    return b"CHMS\x06" + ring + bytes([len(node_id)]) + node_id.encode()
 
 
 def test_a_plain_tcp_connection_gets_nothing_and_is_dropped_after_5_seconds(n1):
@@ -117,7 +117,7 @@ def test_a_member_cannot_claim_to_be_another_member(n1):
         s = tls_client(cert_dir, "n2", ca).wrap_socket(raw)
         s.settimeout(5)
         theirs = s.recv(4096)
-        assert theirs.startswith(b"CHMS\x05") and theirs.endswith(b"\x02n1"), theirs
+        assert theirs.startswith(b"CHMS\x06") and theirs.endswith(b"\x02n1"), theirs
         ring = theirs[5:13]
         s.sendall(hello(ring, "n3"))  # holds n2's certificate, says it is n3
         data, took = received_until_closed(s, 5)
