@@ -132,6 +132,9 @@ class Probe:
         while time.monotonic() - t0 < 120:
             others = [n for i, n in cluster.nodes.items() if i != victim and n.proc.poll() is None]
             attempt += 1
+            if not others:  # every other node is restarting
+                time.sleep(0.05)
+                continue
             try:
                 status, m = others[attempt % len(others)].http("POST", f"/v1/conversations/{self.cid}/messages", body, self.token, 1)
             except OSError:
@@ -221,7 +224,10 @@ def main():
                         print(f"cycle {cycle}: {i} exited with {n.proc.returncode}: "
                               f"{next((l for l in tail if 'Fatal error' in l or 'critical' in l), tail[-1] if tail else '')[:300]}", flush=True)
                     cluster.nodes[i] = cluster.start(i)
-                    wait_ready(cluster.nodes[i], 60)
+                    try:
+                        wait_ready(cluster.nodes[i], 60)
+                    except (OSError, AssertionError):
+                        pass  # it stopped again while starting (deposed): the next round restarts it
 
         for cycle in range(1, args.cycles + 1):
             for w in writers:
