@@ -30,6 +30,36 @@ import Testing
         #expect(again.table == ta.table)
     }
 
+    @Test func theFirstMembersWinAndAChangeIsASwapFromWhatWasRead() async throws {
+        let etcd = try EtcdServer()
+        let c = Self.client(etcd)
+        let store = MembersStore(client: c, cluster: "t")
+        #expect(try await store.read() == nil)
+        let mine = ["n1": "127.0.0.1:7001", "n2": "127.0.0.1:7002"]
+        let theirs = ["n1": "127.0.0.1:7001", "n3": "127.0.0.1:7003"]
+        async let a = store.bootstrap(mine)
+        async let b = store.bootstrap(theirs)
+        let (ma, mb) = try await (a, b)
+        #expect(ma == mb && (ma.members == mine || ma.members == theirs))
+        // Watchers see a join; a swap from a stale read changes nothing.
+        let (events, sink) = AsyncStream.makeStream(of: EtcdWatchEvent.self)
+        let watch = EtcdWatch(client: c, prefix: store.key, fromRevision: ma.modRevision + 1, onEvents: { for e in $0 { sink.yield(e) } })
+        defer { watch.cancel() }
+        var joined = ma.members
+        joined["n4"] = "127.0.0.1:7004"
+        #expect(try await store.swap(from: ma, to: joined))
+        #expect(try await store.swap(from: ma, to: [:].merging(ma.members) { a, _ in a }) == false, "someone changed them since")
+        var seen: MembersStore.Snapshot?
+        for await e in events {
+            seen = try store.decode(e.kv)
+            break
+        }
+        #expect(seen?.members == joined)
+        #expect(try await store.read() == seen)
+        #expect(MembersStore.decode(MembersStore.encode(joined)) == joined)
+        #expect(MembersStore.decode("") == nil && MembersStore.decode("n1=a,n1=b") == nil && MembersStore.decode("=a") == nil)
+    }
+
     @Test func aLeaseKeepsTheNodesKeyWhileRenewed() async throws {
         let etcd = try EtcdServer()
         let c = Self.client(etcd)
