@@ -113,7 +113,14 @@ extension MembershipManager {
     /// `POST /v1/cluster/members` with `Authorization: Bearer <--admin-token>` and a body of
     /// `{"add": "ID@HOST:PORT"}` or `{"remove": "ID"}`: runs the change, answers the new membership.
     func handleAdmin(_ r: APIRequest, adminToken: String) async -> APIResponse {
-        guard let given = r.bearerToken, Self.constantTimeEqual(given, adminToken) else {
+        await Self.admin(r, adminToken: adminToken) { request throws(ChatError) in try await coordinate(request) }
+    }
+
+    /// The admin request's checks and answer around `change` (static or replicated membership).
+    static func admin(
+        _ r: APIRequest, adminToken: String, change: (MembershipChangeRequest) async throws(ChatError) -> ClusterMembership
+    ) async -> APIResponse {
+        guard let given = r.bearerToken, constantTimeEqual(given, adminToken) else {
             return .error(401, code: "unauthorized", message: "membership changes need the node's admin token")
         }
         let request: MembershipChangeRequest
@@ -132,18 +139,12 @@ extension MembershipManager {
         } catch {
             return .error(.badRequest("add: \(error)"))
         }
-        let outcome: Result<ClusterMembership, ChatError>
         do throws(ChatError) {
-            outcome = .success(try await coordinate(request))
-        } catch {
-            outcome = .failure(error)
-        }
-        switch outcome {
-        case .success(let m):
+            let m = try await change(request)
             let members = m.ids.map { ["nodeId": $0, "mesh": m.members[$0]!] }
             return .json(200, ["epoch": m.epoch, "members": members])
-        case .failure(let e):
-            return .error(e)
+        } catch {
+            return .error(error)
         }
     }
 

@@ -84,7 +84,7 @@ extension Node {
         // An owner that lacks the entry before one it is sent answers `gap`: the conversation
         // puts the missing ones first.
         fanout?.onGap { node, members in await conversations.repairGaps(at: node, members) }
-        if let fanout { metrics.fanout.withLock { $0 = { (fanout.queuedTotal, fanout.droppedItems) } } }
+        if let fanout { metrics.fanout.withLock { $0 = { (fanout.queuedTotal, fanout.droppedItems, fanout.gapsAnswered) } } }
         metrics.conversations.withLock { $0 = { (conversations.count, conversations.liveCount) } }
         let reengagement = try makeReengagement(recovered, accounts: accounts, placement: placement, clock: clock, group: group, logger: logger)
         await accounts.onLogin { index in Task { await reengagement.loggedIn(UInt32(index)) } }

@@ -1,5 +1,6 @@
 import ChorusCLI
 import ChorusCluster
+import ChorusCoordinator
 import ChorusCore
 import ChorusEngine
 import ChorusGateway
@@ -50,7 +51,8 @@ extension Node {
     }
 
     func buildGateway(
-        _ engine: EngineParts, sessions: SessionParts, cluster: ClusterParts?, group: MultiThreadedEventLoopGroup, metrics: NodeMetrics, logger: Logger
+        _ engine: EngineParts, sessions: SessionParts, cluster: ClusterParts?, members: MembersStore?, group: MultiThreadedEventLoopGroup,
+        metrics: NodeMetrics, logger: Logger
     ) -> FrontParts {
         let readiness = ReadinessFlag()
         let replicaCopies = cluster?.replication as? FollowerCopies
@@ -59,7 +61,12 @@ extension Node {
         let meshNode = cluster?.mesh
         let membership = cluster?.membership
         var membershipChange: (@Sendable (APIRequest) async -> APIResponse)?
-        if let token = settings.adminToken, let membership {
+        if let token = settings.adminToken, let r = settings.replication, let members {
+            let changes = ReplicatedMembershipChanges(store: members, factor: r.factor)
+            membershipChange = { request in
+                await MembershipManager.admin(request, adminToken: token) { change throws(ChatError) in try await changes.change(change) }
+            }
+        } else if let token = settings.adminToken, let membership {
             membershipChange = { request in await membership.handleAdmin(request, adminToken: token) }
         }
         let web = WebClient(directory: WebClient.defaultDirectory())
@@ -85,18 +92,28 @@ extension Node {
                 }
                 if let factor = settings.replication?.factor, let leaders = engine.placement.current.leaders {
                     let ring = engine.placement.ring
+                    // The table's replicas once etcd's table is read; the ring's until then.
+                    let replicas = engine.placement.replicas
                     for i in nodes.indices {
                         let id = nodes[i].nodeId
                         nodes[i].leads = Partitioning.all.filter { leaders[Int($0.rawValue)] == id }.map { Int($0.rawValue) }
                         nodes[i].follows = Partitioning.all.filter {
-                            leaders[Int($0.rawValue)] != id && Partitioning.replicas(of: $0, ring: ring, factor: factor).contains(id)
+                            leaders[Int($0.rawValue)] != id
+                                && (replicas?[Int($0.rawValue)] ?? Partitioning.replicas(of: $0, ring: ring, factor: factor)).contains(id)
                         }.map { Int($0.rawValue) }
                         if id == nodeId { nodes[i].rebuilding = replicaCopies?.rebuilding.map { Int($0.rawValue) } }
                     }
                 }
-                return ClusterView(
+                var view = ClusterView(
                     selfId: nodeId, nodes: nodes.sorted { $0.nodeId < $1.nodeId }, epoch: membership?.current.epoch ?? 1,
                     pendingEpoch: membership?.pending?.epoch)
+                if let factor = settings.replication?.factor, let replicas = engine.placement.replicas {
+                    let ring = engine.placement.ring
+                    view.movingReplicas = Partitioning.all.filter {
+                        replicas[Int($0.rawValue)] != Partitioning.replicas(of: $0, ring: ring, factor: factor)
+                    }.count
+                }
+                return view
             },
             clusterGateway: cluster?.gateway,
             membershipChange: membershipChange,

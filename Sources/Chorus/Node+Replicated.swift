@@ -22,7 +22,8 @@ extension Node {
     /// names the new disk only once every copy has. A node etcd has never seen starts whole: it
     /// never held a record, so it was never one of the copies an ack counted.
     func prepareReplication(
-        _ recovered: inout Recovered, followed: FollowedPartitions, settings r: ReplicationSettings, group: any EventLoopGroup, logger: Logger
+        _ recovered: inout Recovered, followed: FollowedPartitions, settings r: ReplicationSettings,
+        members: (store: MembersStore, snapshot: MembersStore.Snapshot), logger: Logger
     ) async throws -> ReplicaParts {
         var rng = SystemRandomNumberGenerator()
         let incarnation: (value: UInt64, created: Bool)
@@ -30,7 +31,7 @@ extension Node {
             logger.critical("cannot start: the data directory's incarnation: \(error)")
             throw ExitCode(1)
         }
-        let client = EtcdClient(endpoints: r.endpoints, group: group)
+        let client = members.store.client
         let store = PartitionTableStore(client: client, cluster: r.cluster)
         let key = store.prefix + "incarnations/" + settings.nodeId
         var known: [PartitionId: PartitionTableStore.Entry] = [:]
@@ -74,6 +75,6 @@ extension Node {
         ])
         return ReplicaParts(
             settings: r, journal: journal, followed: followed, copies: copies, incarnation: incarnation.value, client: client, store: store,
-            rebuilding: !inSync)
+            members: members.store, startingMembers: members.snapshot, rebuilding: !inSync)
     }
 }

@@ -33,7 +33,7 @@ extension Node {
             if let replica, let peers = engine.peers, let mesh = settings.mesh {
                 list.append(.init(service: ReplicationService(
                     parts: replica, selfId: settings.nodeId, advertised: "\(mesh.host):\(mesh.port) \(settings.host):\(settings.port) \(replica.incarnation)",
-                    wal: engine.log, peers: peers.client, placement: engine.placement, accounts: engine.accounts, conversations: engine.conversations,
+                    wal: engine.log, peers: peers.client, mesh: cluster.mesh, placement: engine.placement, accounts: engine.accounts, conversations: engine.conversations,
                     fanout: engine.fanout, writer: engine.writer, promoted: { [reengagement = engine.reengagement] emails in
                         await reengagement.receive(emails)
                         await reengagement.armUnarmed()

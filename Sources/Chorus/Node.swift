@@ -1,7 +1,9 @@
 import ArgumentParser
 import ChorusCluster
+import ChorusCoordinator
 import ChorusCore
 import ChorusEngine
+import ChorusEtcd
 import ChorusGateway
 import ChorusMesh
 import ChorusWAL
@@ -29,12 +31,18 @@ struct Node {
             logger.warning("--insecure-fast-password-hash: passwords are hashed with a cheap KDF; for tests and load runs only")
         }
         let metrics = NodeMetrics(registry: registry)
-        let membership = try loadMembership(logger: logger)
+        var membership = try loadMembership(logger: logger)
+        let group = try await makeEventLoops()
+        var members: (store: MembersStore, snapshot: MembersStore.Snapshot)?
+        if let r = settings.replication {
+            let store = MembersStore(client: EtcdClient(endpoints: r.endpoints, group: group), cluster: r.cluster)
+            let found = try await replicatedMembers(membership, store: store, logger: logger)
+            (membership, members) = (found.membership, (store, found.members))
+        }
         // With replication nothing is served until etcd's table names the partitions' leaders.
         let placement = PlacementCell(Placement(
             ring: membership.current.ring, selfId: settings.nodeId,
             leaders: settings.replication == nil ? nil : Array(repeating: "", count: Partitioning.count)))
-        let group = try await makeEventLoops()
         let mesh = makeMesh(membership.current, placement: placement, group: group, logger: logger)
         let followed = settings.replication.map { _ in
             FollowedPartitions(inboxes: InboxDirectory(), sharesInbox: { placement.sharesInbox(user: $0, with: $1) })
@@ -42,8 +50,8 @@ struct Node {
         // The replayed state is handed to the engine's actors and not kept here (a copy would double it).
         var recovered = try recover(placement: placement, followed: followed, metrics: metrics, logger: logger)
         var replica: ReplicaParts?
-        if let r = settings.replication, let followed {
-            replica = try await prepareReplication(&recovered, followed: followed, settings: r, group: group, logger: logger)
+        if let r = settings.replication, let followed, let members {
+            replica = try await prepareReplication(&recovered, followed: followed, settings: r, members: members, logger: logger)
         }
         let engine = try await buildEngine(recovered, placement: placement, mesh: mesh, group: group, metrics: metrics, logger: logger)
         let sessions = await buildSessions(engine, metrics: metrics, logger: logger)
@@ -53,7 +61,7 @@ struct Node {
             cluster?.replication = replica?.copies
         }
         cluster?.membership.resume()
-        let front = buildGateway(engine, sessions: sessions, cluster: cluster, group: group, metrics: metrics, logger: logger)
+        let front = buildGateway(engine, sessions: sessions, cluster: cluster, members: members?.store, group: group, metrics: metrics, logger: logger)
         let services = ServiceGroup(
             configuration: .init(
                 services: serviceList(engine, sessions: sessions, cluster: cluster, replica: replica, front: front, logger: logger),

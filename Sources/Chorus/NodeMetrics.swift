@@ -12,9 +12,10 @@ final class NodeMetrics: Sendable {
     private let conversationsHeld: Gauge
     private let conversationsLive: Gauge
     /// Fan-out to other nodes' inboxes: entries waiting, entries dropped at the bound (a cluster).
-    let fanout = Mutex<(@Sendable () -> (queued: Int, dropped: Int))?>(nil)
+    let fanout = Mutex<(@Sendable () -> (queued: Int, dropped: Int, gaps: Int))?>(nil)
     private let fanoutQueued: Gauge
     private let fanoutDropped: Gauge
+    private let fanoutGaps: Gauge
     private let openSessions: Gauge
     private let lastStats = Mutex(WALStats())
 
@@ -44,6 +45,8 @@ final class NodeMetrics: Sendable {
         fanoutQueued = registry.makeGauge(name: "chorus_fanout_queued", help: "Inbox entries waiting to reach other nodes.")
         fanoutDropped = registry.makeGauge(
             name: "chorus_fanout_dropped", help: "Inbox entries dropped at the fan-out bound since start (reconciliation puts them back).")
+        fanoutGaps = registry.makeGauge(
+            name: "chorus_fanout_gaps", help: "Fan-out batches an owner answered gap since start (the entries before them were put first).")
         walHealthy = registry.makeGauge(name: "chorus_wal_healthy", help: "1 while the write-ahead log accepts appends, 0 once stopped.")
         walLastLSN = registry.makeGauge(name: "chorus_wal_last_lsn", help: "Last log sequence number written.")
         walSize = registry.makeGauge(name: "chorus_wal_size_bytes", help: "Bytes of the log's segment files on disk.")
@@ -77,6 +80,7 @@ final class NodeMetrics: Sendable {
         if let f = fanout.withLock({ $0 })?() {
             fanoutQueued.set(to: Double(f.queued))
             fanoutDropped.set(to: Double(f.dropped))
+            fanoutGaps.set(to: Double(f.gaps))
         }
         walHealthy.set(to: log.isHealthy ? 1.0 : 0.0)
         walLastLSN.set(to: Double(log.lastLSN))

@@ -32,10 +32,19 @@ actor ReplicaShell {
     var suspendedUnder: Int64??
     /// The partition being handed off, if any (one at a time).
     var handingOff: PartitionId?
+    /// etcd's members as last seen, and every mesh address ever seen (by node id).
+    var membersRevision: Int64
+    var addresses: [String: String]
+    /// Rings before the current one, still accepted from peers that have not seen a change yet.
+    var acceptedRings: [UInt64] = []
+    /// The peers the mesh links to (nil: not set since the ring changed).
+    var linked: Set<String>?
 
     init(_ s: ReplicationService) {
         self.s = s
         roles = ReplicaRoles(selfId: s.selfId, incarnation: s.parts.incarnation, rebalanceAfter: s.parts.settings.rebalanceAfter)
+        membersRevision = s.parts.startingMembers.modRevision
+        addresses = s.parts.startingMembers.members
     }
 
     var ring: HashRing { s.placement.ring }
@@ -60,6 +69,7 @@ actor ReplicaShell {
         }
         entries = table
         publishLeaders()
+        connectReplicas()
         let tablePrefix = store.partitionsPrefix
         let nodesPrefix = store.prefix + "nodes/"
         let watches = [
@@ -68,6 +78,9 @@ actor ReplicaShell {
             }),
             EtcdWatch(client: s.parts.client, prefix: nodesPrefix, fromRevision: nodesRevision + 1, onEvents: { events in
                 Task { await self.nodesChanged(events) }
+            }),
+            EtcdWatch(client: s.parts.client, prefix: s.parts.members.key, fromRevision: membersRevision + 1, onEvents: { events in
+                Task { await self.membersChanged(events) }
             }),
         ]
         defer { for w in watches { w.cancel() } }
@@ -131,6 +144,7 @@ actor ReplicaShell {
         // old leader never got, and the gap would never be seen. Paused before routing changes.
         if !newLeaders.isEmpty { s.fanout?.pause(nodes: Array(newLeaders)) }
         publishLeaders()
+        connectReplicas()
         decide()
         scheduleReconcile()
     }
@@ -151,6 +165,7 @@ actor ReplicaShell {
     /// A leader without a lease (etcd lists it as dead) is named by no one: its keys answer
     /// `unavailable` at once rather than after the mesh's timeout, until a take-over names another.
     func publishLeaders() {
+        s.placement.publish(replicas: Partitioning.all.map { entries[$0]?.assignment.replicas ?? [] })
         s.placement.lead(Partitioning.all.map { p in
             let leader = entries[p]?.assignment.leader ?? ""
             if leader == s.selfId { return serving[p] == nil ? "" : leader }
@@ -167,6 +182,7 @@ actor ReplicaShell {
             case .handOff(let p, let target): handOff(p, to: target)
             }
         }
+        reconfigureDue()
     }
 
     /// Leads `p` in `a.epoch` from the followed copy: commits the epoch's first record (and with it

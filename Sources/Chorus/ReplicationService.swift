@@ -3,6 +3,7 @@ import ChorusCoordinator
 import ChorusCore
 import ChorusEngine
 import ChorusEtcd
+import ChorusMesh
 import ChorusPeer
 import ChorusReplica
 import ChorusReplication
@@ -21,6 +22,9 @@ struct ReplicaParts {
     let incarnation: UInt64
     let client: EtcdClient
     let store: PartitionTableStore
+    /// The cluster's members (the ring) in etcd, and what they were when the node started.
+    let members: MembersStore
+    let startingMembers: MembersStore.Snapshot
     /// The node's copies started rebuilding (a lost disk): etcd learns the new incarnation once
     /// every copy has caught up.
     let rebuilding: Bool
@@ -38,6 +42,8 @@ struct ReplicationService: Service {
     let advertised: String
     let wal: any Journal
     let peers: PeerClient
+    /// Links follow the members and every node a partition still names as a replica.
+    let mesh: MeshNode
     let placement: PlacementCell
     let accounts: Accounts
     let conversations: Conversations

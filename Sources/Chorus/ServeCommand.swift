@@ -194,9 +194,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let smtpCAFile, !FileManager.default.fileExists(atPath: smtpCAFile) { throw ValidationError("--smtp-ca-file: no such file") }
         s.smtpCAFile = smtpCAFile
         s.replication = try replication.settings(members: s.peers.count + 1, hasMesh: s.mesh != nil)
-        if s.replication != nil, join || adminToken != nil {
-            // Membership changes of a replicated cluster move replicas, which is not built yet.
-            throw ValidationError("\(join ? "--join" : "--admin-token"): membership changes are not available with --etcd yet")
+        if s.replication != nil, join {
+            // etcd holds a replicated cluster's members: a node it does not list starts outside the ring.
+            throw ValidationError("--join: with --etcd, start the node without it and add it with POST /v1/cluster/members")
         }
         if let dir = emailTemplates {
             s.emailTemplates = try check("email-templates") { try EmailTemplateFiles.load(dir) }

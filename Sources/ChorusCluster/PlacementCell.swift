@@ -20,6 +20,11 @@ public final class PlacementCell: Sendable {
 
     public init(_ placement: Placement) { state = Mutex((placement, nil)) }
 
+    /// With replication: each partition's replicas as etcd's table names them (for `GET /v1/cluster`).
+    public var replicas: [[String]]? { replicaSets.withLock { $0 } }
+    private let replicaSets = Mutex<[[String]]?>(nil)
+    public func publish(replicas: [[String]]) { replicaSets.withLock { $0 = replicas } }
+
     public var current: Placement { state.withLock { $0.placement } }
     public var pending: PendingChange? { state.withLock { $0.change } }
 
@@ -38,6 +43,12 @@ public final class PlacementCell: Sendable {
     /// With replication: the partitions' leaders as etcd now names them.
     public func lead(_ leaders: [String]) {
         state.withLock { $0.placement = Placement(ring: $0.placement.ring, selfId: $0.placement.selfId, leaders: leaders) }
+    }
+
+    /// With replication: the ring etcd's members make now (a join or a retirement). Nothing is
+    /// frozen: routing follows the partitions' leaders, and replicas move by their own steps.
+    public func adopt(ring: HashRing) {
+        state.withLock { $0.placement = Placement(ring: ring, selfId: $0.placement.selfId, leaders: $0.placement.leaders) }
     }
 
     /// Unfreezes under the current ring.

@@ -89,6 +89,10 @@ public final class InboxFanout: Sendable {
     /// Items dropped at the bound since start.
     public var droppedItems: Int { dropped.load(ordering: .relaxed) }
 
+    /// Batches an owner answered `gap` since start (each repaired before its entries went again).
+    public var gapsAnswered: Int { gaps.load(ordering: .relaxed) }
+    let gaps = Atomic<Int>(0)
+
     /// Items waiting, for every node (sent or not).
     public var queuedTotal: Int { queues.withLock { $0.values.reduce(0) { $0 + $1.items.count } } }
 
@@ -249,6 +253,7 @@ extension InboxFanout {
     /// repair that fails is tried again after a backoff (the entries go again, are answered `gap`
     /// again).
     func repairGaps(_ gaps: [RemoteMember], at node: String) {
+        self.gaps.add(1, ordering: .relaxed)
         let repair = self.repair.withLock { $0 }
         Task { [self] in
             let repaired = await repair?(node, gaps) ?? true

@@ -101,7 +101,9 @@ public struct APIRouter: Sendable {
                 if let rebuilding = n.rebuilding { o["rebuilding"] = rebuilding }
                 return o
             }
-            return .json(200, ["nodes": nodes, "self": view.selfId, "epoch": view.epoch, "pendingEpoch": view.pendingEpoch.map { $0 as Any } ?? NSNull()])
+            var body: [String: Any] = ["nodes": nodes, "self": view.selfId, "epoch": view.epoch, "pendingEpoch": view.pendingEpoch.map { $0 as Any } ?? NSNull()]
+            if let moving = view.movingReplicas { body["movingReplicas"] = moving }
+            return .json(200, body)
         case .changeMembership:
             guard let change = membershipChange else {
                 return .error(404, code: "not_found", message: "membership changes need a cluster node started with --admin-token")

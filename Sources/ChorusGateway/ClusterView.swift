@@ -27,6 +27,9 @@ public struct ClusterView: Sendable {
     public var epoch: UInt64
     /// The epoch a change in progress moves to (its keys are frozen meanwhile).
     public var pendingEpoch: UInt64?
+    /// With replication: the partitions whose replicas are not yet the ones the members' ring
+    /// names (a membership change still moving them); 0 when none.
+    public var movingReplicas: Int?
 
     public init(selfId: String, nodes: [Node], epoch: UInt64 = 1, pendingEpoch: UInt64? = nil) {
         self.selfId = selfId

@@ -349,7 +349,7 @@ def test_a_killed_and_wiped_leader_loses_nothing_acknowledged(replicated):
     (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
       "--lease", "1500ms"], "--lease"),
     (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
-      "--admin-token", "0123456789abcdefXYZ"], "--admin-token"),
+      "--join"], "--join"),
     (["--mesh", "127.0.0.1:9001", "--mesh-insecure", "--peer", "n2@127.0.0.1:9002", "--etcd", "http://127.0.0.1:2379",
       "--rebalance-after", "500ms"], "--rebalance-after"),
     (["--ack-replicas", "2"], "--etcd"),
