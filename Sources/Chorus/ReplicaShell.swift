@@ -217,8 +217,8 @@ actor ReplicaShell {
             let placement = s.placement
             s.fanout?.pause(nodes: Array(Set(placement.serving + placement.ring.members + [s.selfId])))
             // The highs this node remembers for its users' inboxes date from when it last led them:
-            // while it followed, other leaders' entries went into the inboxes (the truth again).
-            s.writer?.forgetHighs()
+            // while it followed, other leaders' entries went into the inboxes.
+            s.writer?.refreshHighs()
             await self.serve(p, copy)
             await s.promoted(emails)
             s.logger.info("leading", metadata: [

@@ -10,10 +10,16 @@ import Synchronization
 public final class RemoteInboxWriter: Sendable {
     private let journal: any Journal
     private let inboxes: InboxDirectory
-    /// "userId conversationId" -> the highest message seq logged or being logged. Filled lazily
-    /// from the inbox itself (after a restart) the first time a pair is seen. One entry per user
-    /// and remote conversation.
-    private let high = Mutex<[String: UInt64]>([:])
+    /// "userId conversationId" -> the highest message seq logged or being logged, and the
+    /// generation it was read in. Filled lazily from the inbox itself (after a restart) the first
+    /// time a pair is seen, and again (keeping the higher) the first time after `refreshHighs`.
+    /// One entry per user and remote conversation.
+    private let high = Mutex<Highs>(Highs())
+
+    struct Highs {
+        var generation: UInt64 = 0
+        var seqs: [String: (seq: UInt64, generation: UInt64)] = [:]
+    }
 
     private let placement: PlacementCell
 
@@ -24,7 +30,28 @@ public final class RemoteInboxWriter: Sendable {
     }
 
     /// Forgets the remembered highs (users were handed in or out: the inboxes are the truth).
-    public func forgetHighs() { high.withLock { $0 = [:] } }
+    public func forgetHighs() { high.withLock { $0.seqs = [:] } }
+
+    /// Entries other nodes logged may have gone into these inboxes meanwhile (this node followed
+    /// their partitions): each pair's high is read from its inbox again on next use, and the
+    /// higher of that and what is remembered is kept. Entries being logged here stay counted, so a
+    /// retried batch still finds them (forgetting them took such a retry a second time).
+    public func refreshHighs() { high.withLock { $0.generation += 1 } }
+
+    /// The log refused entries for `users`: what is remembered for them may count entries that
+    /// were never logged, so their pairs are read from the inboxes again.
+    func forget(users: Set<String>) {
+        high.withLock { h in h.seqs = h.seqs.filter { !users.contains(String($0.key.prefix { $0 != " " })) } }
+    }
+
+    /// The high of `item`'s pair (see `high`), remembered.
+    private func known(_ h: inout Highs, _ item: RemoteInboxItem) -> UInt64 {
+        let key = item.dedupKey
+        if let k = h.seqs[key], k.generation == h.generation { return k.seq }
+        let found = max(h.seqs[key]?.seq ?? 0, inboxes.inbox(item.userId).lastSeq(like: item.inboxEntry))
+        h.seqs[key] = (found, h.generation)
+        return found
+    }
 
     /// How far a user's inbox goes in a conversation's messages (what a reconciliation asks).
     public func highest(user: String, conversation: String) -> UInt64 {
@@ -33,12 +60,7 @@ public final class RemoteInboxWriter: Sendable {
 
     /// How far a user's inbox goes in entries of `item`'s kind (its seq is ignored).
     func highest(like item: RemoteInboxItem) -> UInt64 {
-        high.withLock { h in
-            if let known = h[item.dedupKey] { return known }
-            let found = inboxes.inbox(item.userId).lastSeq(like: item.inboxEntry)
-            h[item.dedupKey] = found
-            return found
-        }
+        high.withLock { h in known(&h, item) }
     }
 
     /// Appends `items` (in order); `reply` gets each item's inboxSeq (a repeat's existing one, or 0
@@ -62,17 +84,15 @@ public final class RemoteInboxWriter: Sendable {
         var gapped: [Int] = []
         high.withLock { h in
             for (i, item) in items.enumerated() where arriving || placement.isLocal(user: item.userId) {
-                let key = item.dedupKey
-                let known = h[key] ?? inboxes.inbox(item.userId).lastSeq(like: item.inboxEntry)
-                h[key] = known
-                if item.seq <= known { continue }  // a repeat
+                let held = known(&h, item)
+                if item.seq <= held { continue }  // a repeat
                 // Taken past a missing entry, the missing one could never be repaired (repairs go
                 // above the highest held): answered `gap`, and so is every later one of the pair.
-                if item.isMessage, item.previous > known {
+                if item.isMessage, item.previous > held {
                     gapped.append(i)
                     continue
                 }
-                h[key] = item.seq
+                h.seqs[item.dedupKey] = (item.seq, h.generation)
                 fresh.append(i)
             }
         }
@@ -122,7 +142,7 @@ public final class RemoteInboxWriter: Sendable {
                 switch finished {
                 case .failure(let error):
                     // The highs counted entries that were not logged: the inboxes are the truth again.
-                    forgetHighs()
+                    forget(users: Set(freshIndices.map { items[$0].userId }))
                     reply(.failure(.unavailable("the log refused inbox entries: \(error)")))
                 case .success(var seqs):
                     var isFresh = [Bool](repeating: false, count: items.count)
