@@ -231,18 +231,23 @@ actor ReplicaShell {
     /// After partitions change leaders: fan-out entries queued for a node that no longer owns their
     /// user are dropped, and every member of the conversations led here gets what its inbox lacks
     /// from its owner now (this node included): entries in flight when a leader died are put back.
-    /// Runs once changes have settled for 300 ms.
+    /// Runs once changes have settled for 300 ms; each node is reconciled on its own and its queue
+    /// resumed as soon as it is done (a node that cannot be reached holds back only its own).
     func scheduleReconcile() {
         reconcileRound += 1
         let round = reconcileRound
         Task {
             try? await Task.sleep(for: .milliseconds(300))
             guard round == reconcileRound else { return }
-            let (placement, conversations) = (s.placement, s.conversations)
-            s.fanout?.purge { user, node in placement.owner(ofUser: user) != node }
-            for node in placement.serving + [s.selfId] {
-                await conversations.reconcile(with: node)
-                s.fanout?.resume(node: node)
+            let (placement, conversations, fanout) = (s.placement, s.conversations, s.fanout)
+            fanout?.purge { user, node in placement.owner(ofUser: user) != node }
+            await withTaskGroup(of: Void.self) { group in
+                for node in Set(placement.serving + [s.selfId]) {
+                    group.addTask {
+                        await conversations.reconcile(with: node)
+                        fanout?.resume(node: node)
+                    }
+                }
             }
         }
     }

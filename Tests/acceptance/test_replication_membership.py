@@ -1,8 +1,9 @@
 """Membership changes of a replicated cluster (PROTOCOL.md section 7): three `chorus serve` nodes
 with a real etcd; a fourth joins through `POST /v1/cluster/members` and partitions' replicas move to
 it (widened, caught up, narrowed, one epoch per step) while writers go on; then a member retires the
-same way and, once no partition names it, is stopped; then another member is killed. Nothing
-acknowledged is lost or repeated, in history or in any inbox."""
+same way and, once no partition names it, is stopped; then a fifth node joins, a member is killed
+and removed while dead, and its replicas move to the others. Nothing acknowledged is lost or
+repeated, in history or in any inbox."""
 import pytest
 
 from test_cluster import wait_ready
@@ -16,7 +17,7 @@ def growing(datadir):
     etcd = Etcd()
     cluster = None
     try:
-        cluster = ReplicatedCluster(datadir, etcd, extra=["--admin-token", TOKEN, "--rebalance-after", "2s"], spare=1)
+        cluster = ReplicatedCluster(datadir, etcd, extra=["--admin-token", TOKEN, "--rebalance-after", "2s"], spare=2)
         yield cluster
     finally:
         if cluster:
@@ -70,9 +71,18 @@ def test_a_node_joins_and_another_retires_while_writes_go_on(growing):
     status, body = c.nodes["n2"].http("POST", "/v1/cluster/members", {"remove": "n2"}, TOKEN)
     assert status == 400 and body["error"]["code"] == "bad_request", body
 
-    # The new layout survives the loss of a member.
+    # n5 joins; then n2 dies and is removed while dead: its replicas move to the live members.
+    c.nodes["n5"] = c.start("n5")
+    wait_ready(c.nodes["n5"])
+    status, body = c.nodes["n4"].http("POST", "/v1/cluster/members", {"add": f"n5@127.0.0.1:{c.mesh['n5']}"}, TOKEN)
+    assert status == 200, body
+    until(lambda: named(etcd, "n5") and all(settled(n) for n in c.alive()), 90, "replicas moved to n5")
     c.nodes["n2"].kill()
     writes_go_on(writers, "writes once n2 is killed")
+    status, body = c.nodes["n3"].http("POST", "/v1/cluster/members", {"remove": "n2"}, TOKEN)
+    assert status == 200, body
+    until(lambda: not named(etcd, "n2") and all(settled(n) for n in c.alive()), 90, "no partition names the dead n2")
+    writes_go_on(writers, "writes after n2's removal")
     stop_writers(writers)
-    alive = [c.nodes["n3"], c.nodes["n4"]]
-    assert_nothing_lost(alive, writers, conversations, users, "after a join, a retirement and a kill")
+    alive = [c.nodes["n3"], c.nodes["n4"], c.nodes["n5"]]
+    assert_nothing_lost(alive, writers, conversations, users, "after joins, a retirement and a dead member's removal")
