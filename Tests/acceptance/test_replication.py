@@ -97,7 +97,8 @@ class ReplicatedCluster:
                       "--user-send-rate-limit", "off", *self.extra, *more, http=f"127.0.0.1:{self.http_ports[i]}")
 
     def alive(self):
-        return [n for i, n in self.nodes.items() if n.proc.poll() is None]
+        # A snapshot: writer threads call this while a test adds a node.
+        return [n for n in list(self.nodes.values()) if n.proc.poll() is None]
 
     def leader_of(self, partition):
         for n in self.alive():
