@@ -15,20 +15,7 @@ extension Node {
     func replicatedMembers(
         _ m: StartingMembership, store: MembersStore, logger: Logger
     ) async throws -> (membership: StartingMembership, members: MembersStore.Snapshot) {
-        var snapshot: MembersStore.Snapshot?
-        for attempt in 1...30 {
-            do {
-                snapshot = try await store.bootstrap(settings.flagMembership.members)
-                break
-            } catch {
-                guard attempt < 30 else {
-                    logger.critical("cannot start: etcd cannot be reached: \(error)")
-                    throw ExitCode(1)
-                }
-                try await Task.sleep(for: .seconds(1))
-            }
-        }
-        guard let snapshot else { throw ExitCode(1) }
+        let snapshot = try await etcdAtStart(logger) { try await store.bootstrap(settings.flagMembership.members) }
         var out = m
         out.current = ClusterMembership(epoch: UInt64(snapshot.modRevision), members: snapshot.members)
         out.pending = nil
@@ -39,6 +26,25 @@ extension Node {
             logger.info("the members in etcd override --peer", metadata: ["members": "\(snapshot.members.keys.sorted())"])
         }
         return (out, snapshot)
+    }
+}
+
+extension Node {
+    /// Runs `work` against etcd at start, once a second until it succeeds, for 30 s at most (etcd
+    /// may start after the node); past that the node does not start (exit 1).
+    func etcdAtStart<T>(_ logger: Logger, _ work: () async throws -> T) async throws -> T {
+        for attempt in 1... {
+            do {
+                return try await work()
+            } catch {
+                guard attempt < 30 else {
+                    logger.critical("cannot start: etcd cannot be reached: \(error)")
+                    throw ExitCode(1)
+                }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        fatalError("unreachable")
     }
 }
 

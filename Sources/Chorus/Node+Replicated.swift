@@ -34,27 +34,17 @@ extension Node {
         let client = members.store.client
         let store = PartitionTableStore(client: client, cluster: r.cluster)
         let key = store.prefix + "incarnations/" + settings.nodeId
-        var known: [PartitionId: PartitionTableStore.Entry] = [:]
-        var inSync = true
-        for attempt in 1...30 {
-            do {
-                if let ended = try await NodeLease.endPrevious(client: client, key: store.prefix + "nodes/" + settings.nodeId) {
-                    logger.warning("ended the lease a previous run of this node still held: its partitions fail over now", metadata: ["lease": "\(ended)"])
-                }
-                if let served = try await client.get(key) {
-                    inSync = served.valueString == "\(incarnation.value)"
-                } else {
-                    _ = try await client.put(key, Array("\(incarnation.value)".utf8))
-                }
-                if !inSync { known = try await store.read().table }
-                break
-            } catch {
-                guard attempt < 30 else {
-                    logger.critical("cannot start: etcd cannot be reached: \(error)")
-                    throw ExitCode(1)
-                }
-                try await Task.sleep(for: .seconds(1))
+        let (inSync, known) = try await etcdAtStart(logger) { () async throws -> (Bool, [PartitionId: PartitionTableStore.Entry]) in
+            if let ended = try await NodeLease.endPrevious(client: client, key: store.prefix + "nodes/" + settings.nodeId) {
+                logger.warning("ended the lease a previous run of this node still held: its partitions fail over now", metadata: ["lease": "\(ended)"])
             }
+            var inSync = true
+            if let served = try await client.get(key) {
+                inSync = served.valueString == "\(incarnation.value)"
+            } else {
+                _ = try await client.put(key, Array("\(incarnation.value)".utf8))
+            }
+            return (inSync, inSync ? [:] : try await store.read().table)
         }
         let copies = FollowerCopies(
             journal: recovered.log, incarnation: incarnation.value, recovered: recovered.partitions ?? PartitionReplay(), inSync: inSync

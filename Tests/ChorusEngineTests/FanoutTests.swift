@@ -246,6 +246,39 @@ import Testing
         #expect(heard.withLock { $0 } == [.success(1)], "the sender waiting on u_b's 8 heard once, when it was taken")
     }
 
+    @Test func aRepairThatFailsIsTriedAgainAfterABackoffAndTheEntryWaitsUntilThen() async throws {
+        // The owner holds up to 5 and is sent 8; the first repair cannot ask it (unreachable).
+        let held = Mutex<UInt64>(5)
+        let sent = Mutex<[[UInt64]]>([])
+        let sleeps = Mutex<[Int64]>([])
+        let fanout = InboxFanout(
+            send: { items, _, reply in
+                sent.withLock { $0.append(items.map(\.seq)) }
+                reply(.success(held.withLock { h in
+                    items.map { item in
+                        if item.seq <= h { return 1 }
+                        if item.previous > h { return RemoteInboxItem.gap }
+                        h = item.seq
+                        return 1
+                    }
+                }))
+            },
+            sleep: { ms in sleeps.withLock { $0.append(ms) } })
+        let attempts = Mutex(0)
+        fanout.onGap { node, members in
+            guard attempts.withLock({ a in defer { a += 1 }; return a }) > 0 else { return false }
+            try? await fanout.reconcile(
+                node, members: members, ask: { _ in [held.withLock { $0 }] }, load: { _, seqs in seqs.map { Self.message($0) } })
+            return true
+        }
+        fanout.enqueue([(RemoteInboxItem(userId: "u_b", message: Self.message(8), origin: 0, previous: 7), nil)], to: "n2")
+        while fanout.queued(for: "n2") > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(attempts.withLock { $0 } == 2)
+        #expect(sleeps.withLock { $0 } == [100], "one backoff, after the failed repair")
+        #expect(sent.withLock { $0 } == [[8], [8], [6, 7, 8]], "sent again (gap again) before the repair that worked")
+        #expect(held.withLock { $0 } == 8)
+    }
+
     @Test func aMessageNamesThePreviousSeqOnlyWhenEveryMemberWasOneForIt() {
         var core = ConversationCore(id: "c_one", kind: .group, title: "", members: ["u_a", "u_b"], createdAt: 1)
         #expect(core.previous(before: 1) == 0 && core.previous(before: 2) == 1)
